@@ -1,0 +1,111 @@
+//! The replicated command set: what a log entry asks the state machine to do, and the typed
+//! reply it gives. Applying a command is deterministic (see cairn-storage's machine module), so
+//! everything the apply needs, including the time, travels inside the [`Request`].
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Identifies one logical client request across retries (Raft thesis §6.3): the state machine
+/// remembers the reply of each `(client_id, sequence)` for a while and returns it again for a
+/// duplicate instead of applying twice.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Session {
+    pub client_id: String,
+    pub sequence: u64,
+}
+
+/// A log entry's application payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub session: Option<Session>,
+    /// The proposing leader's wall clock, ms since the Unix epoch. The machine never reads a
+    /// clock itself; every replica sees this same value.
+    pub time_ms: u64,
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Write `value` under `key`. With `expected_revision`, only if the key's current
+    /// mod-revision equals it (0 = the key must not exist).
+    Put {
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+        expected_revision: Option<u64>,
+    },
+    /// Remove `key`, optionally only at `expected_revision`.
+    Delete {
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        expected_revision: Option<u64>,
+    },
+}
+
+/// The state machine's reply to one applied entry. `revision` is the entry's log index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    Put {
+        revision: u64,
+    },
+    Delete {
+        revision: u64,
+        deleted: bool,
+    },
+    /// A deterministic rejection: nothing was written.
+    Rejected(CommandError),
+    /// Reply to a blank or membership entry, which carry no command.
+    Empty {
+        revision: u64,
+    },
+}
+
+/// Why the machine refused a command. Every replica refuses identically.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum CommandError {
+    #[error("revision mismatch: expected {expected}, current {current}")]
+    RevisionMismatch { expected: u64, current: u64 },
+}
+
+/// The state machine's record of one key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvRecord {
+    #[serde(with = "serde_bytes")]
+    pub value: Vec<u8>,
+    /// Revision that created the key (since its last deletion).
+    pub create_revision: u64,
+    /// Revision of the last write to the key.
+    pub mod_revision: u64,
+    /// Number of writes since creation (1 after the first put).
+    pub version: u64,
+}
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.command {
+            Command::Put { key, value, .. } => {
+                write!(
+                    f,
+                    "put({} bytes key, {} bytes value)",
+                    key.len(),
+                    value.len()
+                )
+            }
+            Command::Delete { key, .. } => write!(f, "delete({} bytes key)", key.len()),
+        }
+    }
+}
+
+impl Response {
+    /// The revision at which the entry was applied, if the command was not rejected.
+    pub fn revision(&self) -> Option<u64> {
+        match self {
+            Response::Put { revision }
+            | Response::Delete { revision, .. }
+            | Response::Empty { revision } => Some(*revision),
+            Response::Rejected(_) => None,
+        }
+    }
+}
