@@ -1,9 +1,18 @@
 //! cairn-raft: the openraft type configuration, the replicated command set, and the peer
 //! transport (tonic service + cached client channels) that carries Raft RPCs between nodes.
 
+pub mod channels;
 pub mod codec;
 pub mod command;
+pub mod network;
+pub mod peer_proto;
+pub mod peer_server;
+pub mod proposer;
 pub mod types;
 
+pub use channels::ChannelPool;
 pub use command::{Command, CommandError, KvRecord, Request, Response, Session};
+pub use network::PeerNetworkFactory;
+pub use peer_server::PeerService;
+pub use proposer::{ForwardError, Proposer, now_ms};
 pub use types::{NodeId, NodeInfo, SnapshotFile, TypeConfig};

@@ -1,0 +1,183 @@
+//! Server side of the peer transport: decodes peer RPCs and hands them to the local Raft.
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use openraft::raft::{AppendEntriesRequest, TransferLeaderRequest, VoteRequest};
+use openraft::storage::RaftStateMachine;
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::channels::MAX_PEER_MESSAGE;
+use crate::codec::{decode, encode};
+use crate::command;
+use crate::peer_proto::raft_peer_server::{RaftPeer, RaftPeerServer};
+use crate::peer_proto::{Payload, SnapshotChunk};
+use crate::proposer::Proposer;
+use crate::types::{Snapshot, SnapshotFile, SnapshotMeta, TypeConfig, Vote};
+
+pub struct PeerService<SM: RaftStateMachine<TypeConfig>> {
+    proposer: Proposer<SM>,
+    /// Incoming snapshots are written here (same file system as the store, so the state
+    /// machine can rename them into place).
+    snapshot_dir: PathBuf,
+    incoming_seq: AtomicU64,
+}
+
+impl<SM> PeerService<SM>
+where
+    SM: RaftStateMachine<TypeConfig, SnapshotData = SnapshotFile>,
+{
+    pub fn new(proposer: Proposer<SM>, snapshot_dir: PathBuf) -> Self {
+        Self {
+            proposer,
+            snapshot_dir,
+            incoming_seq: AtomicU64::new(0),
+        }
+    }
+
+    /// The tonic service with Cairn's peer message size limits.
+    pub fn into_server(self) -> RaftPeerServer<Self> {
+        RaftPeerServer::new(self)
+            .max_decoding_message_size(MAX_PEER_MESSAGE)
+            .max_encoding_message_size(MAX_PEER_MESSAGE)
+    }
+
+    async fn receive_snapshot(
+        &self,
+        mut chunks: Streaming<SnapshotChunk>,
+    ) -> Result<(Vote, SnapshotMeta, PathBuf), Status> {
+        let first = chunks
+            .next()
+            .await
+            .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))??;
+        let (vote, meta): (Vote, SnapshotMeta) =
+            decode(&first.header).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let seq = self.incoming_seq.fetch_add(1, Ordering::Relaxed);
+        let path = self.snapshot_dir.join(format!(
+            "{}-{seq}.incoming",
+            meta.last_log_id.map(|l| l.index).unwrap_or(0)
+        ));
+        let written = async {
+            let mut file = tokio::fs::File::create(&path).await?;
+            file.write_all(&first.data).await?;
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk.map_err(std::io::Error::other)?;
+                file.write_all(&chunk.data).await?;
+            }
+            file.sync_all().await?;
+            Ok::<_, std::io::Error>(())
+        }
+        .await;
+        if let Err(e) = written {
+            // A half-received snapshot must not linger where the store looks for snapshots.
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(Status::unavailable(format!("receive snapshot: {e}")));
+        }
+        Ok((vote, meta, path))
+    }
+}
+
+fn reply<T: Serialize>(value: &T) -> Result<Response<Payload>, Status> {
+    let data = encode(value).map_err(|e| Status::internal(e.to_string()))?;
+    Ok(Response::new(Payload {
+        data: Bytes::from(data),
+    }))
+}
+
+fn arg<T: serde::de::DeserializeOwned>(req: Request<Payload>) -> Result<T, Status> {
+    decode(&req.into_inner().data).map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
+type ReplyStream = Pin<Box<dyn Stream<Item = Result<Payload, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl<SM> RaftPeer for PeerService<SM>
+where
+    SM: RaftStateMachine<TypeConfig, SnapshotData = SnapshotFile>,
+{
+    async fn vote(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let rpc: VoteRequest<TypeConfig> = arg(req)?;
+        reply(&self.proposer.raft().vote(rpc).await)
+    }
+
+    async fn pre_vote(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let rpc: VoteRequest<TypeConfig> = arg(req)?;
+        reply(&self.proposer.raft().pre_vote(rpc).await)
+    }
+
+    async fn append_entries(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let rpc: AppendEntriesRequest<TypeConfig> = arg(req)?;
+        reply(&self.proposer.raft().append_entries(rpc).await)
+    }
+
+    type StreamAppendStream = ReplyStream;
+
+    async fn stream_append(
+        &self,
+        req: Request<Streaming<Payload>>,
+    ) -> Result<Response<Self::StreamAppendStream>, Status> {
+        // A frame that fails to decode ends the input; openraft on the leader then restarts
+        // replication from the last acknowledged entry.
+        let input = req
+            .into_inner()
+            .take_while(|r| std::future::ready(r.is_ok()))
+            .filter_map(|r| async move {
+                let payload = r.ok()?;
+                match decode::<AppendEntriesRequest<TypeConfig>>(&payload.data) {
+                    Ok(rpc) => Some(rpc),
+                    Err(e) => {
+                        tracing::warn!("bad append frame: {e}");
+                        None
+                    }
+                }
+            });
+        let out = self
+            .proposer
+            .raft()
+            .stream_append(Box::pin(input))
+            .map(|item| {
+                let data = encode(&item).map_err(|e| Status::internal(e.to_string()))?;
+                Ok(Payload {
+                    data: Bytes::from(data),
+                })
+            });
+        Ok(Response::new(Box::pin(out)))
+    }
+
+    async fn install_snapshot(
+        &self,
+        req: Request<Streaming<SnapshotChunk>>,
+    ) -> Result<Response<Payload>, Status> {
+        let (vote, meta, path) = self.receive_snapshot(req.into_inner()).await?;
+        let snapshot = Snapshot {
+            meta,
+            snapshot: SnapshotFile { path },
+        };
+        reply(
+            &self
+                .proposer
+                .raft()
+                .install_full_snapshot(vote, snapshot)
+                .await,
+        )
+    }
+
+    async fn transfer_leader(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let rpc: TransferLeaderRequest<TypeConfig> = arg(req)?;
+        reply(&self.proposer.raft().handle_transfer_leader(rpc).await)
+    }
+
+    async fn forward(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let request: command::Request = arg(req)?;
+        reply(&self.proposer.write_local(request).await)
+    }
+
+    async fn read_index(&self, _req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        reply(&self.proposer.read_index_local().await)
+    }
+}

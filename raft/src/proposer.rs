@@ -1,0 +1,225 @@
+//! Where a client request enters Raft: propose locally when this node leads, otherwise hand
+//! the request to the leader over the peer channel. Linearizable reads get their read index the
+//! same way. Both paths return typed [`ForwardError`]s that the node maps to gRPC statuses.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use openraft::ReadPolicy;
+use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
+use openraft::rt::WatchReceiver;
+use openraft::storage::RaftStateMachine;
+use serde::{Deserialize, Serialize};
+
+use crate::channels::ChannelPool;
+use crate::codec::{decode, encode};
+use crate::command::{Request, Response};
+use crate::network::peer_client;
+use crate::peer_proto::Payload;
+use crate::types::{NodeId, NodeInfo, Raft, TypeConfig};
+
+/// Why a request could not be served; travels between nodes, so it is serializable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ForwardError {
+    /// This node cannot serve it; `leader` is the leader it knows of, if any.
+    #[error("not the leader")]
+    NotLeader { leader: Option<NodeInfo> },
+    /// No leader, no quorum, or the node is stopping. The outcome of a write is unknown: retry
+    /// with the same idempotency key.
+    #[error("unavailable: {reason}")]
+    Unavailable {
+        reason: String,
+        leader: Option<NodeInfo>,
+    },
+    #[error("timed out after {0:?}; the outcome is unknown")]
+    Timeout(Duration),
+}
+
+impl ForwardError {
+    fn unavailable(reason: impl ToString) -> Self {
+        Self::Unavailable {
+            reason: reason.to_string(),
+            leader: None,
+        }
+    }
+
+    /// The leader this error points at, if it names one.
+    pub fn leader(&self) -> Option<&NodeInfo> {
+        match self {
+            Self::NotLeader { leader } | Self::Unavailable { leader, .. } => leader.as_ref(),
+            Self::Timeout(_) => None,
+        }
+    }
+}
+
+pub struct Proposer<SM: RaftStateMachine<TypeConfig>> {
+    raft: Raft<SM>,
+    id: NodeId,
+    pool: ChannelPool,
+    timeout: Duration,
+}
+
+impl<SM: RaftStateMachine<TypeConfig>> Clone for Proposer<SM> {
+    fn clone(&self) -> Self {
+        Self {
+            raft: self.raft.clone(),
+            id: self.id,
+            pool: self.pool.clone(),
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch on this node's clock (the leader's, when proposing).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
+    pub fn new(raft: Raft<SM>, id: NodeId, pool: ChannelPool, timeout: Duration) -> Self {
+        Self {
+            raft,
+            id,
+            pool,
+            timeout,
+        }
+    }
+
+    pub fn raft(&self) -> &Raft<SM> {
+        &self.raft
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The leader as this node currently sees it.
+    pub fn leader(&self) -> Option<(NodeId, NodeInfo)> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        let id = m.current_leader?;
+        let node = m
+            .membership_config
+            .get_node(&id)
+            .cloned()
+            .unwrap_or_default();
+        Some((id, node))
+    }
+
+    /// Applies `req` through Raft, proposing here or on the leader.
+    pub async fn write(&self, req: Request) -> Result<Response, ForwardError> {
+        match self.leader() {
+            Some((id, _)) if id == self.id => self.write_local(req).await,
+            Some((_, leader)) => {
+                let reply = self.call_leader(&leader, &req, Rpc::Forward).await?;
+                decode::<Result<Response, ForwardError>>(&reply)
+                    .map_err(ForwardError::unavailable)?
+            }
+            None => Err(ForwardError::unavailable("no leader elected")),
+        }
+    }
+
+    /// Proposes on this node, which must be the leader. The leader stamps its clock here: the
+    /// state machine takes time only from the command.
+    pub async fn write_local(&self, mut req: Request) -> Result<Response, ForwardError> {
+        req.time_ms = now_ms();
+        let res = tokio::time::timeout(self.timeout, self.raft.client_write(req))
+            .await
+            .map_err(|_| ForwardError::Timeout(self.timeout))?;
+        match res {
+            Ok(resp) => Ok(resp.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(ForwardError::NotLeader {
+                    leader: f.leader_node,
+                })
+            }
+            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(f))) => {
+                Err(ForwardError::Unavailable {
+                    reason: "leader changed while the write was in flight".into(),
+                    leader: f.leader_node,
+                })
+            }
+            Err(e) => Err(ForwardError::unavailable(e)),
+        }
+    }
+
+    /// Makes this node's state machine reflect every write committed before the call
+    /// (read index, Raft thesis §6.4). Returns the applied index it waited for.
+    pub async fn linearize(&self) -> Result<u64, ForwardError> {
+        let index = match self.leader() {
+            Some((id, _)) if id == self.id => self.read_index_local().await?,
+            Some((_, leader)) => {
+                let reply = self.call_leader(&leader, &(), Rpc::ReadIndex).await?;
+                decode::<Result<u64, ForwardError>>(&reply).map_err(ForwardError::unavailable)??
+            }
+            None => return Err(ForwardError::unavailable("no leader elected")),
+        };
+        self.raft
+            .wait(Some(self.timeout))
+            .applied_index_at_least(Some(index), "linearizable read")
+            .await
+            .map_err(|_| ForwardError::Timeout(self.timeout))?;
+        Ok(index)
+    }
+
+    /// On the leader: confirms leadership with a quorum and returns the index a linearizable
+    /// read must wait for.
+    pub async fn read_index_local(&self) -> Result<u64, ForwardError> {
+        let res = tokio::time::timeout(
+            self.timeout,
+            self.raft.get_read_log_id(ReadPolicy::ReadIndex),
+        )
+        .await
+        .map_err(|_| ForwardError::Timeout(self.timeout))?;
+        match res {
+            Ok((read_log_id, _applied)) => Ok(read_log_id.index()),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
+                Err(ForwardError::NotLeader {
+                    leader: f.leader_node,
+                })
+            }
+            Err(e) => Err(ForwardError::unavailable(e)),
+        }
+    }
+
+    async fn call_leader<T: Serialize>(
+        &self,
+        leader: &NodeInfo,
+        msg: &T,
+        rpc: Rpc,
+    ) -> Result<Bytes, ForwardError> {
+        let unavailable = |e: &dyn std::fmt::Display| ForwardError::Unavailable {
+            reason: format!("leader unreachable: {e}"),
+            leader: Some(leader.clone()),
+        };
+        let channel = self
+            .pool
+            .get(&leader.peer_addr)
+            .map_err(|e| unavailable(&e))?;
+        let mut client = peer_client(channel);
+        let data = encode(msg).map_err(ForwardError::unavailable)?;
+        let mut request = tonic::Request::new(Payload {
+            data: Bytes::from(data),
+        });
+        request.set_timeout(self.timeout);
+        let reply = match rpc {
+            Rpc::Forward => client.forward(request).await,
+            Rpc::ReadIndex => client.read_index(request).await,
+        };
+        match reply {
+            Ok(r) => Ok(r.into_inner().data),
+            Err(s) if s.code() == tonic::Code::DeadlineExceeded => {
+                Err(ForwardError::Timeout(self.timeout))
+            }
+            Err(s) => Err(unavailable(&s.message())),
+        }
+    }
+}
+
+enum Rpc {
+    Forward,
+    ReadIndex,
+}
