@@ -1,1 +1,30 @@
-//! placeholder
+//! cairn-client: a thin async client for Cairn.
+//!
+//! It talks to any node (followers forward to the leader), remembers which node answered or
+//! was named leader, retries transient failures with jittered exponential backoff, and tags
+//! every write with an idempotency key that all retries share, so a retried write is applied
+//! at most once.
+//!
+//! ```no_run
+//! # async fn demo() -> cairn_client::Result<()> {
+//! let client = cairn_client::Client::connect(["127.0.0.1:7001", "127.0.0.1:7002"])?;
+//! let rev = client.put("greeting", "hello").await?;
+//! let kv = client.get("greeting").await?.expect("just written");
+//! assert_eq!(kv.mod_revision, rev);
+//! client.put_if("greeting", "bye", rev).await?;
+//! # Ok(()) }
+//! ```
+
+mod admin;
+mod client;
+mod config;
+mod endpoints;
+mod error;
+mod kv;
+mod retry;
+
+pub use cairn_api::v1::{Member, StatusResponse};
+pub use client::Client;
+pub use config::ClientConfig;
+pub use error::{Error, Result};
+pub use kv::{DeleteResult, KeyValue, RangePage};

@@ -1,1 +1,9 @@
-//! placeholder
+//! Harness for real multi-process Cairn clusters: starts `cairn serve` processes on free
+//! loopback ports in a temporary directory, kills and restarts them, and waits on cluster
+//! conditions with deadlines. Dropping a [`Cluster`] kills every process it started.
+
+mod cluster;
+mod wait;
+
+pub use cluster::{Cluster, ClusterOptions, NodeProc};
+pub use wait::{Deadline, wait_until};

@@ -1,1 +1,33 @@
-//! placeholder
+//! cairn-storage: everything Cairn keeps on disk. The Raft log and vote in an fsynced WAL
+//! (raft-log), the state machine in sled, snapshot files, and the on-disk data version.
+//!
+//! Entry point: [`open`] returns the openraft [`LogStore`] and [`StateMachineStore`];
+//! services read through [`StateMachineStore::reader`].
+
+mod config;
+mod error;
+mod keyspace;
+mod load;
+mod log_store;
+mod log_types;
+mod machine;
+mod reader;
+#[cfg(test)]
+mod recovery_tests;
+mod snapshot;
+mod snapshot_builder;
+mod snapshot_dir;
+#[cfg(test)]
+mod snapshot_tests;
+mod state_machine;
+mod store;
+#[cfg(test)]
+mod test_util;
+
+pub use config::StorageConfig;
+pub use error::StorageError;
+pub use log_store::{LogReader, LogStore};
+pub use reader::KvReader;
+pub use snapshot_builder::SnapshotBuilder;
+pub use state_machine::StateMachineStore;
+pub use store::{DATA_VERSION, open};

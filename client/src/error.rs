@@ -1,0 +1,252 @@
+//! The client's typed errors, and the one place where a `tonic::Status` (plus the metadata
+//! the server attaches) is turned into either a final [`Error`] or a "try again" verdict.
+
+use cairn_api::meta;
+use tonic::{Code, Status};
+
+/// `Result` with the client's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything a Cairn client call can fail with.
+///
+/// Transient conditions (no leader yet, node restarting, transport errors, timeouts) are
+/// retried inside the client until the retry deadline; only when that budget is spent do
+/// they surface, as [`Error::Unavailable`] or [`Error::Timeout`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server rejected the input (empty key, key or value over its limit, ...). The
+    /// message comes from the server and names the limit. Never retried.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A compare-and-set (`put_if` / `delete_if`) found a different revision. `current` is the
+    /// key's current `mod_revision` (0 when the key does not exist).
+    #[error("revision mismatch: the key's current revision is {current}")]
+    RevisionMismatch {
+        /// The key's current revision on the leader.
+        current: u64,
+    },
+    /// The server reported that a named entity does not exist (admin calls). A missing key
+    /// on `get` is not an error: it is `Ok(None)`.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Retries were exhausted; the string is the last cause seen.
+    #[error("cluster unavailable (retries exhausted): {0}")]
+    Unavailable(String),
+    /// Retries were exhausted and the last attempt timed out.
+    #[error("request timed out")]
+    Timeout,
+    /// An endpoint string could not be parsed, or an endpoint index is out of range.
+    #[error("invalid endpoint: {0}")]
+    InvalidEndpoint(String),
+    /// Any other gRPC failure, passed through unchanged.
+    #[error("rpc failed: {0}")]
+    Rpc(Status),
+}
+
+/// What the retry loop should do with a failed attempt.
+#[derive(Debug)]
+pub(crate) enum Disposition {
+    /// Transient: try again, on `leader` if the server named one.
+    Retry {
+        /// The leader's client address from `cairn-leader` metadata, when present.
+        leader: Option<String>,
+        /// The attempt ran out of time (so exhausting retries reports [`Error::Timeout`]).
+        timed_out: bool,
+        /// Human-readable cause, kept for [`Error::Unavailable`].
+        cause: String,
+    },
+    /// A final answer for the caller.
+    Fail(Error),
+}
+
+/// Decides, from the status code and the server's metadata, whether a failure is final.
+pub(crate) fn classify(status: Status) -> Disposition {
+    match status.code() {
+        Code::InvalidArgument => {
+            Disposition::Fail(Error::InvalidArgument(status.message().to_owned()))
+        }
+        Code::Aborted => match revision_mismatch(&status) {
+            Some(current) => Disposition::Fail(Error::RevisionMismatch { current }),
+            None => Disposition::Fail(Error::Rpc(status)),
+        },
+        Code::NotFound => Disposition::Fail(Error::NotFound(status.message().to_owned())),
+        Code::Unavailable | Code::DeadlineExceeded => retry(&status),
+        // The server never answers Unknown/Cancelled on purpose; tonic produces them locally
+        // when a connection drops mid-call (they then carry the transport error as source, or
+        // come from hyper's "canceled"). Writes are idempotent, so retrying is safe.
+        Code::Unknown if std::error::Error::source(&status).is_some() => retry(&status),
+        Code::Cancelled => retry(&status),
+        _ => Disposition::Fail(Error::Rpc(status)),
+    }
+}
+
+fn retry(status: &Status) -> Disposition {
+    let leader = status
+        .metadata()
+        .get(meta::LEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let cause = if status.message().is_empty() {
+        status.code().description().to_owned()
+    } else {
+        status.message().to_owned()
+    };
+    Disposition::Retry {
+        leader,
+        timed_out: status.code() == Code::DeadlineExceeded,
+        cause,
+    }
+}
+
+/// `Some(current)` when an Aborted status is the server's compare-and-set failure. Without a
+/// parseable current revision the answer is passed through as [`Error::Rpc`] rather than
+/// inventing a revision (0 would wrongly mean "key absent").
+fn revision_mismatch(status: &Status) -> Option<u64> {
+    let md = status.metadata();
+    let kind = md.get(meta::ERROR_KIND)?.to_str().ok()?;
+    if kind != "revision_mismatch" {
+        return None;
+    }
+    md.get(meta::CURRENT_REVISION)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use tonic::metadata::MetadataValue;
+
+    fn with_meta(mut s: Status, pairs: &[(&'static str, &'static str)]) -> Status {
+        for (k, v) in pairs {
+            s.metadata_mut().insert(*k, MetadataValue::from_static(v));
+        }
+        s
+    }
+
+    #[test]
+    fn invalid_argument_is_final_and_keeps_message() {
+        match classify(Status::invalid_argument("key exceeds the 4096-byte limit")) {
+            Disposition::Fail(Error::InvalidArgument(m)) => assert!(m.contains("limit")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn revision_mismatch_is_typed() {
+        let s = with_meta(
+            Status::aborted("revision mismatch"),
+            &[
+                (meta::ERROR_KIND, "revision_mismatch"),
+                (meta::CURRENT_REVISION, "42"),
+            ],
+        );
+        match classify(s) {
+            Disposition::Fail(Error::RevisionMismatch { current }) => assert_eq!(current, 42),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn aborted_without_kind_or_revision_passes_through() {
+        assert!(matches!(
+            classify(Status::aborted("x")),
+            Disposition::Fail(Error::Rpc(_))
+        ));
+        let s = with_meta(
+            Status::aborted("x"),
+            &[(meta::ERROR_KIND, "revision_mismatch")],
+        );
+        assert!(matches!(classify(s), Disposition::Fail(Error::Rpc(_))));
+        let s = with_meta(
+            Status::aborted("x"),
+            &[
+                (meta::ERROR_KIND, "revision_mismatch"),
+                (meta::CURRENT_REVISION, "nope"),
+            ],
+        );
+        assert!(matches!(classify(s), Disposition::Fail(Error::Rpc(_))));
+    }
+
+    #[test]
+    fn unavailable_retries_with_leader_hint() {
+        let s = with_meta(
+            Status::unavailable("not the leader"),
+            &[(meta::LEADER, "10.0.0.2:7001")],
+        );
+        match classify(s) {
+            Disposition::Retry {
+                leader,
+                timed_out,
+                cause,
+            } => {
+                assert_eq!(leader.as_deref(), Some("10.0.0.2:7001"));
+                assert!(!timed_out);
+                assert_eq!(cause, "not the leader");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unavailable_without_hint_and_empty_hint() {
+        for s in [
+            Status::unavailable("no leader"),
+            with_meta(Status::unavailable("no leader"), &[(meta::LEADER, "")]),
+        ] {
+            match classify(s) {
+                Disposition::Retry { leader, .. } => assert_eq!(leader, None),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn deadline_exceeded_retries_and_marks_timeout() {
+        match classify(Status::deadline_exceeded("forward timed out")) {
+            Disposition::Retry { timed_out, .. } => assert!(timed_out),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_is_retried_only_when_transport_generated() {
+        // Sent by a server: no source, final.
+        assert!(matches!(
+            classify(Status::unknown("boom")),
+            Disposition::Fail(Error::Rpc(_))
+        ));
+        // Built locally from an I/O-level error: has a source, retried.
+        let local = Status::from_error(Box::new(std::io::Error::other("connection closed")));
+        assert_eq!(local.code(), Code::Unknown);
+        assert!(matches!(classify(local), Disposition::Retry { .. }));
+        assert!(matches!(
+            classify(Status::cancelled("")),
+            Disposition::Retry { .. }
+        ));
+    }
+
+    #[test]
+    fn other_codes_pass_through() {
+        assert!(matches!(
+            classify(Status::internal("bug")),
+            Disposition::Fail(Error::Rpc(_))
+        ));
+        assert!(matches!(
+            classify(Status::failed_precondition("no")),
+            Disposition::Fail(Error::Rpc(_))
+        ));
+        match classify(Status::not_found("node 42")) {
+            Disposition::Fail(Error::NotFound(m)) => assert!(m.contains("42")),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! A cluster of real `cairn serve` processes.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Context;
+use cairn_api::v1::admin_client::AdminClient;
+use cairn_api::v1::{StatusRequest, StatusResponse};
+
+use crate::wait::wait_until;
+
+/// One node process and where it lives.
+pub struct NodeProc {
+    pub id: u64,
+    pub client_addr: String,
+    pub peer_addr: String,
+    pub data_dir: PathBuf,
+    pub log_path: PathBuf,
+    child: Option<Child>,
+}
+
+impl NodeProc {
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ClusterOptions {
+    /// Extra `cairn serve` flags for every node (e.g. `--snapshot-logs 100`).
+    pub extra_args: Vec<String>,
+}
+
+pub struct Cluster {
+    pub nodes: Vec<NodeProc>,
+    members: Vec<String>,
+    opts: ClusterOptions,
+    bin: PathBuf,
+    root: PathBuf,
+    // Held so the directory lives as long as the cluster; removed on drop unless a test failed.
+    dir: Option<tempfile::TempDir>,
+}
+
+/// The `cairn` binary under test: `CAIRN_BIN`, or the one cargo built beside this test.
+pub fn cairn_bin() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("CAIRN_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> -> target/<profile>/cairn
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("locate target dir")?;
+    let bin = profile_dir.join("cairn");
+    anyhow::ensure!(
+        bin.exists(),
+        "{} not found: run `cargo build --bin cairn` first or set CAIRN_BIN",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+/// A free loopback port. The listener is dropped before the node binds it; the window is tiny
+/// and the kernel does not hand the same ephemeral port out again right away.
+fn free_addr() -> anyhow::Result<String> {
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.to_string())
+}
+
+impl Cluster {
+    /// Starts `n` nodes as initial members and waits until they agree on a leader.
+    pub async fn start(n: usize) -> anyhow::Result<Self> {
+        Self::start_with(n, ClusterOptions::default()).await
+    }
+
+    pub async fn start_with(n: usize, opts: ClusterOptions) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("cairn-cluster-")
+            .tempdir()?;
+        let bin = cairn_bin()?;
+        let mut nodes = Vec::new();
+        for id in 1..=n as u64 {
+            nodes.push(NodeProc {
+                id,
+                client_addr: free_addr()?,
+                peer_addr: free_addr()?,
+                data_dir: dir.path().join(format!("node-{id}")),
+                log_path: dir.path().join(format!("node-{id}.log")),
+                child: None,
+            });
+        }
+        let members = nodes
+            .iter()
+            .map(|p| format!("{}={}/{}", p.id, p.peer_addr, p.client_addr))
+            .collect();
+        let mut cluster = Self {
+            nodes,
+            members,
+            opts,
+            bin,
+            root: dir.path().to_path_buf(),
+            dir: Some(dir),
+        };
+        for id in 1..=n as u64 {
+            cluster.spawn(id, &[])?;
+        }
+        cluster.leader(Duration::from_secs(20)).await?;
+        Ok(cluster)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn node(&self, id: u64) -> &NodeProc {
+        &self.nodes[(id - 1) as usize]
+    }
+
+    fn node_mut(&mut self, id: u64) -> &mut NodeProc {
+        &mut self.nodes[(id - 1) as usize]
+    }
+
+    /// Client endpoints of every node (running or not).
+    pub fn endpoints(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.client_addr.clone()).collect()
+    }
+
+    /// Adds a node that is not an initial member (to be joined with `--join`).
+    pub fn add_node(&mut self) -> anyhow::Result<u64> {
+        let id = self.nodes.len() as u64 + 1;
+        self.nodes.push(NodeProc {
+            id,
+            client_addr: free_addr()?,
+            peer_addr: free_addr()?,
+            data_dir: self.root.join(format!("node-{id}")),
+            log_path: self.root.join(format!("node-{id}.log")),
+            child: None,
+        });
+        Ok(id)
+    }
+
+    /// Starts node `id` (again) with its data dir as it is, plus `extra` flags.
+    pub fn spawn(&mut self, id: u64, extra: &[String]) -> anyhow::Result<()> {
+        let members = self.members.join(",");
+        let bin = self.bin.clone();
+        let opts = self.opts.extra_args.clone();
+        let node = self.node_mut(id);
+        anyhow::ensure!(node.child.is_none(), "node {id} is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log_path)?;
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve")
+            .args(["--id", &id.to_string()])
+            .arg("--data-dir")
+            .arg(&node.data_dir)
+            .args([
+                "--client-addr",
+                &node.client_addr,
+                "--peer-addr",
+                &node.peer_addr,
+            ])
+            .args(&opts)
+            .args(extra)
+            .env("CAIRN_LOG", "info,openraft=info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        if extra.iter().all(|a| a != "--join") {
+            cmd.args(["--member", &members]);
+        }
+        node.child = Some(cmd.spawn().context("spawn cairn")?);
+        Ok(())
+    }
+
+    /// SIGKILL: the process gets no chance to flush anything.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut c) = self.node_mut(id).child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn kill_all(&mut self) {
+        for id in 1..=self.nodes.len() as u64 {
+            self.kill(id);
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit (up to 10 s, then SIGKILL).
+    pub async fn stop(&mut self, id: u64) -> anyhow::Result<()> {
+        let Some(mut child) = self.node_mut(id).child.take() else {
+            return Ok(());
+        };
+        // SAFETY: kill(2) on a child we spawned and have not reaped.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        let exited = wait_until(Duration::from_secs(10), "node exit", || {
+            let r = child.try_wait();
+            async move { matches!(r, Ok(Some(_))).then_some(()) }
+        })
+        .await;
+        if exited.is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!("node {id} did not stop on SIGTERM within 10 s");
+        }
+        Ok(())
+    }
+
+    pub async fn restart(&mut self, id: u64) -> anyhow::Result<()> {
+        self.kill(id);
+        self.spawn(id, &[])
+    }
+
+    pub async fn status(&self, id: u64) -> anyhow::Result<StatusResponse> {
+        let addr = format!("http://{}", self.node(id).client_addr);
+        let mut c = tokio::time::timeout(Duration::from_secs(2), AdminClient::connect(addr))
+            .await
+            .context("connect timed out")??;
+        let mut req = tonic::Request::new(StatusRequest {});
+        req.set_timeout(Duration::from_secs(2));
+        Ok(c.status(req).await?.into_inner())
+    }
+
+    /// Waits until every running node reports the same leader, and returns it.
+    pub async fn leader(&self, timeout: Duration) -> anyhow::Result<u64> {
+        wait_until(timeout, "an agreed leader", || async {
+            let mut leader = None;
+            for n in self.nodes.iter().filter(|n| n.is_running()) {
+                let s = self.status(n.id).await.ok()?;
+                let l = s.leader_id?;
+                if leader.is_some_and(|x| x != l) {
+                    return None;
+                }
+                leader = Some(l);
+            }
+            // The agreed leader must itself be running and say it leads.
+            let l = leader?;
+            (self.node(l).is_running() && self.status(l).await.ok()?.state == "leader").then_some(l)
+        })
+        .await
+    }
+
+    /// Waits until node `id` has applied at least `index`.
+    pub async fn wait_applied(&self, id: u64, index: u64, timeout: Duration) -> anyhow::Result<()> {
+        wait_until(timeout, &format!("node {id} to apply {index}"), || async {
+            (self.status(id).await.ok()?.applied >= index).then_some(())
+        })
+        .await
+    }
+
+    /// The node's log so far (for failure messages).
+    pub fn log_of(&self, id: u64) -> String {
+        std::fs::read_to_string(&self.node(id).log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kill_all();
+        if std::thread::panicking()
+            && let Some(dir) = self.dir.take()
+        {
+            // Keep the evidence of a failed test.
+            eprintln!("cluster data and logs kept in {}", dir.keep().display());
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! Waiting on a condition with a deadline, never a bare sleep.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    pub fn after(d: Duration) -> Self {
+        Self(Instant::now() + d)
+    }
+
+    pub fn passed(&self) -> bool {
+        Instant::now() >= self.0
+    }
+}
+
+/// Polls `check` every 50 ms until it yields `Some`, or fails with `what` after `timeout`.
+pub async fn wait_until<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Deadline::after(timeout);
+    loop {
+        if let Some(v) = check().await {
+            return Ok(v);
+        }
+        if deadline.passed() {
+            anyhow::bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,201 @@
+//! Runs one Cairn node: opens storage, starts Raft, serves the peer and client gRPC ports,
+//! bootstraps or joins the cluster, and shuts everything down in order on a signal.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use cairn_api::v1::AddLearnerRequest;
+use cairn_api::v1::admin_client::AdminClient;
+use cairn_api::v1::admin_server::AdminServer;
+use cairn_api::v1::kv_server::KvServer;
+use cairn_raft::{ChannelPool, NodeInfo, PeerNetworkFactory, PeerService, Proposer, TypeConfig};
+use cairn_storage::{StateMachineStore, StorageConfig};
+use openraft::error::{InitializeError, RaftError};
+use openraft::{Config, SnapshotPolicy};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::config::NodeConfig;
+use crate::services::admin::AdminService;
+use crate::services::kv::KvService;
+
+/// How long a client request may wait for its proposal to commit before answering
+/// DeadlineExceeded (the outcome then is unknown; clients retry with the same idempotency key).
+const PROPOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub type CairnRaft = openraft::Raft<TypeConfig, StateMachineStore>;
+
+fn raft_config(cfg: &NodeConfig) -> anyhow::Result<Config> {
+    let config = Config {
+        cluster_name: "cairn".into(),
+        heartbeat_interval: cfg.heartbeat_ms,
+        election_timeout_min: cfg.election_min_ms,
+        election_timeout_max: cfg.election_max_ms,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_logs),
+        max_in_snapshot_log_to_keep: cfg.keep_logs,
+        // Large batches per append amortise the per-RPC cost under load.
+        max_payload_entries: 1024,
+        install_snapshot_timeout: 60_000,
+        ..Default::default()
+    };
+    Ok(config.validate()?)
+}
+
+/// Serves until `shutdown` resolves, then stops the servers and Raft.
+pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("create data dir {}", cfg.data_dir.display()))?;
+    let (log_store, sm) = cairn_storage::open(&cfg.data_dir, StorageConfig::default())
+        .await
+        .with_context(|| format!("open storage in {}", cfg.data_dir.display()))?;
+    let reader = sm.reader();
+    let snapshot_dir = sm.snapshot_dir();
+
+    // Bind before starting Raft so a port conflict fails fast and peers can reach us at once.
+    let peer_listener = TcpListener::bind(&cfg.peer_addr)
+        .await
+        .with_context(|| format!("bind peer address {}", cfg.peer_addr))?;
+    let client_listener = TcpListener::bind(&cfg.client_addr)
+        .await
+        .with_context(|| format!("bind client address {}", cfg.client_addr))?;
+
+    let pool = ChannelPool::default();
+    let network = PeerNetworkFactory::new(cfg.id, pool.clone());
+    let raft = openraft::Raft::new(cfg.id, Arc::new(raft_config(&cfg)?), network, log_store, sm)
+        .await
+        .context("start raft")?;
+    let proposer = Proposer::new(raft.clone(), cfg.id, pool, PROPOSE_TIMEOUT);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let peer_server = Server::builder()
+        .tcp_nodelay(true)
+        .add_service(PeerService::new(proposer.clone(), snapshot_dir).into_server())
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(peer_listener),
+            stopped(stop_rx.clone()),
+        );
+    let message_limit = 2 * cfg.limits.max_value_bytes + 2 * cfg.limits.max_key_bytes + 64 * 1024;
+    let client_server = Server::builder()
+        .tcp_nodelay(true)
+        .add_service(
+            KvServer::new(KvService::new(proposer.clone(), reader, cfg.limits))
+                .max_decoding_message_size(message_limit)
+                .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(AdminServer::new(AdminService::new(proposer.clone())))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(client_listener), stopped(stop_rx));
+    let peer_task = tokio::spawn(peer_server);
+    let client_task = tokio::spawn(client_server);
+
+    tracing::info!(
+        id = cfg.id,
+        client = %cfg.client_addr,
+        peer = %cfg.peer_addr,
+        data = %cfg.data_dir.display(),
+        "cairn node serving"
+    );
+
+    let membership = async {
+        bootstrap(&raft, &cfg).await?;
+        if !cfg.join.is_empty() {
+            join(&raft, &cfg).await?;
+        }
+        anyhow::Ok(())
+    };
+    tokio::pin!(shutdown);
+    let stop_requested = tokio::select! {
+        res = membership => { res?; false }
+        _ = &mut shutdown => true,
+    };
+    if !stop_requested {
+        shutdown.await;
+    }
+
+    tracing::info!(id = cfg.id, "shutting down");
+    let _ = stop_tx.send(true);
+    let _ = peer_task.await;
+    let _ = client_task.await;
+    raft.shutdown().await.context("raft shutdown")?;
+    Ok(())
+}
+
+/// First start of an initial member: initialise the cluster with the configured voters.
+/// A node that already has Raft state never re-initialises.
+async fn bootstrap(raft: &CairnRaft, cfg: &NodeConfig) -> anyhow::Result<()> {
+    if !cfg.members.iter().any(|(id, _)| *id == cfg.id) || raft.is_initialized().await? {
+        return Ok(());
+    }
+    let members: BTreeMap<u64, NodeInfo> = cfg.members.iter().cloned().collect();
+    match raft.initialize(members).await {
+        Ok(()) => tracing::info!(id = cfg.id, "bootstrapped a new cluster"),
+        // Another initial member got there first; its log wins.
+        Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+        Err(e) => return Err(e).context("initialize cluster"),
+    }
+    Ok(())
+}
+
+/// Asks an existing cluster to add this node as a learner, retrying until it accepts.
+async fn join(raft: &CairnRaft, cfg: &NodeConfig) -> anyhow::Result<()> {
+    if raft.is_initialized().await? {
+        return Ok(());
+    }
+    let request = AddLearnerRequest {
+        id: cfg.id,
+        peer_addr: cfg.peer_addr.clone(),
+        client_addr: cfg.client_addr.clone(),
+    };
+    let mut endpoints = cfg.join.clone();
+    let mut attempt = 0usize;
+    loop {
+        let endpoint = endpoints[attempt % endpoints.len()].clone();
+        attempt += 1;
+        match AdminClient::connect(format!("http://{endpoint}")).await {
+            Ok(mut c) => match c.add_learner(request.clone()).await {
+                Ok(_) => {
+                    tracing::info!(id = cfg.id, via = %endpoint, "joined the cluster as a learner");
+                    return Ok(());
+                }
+                Err(s) => {
+                    if let Some(leader) = s.metadata().get(cairn_api::meta::LEADER)
+                        && let Ok(l) = leader.to_str()
+                        && !endpoints.iter().any(|e| e == l)
+                    {
+                        endpoints.push(l.to_string());
+                    }
+                    if s.code() == tonic::Code::InvalidArgument {
+                        anyhow::bail!("join refused: {}", s.message());
+                    }
+                    tracing::warn!(via = %endpoint, "join: {}", s.message());
+                }
+            },
+            Err(e) => tracing::warn!(via = %endpoint, "join: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The KV service: validates input, maps requests to replicated commands, and serves reads
+//! from the local state machine after a read index (linearizable) or directly (serializable).
+
+use cairn_api::v1::kv_server::Kv;
+use cairn_api::v1::{
+    DeleteRequest, DeleteResponse, GetRequest, GetResponse, KeyValue, PutRequest, PutResponse,
+    RangeRequest, RangeResponse, RequestHeader,
+};
+use cairn_raft::{Command, KvRecord, Proposer, Request, Response, Session};
+use cairn_storage::{KvReader, StateMachineStore};
+use tonic::Status;
+
+use crate::config::Limits;
+use crate::status;
+
+/// Longest accepted client id in an idempotency header.
+const MAX_CLIENT_ID: usize = 128;
+/// Page size when a Range request does not set one.
+const DEFAULT_RANGE_LIMIT: u32 = 1000;
+
+pub struct KvService {
+    proposer: Proposer<StateMachineStore>,
+    reader: KvReader,
+    limits: Limits,
+}
+
+impl KvService {
+    pub fn new(proposer: Proposer<StateMachineStore>, reader: KvReader, limits: Limits) -> Self {
+        Self {
+            proposer,
+            reader,
+            limits,
+        }
+    }
+
+    fn check_key(&self, key: &[u8]) -> Result<(), Status> {
+        if key.is_empty() {
+            return Err(status::invalid("key must not be empty"));
+        }
+        if key.len() > self.limits.max_key_bytes {
+            return Err(status::invalid(format!(
+                "key is {} bytes; the limit is {} bytes",
+                key.len(),
+                self.limits.max_key_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    async fn propose(
+        &self,
+        header: Option<RequestHeader>,
+        command: Command,
+    ) -> Result<Response, Status> {
+        let session = session(header)?;
+        let req = Request {
+            session,
+            time_ms: 0,
+            command,
+        };
+        match self
+            .proposer
+            .write(req)
+            .await
+            .map_err(status::forward_error)?
+        {
+            Response::Rejected(e) => Err(status::command_error(e)),
+            other => Ok(other),
+        }
+    }
+
+    /// Waits for the read index unless the caller accepts a possibly stale local read.
+    async fn before_read(&self, serializable: bool) -> Result<(), Status> {
+        if !serializable {
+            self.proposer
+                .linearize()
+                .await
+                .map_err(status::forward_error)?;
+        }
+        Ok(())
+    }
+}
+
+fn session(header: Option<RequestHeader>) -> Result<Option<Session>, Status> {
+    let Some(h) = header.filter(|h| !h.client_id.is_empty()) else {
+        return Ok(None);
+    };
+    if h.client_id.len() > MAX_CLIENT_ID {
+        return Err(status::invalid(format!(
+            "header.client_id is {} bytes; the limit is {MAX_CLIENT_ID}",
+            h.client_id.len()
+        )));
+    }
+    Ok(Some(Session {
+        client_id: h.client_id,
+        sequence: h.sequence,
+    }))
+}
+
+fn key_value(key: Vec<u8>, r: KvRecord) -> KeyValue {
+    KeyValue {
+        key,
+        value: r.value,
+        create_revision: r.create_revision,
+        mod_revision: r.mod_revision,
+        version: r.version,
+    }
+}
+
+fn unexpected(r: Response) -> Status {
+    status::internal(format!("unexpected reply from the state machine: {r:?}"))
+}
+
+#[tonic::async_trait]
+impl Kv for KvService {
+    async fn put(
+        &self,
+        req: tonic::Request<PutRequest>,
+    ) -> Result<tonic::Response<PutResponse>, Status> {
+        let r = req.into_inner();
+        self.check_key(&r.key)?;
+        if r.value.len() > self.limits.max_value_bytes {
+            return Err(status::invalid(format!(
+                "value is {} bytes; the limit is {} bytes",
+                r.value.len(),
+                self.limits.max_value_bytes
+            )));
+        }
+        let command = Command::Put {
+            key: r.key,
+            value: r.value,
+            expected_revision: r.expected_revision,
+        };
+        match self.propose(r.header, command).await? {
+            Response::Put { revision } => Ok(tonic::Response::new(PutResponse { revision })),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn get(
+        &self,
+        req: tonic::Request<GetRequest>,
+    ) -> Result<tonic::Response<GetResponse>, Status> {
+        let r = req.into_inner();
+        self.check_key(&r.key)?;
+        self.before_read(r.serializable).await?;
+        let revision = self.reader.applied_index();
+        let kv = self
+            .reader
+            .get(&r.key)
+            .map_err(status::internal)?
+            .map(|rec| key_value(r.key, rec));
+        Ok(tonic::Response::new(GetResponse { kv, revision }))
+    }
+
+    async fn delete(
+        &self,
+        req: tonic::Request<DeleteRequest>,
+    ) -> Result<tonic::Response<DeleteResponse>, Status> {
+        let r = req.into_inner();
+        self.check_key(&r.key)?;
+        let command = Command::Delete {
+            key: r.key,
+            expected_revision: r.expected_revision,
+        };
+        match self.propose(r.header, command).await? {
+            Response::Delete { revision, deleted } => {
+                Ok(tonic::Response::new(DeleteResponse { revision, deleted }))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn range(
+        &self,
+        req: tonic::Request<RangeRequest>,
+    ) -> Result<tonic::Response<RangeResponse>, Status> {
+        let r = req.into_inner();
+        if r.prefix.len() > self.limits.max_key_bytes {
+            return Err(status::invalid(format!(
+                "prefix is {} bytes; the limit is {} bytes",
+                r.prefix.len(),
+                self.limits.max_key_bytes
+            )));
+        }
+        if r.limit > self.limits.max_range_limit {
+            return Err(status::invalid(format!(
+                "limit {} exceeds the maximum {}",
+                r.limit, self.limits.max_range_limit
+            )));
+        }
+        let limit = if r.limit == 0 {
+            DEFAULT_RANGE_LIMIT
+        } else {
+            r.limit
+        };
+        self.before_read(r.serializable).await?;
+        let revision = self.reader.applied_index();
+        let (rows, more) = self
+            .reader
+            .range(&r.prefix, &r.start_after, limit as usize)
+            .map_err(status::internal)?;
+        let next_key = if more {
+            rows.last().map(|(k, _)| k.clone()).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let kvs = rows.into_iter().map(|(k, rec)| key_value(k, rec)).collect();
+        Ok(tonic::Response::new(RangeResponse {
+            kvs,
+            next_key,
+            revision,
+        }))
+    }
+}

@@ -1,0 +1,4 @@
+//! Client-facing gRPC services.
+
+pub mod admin;
+pub mod kv;

@@ -1,0 +1,81 @@
+//! `StorageError`: every way the storage layer can fail, and its mapping to `io::Error` for
+//! the openraft traits (openraft turns an `io::Error` from storage into a fatal stop).
+
+use std::io;
+use std::path::PathBuf;
+
+use cairn_raft::codec::CodecError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("storage I/O: {0}")]
+    Io(#[from] io::Error),
+
+    #[error("state machine (sled): {0}")]
+    Sled(#[from] sled::Error),
+
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+
+    /// The data directory was written by an incompatible version (or is not a Cairn directory).
+    #[error(
+        "data version mismatch: found {}, expected {expected}",
+        found.map_or_else(|| "none".to_string(), |v| v.to_string())
+    )]
+    DataVersion { found: Option<u32>, expected: u32 },
+
+    /// A snapshot file failed its checksum, is truncated, or is not a Cairn snapshot.
+    #[error("snapshot {path} is corrupt: {reason}")]
+    SnapshotCorrupt { path: PathBuf, reason: String },
+
+    /// A snapshot is being installed; the state machine is transiently incomplete, retry later.
+    #[error("a snapshot is being installed; the state machine is not readable right now")]
+    SnapshotInstalling,
+
+    /// A decoded record does not make sense (a bug or on-disk corruption).
+    #[error("corrupt state machine record: {0}")]
+    CorruptRecord(String),
+
+    /// A lock was poisoned by a panicking thread, or a blocking task failed.
+    #[error("internal storage failure: {0}")]
+    Internal(String),
+}
+
+impl StorageError {
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        StorageError::SnapshotCorrupt {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<StorageError> for io::Error {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Io(e) => e,
+            StorageError::Sled(e) => e.into(),
+            StorageError::Codec(e) => e.into(),
+            e @ (StorageError::SnapshotCorrupt { .. }
+            | StorageError::CorruptRecord(_)
+            | StorageError::DataVersion { .. }) => io::Error::new(io::ErrorKind::InvalidData, e),
+            e @ StorageError::SnapshotInstalling => io::Error::new(io::ErrorKind::WouldBlock, e),
+            e @ StorageError::Internal(_) => io::Error::other(e),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for StorageError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        StorageError::Internal(format!("blocking storage task failed: {e}"))
+    }
+}
+
+impl From<sled::transaction::TransactionError<StorageError>> for StorageError {
+    fn from(e: sled::transaction::TransactionError<StorageError>) -> Self {
+        match e {
+            sled::transaction::TransactionError::Abort(e) => e,
+            sled::transaction::TransactionError::Storage(e) => StorageError::Sled(e),
+        }
+    }
+}

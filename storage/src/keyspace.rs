@@ -1,0 +1,146 @@
+//! Typed key spaces of the state machine: one sled tree per domain, their snapshot ids, and
+//! the big-endian key layouts. A new domain (workflows, leases, ...) adds a `Space` variant.
+
+use sled::transaction::TransactionalTree;
+
+/// One sled tree. The discriminant is the tree's id in snapshot files: never reuse one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Space {
+    /// Raft bookkeeping: last applied log id, membership, install marker, prune clock.
+    Meta = 0,
+    /// User key -> encoded `KvRecord`.
+    Kv = 1,
+    /// Session key (client_id, sequence) -> encoded `SessionRecord`.
+    Sessions = 2,
+    /// (time_ms, client_id, sequence) -> (): the order in which dedup records expire.
+    SessionExpiry = 3,
+}
+
+impl Space {
+    /// Every space, in id order (the order trees are opened, snapshotted and indexed).
+    pub(crate) const ALL: [Space; 4] = [
+        Space::Meta,
+        Space::Kv,
+        Space::Sessions,
+        Space::SessionExpiry,
+    ];
+
+    pub(crate) fn id(self) -> u8 {
+        self as u8
+    }
+
+    pub(crate) fn from_id(id: u8) -> Option<Space> {
+        Space::ALL.into_iter().find(|s| s.id() == id)
+    }
+
+    fn tree_name(self) -> &'static str {
+        match self {
+            Space::Meta => "meta",
+            Space::Kv => "kv",
+            Space::Sessions => "sessions",
+            Space::SessionExpiry => "session_expiry",
+        }
+    }
+}
+
+/// Keys of the `Meta` space.
+pub(crate) mod meta_key {
+    pub(crate) const LAST_APPLIED: &[u8] = b"last_applied";
+    pub(crate) const MEMBERSHIP: &[u8] = b"membership";
+    /// Set while a snapshot is being loaded; found on open, it means sled is half-loaded.
+    /// Local recovery state, never part of a snapshot.
+    pub(crate) const INSTALL_MARKER: &[u8] = b"install_in_progress";
+    /// Command time (BE u64) of the last dedup-record prune.
+    pub(crate) const SESSION_PRUNED_AT: &[u8] = b"session_pruned_at";
+}
+
+/// The state machine's sled database with one handle per space, indexed by space id.
+#[derive(Clone)]
+pub(crate) struct Trees {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+}
+
+impl Trees {
+    pub(crate) fn open(db: sled::Db) -> Result<Self, sled::Error> {
+        let trees = Space::ALL
+            .iter()
+            .map(|s| db.open_tree(s.tree_name()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { db, trees })
+    }
+
+    pub(crate) fn get(&self, space: Space) -> &sled::Tree {
+        &self.trees[space as usize]
+    }
+
+    /// All trees in id order, the shape a multi-tree transaction takes.
+    pub(crate) fn all(&self) -> &[sled::Tree] {
+        &self.trees
+    }
+
+    pub(crate) fn db(&self) -> &sled::Db {
+        &self.db
+    }
+}
+
+/// The transactional view of all trees, addressed by space.
+pub(crate) struct Tx<'a> {
+    view: &'a [TransactionalTree],
+}
+
+impl<'a> Tx<'a> {
+    pub(crate) fn new(view: &'a [TransactionalTree]) -> Self {
+        Self { view }
+    }
+
+    pub(crate) fn tree(&self, space: Space) -> &'a TransactionalTree {
+        &self.view[space as usize]
+    }
+}
+
+/// `Sessions` key: u32 BE length of client_id, client_id, u64 BE sequence.
+pub(crate) fn session_key(client_id: &str, sequence: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(4 + client_id.len() + 8);
+    // A client id over 4 GiB cannot arrive (requests are far smaller); saturate rather than fail.
+    let len = u32::try_from(client_id.len()).unwrap_or(u32::MAX);
+    k.extend_from_slice(&len.to_be_bytes());
+    k.extend_from_slice(client_id.as_bytes());
+    k.extend_from_slice(&sequence.to_be_bytes());
+    k
+}
+
+/// `SessionExpiry` key: u64 BE time_ms, then the session key (so expiry order is time order).
+pub(crate) fn expiry_key(time_ms: u64, session_key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + session_key.len());
+    k.extend_from_slice(&time_ms.to_be_bytes());
+    k.extend_from_slice(session_key);
+    k
+}
+
+/// The session key inside an expiry key.
+pub(crate) fn session_key_of_expiry(expiry_key: &[u8]) -> Option<&[u8]> {
+    expiry_key.get(8..)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn space_ids_round_trip() {
+        for s in Space::ALL {
+            assert_eq!(Some(s), Space::from_id(s.id()));
+            assert_eq!(s as usize, s.id() as usize);
+        }
+        assert_eq!(None, Space::from_id(200));
+    }
+
+    #[test]
+    fn expiry_keys_sort_by_time() {
+        let a = expiry_key(5, &session_key("zzz", 9));
+        let b = expiry_key(6, &session_key("a", 1));
+        assert!(a < b);
+        assert_eq!(Some(&session_key("zzz", 9)[..]), session_key_of_expiry(&a));
+    }
+}

@@ -1,0 +1,309 @@
+//! `LogStore` / `LogReader`: openraft's Raft log, vote and committed id on raft-log, a WAL
+//! whose FlushWorker group-commits (one fdatasync per batch of appends, then every callback).
+//!
+//! Durability contract: an append's `IOFlushed` callback and `save_vote`'s return happen only
+//! after fdatasync; a flush error reaches openraft as an error (it then stops the node). raft-log
+//! writes records in order, so a later synced flush also makes earlier unsynced records
+//! (truncate, purge, committed) durable.
+
+use std::fmt::Debug;
+use std::io;
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use cairn_raft::TypeConfig;
+use cairn_raft::types::{Entry, LogId, Vote};
+use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
+use raft_log::api::raft_log_writer::RaftLogWriter;
+use raft_log::{RaftLog, Types};
+
+use crate::config::StorageConfig;
+use crate::error::StorageError;
+use crate::log_types::{Cd, FlushCallback, LogTypes};
+
+type Wal = RaftLog<LogTypes>;
+
+/// Most entries returned by one `limited_get_log_entries`, so one replication read stays small.
+const MAX_ENTRIES_PER_READ: u64 = 4096;
+
+#[derive(Clone)]
+struct SharedWal(Arc<RwLock<Wal>>);
+
+impl SharedWal {
+    // std locks: never held across an `.await` (raft-log's API is synchronous).
+    fn read(&self) -> io::Result<RwLockReadGuard<'_, Wal>> {
+        self.0
+            .read()
+            .map_err(|_| io::Error::other("raft log lock poisoned"))
+    }
+
+    fn write(&self) -> io::Result<RwLockWriteGuard<'_, Wal>> {
+        self.0
+            .write()
+            .map_err(|_| io::Error::other("raft log lock poisoned"))
+    }
+}
+
+/// openraft's `RaftLogStorage`. Created by [`crate::open`].
+pub struct LogStore {
+    wal: SharedWal,
+}
+
+/// openraft's `RaftLogReader`, used by replication tasks concurrently with appends.
+#[derive(Clone)]
+pub struct LogReader {
+    wal: SharedWal,
+}
+
+impl LogStore {
+    pub(crate) fn open(dir: &Path, config: &StorageConfig) -> Result<Self, StorageError> {
+        let dir = dir.to_str().ok_or_else(|| {
+            StorageError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("log directory is not UTF-8: {}", dir.display()),
+            ))
+        })?;
+        let mut wal_config = raft_log::Config::new(dir);
+        wal_config.log_cache_capacity = Some(config.log_cache_bytes);
+        let wal = RaftLog::<LogTypes>::open(Arc::new(wal_config))?;
+        Ok(Self {
+            wal: SharedWal(Arc::new(RwLock::new(wal))),
+        })
+    }
+
+    /// Number of WAL flush batches that ended with an fdatasync (for tests and metrics).
+    pub fn synced_flush_batches(&self) -> io::Result<u64> {
+        Ok(self.wal.read()?.stat().flush_metrics.sync_batch_count)
+    }
+}
+
+fn read_range<RB: RangeBounds<u64>>(wal: &Wal, range: &RB) -> io::Result<Vec<Entry>> {
+    let start = match range.start_bound() {
+        Bound::Included(&s) => s,
+        Bound::Excluded(&s) => s.saturating_add(1),
+        Bound::Unbounded => 0,
+    };
+    let end = match range.end_bound() {
+        Bound::Included(&e) => e.saturating_add(1),
+        Bound::Excluded(&e) => e,
+        Bound::Unbounded => u64::MAX,
+    };
+    // raft-log's read is a BTreeMap range, which panics on an inverted range.
+    if start >= end {
+        return Ok(Vec::new());
+    }
+    wal.read(start, end)
+        .map(|r| {
+            r.map(|(log_id, payload)| Entry {
+                log_id: log_id.0,
+                payload: payload.0,
+            })
+        })
+        .collect()
+}
+
+impl RaftLogReader<TypeConfig> for LogReader {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, io::Error> {
+        read_range(&*self.wal.read()?, &range)
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
+        Ok(self.wal.read()?.log_state().vote().map(|v| v.0))
+    }
+
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, io::Error> {
+        let end = end.min(start.saturating_add(MAX_ENTRIES_PER_READ));
+        read_range(&*self.wal.read()?, &(start..end))
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogReader;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
+        let wal = self.wal.read()?;
+        let st = wal.log_state();
+        let last_purged_log_id = st.purged().map(|l| l.0);
+        let last_log_id = st.last().map(|l| l.0).or(last_purged_log_id);
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        LogReader {
+            wal: self.wal.clone(),
+        }
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        {
+            let mut wal = self.wal.write()?;
+            wal.save_vote(Cd(*vote))?;
+            wal.flush(true, Some(FlushCallback::Wait(tx)))?;
+        }
+        // The vote must be on stable storage before we return (Raft's election safety).
+        rx.await
+            .map_err(|_| io::Error::other("raft log flush worker stopped"))?
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
+        let Some(committed) = committed else {
+            return Ok(());
+        };
+        let mut wal = self.wal.write()?;
+        let st = wal.log_state();
+        // raft-log refuses a committed id that goes backwards or lies beyond its last entry.
+        // Both are harmless to skip: the committed id only bounds how far a restart
+        // re-applies, and a smaller one just re-applies less (openraft catches up later).
+        if st.committed().is_some_and(|c| c.0 >= committed)
+            || st.last().is_none_or(|l| l.0 < committed)
+        {
+            return Ok(());
+        }
+        wal.commit(Cd(committed))?;
+        // No fsync of its own: the next synced append or vote carries it to disk.
+        wal.flush(false, None)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
+        Ok(self.wal.read()?.log_state().committed().map(|c| c.0))
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut wal = self.wal.write()?;
+        wal.append(entries.into_iter().map(|e| (Cd(e.log_id), Cd(e.payload))))?;
+        // Entries are readable from memory now; openraft is told they are durable only by
+        // the callback, which the FlushWorker fires after the batch's fdatasync.
+        wal.flush(true, Some(FlushCallback::Raft(callback)))
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
+        let mut wal = self.wal.write()?;
+        let st = wal.log_state();
+        let Some(last) = st.last().map(|l| l.0.index()) else {
+            return Ok(());
+        };
+        let from = match &last_log_id {
+            Some(keep) if keep.index() >= last => return Ok(()),
+            Some(keep) => keep.index() + 1,
+            None => LogTypes::next_log_index(st.purged()),
+        };
+        if from > last {
+            return Ok(());
+        }
+        wal.truncate(from)?;
+        // Made durable by the next synced append, which openraft issues after a truncate.
+        wal.flush(false, None)
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
+        let mut wal = self.wal.write()?;
+        wal.purge(Cd(log_id))?;
+        // A synced flush is what lets raft-log delete the purged chunk files (only after the
+        // purge record is durable). Nobody needs to wait for it.
+        wal.flush(true, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use cairn_raft::TypeConfig;
+    use openraft::storage::{IOFlushed, RaftLogReader, RaftLogStorage};
+    use openraft::testing::log_id;
+    use openraft::type_config::TypeConfigExt;
+    use tempfile::TempDir;
+
+    use crate::StorageConfig;
+    use crate::test_util::{blank, membership, open_in};
+
+    #[tokio::test]
+    async fn append_acks_only_after_fsync_and_survives_reopen() {
+        let dir = TempDir::new().unwrap();
+        let (mut log, sm) = open_in(&dir, StorageConfig::default()).await;
+        let vote = cairn_raft::types::Vote::new_committed(3, 1);
+        log.save_vote(&vote).await.unwrap();
+        let synced_before = log.synced_flush_batches().unwrap();
+
+        let (tx, rx) = TypeConfig::oneshot();
+        log.append([membership(0), blank(1), blank(2)], IOFlushed::signal(tx))
+            .await
+            .unwrap();
+        // Readable as soon as append returns, before the flush is acknowledged.
+        let mut reader = log.get_log_reader().await;
+        assert_eq!(reader.try_get_log_entries(0..3).await.unwrap().len(), 3);
+
+        tokio::time::timeout(Duration::from_secs(10), rx)
+            .await
+            .expect("flush callback within deadline")
+            .unwrap()
+            .unwrap();
+        // The FlushWorker records a synced batch before it fires that batch's callbacks.
+        assert!(log.synced_flush_batches().unwrap() > synced_before);
+
+        log.save_committed(Some(log_id::<TypeConfig>(1, 1, 2)))
+            .await
+            .unwrap();
+        log.truncate_after(Some(log_id::<TypeConfig>(1, 1, 2)))
+            .await
+            .unwrap();
+        drop((log, reader, sm));
+
+        let (mut log, _sm) = open_in(&dir, StorageConfig::default()).await;
+        let mut reader = log.get_log_reader().await;
+        assert_eq!(reader.read_vote().await.unwrap(), Some(vote));
+        let entries = reader.try_get_log_entries(..).await.unwrap();
+        assert_eq!(
+            entries.iter().map(|e| e.log_id.index()).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_log_id, Some(log_id::<TypeConfig>(1, 1, 2)));
+    }
+
+    #[tokio::test]
+    async fn truncate_and_purge_keep_the_log_contiguous() {
+        let (_d, mut log, _sm) = crate::test_util::temp_store().await;
+        crate::recovery_tests::append_durably(&mut log, (0..10).map(blank).collect()).await;
+        log.truncate_after(Some(log_id::<TypeConfig>(1, 1, 6)))
+            .await
+            .unwrap();
+        log.purge(log_id::<TypeConfig>(1, 1, 2)).await.unwrap();
+        let mut reader = log.get_log_reader().await;
+        let idx: Vec<_> = reader
+            .try_get_log_entries(..)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.log_id.index())
+            .collect();
+        assert_eq!(idx, [3, 4, 5, 6]);
+        // Truncating at or past the end is a no-op, never an error.
+        log.truncate_after(Some(log_id::<TypeConfig>(1, 1, 50)))
+            .await
+            .unwrap();
+        let st = log.get_log_state().await.unwrap();
+        assert_eq!(st.last_purged_log_id, Some(log_id::<TypeConfig>(1, 1, 2)));
+        assert_eq!(st.last_log_id, Some(log_id::<TypeConfig>(1, 1, 6)));
+    }
+}

@@ -1,0 +1,127 @@
+//! The deterministic apply: turns one committed entry into writes inside the batch's sled
+//! transaction plus a typed `Response`. A pure function of (state, entry): no clock, no
+//! randomness, no I/O outside the state machine's own trees. One file per domain; this module
+//! dispatches commands to them and owns the per-batch context.
+
+mod kv;
+mod session;
+
+use cairn_raft::codec;
+use cairn_raft::command::{Command, Request, Response};
+use cairn_raft::types::Entry;
+use openraft::EntryPayload;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::transaction::ConflictableTransactionError;
+
+use crate::error::StorageError;
+use crate::keyspace::{Trees, Tx};
+
+pub(crate) type TxResult<T> = Result<T, ConflictableTransactionError<StorageError>>;
+
+fn abort<T>(e: impl Into<StorageError>) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e.into()))
+}
+
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> TxResult<Vec<u8>> {
+    codec::encode(value).or_else(abort)
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> TxResult<T> {
+    codec::decode(bytes).or_else(abort)
+}
+
+/// Apply parameters. They shape replicated state, so every node must use the same values.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MachineConfig {
+    pub(crate) dedup_window_ms: u64,
+    pub(crate) prune_interval_ms: u64,
+}
+
+/// One attempt at applying a run of entries in one transaction (sled may re-run the
+/// transaction closure on conflict, so this is rebuilt per attempt).
+///
+/// sled transactions cannot range-scan (and a plain tree scan inside one deadlocks on sled's
+/// global concurrency lock), but pruning expired dedup records needs a scan. So the caller
+/// scans before the transaction ([`prescan_expired`]) for the run's first entry only, and
+/// ends the run before any later entry that would prune ([`prune_due`]); that entry starts
+/// the next run. A prune is due at most once per prune interval of command time, so runs
+/// are rarely cut, and the outcome is the same however entries are grouped.
+pub(crate) struct BatchCtx<'a> {
+    pub(crate) tx: Tx<'a>,
+    config: MachineConfig,
+    /// Expired expiry-index keys, valid for the run's first entry only.
+    prescanned: Option<Vec<Vec<u8>>>,
+}
+
+impl<'a> BatchCtx<'a> {
+    pub(crate) fn new(tx: Tx<'a>, config: MachineConfig, prescanned: Option<Vec<Vec<u8>>>) -> Self {
+        Self {
+            tx,
+            config,
+            prescanned,
+        }
+    }
+}
+
+/// Whether applying `entry` on top of the transaction's current state would prune.
+pub(crate) fn prune_due(ctx: &BatchCtx<'_>, entry: &Entry) -> TxResult<bool> {
+    match &entry.payload {
+        EntryPayload::Normal(req) => session::prune_due(ctx, req.time_ms),
+        _ => Ok(false),
+    }
+}
+
+/// Outside any transaction: if applying `entry` on the committed state prunes, the expired
+/// keys it will delete.
+pub(crate) fn prescan_expired(
+    trees: &Trees,
+    config: MachineConfig,
+    entry: &Entry,
+) -> Result<Option<Vec<Vec<u8>>>, StorageError> {
+    match &entry.payload {
+        EntryPayload::Normal(req) => session::prescan(trees, config, req.time_ms),
+        _ => Ok(None),
+    }
+}
+
+/// Apply one entry. The entry's log index is its revision.
+pub(crate) fn apply_entry(ctx: &mut BatchCtx<'_>, entry: &Entry) -> TxResult<Response> {
+    let revision = entry.log_id.index();
+    match &entry.payload {
+        EntryPayload::Normal(req) => apply_request(ctx, revision, req),
+        EntryPayload::Blank | EntryPayload::Membership(_) => Ok(Response::Empty { revision }),
+    }
+}
+
+fn apply_request(ctx: &mut BatchCtx<'_>, revision: u64, req: &Request) -> TxResult<Response> {
+    session::prune_expired(ctx, req.time_ms)?;
+
+    let session_key = req.session.as_ref().map(session::key);
+    if let Some(key) = &session_key
+        && let Some(first) = session::lookup(ctx, key)?
+    {
+        // A retry of an applied request: answer as the first time, write nothing.
+        return Ok(first);
+    }
+
+    let response = match &req.command {
+        Command::Put {
+            key,
+            value,
+            expected_revision,
+        } => kv::put(ctx, revision, key, value, *expected_revision)?,
+        Command::Delete {
+            key,
+            expected_revision,
+        } => kv::delete(ctx, revision, key, *expected_revision)?,
+    };
+
+    if let Some(key) = session_key {
+        session::record(ctx, key, req.time_ms, &response)?;
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests;

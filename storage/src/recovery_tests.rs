@@ -1,0 +1,143 @@
+//! Opening and repairing: data version checks, and rebuilding a lost or half-installed state
+//! machine from the newest snapshot plus the log, through openraft's own startup path.
+
+use std::fs;
+use std::time::Duration;
+
+use cairn_raft::TypeConfig;
+use cairn_raft::types::Entry;
+use openraft::StorageHelper;
+use openraft::storage::{IOFlushed, RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine};
+use openraft::type_config::TypeConfigExt;
+use tempfile::TempDir;
+
+use crate::error::StorageError;
+use crate::keyspace::{Space, meta_key};
+use crate::test_util::{Dump, membership, normal, open_in, put, req};
+use crate::{LogStore, StateMachineStore, StorageConfig};
+
+pub(crate) async fn append_durably(log: &mut LogStore, entries: Vec<Entry>) {
+    let (tx, rx) = TypeConfig::oneshot();
+    log.append(entries, IOFlushed::signal(tx)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), rx)
+        .await
+        .expect("flush callback within deadline")
+        .unwrap()
+        .unwrap();
+}
+
+fn workload() -> Vec<Entry> {
+    // openraft logs start at index 0 (the initial membership).
+    let mut entries = vec![membership(0)];
+    for i in 1..=59u64 {
+        let key = format!("k{}", i % 13);
+        let session = format!("s{}", i % 4);
+        entries.push(normal(
+            i,
+            req(
+                put(&key, &i.to_string(), None),
+                i * 100,
+                Some((&session, i)),
+            ),
+        ));
+    }
+    entries
+}
+
+/// Log holds all of `workload` (0..=59), committed; sled applied all; snapshot at index 29.
+async fn prepared() -> (TempDir, Dump) {
+    let dir = TempDir::new().unwrap();
+    let (mut log, mut sm) = open_in(&dir, StorageConfig::default()).await;
+    let entries = workload();
+    append_durably(&mut log, entries.clone()).await;
+    log.save_committed(Some(entries[59].log_id)).await.unwrap();
+    sm.apply_batch(&entries[..30]).unwrap();
+    sm.get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    sm.apply_batch(&entries[30..]).unwrap();
+    let dump = sm.dump();
+    (dir, dump)
+}
+
+/// Runs openraft's startup (restore snapshot, re-apply log up to committed).
+async fn start(log: &mut LogStore, sm: &mut StateMachineStore) {
+    StorageHelper::new(log, sm)
+        .with_id(1)
+        .get_initial_state()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn sled_deleted_is_rebuilt_from_snapshot_and_log() {
+    let (dir, expected) = prepared().await;
+    fs::remove_dir_all(dir.path().join("sm")).unwrap();
+
+    let (mut log, mut sm) = open_in(&dir, StorageConfig::default()).await;
+    // open() already loaded the snapshot; openraft re-applies the rest from the log.
+    assert_eq!(sm.reader().applied_index(), 29);
+    start(&mut log, &mut sm).await;
+    assert_eq!(sm.reader().applied_index(), 59);
+    assert_eq!(sm.dump(), expected);
+}
+
+#[tokio::test]
+async fn interrupted_install_is_moved_aside_and_rebuilt() {
+    let (dir, expected) = prepared().await;
+    {
+        // Simulate a crash in the middle of loading a snapshot.
+        let db = sled::open(dir.path().join("sm")).unwrap();
+        let meta = db.open_tree("meta").unwrap();
+        meta.insert(meta_key::INSTALL_MARKER, &[1u8][..]).unwrap();
+        db.open_tree("kv").unwrap().clear().unwrap();
+        db.flush().unwrap();
+    }
+    let (mut log, mut sm) = open_in(&dir, StorageConfig::default()).await;
+    assert!(dir.path().join("sm.broken-0").is_dir());
+    start(&mut log, &mut sm).await;
+    assert_eq!(sm.dump(), expected);
+    assert!(
+        !sm.trees()
+            .get(Space::Meta)
+            .contains_key(meta_key::INSTALL_MARKER)
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn restart_with_intact_sled_keeps_state() {
+    let (dir, expected) = prepared().await;
+    let (mut log, mut sm) = open_in(&dir, StorageConfig::default()).await;
+    start(&mut log, &mut sm).await;
+    assert_eq!(sm.dump(), expected);
+    assert_eq!(
+        sm.applied_state().await.unwrap().0.map(|l| l.index()),
+        Some(59)
+    );
+}
+
+#[tokio::test]
+async fn data_version_mismatch_is_rejected() {
+    let dir = TempDir::new().unwrap();
+    drop(open_in(&dir, StorageConfig::default()).await);
+    fs::write(dir.path().join("VERSION"), "99\n").unwrap();
+    match crate::open(dir.path(), StorageConfig::default()).await {
+        Err(StorageError::DataVersion {
+            found: Some(99),
+            expected: 1,
+        }) => {}
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("opened a directory of another data version"),
+    }
+
+    // Data without a VERSION file is not ours either.
+    fs::remove_file(dir.path().join("VERSION")).unwrap();
+    match crate::open(dir.path(), StorageConfig::default()).await {
+        Err(StorageError::DataVersion { found: None, .. }) => {}
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("opened an unversioned data directory"),
+    }
+}

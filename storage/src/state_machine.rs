@@ -1,0 +1,260 @@
+//! `StateMachineStore`: openraft's state machine on sled. Applies committed entries in
+//! batches (one multi-tree transaction per batch, replies sent only after it commits),
+//! builds and installs snapshots, and hands out `KvReader`s.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cairn_raft::command::Response;
+use cairn_raft::types::{Entry, LogId, Snapshot, SnapshotMeta, StoredMembership};
+use cairn_raft::{SnapshotFile, TypeConfig};
+use futures::{FutureExt, Stream, StreamExt};
+use openraft::EntryPayload;
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use sled::Transactional;
+
+use crate::config::StorageConfig;
+use crate::error::StorageError;
+use crate::keyspace::{Space, Trees, Tx, meta_key};
+use crate::load::{load_snapshot, read_applied};
+use crate::machine::{self, BatchCtx, MachineConfig};
+use crate::reader::{KvReader, ReadGate};
+use crate::snapshot;
+use crate::snapshot_builder::SnapshotBuilder;
+use crate::snapshot_dir::SnapshotDir;
+
+/// openraft's `RaftStateMachine`. Created by [`crate::open`].
+pub struct StateMachineStore {
+    trees: Trees,
+    gate: Arc<ReadGate>,
+    snapshots: Arc<SnapshotDir>,
+    machine: MachineConfig,
+    apply_batch_max: usize,
+}
+
+impl StateMachineStore {
+    pub(crate) fn new(
+        trees: Trees,
+        snapshots: Arc<SnapshotDir>,
+        config: &StorageConfig,
+    ) -> Result<Self, StorageError> {
+        let (applied, _) = read_applied(&trees)?;
+        Ok(Self {
+            gate: Arc::new(ReadGate::new(applied.map_or(0, |l| l.index()))),
+            trees,
+            snapshots,
+            machine: MachineConfig {
+                dedup_window_ms: config.dedup_window_ms,
+                prune_interval_ms: config.session_prune_interval_ms,
+            },
+            apply_batch_max: config.apply_batch_max.max(1),
+        })
+    }
+
+    /// A read-only view of the key-value space, usable concurrently with apply.
+    pub fn reader(&self) -> KvReader {
+        KvReader::new(self.trees.get(Space::Kv).clone(), self.gate.clone())
+    }
+
+    /// Where the peer transport writes incoming snapshot files (name them `*.incoming`).
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.snapshots.path().to_path_buf()
+    }
+
+    /// Applies `entries`, normally in one transaction that also records last_applied and
+    /// membership. Returns one response per entry; nothing is visible before its
+    /// transaction commits. (A due dedup prune can split the batch, see `machine::BatchCtx`.)
+    pub(crate) fn apply_batch(&self, entries: &[Entry]) -> Result<Vec<Response>, StorageError> {
+        let mut responses = Vec::with_capacity(entries.len());
+        let mut start = 0;
+        while let Some(first) = entries.get(start) {
+            let prescanned = machine::prescan_expired(&self.trees, self.machine, first)?;
+            let (out, end) = self.apply_run(&entries[start..], &prescanned)?;
+            responses.extend(out);
+            start += end;
+        }
+        Ok(responses)
+    }
+
+    /// One transaction over a prefix of `entries` (all of them unless a later one must
+    /// prune). Returns the responses and the prefix length.
+    fn apply_run(
+        &self,
+        entries: &[Entry],
+        prescanned: &Option<Vec<Vec<u8>>>,
+    ) -> Result<(Vec<Response>, usize), StorageError> {
+        let (out, last) = self.trees.all().transaction(|view| {
+            let mut ctx = BatchCtx::new(Tx::new(view), self.machine, prescanned.clone());
+            let mut out = Vec::with_capacity(entries.len());
+            let mut membership = None;
+            for (i, entry) in entries.iter().enumerate() {
+                if i > 0 && machine::prune_due(&ctx, entry)? {
+                    break;
+                }
+                out.push(machine::apply_entry(&mut ctx, entry)?);
+                if let EntryPayload::Membership(m) = &entry.payload {
+                    membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
+                }
+            }
+            let Some(last) = entries.get(out.len().saturating_sub(1)) else {
+                return Ok((out, None));
+            };
+            let meta = ctx.tx.tree(Space::Meta);
+            meta.insert(meta_key::LAST_APPLIED, machine::encode(&last.log_id)?)?;
+            if let Some(m) = &membership {
+                meta.insert(meta_key::MEMBERSHIP, machine::encode(m)?)?;
+            }
+            Ok((out, Some(last.log_id.index())))
+        })?;
+        if let Some(index) = last {
+            self.gate.set_applied(index);
+        }
+        let n = out.len();
+        Ok((out, n))
+    }
+
+    fn install_blocking(&self, meta: &SnapshotMeta, path: &Path) -> Result<(), StorageError> {
+        // Verify before touching anything: a bad file leaves the state machine as it was.
+        let verified = snapshot::verify(path).and_then(|found| {
+            if found == *meta {
+                Ok(())
+            } else {
+                Err(StorageError::corrupt(
+                    path,
+                    format!("holds snapshot {found}, expected {meta}"),
+                ))
+            }
+        });
+        if let Err(e) = verified {
+            let incoming = path.parent() == Some(self.snapshots.path())
+                && path.extension().is_some_and(|x| x == "incoming");
+            if incoming {
+                // Useless now; the transport writes a fresh file for its next attempt.
+                let _ = snapshot::remove_file_if_exists(path);
+            }
+            tracing::warn!(path = %path.display(), error = %e, "rejected snapshot");
+            return Err(e);
+        }
+        let canonical = self.snapshots.canonical_path(meta);
+        if path != canonical {
+            let staged = if path.parent() == Some(self.snapshots.path()) {
+                File::open(path)?.sync_all()?;
+                path.to_path_buf()
+            } else {
+                // Not the transport's file (e.g. a snapshot handed over in-process): copy it
+                // so the source stays untouched.
+                let tmp = self.snapshots.tmp_path(meta);
+                fs::copy(path, &tmp)?;
+                File::open(&tmp)?.sync_all()?;
+                tmp
+            };
+            // Published before loading: if we crash mid-load, the install marker makes the
+            // next open rebuild sled from exactly this snapshot.
+            self.snapshots.publish(meta, &staged)?;
+        }
+
+        self.gate.begin_install();
+        load_snapshot(&self.trees, &canonical, meta)?;
+        // On failure the gate stays closed: the trees are half-loaded and must not be read.
+        self.gate
+            .end_install(meta.last_log_id.as_ref().map_or(0, |l| l.index()));
+        tracing::info!(%meta, "snapshot installed");
+        Ok(())
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotData = SnapshotFile;
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
+        Ok(read_applied(&self.trees)?)
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + Send,
+    {
+        let mut batch = Vec::new();
+        let mut responders = Vec::new();
+        // Wait for one entry, then take whatever else is ready without waiting: under load
+        // many entries share one transaction; when idle, latency stays one entry's.
+        while let Some(first) = entries.next().await {
+            let (entry, responder) = first?;
+            batch.push(entry);
+            responders.push(responder);
+            let mut ended = false;
+            while batch.len() < self.apply_batch_max {
+                match entries.next().now_or_never() {
+                    Some(Some(item)) => {
+                        let (entry, responder) = item?;
+                        batch.push(entry);
+                        responders.push(responder);
+                    }
+                    Some(None) => {
+                        ended = true;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+
+            let responses = self.apply_batch(&batch)?;
+            batch.clear();
+            for (responder, response) in responders.drain(..).zip(responses) {
+                if let Some(responder) = responder {
+                    responder.send(response);
+                }
+            }
+            if ended {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder::capture(&self.trees, self.snapshots.clone())
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: SnapshotFile,
+    ) -> Result<(), io::Error> {
+        // Loading is long blocking I/O; keep it off the async worker threads.
+        let this = self.blocking_handle();
+        let meta = meta.clone();
+        tokio::task::spawn_blocking(move || this.install_blocking(&meta, &snapshot.path))
+            .await
+            .map_err(StorageError::from)??;
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
+        Ok(self.snapshots.current()?.map(|c| Snapshot {
+            meta: c.meta,
+            snapshot: SnapshotFile { path: c.path },
+        }))
+    }
+}
+
+impl StateMachineStore {
+    #[cfg(test)]
+    pub(crate) fn trees(&self) -> &Trees {
+        &self.trees
+    }
+
+    /// A handle sharing all state, for work moved onto a blocking thread.
+    fn blocking_handle(&self) -> StateMachineStore {
+        StateMachineStore {
+            trees: self.trees.clone(),
+            gate: self.gate.clone(),
+            snapshots: self.snapshots.clone(),
+            machine: self.machine,
+            apply_batch_max: self.apply_batch_max,
+        }
+    }
+}

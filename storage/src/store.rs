@@ -1,0 +1,157 @@
+//! `open`: lays out and checks the data directory, opens the WAL and sled, and repairs the
+//! state machine when sled is missing, corrupt, half-installed or behind the newest snapshot.
+//!
+//! ```text
+//! <dir>/VERSION      on-disk data version, written at init, checked on every open
+//! <dir>/log/         raft-log WAL: log entries, vote, committed (fsynced)
+//! <dir>/sm/          sled state machine (NOT fsynced on Linux; rebuildable)
+//! <dir>/snapshots/   snapshot files (fsynced)
+//! ```
+//! sled is never the only durable copy: after a repair openraft re-applies the log from sled's
+//! last_applied up to the saved committed index.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::StorageConfig;
+use crate::error::StorageError;
+use crate::keyspace::Trees;
+use crate::load::{install_marker_set, load_snapshot, read_applied};
+use crate::log_store::LogStore;
+use crate::snapshot::fsync_dir;
+use crate::snapshot_dir::SnapshotDir;
+use crate::state_machine::StateMachineStore;
+
+/// Version of the on-disk layout and encodings. Bump on any incompatible change.
+pub const DATA_VERSION: u32 = 1;
+
+const VERSION_FILE: &str = "VERSION";
+const SUBDIRS: [&str; 3] = ["log", "sm", "snapshots"];
+
+/// Opens (creating on first use) the storage under `dir`.
+pub async fn open(
+    dir: &Path,
+    config: StorageConfig,
+) -> Result<(LogStore, StateMachineStore), StorageError> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || open_blocking(&dir, &config)).await?
+}
+
+fn open_blocking(
+    dir: &Path,
+    config: &StorageConfig,
+) -> Result<(LogStore, StateMachineStore), StorageError> {
+    fs::create_dir_all(dir)?;
+    let fresh = check_or_init_version(dir)?;
+    let sm_missing = !fresh && !dir.join("sm").exists();
+    if sm_missing {
+        tracing::warn!(
+            "state machine (sled) directory is missing; rebuilding it from snapshot + log"
+        );
+    }
+    for sub in SUBDIRS {
+        fs::create_dir_all(dir.join(sub))?;
+    }
+    fsync_dir(dir)?;
+
+    let snapshots = Arc::new(SnapshotDir::open(&dir.join("snapshots"))?);
+    let trees = open_sled(dir, config)?;
+    repair_from_snapshot(&trees, &snapshots)?;
+    let log = LogStore::open(&dir.join("log"), config)?;
+    let sm = StateMachineStore::new(trees, snapshots, config)?;
+    Ok((log, sm))
+}
+
+/// Returns whether the directory was initialized just now.
+fn check_or_init_version(dir: &Path) -> Result<bool, StorageError> {
+    let path = dir.join(VERSION_FILE);
+    match fs::read_to_string(&path) {
+        Ok(s) => {
+            let found = s.trim().parse::<u32>().ok();
+            if found != Some(DATA_VERSION) {
+                return Err(StorageError::DataVersion {
+                    found,
+                    expected: DATA_VERSION,
+                });
+            }
+            Ok(false)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // VERSION is written before any subdirectory, so data without it is not ours.
+            if SUBDIRS.iter().any(|s| dir.join(s).exists()) {
+                return Err(StorageError::DataVersion {
+                    found: None,
+                    expected: DATA_VERSION,
+                });
+            }
+            let tmp = dir.join("VERSION.tmp");
+            let mut f = fs::File::create(&tmp)?;
+            writeln!(f, "{DATA_VERSION}")?;
+            f.sync_all()?;
+            fs::rename(&tmp, &path)?;
+            fsync_dir(dir)?;
+            Ok(true)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn open_sled_at(path: &Path, config: &StorageConfig) -> Result<Trees, StorageError> {
+    let db = sled::Config::new()
+        .path(path)
+        .cache_capacity(config.sled_cache_bytes)
+        .open()?;
+    Ok(Trees::open(db)?)
+}
+
+/// Opens sled; if it cannot be opened or an install was interrupted, moves it aside and
+/// starts an empty one (the snapshot and the log rebuild it).
+fn open_sled(dir: &Path, config: &StorageConfig) -> Result<Trees, StorageError> {
+    let path = dir.join("sm");
+    let reason = match open_sled_at(&path, config) {
+        Ok(trees) => match install_marker_set(&trees) {
+            Ok(false) => return Ok(trees),
+            Ok(true) => "a snapshot install was interrupted".to_string(),
+            Err(e) => format!("cannot read it: {e}"),
+        },
+        Err(e) => format!("cannot open it: {e}"),
+    };
+    let aside = broken_path(dir)?;
+    tracing::warn!(
+        reason,
+        moved_to = %aside.display(),
+        "state machine (sled) unusable; moving it aside and rebuilding from snapshot + log"
+    );
+    fs::rename(&path, &aside)?;
+    fsync_dir(dir)?;
+    open_sled_at(&path, config)
+}
+
+fn broken_path(dir: &Path) -> Result<PathBuf, StorageError> {
+    for n in 0u32.. {
+        let p = dir.join(format!("sm.broken-{n}"));
+        if !p.exists() {
+            return Ok(p);
+        }
+    }
+    Err(StorageError::Internal("no free sm.broken-N name".into()))
+}
+
+/// Loads the newest snapshot into sled when sled is behind it (or empty).
+fn repair_from_snapshot(trees: &Trees, snapshots: &SnapshotDir) -> Result<(), StorageError> {
+    let Some(current) = snapshots.current()? else {
+        return Ok(());
+    };
+    let (applied, _) = read_applied(trees)?;
+    if applied >= current.meta.last_log_id {
+        return Ok(());
+    }
+    tracing::warn!(
+        sled_applied = ?applied,
+        snapshot = %current.meta,
+        "state machine is behind the newest snapshot; loading the snapshot"
+    );
+    load_snapshot(trees, &current.path, &current.meta)
+}

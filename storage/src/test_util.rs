@@ -1,0 +1,83 @@
+//! Test helpers: building entries and requests, opening stores in temp dirs, dumping state.
+
+use std::collections::BTreeSet;
+
+use cairn_raft::TypeConfig;
+use cairn_raft::command::{Command, Request, Session};
+use cairn_raft::types::Entry;
+use openraft::EntryPayload;
+use openraft::testing::{blank_ent, log_id, membership_ent};
+use tempfile::TempDir;
+
+use crate::keyspace::{Space, meta_key};
+use crate::{LogStore, StateMachineStore, StorageConfig};
+
+pub(crate) fn put(key: &str, value: &str, expected: Option<u64>) -> Command {
+    Command::Put {
+        key: key.as_bytes().to_vec(),
+        value: value.as_bytes().to_vec(),
+        expected_revision: expected,
+    }
+}
+
+pub(crate) fn delete(key: &str, expected: Option<u64>) -> Command {
+    Command::Delete {
+        key: key.as_bytes().to_vec(),
+        expected_revision: expected,
+    }
+}
+
+pub(crate) fn req(command: Command, time_ms: u64, session: Option<(&str, u64)>) -> Request {
+    Request {
+        session: session.map(|(c, s)| Session {
+            client_id: c.to_string(),
+            sequence: s,
+        }),
+        time_ms,
+        command,
+    }
+}
+
+pub(crate) fn normal(index: u64, request: Request) -> Entry {
+    Entry {
+        log_id: log_id::<TypeConfig>(1, 1, index),
+        payload: EntryPayload::Normal(request),
+    }
+}
+
+pub(crate) fn blank(index: u64) -> Entry {
+    blank_ent::<TypeConfig>(1, 1, index)
+}
+
+pub(crate) fn membership(index: u64) -> Entry {
+    membership_ent::<TypeConfig>(1, 1, index, vec![BTreeSet::from([1, 2, 3])])
+}
+
+pub(crate) async fn open_in(dir: &TempDir, config: StorageConfig) -> (LogStore, StateMachineStore) {
+    crate::open(dir.path(), config).await.expect("open storage")
+}
+
+pub(crate) async fn temp_store() -> (TempDir, LogStore, StateMachineStore) {
+    let dir = TempDir::new().expect("temp dir");
+    let (log, sm) = open_in(&dir, StorageConfig::default()).await;
+    (dir, log, sm)
+}
+
+/// Every replicated record (all trees, minus the local install marker).
+pub(crate) type Dump = Vec<(u8, Vec<u8>, Vec<u8>)>;
+
+impl StateMachineStore {
+    pub(crate) fn dump(&self) -> Dump {
+        let mut out = Vec::new();
+        for space in Space::ALL {
+            for item in self.trees().get(space).iter() {
+                let (k, v) = item.expect("sled read");
+                if space == Space::Meta && k == meta_key::INSTALL_MARKER {
+                    continue;
+                }
+                out.push((space.id(), k.to_vec(), v.to_vec()));
+            }
+        }
+        out
+    }
+}
