@@ -28,6 +28,9 @@ use crate::services::kv::KvService;
 /// DeadlineExceeded (the outcome then is unknown; clients retry with the same idempotency key).
 const PROPOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long in-flight RPCs may take to finish once a node is asked to stop.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(2);
+
 pub type CairnRaft = openraft::Raft<TypeConfig, StateMachineStore>;
 
 fn raft_config(cfg: &NodeConfig) -> anyhow::Result<Config> {
@@ -121,10 +124,19 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     }
 
     tracing::info!(id = cfg.id, "shutting down");
+    // Stop taking new connections, then stop Raft (which ends the replication streams a
+    // graceful server shutdown would otherwise wait on forever), then give in-flight calls a
+    // bounded drain.
     let _ = stop_tx.send(true);
-    let _ = peer_task.await;
-    let _ = client_task.await;
-    raft.shutdown().await.context("raft shutdown")?;
+    let raft_result = raft.shutdown().await;
+    for task in [peer_task, client_task] {
+        let abort = task.abort_handle();
+        if tokio::time::timeout(SHUTDOWN_DRAIN, task).await.is_err() {
+            abort.abort();
+        }
+    }
+    raft_result.context("raft shutdown")?;
+    tracing::info!(id = cfg.id, "stopped");
     Ok(())
 }
 
