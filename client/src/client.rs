@@ -116,8 +116,13 @@ impl Client {
             let per_try = cfg.request_timeout.min(remaining);
             let (idx, node) = self.inner.endpoints.pick();
             let status = match try_once(&node, per_try, &mut attempt).await {
-                Ok(value) => {
-                    self.inner.endpoints.on_success(idx);
+                Ok((value, leader)) => {
+                    // A follower that served us by forwarding names the leader: go there next
+                    // time and save the extra hop.
+                    match leader {
+                        Some(hint) => self.inner.endpoints.on_leader_hint(idx, &hint),
+                        None => self.inner.endpoints.on_success(idx),
+                    }
                     return Ok(value);
                 }
                 Err(status) => status,
@@ -158,7 +163,7 @@ impl Client {
         Fut: Future<Output = std::result::Result<Response<T>, Status>>,
     {
         match try_once(node, self.inner.config.request_timeout, &mut attempt).await {
-            Ok(value) => Ok(value),
+            Ok((value, _)) => Ok(value),
             Err(status) => Err(match classify(status) {
                 Disposition::Fail(e) => e,
                 Disposition::Retry {
@@ -176,7 +181,7 @@ async fn try_once<T, F, Fut>(
     node: &Node,
     per_try: Duration,
     attempt: &mut F,
-) -> std::result::Result<T, Status>
+) -> std::result::Result<(T, Option<String>), Status>
 where
     F: FnMut(Channel, Duration) -> Fut,
     Fut: Future<Output = std::result::Result<Response<T>, Status>>,
@@ -186,7 +191,14 @@ where
     // expired" (Cancelled) before our own timer fires with a clear DeadlineExceeded.
     let server_deadline = per_try + SERVER_DEADLINE_MARGIN;
     match tokio::time::timeout(per_try, attempt(node.channel(), server_deadline)).await {
-        Ok(Ok(resp)) => Ok(resp.into_inner()),
+        Ok(Ok(resp)) => {
+            let leader = resp
+                .metadata()
+                .get(cairn_api::meta::LEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            Ok((resp.into_inner(), leader))
+        }
         Ok(Err(status)) => Err(status),
         Err(_) => Err(Status::deadline_exceeded(format!(
             "no answer within {per_try:?}"

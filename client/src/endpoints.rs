@@ -140,6 +140,13 @@ impl Endpoints {
         self.preferred.store(idx, Ordering::Relaxed);
     }
 
+    /// `idx` answered and named another node as the leader: prefer that node (adding it if
+    /// unknown), or keep `idx` if the hint is unusable.
+    pub(crate) fn on_leader_hint(&self, idx: usize, leader: &str) {
+        let j = self.find_or_add(leader).unwrap_or(idx);
+        self.preferred.store(j, Ordering::Relaxed);
+    }
+
     /// An attempt on `idx` failed transiently. With a leader hint, prefer the hinted node
     /// (adding it if unknown); otherwise move to the next endpoint. Returns the index now
     /// preferred.

@@ -174,6 +174,15 @@ impl Cluster {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
+        // SAFETY: only prctl(2) between fork and exec (async-signal-safe): a node gets SIGTERM
+        // if the test process dies, so a killed test run leaves no process behind.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         if extra.iter().all(|a| a != "--join") {
             cmd.args(["--member", &members]);
         }

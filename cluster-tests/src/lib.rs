@@ -2,7 +2,7 @@
 //! loopback ports in a temporary directory, kills and restarts them, and waits on cluster
 //! conditions with deadlines. Dropping a [`Cluster`] kills every process it started.
 
-mod cluster;
+pub mod cluster;
 mod wait;
 
 pub use cluster::{Cluster, ClusterOptions, NodeProc};

@@ -180,7 +180,7 @@ impl NodeConfig {
             heartbeat_ms,
             election_min_ms,
             election_max_ms,
-            snapshot_logs: args.snapshot_logs.or(file.snapshot_logs).unwrap_or(50_000),
+            snapshot_logs: args.snapshot_logs.or(file.snapshot_logs).unwrap_or(100_000),
             keep_logs: args.keep_logs.or(file.keep_logs).unwrap_or(5_000),
             limits,
         })

@@ -29,6 +29,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         (1..=9).contains(&args.nodes),
         "--nodes must be between 1 and 9"
     );
+    // Before any child exists: Ctrl-C from now on stops the nodes instead of orphaning them.
+    let mut stop = crate::server::Shutdown::install().context("install signal handlers")?;
     let exe = std::env::current_exe().context("locate the cairn binary")?;
     std::fs::create_dir_all(&args.data_dir)?;
     let client = |i: u16| format!("127.0.0.1:{}", args.base_port + i);
@@ -45,7 +47,17 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             .append(true)
             .open(&log_path)
             .with_context(|| format!("open {}", log_path.display()))?;
-        let child = Command::new(&exe)
+        let mut cmd = Command::new(&exe);
+        // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
+        // async-signal-safe. It makes a node stop if `cairn up` dies without cleaning up.
+        #[allow(unsafe_code)]
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = cmd
             .arg("serve")
             .args(["--id", &i.to_string()])
             .arg("--data-dir")
@@ -78,11 +90,20 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             args.data_dir.join(format!("node-{i}.log")).display()
         );
     }
-    match wait_for_leader(&endpoints, Duration::from_secs(30)).await {
-        Some(leader) => println!(
-            "cairn: leader is node {leader}; try:\n  cairn kv put hello world\n  cairn kv get hello"
+    let leader = tokio::select! {
+        leader = wait_for_leader(&endpoints, Duration::from_secs(30)) => Some(leader),
+        _ = stop.wait() => None,
+    };
+    match leader {
+        Some(Some(l)) => println!(
+            "cairn: leader is node {l}; try:\n  cairn kv put hello world\n  cairn kv get hello"
         ),
-        None => println!("cairn: no leader yet; see the node logs"),
+        Some(None) => println!("cairn: no leader yet; see the node logs"),
+        None => {
+            println!("\ncairn: stopping");
+            stop_all(&mut children).await;
+            return Ok(());
+        }
     }
     println!("cairn: press Ctrl-C to stop the cluster");
 
@@ -97,7 +118,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
     };
     tokio::select! {
-        _ = crate::server::shutdown_signal() => println!("\ncairn: stopping"),
+        _ = stop.wait() => println!("\ncairn: stopping"),
         (i, status) = exited => println!("cairn: node {i} exited ({status}); stopping the others"),
     }
     stop_all(&mut children).await;

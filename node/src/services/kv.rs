@@ -1,6 +1,7 @@
 //! The KV service: validates input, maps requests to replicated commands, and serves reads
 //! from the local state machine after a read index (linearizable) or directly (serializable).
 
+use cairn_api::meta;
 use cairn_api::v1::kv_server::Kv;
 use cairn_api::v1::{
     DeleteRequest, DeleteResponse, GetRequest, GetResponse, KeyValue, PutRequest, PutResponse,
@@ -9,6 +10,7 @@ use cairn_api::v1::{
 use cairn_raft::{Command, KvRecord, Proposer, Request, Response, Session};
 use cairn_storage::{KvReader, StateMachineStore};
 use tonic::Status;
+use tonic::metadata::MetadataValue;
 
 use crate::config::Limits;
 use crate::status;
@@ -67,6 +69,19 @@ impl KvService {
             Response::Rejected(e) => Err(status::command_error(e)),
             other => Ok(other),
         }
+    }
+
+    /// Wraps a reply; on a follower, names the leader in metadata so the client sends its next
+    /// request there directly instead of through this node.
+    fn reply<T>(&self, msg: T) -> tonic::Response<T> {
+        let mut resp = tonic::Response::new(msg);
+        if let Some((id, leader)) = self.proposer.leader()
+            && id != self.proposer.id()
+            && let Ok(v) = MetadataValue::try_from(leader.client_addr.as_str())
+        {
+            resp.metadata_mut().insert(meta::LEADER, v);
+        }
+        resp
     }
 
     /// Waits for the read index unless the caller accepts a possibly stale local read.
@@ -132,7 +147,7 @@ impl Kv for KvService {
             expected_revision: r.expected_revision,
         };
         match self.propose(r.header, command).await? {
-            Response::Put { revision } => Ok(tonic::Response::new(PutResponse { revision })),
+            Response::Put { revision } => Ok(self.reply(PutResponse { revision })),
             other => Err(unexpected(other)),
         }
     }
@@ -150,7 +165,7 @@ impl Kv for KvService {
             .get(&r.key)
             .map_err(status::internal)?
             .map(|rec| key_value(r.key, rec));
-        Ok(tonic::Response::new(GetResponse { kv, revision }))
+        Ok(self.reply(GetResponse { kv, revision }))
     }
 
     async fn delete(
@@ -165,7 +180,7 @@ impl Kv for KvService {
         };
         match self.propose(r.header, command).await? {
             Response::Delete { revision, deleted } => {
-                Ok(tonic::Response::new(DeleteResponse { revision, deleted }))
+                Ok(self.reply(DeleteResponse { revision, deleted }))
             }
             other => Err(unexpected(other)),
         }
@@ -206,7 +221,7 @@ impl Kv for KvService {
             Vec::new()
         };
         let kvs = rows.into_iter().map(|(k, rec)| key_value(k, rec)).collect();
-        Ok(tonic::Response::new(RangeResponse {
+        Ok(self.reply(RangeResponse {
             kvs,
             next_key,
             revision,
