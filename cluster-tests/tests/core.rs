@@ -137,15 +137,26 @@ async fn kill_9_whole_cluster_under_load_loses_no_acknowledged_write() {
     .await
     .unwrap();
     cluster.kill_all();
+    // Restart while the writers' in-flight puts are still retrying with their original
+    // idempotency keys: a retry whose first attempt was applied before the crash must get the
+    // recorded answer from the restarted cluster, not a second application.
+    for id in 1..=3 {
+        cluster.spawn(id, &[]).unwrap();
+    }
+    cluster.leader(Duration::from_secs(20)).await.unwrap();
+    let resumed = acked.lock().await.len();
+    wait_until(
+        Duration::from_secs(20),
+        "writes to resume after the restart",
+        || async { (acked.lock().await.len() > resumed + 50).then_some(()) },
+    )
+    .await
+    .unwrap();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for w in writers {
         w.await.unwrap();
     }
     let acked = acked.lock().await.clone();
-    for id in 1..=3 {
-        cluster.spawn(id, &[]).unwrap();
-    }
-    cluster.leader(Duration::from_secs(20)).await.unwrap();
     let c = client_for(&cluster, &[1, 2, 3]);
     for (key, rev) in &acked {
         let kv = c
