@@ -43,7 +43,7 @@ enum Cmd {
 
 fn init_logging() {
     let filter = EnvFilter::try_from_env("CAIRN_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn,cairn_client=warn"));
     // Colour codes only on a terminal: node logs usually go to files.
     let ansi = std::io::stderr().is_terminal();
     tracing_subscriber::fmt()
@@ -91,8 +91,14 @@ async fn run(cli: Cli) -> std::process::ExitCode {
             }
         }
         Cmd::Up(args) => up::run(args).await,
-        Cmd::Kv(args) => cli_kv::run(args).await,
-        Cmd::Bench(args) => bench::run(args).await,
+        Cmd::Kv(args) => {
+            init_logging();
+            cli_kv::run(args).await
+        }
+        Cmd::Bench(args) => {
+            init_logging();
+            bench::run(args).await
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
