@@ -341,3 +341,34 @@ async fn bad_input_is_rejected_with_invalid_argument_and_nothing_written() {
     // The node is still up and serving.
     c.put("still", "up").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_transfers_to_the_chosen_voter() {
+    let cluster = Cluster::start(3).await.unwrap();
+    let old = cluster.leader(Duration::from_secs(10)).await.unwrap();
+    let to = old % 3 + 1;
+    let mut admin = cairn_api::v1::admin_client::AdminClient::connect(format!(
+        "http://{}",
+        cluster.node(old).client_addr
+    ))
+    .await
+    .unwrap();
+    let e = admin
+        .transfer_leader(cairn_api::v1::TransferLeaderRequest { to: 42 })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
+    admin
+        .transfer_leader(cairn_api::v1::TransferLeaderRequest { to })
+        .await
+        .unwrap();
+    wait_until(
+        Duration::from_secs(5),
+        "leadership on the chosen node",
+        || async { (cluster.leader(Duration::from_secs(1)).await.ok()? == to).then_some(()) },
+    )
+    .await
+    .unwrap();
+    let c = client_for(&cluster, &[1, 2, 3]);
+    c.put("after-transfer", "ok").await.unwrap();
+}

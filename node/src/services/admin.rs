@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use cairn_api::v1::admin_server::Admin;
 use cairn_api::v1::{
     AddLearnerRequest, AddLearnerResponse, ChangeMembershipRequest, ChangeMembershipResponse,
-    Member, StatusRequest, StatusResponse,
+    Member, StatusRequest, StatusResponse, TransferLeaderRequest, TransferLeaderResponse,
 };
 use cairn_raft::{ForwardError, NodeInfo, Proposer};
 use cairn_storage::StateMachineStore;
@@ -168,5 +168,34 @@ impl Admin for AdminService {
         Ok(Response::new(ChangeMembershipResponse {
             revision: resp.log_id.index,
         }))
+    }
+
+    async fn transfer_leader(
+        &self,
+        req: Request<TransferLeaderRequest>,
+    ) -> Result<Response<TransferLeaderResponse>, Status> {
+        let to = req.into_inner().to;
+        self.require_leader()?;
+        let is_voter = {
+            let metrics = self.proposer.raft().metrics();
+            let m = metrics.borrow_watched();
+            m.membership_config
+                .membership()
+                .voter_ids()
+                .any(|v| v == to)
+        };
+        if !is_voter {
+            return Err(Status::not_found(format!("node {to} is not a voter")));
+        }
+        if to == self.proposer.id() {
+            return Ok(Response::new(TransferLeaderResponse {}));
+        }
+        self.proposer
+            .raft()
+            .trigger()
+            .transfer_leader(to)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(TransferLeaderResponse {}))
     }
 }
