@@ -210,6 +210,13 @@ impl Admin for Mock {
     ) -> Result<Response<ChangeMembershipResponse>, Status> {
         Err(Status::unimplemented("mock"))
     }
+
+    async fn transfer_leader(
+        &self,
+        _: Request<cairn_api::v1::TransferLeaderRequest>,
+    ) -> Result<Response<cairn_api::v1::TransferLeaderResponse>, Status> {
+        Err(Status::unimplemented("mock"))
+    }
 }
 
 async fn serve(mock: Mock) -> String {

@@ -20,14 +20,8 @@ const MAX_LATENCY_US: u64 = 60_000_000;
 /// Measure put throughput and latency against a running cluster.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Client addresses of cluster nodes.
-    #[arg(
-        long,
-        env = "CAIRN_ENDPOINTS",
-        value_delimiter = ',',
-        default_value = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
-    )]
-    endpoints: Vec<String>,
+    #[command(flatten)]
+    endpoints: crate::endpoints_arg::EndpointsArg,
     /// Concurrent closed-loop writers.
     #[arg(long, default_value_t = 16)]
     clients: usize,
@@ -62,14 +56,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.clients == 0 || args.keys == 0 || args.duration_secs == 0 {
         bail!("--clients, --keys and --duration-secs must be at least 1");
     }
-    let shared = Client::connect(args.endpoints.iter().cloned()).context("bad --endpoints")?;
+    let shared = Client::connect(args.endpoints.list.iter().cloned()).context("bad --endpoints")?;
     let measure_start = Instant::now() + Duration::from_secs(args.warmup_secs);
     let end = measure_start + Duration::from_secs(args.duration_secs);
 
     let mut tasks = Vec::with_capacity(args.clients);
     for _ in 0..args.clients {
         let client = if args.client_per_task {
-            Client::connect(args.endpoints.iter().cloned())?
+            Client::connect(args.endpoints.list.iter().cloned())?
         } else {
             shared.clone()
         };

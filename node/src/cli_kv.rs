@@ -11,14 +11,8 @@ use cairn_client::{Client, KeyValue};
 /// Put, get, delete and list keys.
 #[derive(clap::Args, Debug)]
 pub struct KvArgs {
-    /// Client addresses of cluster nodes (any node works; the leader is found automatically).
-    #[arg(
-        long,
-        env = "CAIRN_ENDPOINTS",
-        value_delimiter = ',',
-        default_value = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
-    )]
-    endpoints: Vec<String>,
+    #[command(flatten)]
+    endpoints: crate::endpoints_arg::EndpointsArg,
     #[command(subcommand)]
     cmd: KvCmd,
 }
@@ -75,7 +69,7 @@ impl std::error::Error for KeyNotFound {}
 
 /// Runs one `cairn kv` subcommand. Errors (including [`KeyNotFound`]) mean exit status 1.
 pub async fn run(args: KvArgs) -> anyhow::Result<()> {
-    let client = Client::connect(args.endpoints)?;
+    let client = Client::connect(args.endpoints.list)?;
     match args.cmd {
         KvCmd::Put {
             key,

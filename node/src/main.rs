@@ -4,6 +4,7 @@
 mod bench;
 mod cli_kv;
 mod config;
+mod endpoints_arg;
 mod server;
 mod services;
 mod status;

@@ -10,9 +10,9 @@ use cairn_api::v1::{
 };
 use cairn_raft::{ForwardError, NodeInfo, Proposer};
 use cairn_storage::StateMachineStore;
-use openraft::ServerState;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::rt::WatchReceiver;
+use openraft::{Membership, ServerState};
 use tonic::{Request, Response, Status};
 
 use crate::config::check_addr;
@@ -25,6 +25,13 @@ pub struct AdminService {
 impl AdminService {
     pub fn new(proposer: Proposer<StateMachineStore>) -> Self {
         Self { proposer }
+    }
+
+    /// Reads the effective membership without holding the metrics lock across an await.
+    fn membership<T>(&self, read: impl FnOnce(&Membership<u64, NodeInfo>) -> T) -> T {
+        let metrics = self.proposer.raft().metrics();
+        let m = metrics.borrow_watched();
+        read(m.membership_config.membership())
     }
 
     /// Membership changes must run on the leader: answer "not leader" with its address.
@@ -145,15 +152,7 @@ impl Admin for AdminService {
             return Err(status::invalid("the voter set must not be empty"));
         }
         self.require_leader()?;
-        let known: BTreeSet<u64> = {
-            let metrics = self.proposer.raft().metrics();
-            let m = metrics.borrow_watched();
-            m.membership_config
-                .membership()
-                .nodes()
-                .map(|(id, _)| *id)
-                .collect()
-        };
+        let known: BTreeSet<u64> = self.membership(|m| m.nodes().map(|(id, _)| *id).collect());
         if let Some(unknown) = voters.iter().find(|id| !known.contains(id)) {
             return Err(Status::not_found(format!(
                 "node {unknown} is not a member; add it as a learner first"
@@ -176,14 +175,7 @@ impl Admin for AdminService {
     ) -> Result<Response<TransferLeaderResponse>, Status> {
         let to = req.into_inner().to;
         self.require_leader()?;
-        let is_voter = {
-            let metrics = self.proposer.raft().metrics();
-            let m = metrics.borrow_watched();
-            m.membership_config
-                .membership()
-                .voter_ids()
-                .any(|v| v == to)
-        };
+        let is_voter = self.membership(|m| m.voter_ids().any(|v| v == to));
         if !is_voter {
             return Err(Status::not_found(format!("node {to} is not a voter")));
         }
