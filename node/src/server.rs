@@ -11,7 +11,9 @@ use cairn_api::v1::AddLearnerRequest;
 use cairn_api::v1::admin_client::AdminClient;
 use cairn_api::v1::admin_server::AdminServer;
 use cairn_api::v1::kv_server::KvServer;
-use cairn_raft::{ChannelPool, NodeInfo, PeerNetworkFactory, PeerService, Proposer, TypeConfig};
+use cairn_raft::{
+    ChannelPool, NodeInfo, PeerNetworkFactory, PeerService, Proposer, SnapshotVerifier, TypeConfig,
+};
 use cairn_storage::{StateMachineStore, StorageConfig};
 use openraft::error::{InitializeError, RaftError};
 use openraft::{Config, SnapshotPolicy};
@@ -47,6 +49,10 @@ fn raft_config(cfg: &NodeConfig) -> anyhow::Result<Config> {
         ..Default::default()
     };
     Ok(config.validate()?)
+}
+
+fn snapshot_verifier() -> SnapshotVerifier {
+    Arc::new(|path| cairn_storage::verify_snapshot(path).map_err(|e| e.to_string()))
 }
 
 /// Accepted connections with Nagle off: small gRPC frames otherwise wait for delayed ACKs
@@ -86,7 +92,9 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     };
 
     let peer_server = Server::builder()
-        .add_service(PeerService::new(proposer.clone(), snapshot_dir).into_server())
+        .add_service(
+            PeerService::new(proposer.clone(), snapshot_dir, snapshot_verifier()).into_server(),
+        )
         .serve_with_incoming_shutdown(incoming(peer_listener), stopped(stop_rx.clone()));
     let message_limit = 2 * cfg.limits.max_value_bytes + 2 * cfg.limits.max_key_bytes + 64 * 1024;
     let client_server = Server::builder()

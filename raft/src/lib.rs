@@ -13,6 +13,6 @@ pub mod types;
 pub use channels::ChannelPool;
 pub use command::{Command, CommandError, KvRecord, Request, Response, Session};
 pub use network::PeerNetworkFactory;
-pub use peer_server::PeerService;
+pub use peer_server::{PeerService, SnapshotVerifier};
 pub use proposer::{ForwardError, Proposer, now_ms};
 pub use types::{NodeId, NodeInfo, SnapshotFile, TypeConfig};

@@ -223,6 +223,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         let file = tokio::fs::File::open(&snapshot.snapshot.path)
             .await
             .map_err(|e| unreachable(&e))?;
+        let total_size = file.metadata().await.map_err(|e| unreachable(&e))?.len();
         let chunk = option
             .snapshot_chunk_size()
             .unwrap_or(SNAPSHOT_CHUNK)
@@ -233,6 +234,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             SnapshotChunk {
                 header: Bytes::from(header),
                 data: Bytes::new(),
+                total_size,
             }
         });
         let body = futures::stream::unfold(Some(file), move |state| async move {
@@ -246,19 +248,23 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
                         SnapshotChunk {
                             header: Bytes::new(),
                             data: Bytes::from(buf),
+                            total_size: 0,
                         },
                         Some(file),
                     ))
                 }
                 Err(e) => {
-                    // Ending early makes the receiver see a truncated file and reject it.
+                    // Ending early leaves the receiver short of `total_size`: it rejects the file.
                     tracing::error!("read snapshot file: {e}");
                     None
                 }
             }
         });
         let mut request = tonic::Request::new(first.chain(body));
-        request.set_timeout(option.hard_ttl().max(Duration::from_secs(60)));
+        // The deadline covers sending the file and the follower loading it: scale it with the
+        // size (assume at least 4 MiB/s end to end) so a large snapshot can finish at all.
+        let by_size = Duration::from_secs(total_size / (4 * 1024 * 1024));
+        request.set_timeout(option.hard_ttl().max(Duration::from_secs(60)) + by_size);
 
         let send = client.install_snapshot(request);
         let reply = tokio::select! {

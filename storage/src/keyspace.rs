@@ -52,6 +52,10 @@ pub(crate) mod meta_key {
     pub(crate) const INSTALL_MARKER: &[u8] = b"install_in_progress";
     /// Command time (BE u64) of the last dedup-record prune.
     pub(crate) const SESSION_PRUNED_AT: &[u8] = b"session_pruned_at";
+    /// The machine's clock (BE u64 ms): the largest command time applied so far. Commands
+    /// use max(their time, this), so a leader whose clock runs behind an earlier leader's
+    /// cannot move time backwards (and, for instance, age dedup records early).
+    pub(crate) const CLOCK: &[u8] = b"clock";
 }
 
 /// The state machine's sled database with one handle per space, indexed by space id.

@@ -28,6 +28,7 @@ pub use config::StorageConfig;
 pub use error::StorageError;
 pub use log_store::{LogReader, LogStore};
 pub use reader::KvReader;
+pub use snapshot::verify_snapshot;
 pub use snapshot_builder::SnapshotBuilder;
 pub use state_machine::StateMachineStore;
 pub use store::{DATA_VERSION, open};

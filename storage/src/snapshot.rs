@@ -127,6 +127,12 @@ fn write_field(w: &mut impl Write, bytes: &[u8]) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Checks a snapshot file (e.g. one just received from a peer) without loading it: the
+/// checksum over the whole file, then the header. Returns the snapshot's meta.
+pub fn verify_snapshot(path: &Path) -> Result<SnapshotMeta, StorageError> {
+    verify(path)
+}
+
 /// Checks the trailer checksum over the whole file, then reads the header. Nothing in the
 /// file is trusted before this passes.
 pub(crate) fn verify(path: &Path) -> Result<SnapshotMeta, StorageError> {

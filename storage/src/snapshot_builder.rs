@@ -35,6 +35,14 @@ impl SnapshotBuilder {
             dir,
         }
     }
+
+    /// A builder whose capture failed; `build_snapshot` reports `reason`.
+    pub(crate) fn failed(reason: String, dir: Arc<SnapshotDir>) -> Self {
+        Self {
+            captured: Err(reason),
+            dir,
+        }
+    }
 }
 
 fn capture(trees: &Trees) -> Result<(SnapshotMeta, Arc<Records>), StorageError> {

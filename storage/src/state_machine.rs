@@ -68,10 +68,19 @@ impl StateMachineStore {
     /// transaction commits. (A due dedup prune can split the batch, see `machine::BatchCtx`.)
     pub(crate) fn apply_batch(&self, entries: &[Entry]) -> Result<Vec<Response>, StorageError> {
         let mut responses = Vec::with_capacity(entries.len());
+        let clock =
+            match self.trees.get(Space::Meta).get(meta_key::CLOCK)? {
+                Some(b) => u64::from_be_bytes(b.as_ref().try_into().map_err(|_| {
+                    StorageError::CorruptRecord("machine clock is not 8 bytes".into())
+                })?),
+                None => 0,
+            };
+        let times = machine::entry_times(clock, entries);
         let mut start = 0;
         while let Some(first) = entries.get(start) {
-            let prescanned = machine::prescan_expired(&self.trees, self.machine, first)?;
-            let (out, end) = self.apply_run(&entries[start..], &prescanned)?;
+            let prescanned =
+                machine::prescan_expired(&self.trees, self.machine, first, times[start])?;
+            let (out, end) = self.apply_run(&entries[start..], &times[start..], &prescanned)?;
             responses.extend(out);
             start += end;
         }
@@ -83,17 +92,18 @@ impl StateMachineStore {
     fn apply_run(
         &self,
         entries: &[Entry],
+        times: &[u64],
         prescanned: &Option<Vec<Vec<u8>>>,
     ) -> Result<(Vec<Response>, usize), StorageError> {
         let (out, last) = self.trees.all().transaction(|view| {
             let mut ctx = BatchCtx::new(Tx::new(view), self.machine, prescanned.clone());
             let mut out = Vec::with_capacity(entries.len());
             let mut membership = None;
-            for (i, entry) in entries.iter().enumerate() {
-                if i > 0 && machine::prune_due(&ctx, entry)? {
+            for (i, (entry, now)) in entries.iter().zip(times).enumerate() {
+                if i > 0 && machine::prune_due(&ctx, entry, *now)? {
                     break;
                 }
-                out.push(machine::apply_entry(&mut ctx, entry)?);
+                out.push(machine::apply_entry(&mut ctx, entry, *now)?);
                 if let EntryPayload::Membership(m) = &entry.payload {
                     membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
                 }
@@ -103,6 +113,8 @@ impl StateMachineStore {
             };
             let meta = ctx.tx.tree(Space::Meta);
             meta.insert(meta_key::LAST_APPLIED, machine::encode(&last.log_id)?)?;
+            let clock = times[out.len() - 1];
+            meta.insert(meta_key::CLOCK, &clock.to_be_bytes()[..])?;
             if let Some(m) = &membership {
                 meta.insert(meta_key::MEMBERSHIP, machine::encode(m)?)?;
             }
@@ -216,7 +228,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder::capture(&self.trees, self.snapshots.clone())
+        // The copy reads every record: do it on a blocking thread so the runtime keeps
+        // serving heartbeats, but await it here so no apply interleaves (a consistent view).
+        let trees = self.trees.clone();
+        let dir = self.snapshots.clone();
+        let fallback = dir.clone();
+        tokio::task::spawn_blocking(move || SnapshotBuilder::capture(&trees, dir))
+            .await
+            .unwrap_or_else(|e| SnapshotBuilder::failed(format!("snapshot capture: {e}"), fallback))
     }
 
     async fn install_snapshot(

@@ -65,11 +65,26 @@ impl<'a> BatchCtx<'a> {
 }
 
 /// Whether applying `entry` on top of the transaction's current state would prune.
-pub(crate) fn prune_due(ctx: &BatchCtx<'_>, entry: &Entry) -> TxResult<bool> {
+pub(crate) fn prune_due(ctx: &BatchCtx<'_>, entry: &Entry, now_ms: u64) -> TxResult<bool> {
     match &entry.payload {
-        EntryPayload::Normal(req) => session::prune_due(ctx, req.time_ms),
+        EntryPayload::Normal(_) => session::prune_due(ctx, now_ms),
         _ => Ok(false),
     }
+}
+
+/// The machine time at each entry: the running max of command times, starting from the
+/// clock committed before `entries` (see `meta_key::CLOCK`). Independent of batching.
+pub(crate) fn entry_times(clock: u64, entries: &[Entry]) -> Vec<u64> {
+    let mut now = clock;
+    entries
+        .iter()
+        .map(|e| {
+            if let EntryPayload::Normal(req) = &e.payload {
+                now = now.max(req.time_ms);
+            }
+            now
+        })
+        .collect()
 }
 
 /// Outside any transaction: if applying `entry` on the committed state prunes, the expired
@@ -78,24 +93,34 @@ pub(crate) fn prescan_expired(
     trees: &Trees,
     config: MachineConfig,
     entry: &Entry,
+    now_ms: u64,
 ) -> Result<Option<Vec<Vec<u8>>>, StorageError> {
     match &entry.payload {
-        EntryPayload::Normal(req) => session::prescan(trees, config, req.time_ms),
+        EntryPayload::Normal(_) => session::prescan(trees, config, now_ms),
         _ => Ok(None),
     }
 }
 
 /// Apply one entry. The entry's log index is its revision.
-pub(crate) fn apply_entry(ctx: &mut BatchCtx<'_>, entry: &Entry) -> TxResult<Response> {
+pub(crate) fn apply_entry(
+    ctx: &mut BatchCtx<'_>,
+    entry: &Entry,
+    now_ms: u64,
+) -> TxResult<Response> {
     let revision = entry.log_id.index();
     match &entry.payload {
-        EntryPayload::Normal(req) => apply_request(ctx, revision, req),
+        EntryPayload::Normal(req) => apply_request(ctx, revision, req, now_ms),
         EntryPayload::Blank | EntryPayload::Membership(_) => Ok(Response::Empty { revision }),
     }
 }
 
-fn apply_request(ctx: &mut BatchCtx<'_>, revision: u64, req: &Request) -> TxResult<Response> {
-    session::prune_expired(ctx, req.time_ms)?;
+fn apply_request(
+    ctx: &mut BatchCtx<'_>,
+    revision: u64,
+    req: &Request,
+    now_ms: u64,
+) -> TxResult<Response> {
+    session::prune_expired(ctx, now_ms)?;
 
     let session_key = req.session.as_ref().map(session::key);
     if let Some(key) = &session_key
@@ -118,7 +143,7 @@ fn apply_request(ctx: &mut BatchCtx<'_>, revision: u64, req: &Request) -> TxResu
     };
 
     if let Some(key) = session_key {
-        session::record(ctx, key, req.time_ms, &response)?;
+        session::record(ctx, key, now_ms, &response)?;
     }
     Ok(response)
 }

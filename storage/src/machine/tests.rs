@@ -65,10 +65,11 @@ async fn cas_mismatch_writes_nothing() {
             mismatch(9, 1)
         ]
     );
-    // Only last_applied moved.
+    // Only bookkeeping moved: last_applied and the machine clock.
     let strip = |d: crate::test_util::Dump| {
+        use crate::keyspace::meta_key::{CLOCK, LAST_APPLIED};
         d.into_iter()
-            .filter(|(_, k, _)| k != crate::keyspace::meta_key::LAST_APPLIED)
+            .filter(|(_, k, _)| k != LAST_APPLIED && k != CLOCK)
             .collect::<Vec<_>>()
     };
     assert_eq!(strip(before), strip(sm.dump()));
@@ -203,6 +204,37 @@ async fn expired_dedup_records_are_pruned_by_command_time() {
     let sessions = sm.trees().get(crate::keyspace::Space::Sessions).len();
     let expiry = sm.trees().get(crate::keyspace::Space::SessionExpiry).len();
     assert_eq!((sessions, expiry), (1, 1), "only the fresh record remains");
+}
+
+/// A leader whose clock runs behind an earlier leader's cannot age dedup records early: the
+/// machine's clock only moves forward, so a record it writes counts from the later time.
+#[tokio::test]
+async fn machine_clock_never_runs_backwards() {
+    let dir = TempDir::new().unwrap();
+    let config = StorageConfig {
+        dedup_window_ms: 10_000,
+        session_prune_interval_ms: 1_000,
+        ..StorageConfig::default()
+    };
+    let (_log, sm) = open_in(&dir, config).await;
+    // A correct leader at t=100 s, then a slow one at t=80 s recording session (c, 1).
+    sm.apply_batch(&[normal(1, req(put("a", "1", None), 100_000, None))])
+        .unwrap();
+    sm.apply_batch(&[normal(2, req(put("k", "x", None), 80_000, Some(("c", 1))))])
+        .unwrap();
+    // At t=105 s the record is 5 s old by the machine clock (not 25 s): the retry is
+    // still answered from it instead of being applied again.
+    let r = sm
+        .apply_batch(&[normal(3, req(put("k", "x", None), 105_000, Some(("c", 1))))])
+        .unwrap();
+    assert_eq!(r, vec![Response::Put { revision: 2 }]);
+    let clock = sm
+        .trees()
+        .get(crate::keyspace::Space::Meta)
+        .get(crate::keyspace::meta_key::CLOCK)
+        .unwrap()
+        .unwrap();
+    assert_eq!(u64::from_be_bytes(clock.as_ref().try_into().unwrap()), 105_000);
 }
 
 /// Replicas group entries into batches differently; state must not depend on it.
