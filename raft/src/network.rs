@@ -149,9 +149,10 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     {
         Box::pin(async move {
             let mut client = self.client()?;
-            // An unencodable request ends the stream; openraft then falls back and retries.
-            let outbound = input.filter_map(|req| async move {
-                match encode(&req) {
+            // An unencodable request ends the stream (a gap would break the log order the
+            // follower expects); openraft then restarts replication from the last ack.
+            let outbound = input
+                .map(|req| match encode(&req) {
                     Ok(data) => Some(Payload {
                         data: Bytes::from(data),
                     }),
@@ -159,13 +160,15 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
                         tracing::error!("encode append request: {e}");
                         None
                     }
-                }
-            });
+                })
+                .take_while(|p| std::future::ready(p.is_some()))
+                .filter_map(std::future::ready);
             let replies = client
                 .stream_append(outbound)
                 .await
                 .map_err(|s| self.status_err(s, RPCTypes::AppendEntries, Duration::ZERO))?
                 .into_inner();
+            // The stream ends after its first error, as openraft's contract requires.
             let results = replies.map(|item| {
                 let payload =
                     item.map_err(|s| RPCError::Unreachable(Unreachable::from_string(s)))?;
@@ -174,6 +177,13 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
                     openraft::error::Fatal<TypeConfig>,
                 > = decode(&payload.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
                 result.map_err(|e| RPCError::Unreachable(Unreachable::from_string(e)))
+            });
+            let results = results.scan(false, |failed, item| {
+                if *failed {
+                    return std::future::ready(None);
+                }
+                *failed = item.is_err();
+                std::future::ready(Some(item))
             });
             let boxed: BoxStream<'s, _> = Box::pin(results);
             Ok(boxed)

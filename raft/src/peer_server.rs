@@ -159,17 +159,14 @@ where
         // replication from the last acknowledged entry.
         let input = req
             .into_inner()
-            .take_while(|r| std::future::ready(r.is_ok()))
-            .filter_map(|r| async move {
+            .map(|r| {
                 let payload = r.ok()?;
-                match decode::<AppendEntriesRequest<TypeConfig>>(&payload.data) {
-                    Ok(rpc) => Some(rpc),
-                    Err(e) => {
-                        tracing::warn!("bad append frame: {e}");
-                        None
-                    }
-                }
-            });
+                decode::<AppendEntriesRequest<TypeConfig>>(&payload.data)
+                    .inspect_err(|e| tracing::warn!("bad append frame: {e}"))
+                    .ok()
+            })
+            .take_while(|r| std::future::ready(r.is_some()))
+            .filter_map(std::future::ready);
         let out = self
             .proposer
             .raft()

@@ -1,9 +1,9 @@
 //! `KvReader`: the read-only view of the key-value space that services use, concurrently
-//! with apply (sled reads never block on the apply transaction).
+//! with apply. Single-key reads never wait; a range scan waits out an apply commit.
 
 use std::ops::Bound;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use cairn_raft::codec;
 use cairn_raft::command::KvRecord;
@@ -17,6 +17,10 @@ use crate::error::StorageError;
 pub(crate) struct ReadGate {
     applied: AtomicU64,
     epoch: AtomicU64,
+    /// Held for writing while an apply transaction commits and for reading during a range
+    /// scan: sled takes its lock per iterator step, so without this a scan could see a
+    /// later write to one key and miss an earlier write to another (a state that never was).
+    commits: RwLock<()>,
 }
 
 impl ReadGate {
@@ -24,7 +28,17 @@ impl ReadGate {
         Self {
             applied: AtomicU64::new(applied),
             epoch: AtomicU64::new(0),
+            commits: RwLock::new(()),
         }
+    }
+
+    /// Excludes range scans while the caller commits an apply transaction.
+    pub(crate) fn commit_lock(&self) -> RwLockWriteGuard<'_, ()> {
+        self.commits.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn scan_lock(&self) -> RwLockReadGuard<'_, ()> {
+        self.commits.read().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn set_applied(&self, index: u64) {
@@ -92,6 +106,7 @@ impl KvReader {
             Bound::Excluded(start_after)
         };
         self.gate.guarded(|| {
+            let _consistent = self.gate.scan_lock();
             let mut out = Vec::new();
             for item in self.kv.range::<&[u8], _>((start, Bound::Unbounded)) {
                 let (k, v) = item?;

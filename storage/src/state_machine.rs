@@ -95,6 +95,7 @@ impl StateMachineStore {
         times: &[u64],
         prescanned: &Option<Vec<Vec<u8>>>,
     ) -> Result<(Vec<Response>, usize), StorageError> {
+        let commit = self.gate.commit_lock();
         let (out, last) = self.trees.all().transaction(|view| {
             let mut ctx = BatchCtx::new(Tx::new(view), self.machine, prescanned.clone());
             let mut out = Vec::with_capacity(entries.len());
@@ -120,6 +121,7 @@ impl StateMachineStore {
             }
             Ok((out, Some(last.log_id.index())))
         })?;
+        drop(commit);
         if let Some(index) = last {
             self.gate.set_applied(index);
         }

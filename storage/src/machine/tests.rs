@@ -234,7 +234,10 @@ async fn machine_clock_never_runs_backwards() {
         .get(crate::keyspace::meta_key::CLOCK)
         .unwrap()
         .unwrap();
-    assert_eq!(u64::from_be_bytes(clock.as_ref().try_into().unwrap()), 105_000);
+    assert_eq!(
+        u64::from_be_bytes(clock.as_ref().try_into().unwrap()),
+        105_000
+    );
 }
 
 /// Replicas group entries into batches differently; state must not depend on it.
