@@ -42,6 +42,10 @@ pub enum Error {
     /// Any other gRPC failure, passed through unchanged.
     #[error("rpc failed: {0}")]
     Rpc(Status),
+    /// A write's retries ran out without a definite answer: it may or may not have been
+    /// applied. [`crate::Client::resume`] retries it safely with the same idempotency key.
+    #[error("write outcome unknown ({}); resume it with Client::resume", .0.cause)]
+    OutcomeUnknown(Box<crate::PendingWrite>),
 }
 
 /// What the retry loop should do with a failed attempt.

@@ -8,6 +8,7 @@ use tonic::Status;
 
 use crate::client::{Client, MAX_RESPONSE_BYTES, request};
 use crate::error::{Error, Result};
+use crate::pending::{WriteOp, outcome_unknown};
 
 /// A stored key with its revisions.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -57,7 +58,7 @@ pub struct RangePage {
 }
 
 impl Client {
-    fn kv(channel: tonic::transport::Channel) -> KvClient<tonic::transport::Channel> {
+    pub(crate) fn kv(channel: tonic::transport::Channel) -> KvClient<tonic::transport::Channel> {
         KvClient::new(channel).max_decoding_message_size(MAX_RESPONSE_BYTES)
     }
 
@@ -96,7 +97,8 @@ impl Client {
                 let req = request(msg.clone(), t);
                 async move { Self::kv(ch).put(req).await }
             })
-            .await?;
+            .await
+            .map_err(|e| outcome_unknown(e, || WriteOp::Put(msg.clone())))?;
         Ok(resp.revision)
     }
 
@@ -152,7 +154,8 @@ impl Client {
                 let req = request(msg.clone(), t);
                 async move { Self::kv(ch).delete(req).await }
             })
-            .await?;
+            .await
+            .map_err(|e| outcome_unknown(e, || WriteOp::Delete(msg.clone())))?;
         Ok(DeleteResult {
             revision: resp.revision,
             deleted: resp.deleted,

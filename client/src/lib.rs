@@ -21,6 +21,7 @@ mod config;
 mod endpoints;
 mod error;
 mod kv;
+mod pending;
 mod retry;
 
 pub use cairn_api::v1::{Member, StatusResponse};
@@ -28,3 +29,4 @@ pub use client::Client;
 pub use config::ClientConfig;
 pub use error::{Error, Result};
 pub use kv::{DeleteResult, KeyValue, RangePage};
+pub use pending::{PendingWrite, WriteOutcome};

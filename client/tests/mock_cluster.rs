@@ -375,11 +375,47 @@ async fn exhausted_retries_report_last_cause_or_timeout() {
     let addr = serve(slow).await;
     let c = Client::with_config([addr], cfg).unwrap();
     let started = Instant::now();
-    assert!(matches!(c.put("k", "v").await, Err(Error::Timeout)));
+    match c.put("k", "v").await {
+        Err(Error::OutcomeUnknown(p)) => assert_eq!(p.cause, "timed out"),
+        other => panic!("a write that timed out has an unknown outcome: {other:?}"),
+    }
     assert!(
         started.elapsed() < Duration::from_millis(1000),
         "{:?}",
         started.elapsed()
+    );
+}
+
+/// A write whose retries ran out is reported as possibly applied, and resuming it sends the
+/// very same idempotency key, so the cluster can answer it without applying it twice.
+#[tokio::test]
+async fn unknown_outcome_resumes_with_the_same_key() {
+    let flaky = Mock::default();
+    flaky.with(|s| s.fail_next = u32::MAX);
+    let addr = serve(flaky.clone()).await;
+    let cfg = ClientConfig {
+        retry_deadline: Duration::from_millis(300),
+        ..fast_config()
+    };
+    let c = Client::with_config([addr], cfg).unwrap();
+    let pending = match c.put("k", "v").await {
+        Err(Error::OutcomeUnknown(p)) => *p,
+        other => panic!("expected OutcomeUnknown, got {other:?}"),
+    };
+    let (client_id, sequence) = pending.idempotency_key();
+    assert_eq!(client_id, c.client_id());
+    let (client_id, sequence) = (client_id.to_string(), sequence);
+    flaky.with(|s| s.fail_next = 0);
+    let outcome = c.resume(pending).await.unwrap();
+    assert!(
+        matches!(outcome, cairn_client::WriteOutcome::Put { .. }),
+        "{outcome:?}"
+    );
+    let headers = flaky.with(|s| s.headers.clone());
+    assert!(headers.len() >= 2, "{headers:?}");
+    assert!(
+        headers.iter().all(|h| *h == (client_id.clone(), sequence)),
+        "every attempt and the resume share one key: {headers:?}"
     );
 }
 
