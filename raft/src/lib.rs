@@ -9,6 +9,7 @@ pub mod peer_proto;
 pub mod peer_server;
 pub mod proposer;
 pub mod types;
+pub mod workflow;
 
 pub use channels::ChannelPool;
 pub use command::{Command, CommandError, KvRecord, Request, Response, Session};
