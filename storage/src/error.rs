@@ -39,6 +39,14 @@ pub enum StorageError {
     /// A lock was poisoned by a panicking thread, or a blocking task failed.
     #[error("internal storage failure: {0}")]
     Internal(String),
+    /// The log was purged past everything this node's state machine and snapshots reach:
+    /// the entries in between exist on no local copy. Start the node with an empty data
+    /// directory so it catches up from the leader.
+    #[error(
+        "log purged up to index {purged} but the state machine and newest valid snapshot \
+         only reach {applied}; replace this node's data directory to catch up from the leader"
+    )]
+    LogGap { purged: u64, applied: u64 },
 }
 
 impl StorageError {
@@ -58,7 +66,8 @@ impl From<StorageError> for io::Error {
             StorageError::Codec(e) => e.into(),
             e @ (StorageError::SnapshotCorrupt { .. }
             | StorageError::CorruptRecord(_)
-            | StorageError::DataVersion { .. }) => io::Error::new(io::ErrorKind::InvalidData, e),
+            | StorageError::DataVersion { .. }
+            | StorageError::LogGap { .. }) => io::Error::new(io::ErrorKind::InvalidData, e),
             e @ StorageError::SnapshotInstalling => io::Error::new(io::ErrorKind::WouldBlock, e),
             e @ StorageError::Internal(_) => io::Error::other(e),
         }

@@ -73,6 +73,15 @@ impl LogStore {
     }
 
     /// Number of WAL flush batches that ended with an fdatasync (for tests and metrics).
+    /// Index of the last purged entry, if any was purged.
+    pub(crate) fn purged_index(&self) -> Result<Option<u64>, StorageError> {
+        let wal = self
+            .wal
+            .read()
+            .map_err(|_| StorageError::Internal("raft log lock poisoned".into()))?;
+        Ok(wal.log_state().purged().map(|l| l.0.index()))
+    }
+
     pub fn synced_flush_batches(&self) -> io::Result<u64> {
         Ok(self.wal.read()?.stat().flush_metrics.sync_batch_count)
     }

@@ -141,3 +141,25 @@ async fn data_version_mismatch_is_rejected() {
         Ok(_) => panic!("opened an unversioned data directory"),
     }
 }
+
+/// The newest snapshot unusable, sled gone and the log purged past what remains: the store
+/// refuses to open instead of silently skipping the purged entries.
+#[tokio::test]
+async fn purged_log_without_a_covering_state_is_refused() {
+    let (dir, _) = prepared().await;
+    {
+        let (mut log, _sm) = open_in(&dir, StorageConfig::default()).await;
+        log.purge(workload()[40].log_id).await.unwrap();
+        // Make the purge durable: the next append's flush covers it.
+        append_durably(&mut log, vec![]).await;
+    }
+    fs::remove_dir_all(dir.path().join("sm")).unwrap();
+    for f in fs::read_dir(dir.path().join("snapshots")).unwrap() {
+        fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    match crate::open(dir.path(), StorageConfig::default()).await {
+        Err(StorageError::LogGap { purged, applied }) => assert_eq!((purged, applied), (40, 0)),
+        Err(e) => panic!("expected LogGap, got {e}"),
+        Ok(_) => panic!("expected LogGap, the store opened"),
+    }
+}

@@ -166,7 +166,15 @@ impl StateMachineStore {
             };
             // Published before loading: if we crash mid-load, the install marker makes the
             // next open rebuild sled from exactly this snapshot.
-            self.snapshots.publish(meta, &staged)?;
+            let published = self.snapshots.publish(meta, &staged)?;
+            if published.meta != *meta {
+                // A newer snapshot is already current and `staged` was discarded: loading
+                // this one would move the state machine backwards.
+                return Err(StorageError::Internal(format!(
+                    "snapshot {meta} is older than the current snapshot {}; not installed",
+                    published.meta
+                )));
+            }
         }
 
         self.gate.begin_install();

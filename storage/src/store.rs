@@ -60,8 +60,23 @@ fn open_blocking(
     let trees = open_sled(dir, config)?;
     repair_from_snapshot(&trees, &snapshots)?;
     let log = LogStore::open(&dir.join("log"), config)?;
+    check_no_gap(&trees, &log)?;
     let sm = StateMachineStore::new(trees, snapshots, config)?;
     Ok((log, sm))
+}
+
+/// After repair, sled has applied at least up to the newest valid snapshot. If the log was
+/// purged beyond that (say the newest snapshot was corrupt and an older one was used), some
+/// committed entries exist nowhere on this node: refuse to start rather than skip them.
+fn check_no_gap(trees: &Trees, log: &LogStore) -> Result<(), StorageError> {
+    let Some(purged) = log.purged_index()? else {
+        return Ok(());
+    };
+    let applied = read_applied(trees)?.0.map_or(0, |l| l.index());
+    if applied < purged {
+        return Err(StorageError::LogGap { purged, applied });
+    }
+    Ok(())
 }
 
 /// Returns whether the directory was initialized just now.
