@@ -1,6 +1,5 @@
 //! A cluster of real `cairn serve` processes.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -9,6 +8,7 @@ use anyhow::Context;
 use cairn_api::v1::admin_client::AdminClient;
 use cairn_api::v1::{StatusRequest, StatusResponse};
 
+use crate::ports::free_addr;
 use crate::wait::wait_until;
 
 /// One node process and where it lives.
@@ -67,13 +67,6 @@ pub fn cairn_bin() -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
-/// A free loopback port. The listener is dropped before the node binds it; the window is tiny
-/// and the kernel does not hand the same ephemeral port out again right away.
-fn free_addr() -> anyhow::Result<String> {
-    let l = TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.to_string())
-}
-
 impl Cluster {
     /// Starts `n` nodes as initial members and waits until they agree on a leader.
     pub async fn start(n: usize) -> anyhow::Result<Self> {
@@ -111,7 +104,13 @@ impl Cluster {
         for id in 1..=n as u64 {
             cluster.spawn(id, &[])?;
         }
-        cluster.leader(Duration::from_secs(20)).await?;
+        if let Err(e) = cluster.leader(Duration::from_secs(20)).await {
+            // Keep the evidence: the caller gets an error, not a panic, so Drop would delete it.
+            let kept = cluster.dir.take().map(|d| d.keep());
+            return Err(e.context(format!(
+                "cluster start failed; data and logs kept in {kept:?}"
+            )));
+        }
         Ok(cluster)
     }
 
@@ -245,6 +244,9 @@ impl Cluster {
     /// Waits until every running node reports the same leader, and returns it.
     pub async fn leader(&self, timeout: Duration) -> anyhow::Result<u64> {
         wait_until(timeout, "an agreed leader", || async {
+            if self.exited().is_some() {
+                return Some(Err(()));
+            }
             let mut leader = None;
             for n in self.nodes.iter().filter(|n| n.is_running()) {
                 let s = self.status(n.id).await.ok()?;
@@ -256,9 +258,26 @@ impl Cluster {
             }
             // The agreed leader must itself be running and say it leads.
             let l = leader?;
-            (self.node(l).is_running() && self.status(l).await.ok()?.state == "leader").then_some(l)
+            (self.node(l).is_running() && self.status(l).await.ok()?.state == "leader")
+                .then_some(Ok(l))
         })
-        .await
+        .await?
+        .map_err(|()| {
+            let id = self.exited().unwrap_or(0);
+            anyhow::anyhow!("node {id} exited; its log:\n{}", self.log_of(id))
+        })
+    }
+
+    /// A node that was started and is no longer running (it failed or was killed outside
+    /// the harness), if any.
+    pub fn exited(&self) -> Option<u64> {
+        self.nodes.iter().find_map(|n| {
+            let child = n.child.as_ref()?;
+            // An exited child we have not reaped is a zombie: gone from /proc or state Z.
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).ok();
+            let gone = stat.is_none_or(|s| s.split_whitespace().nth(2) == Some("Z"));
+            gone.then_some(n.id)
+        })
     }
 
     /// Waits until node `id` has applied at least `index`.

@@ -3,6 +3,7 @@
 //! conditions with deadlines. Dropping a [`Cluster`] kills every process it started.
 
 pub mod cluster;
+pub mod ports;
 mod wait;
 
 pub use cluster::{Cluster, ClusterOptions, NodeProc};

@@ -11,28 +11,21 @@ use cairn_client::Client;
 use cairn_cluster_tests::cluster::cairn_bin;
 use cairn_cluster_tests::wait_until;
 
-/// A base port whose six derived ports (BASE+1..3 clients, BASE+101..103 peers) are free now.
+/// A base port whose six derived ports (BASE+1..3 clients, BASE+101..103 peers) are free and
+/// below the ephemeral range (see `cairn_cluster_tests::ports`).
 fn free_base_port() -> u16 {
     for _ in 0..200 {
-        let base = 20_000 + (rand_u16() % 30_000);
+        let base = cairn_cluster_tests::ports::free_port().unwrap() - 1;
         let ports = [1, 2, 3, 101, 102, 103].map(|o| base + o);
-        if ports
-            .iter()
-            .all(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        if base + 103 < 32_768
+            && ports
+                .iter()
+                .all(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
         {
             return base;
         }
     }
     panic!("no free port range");
-}
-
-fn rand_u16() -> u16 {
-    // The test's pid and the clock spread parallel runs apart; no crypto needed.
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    (t ^ (std::process::id() << 7)) as u16
 }
 
 /// `cairn up` that is interrupted (and so stops its nodes) if the test fails midway.
