@@ -8,7 +8,7 @@ use tonic::Status;
 
 use crate::client::{Client, MAX_RESPONSE_BYTES, request};
 use crate::error::{Error, Result};
-use crate::pending::{WriteOp, outcome_unknown};
+use crate::pending::{WriteOp, WriteOutcome};
 
 /// A stored key with its revisions.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -92,14 +92,10 @@ impl Client {
             value,
             expected_revision,
         };
-        let resp = self
-            .call("put", |ch, t| {
-                let req = request(msg.clone(), t);
-                async move { Self::kv(ch).put(req).await }
-            })
-            .await
-            .map_err(|e| outcome_unknown(e, || WriteOp::Put(msg.clone())))?;
-        Ok(resp.revision)
+        match self.send_write(WriteOp::Put(msg)).await? {
+            WriteOutcome::Put { revision } => Ok(revision),
+            WriteOutcome::Delete(_) => Err(mismatched_reply()),
+        }
     }
 
     /// Reads `key` linearizably. `Ok(None)` when it does not exist.
@@ -149,17 +145,10 @@ impl Client {
             key,
             expected_revision,
         };
-        let resp = self
-            .call("delete", |ch, t| {
-                let req = request(msg.clone(), t);
-                async move { Self::kv(ch).delete(req).await }
-            })
-            .await
-            .map_err(|e| outcome_unknown(e, || WriteOp::Delete(msg.clone())))?;
-        Ok(DeleteResult {
-            revision: resp.revision,
-            deleted: resp.deleted,
-        })
+        match self.send_write(WriteOp::Delete(msg)).await? {
+            WriteOutcome::Delete(d) => Ok(d),
+            WriteOutcome::Put { .. } => Err(mismatched_reply()),
+        }
     }
 
     /// One page of keys starting with `prefix`, strictly after `start_after` (empty = from
@@ -219,4 +208,9 @@ impl Client {
             }
         }
     }
+}
+
+/// `send_write` answers a put with a put and a delete with a delete; this is unreachable.
+fn mismatched_reply() -> Error {
+    Error::Rpc(Status::internal("write answered with the wrong reply type"))
 }

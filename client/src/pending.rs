@@ -61,32 +61,36 @@ impl Client {
     /// the first attempt was applied, this returns that attempt's result instead of applying
     /// the write twice.
     pub async fn resume(&self, pending: PendingWrite) -> Result<WriteOutcome> {
-        match pending.op {
-            WriteOp::Put(msg) => {
-                let resp = self
-                    .call("put", |ch, t| {
-                        let req = request(msg.clone(), t);
-                        async move { Self::kv(ch).put(req).await }
-                    })
-                    .await
-                    .map_err(|e| outcome_unknown(e, || WriteOp::Put(msg.clone())))?;
-                Ok(WriteOutcome::Put {
-                    revision: resp.revision,
+        self.send_write(pending.op).await
+    }
+
+    /// Sends one logical write (retrying with its header unchanged); exhausted retries
+    /// become [`Error::OutcomeUnknown`].
+    pub(crate) async fn send_write(&self, op: WriteOp) -> Result<WriteOutcome> {
+        match op {
+            WriteOp::Put(msg) => self
+                .call("put", |ch, t| {
+                    let req = request(msg.clone(), t);
+                    async move { Self::kv(ch).put(req).await }
                 })
-            }
-            WriteOp::Delete(msg) => {
-                let resp = self
-                    .call("delete", |ch, t| {
-                        let req = request(msg.clone(), t);
-                        async move { Self::kv(ch).delete(req).await }
+                .await
+                .map(|r| WriteOutcome::Put {
+                    revision: r.revision,
+                })
+                .map_err(|e| outcome_unknown(e, || WriteOp::Put(msg))),
+            WriteOp::Delete(msg) => self
+                .call("delete", |ch, t| {
+                    let req = request(msg.clone(), t);
+                    async move { Self::kv(ch).delete(req).await }
+                })
+                .await
+                .map(|r| {
+                    WriteOutcome::Delete(DeleteResult {
+                        revision: r.revision,
+                        deleted: r.deleted,
                     })
-                    .await
-                    .map_err(|e| outcome_unknown(e, || WriteOp::Delete(msg.clone())))?;
-                Ok(WriteOutcome::Delete(DeleteResult {
-                    revision: resp.revision,
-                    deleted: resp.deleted,
-                }))
-            }
+                })
+                .map_err(|e| outcome_unknown(e, || WriteOp::Delete(msg))),
         }
     }
 }
