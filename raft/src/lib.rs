@@ -8,12 +8,14 @@ pub mod network;
 pub mod peer_proto;
 pub mod peer_server;
 pub mod proposer;
+pub mod snapshot_receive;
 pub mod types;
 pub mod workflow;
 
 pub use channels::ChannelPool;
 pub use command::{Command, CommandError, KvRecord, Request, Response, Session};
 pub use network::PeerNetworkFactory;
-pub use peer_server::{PeerService, SnapshotVerifier};
+pub use peer_server::PeerService;
 pub use proposer::{ForwardError, Proposer, now_ms};
+pub use snapshot_receive::SnapshotVerifier;
 pub use types::{NodeId, NodeInfo, SnapshotFile, TypeConfig};

@@ -1,8 +1,7 @@
 //! Server side of the peer transport: decodes peer RPCs and hands them to the local Raft.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
@@ -10,7 +9,6 @@ use futures::{Stream, StreamExt};
 use openraft::raft::{AppendEntriesRequest, TransferLeaderRequest, VoteRequest};
 use openraft::storage::RaftStateMachine;
 use serde::Serialize;
-use tokio::io::AsyncWriteExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::channels::MAX_PEER_MESSAGE;
@@ -19,11 +17,8 @@ use crate::command;
 use crate::peer_proto::raft_peer_server::{RaftPeer, RaftPeerServer};
 use crate::peer_proto::{Payload, SnapshotChunk};
 use crate::proposer::Proposer;
-use crate::types::{Snapshot, SnapshotFile, SnapshotMeta, TypeConfig, Vote};
-
-/// Checks a received snapshot file (checksum, then header) and returns the meta it holds.
-/// Supplied by the storage layer, which owns the file format.
-pub type SnapshotVerifier = Arc<dyn Fn(&Path) -> Result<SnapshotMeta, String> + Send + Sync>;
+use crate::snapshot_receive::{self, SnapshotVerifier};
+use crate::types::{Snapshot, SnapshotFile, TypeConfig};
 
 pub struct PeerService<SM: RaftStateMachine<TypeConfig>> {
     proposer: Proposer<SM>,
@@ -32,17 +27,6 @@ pub struct PeerService<SM: RaftStateMachine<TypeConfig>> {
     snapshot_dir: PathBuf,
     verify: SnapshotVerifier,
     incoming_seq: AtomicU64,
-}
-
-/// A received snapshot file that is removed when dropped, whatever happened: rejected,
-/// cancelled mid-transfer, skipped by Raft as stale, or installed (the store has renamed it
-/// away by then, so the removal finds nothing).
-struct IncomingFile(PathBuf);
-
-impl Drop for IncomingFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 impl<SM> PeerService<SM>
@@ -63,56 +47,6 @@ where
         RaftPeerServer::new(self)
             .max_decoding_message_size(MAX_PEER_MESSAGE)
             .max_encoding_message_size(MAX_PEER_MESSAGE)
-    }
-
-    /// Receives a streamed snapshot into a file and checks it completely (length, checksum,
-    /// header matching the announced meta) before Raft sees it: openraft treats a failed
-    /// install as fatal, so a damaged transfer must be rejected here, as a retryable error.
-    async fn receive_snapshot(
-        &self,
-        mut chunks: Streaming<SnapshotChunk>,
-    ) -> Result<(Vote, SnapshotMeta, IncomingFile), Status> {
-        let first = chunks
-            .next()
-            .await
-            .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))??;
-        let (vote, meta): (Vote, SnapshotMeta) =
-            decode(&first.header).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let seq = self.incoming_seq.fetch_add(1, Ordering::Relaxed);
-        let index = meta.last_log_id.map(|l| l.index).unwrap_or(0);
-        let incoming = IncomingFile(self.snapshot_dir.join(format!("{index}-{seq}.incoming")));
-        let written = async {
-            let mut file = tokio::fs::File::create(&incoming.0).await?;
-            let mut size = first.data.len() as u64;
-            file.write_all(&first.data).await?;
-            while let Some(chunk) = chunks.next().await {
-                let chunk = chunk.map_err(std::io::Error::other)?;
-                size += chunk.data.len() as u64;
-                file.write_all(&chunk.data).await?;
-            }
-            file.sync_all().await?;
-            Ok::<_, std::io::Error>(size)
-        }
-        .await
-        .map_err(|e| Status::unavailable(format!("receive snapshot: {e}")))?;
-        if written != first.total_size {
-            return Err(Status::unavailable(format!(
-                "snapshot stream ended after {written} of {} bytes",
-                first.total_size
-            )));
-        }
-        let path = incoming.0.clone();
-        let verify = self.verify.clone();
-        let found = tokio::task::spawn_blocking(move || verify(&path))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(|e| Status::unavailable(format!("received snapshot rejected: {e}")))?;
-        if found != meta {
-            return Err(Status::invalid_argument(format!(
-                "snapshot file holds {found}, header announced {meta}"
-            )));
-        }
-        Ok((vote, meta, incoming))
     }
 }
 
@@ -184,7 +118,10 @@ where
         &self,
         req: Request<Streaming<SnapshotChunk>>,
     ) -> Result<Response<Payload>, Status> {
-        let (vote, meta, incoming) = self.receive_snapshot(req.into_inner()).await?;
+        let seq = self.incoming_seq.fetch_add(1, Ordering::Relaxed);
+        let (vote, meta, incoming) =
+            snapshot_receive::receive(&self.snapshot_dir, seq, &self.verify, req.into_inner())
+                .await?;
         let snapshot = Snapshot {
             meta,
             snapshot: SnapshotFile {
