@@ -2,6 +2,7 @@
 //! definitions of legal status transitions and their validation, and the task rules.
 
 pub mod definition;
+pub mod limits;
 pub mod merge_patch;
 pub mod names;
 pub mod task;
