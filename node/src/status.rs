@@ -36,6 +36,24 @@ pub fn command_error(e: CommandError) -> Status {
     }
 }
 
+/// A read from the state machine failed. A snapshot install in progress is transient (retry,
+/// possibly elsewhere); anything else is a server fault.
+pub fn storage_error(e: cairn_storage::StorageError) -> Status {
+    match e {
+        cairn_storage::StorageError::SnapshotInstalling => {
+            Status::unavailable("installing a snapshot; retry")
+        }
+        other => internal(other),
+    }
+}
+
+/// `what` exceeds its size limit: the message names both sizes.
+pub fn too_large(what: &str, size: usize, limit: usize) -> Status {
+    invalid(format!(
+        "{what} is {size} bytes; the limit is {limit} bytes"
+    ))
+}
+
 pub fn internal(e: impl std::fmt::Display) -> Status {
     Status::internal(e.to_string())
 }
@@ -59,6 +77,15 @@ mod tests {
         });
         assert_eq!(s.code(), Code::Unavailable);
         assert_eq!(s.metadata().get(meta::LEADER).unwrap(), "127.0.0.1:1");
+    }
+
+    #[test]
+    fn snapshot_install_is_retryable_and_limits_are_named() {
+        let s = storage_error(cairn_storage::StorageError::SnapshotInstalling);
+        assert_eq!(s.code(), Code::Unavailable);
+        let s = too_large("value", 10, 4);
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(s.message(), "value is 10 bytes; the limit is 4 bytes");
     }
 
     #[test]

@@ -96,29 +96,32 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
         self.id
     }
 
-    /// The leader as this node currently sees it.
-    pub fn leader(&self) -> Option<(NodeId, NodeInfo)> {
+    /// Where requests go now: `None` when this node leads, else the leader's addresses. Only
+    /// the forwarding case clones anything, so the leader's hot path stays allocation-free.
+    pub fn route(&self) -> Result<Option<NodeInfo>, ForwardError> {
         let metrics = self.raft.metrics();
         let m = metrics.borrow_watched();
-        let id = m.current_leader?;
-        let node = m
-            .membership_config
-            .get_node(&id)
-            .cloned()
-            .unwrap_or_default();
-        Some((id, node))
+        match m.current_leader {
+            None => Err(ForwardError::unavailable("no leader elected")),
+            Some(id) if id == self.id => Ok(None),
+            Some(id) => Ok(Some(
+                m.membership_config
+                    .get_node(&id)
+                    .cloned()
+                    .unwrap_or_default(),
+            )),
+        }
     }
 
     /// Applies `req` through Raft, proposing here or on the leader.
     pub async fn write(&self, req: Request) -> Result<Response, ForwardError> {
-        match self.leader() {
-            Some((id, _)) if id == self.id => self.write_local(req).await,
-            Some((_, leader)) => {
+        match self.route()? {
+            None => self.write_local(req).await,
+            Some(leader) => {
                 let reply = self.call_leader(&leader, &req, Rpc::Forward).await?;
                 decode::<Result<Response, ForwardError>>(&reply)
                     .map_err(ForwardError::unavailable)?
             }
-            None => Err(ForwardError::unavailable("no leader elected")),
         }
     }
 
@@ -149,13 +152,12 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
     /// Makes this node's state machine reflect every write committed before the call
     /// (read index, Raft thesis §6.4). Returns the applied index it waited for.
     pub async fn linearize(&self) -> Result<u64, ForwardError> {
-        let index = match self.leader() {
-            Some((id, _)) if id == self.id => self.read_index_local().await?,
-            Some((_, leader)) => {
+        let index = match self.route()? {
+            None => self.read_index_local().await?,
+            Some(leader) => {
                 let reply = self.call_leader(&leader, &(), Rpc::ReadIndex).await?;
                 decode::<Result<u64, ForwardError>>(&reply).map_err(ForwardError::unavailable)??
             }
-            None => return Err(ForwardError::unavailable("no leader elected")),
         };
         self.raft
             .wait(Some(self.timeout))

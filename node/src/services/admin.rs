@@ -36,10 +36,11 @@ impl AdminService {
 
     /// Membership changes must run on the leader: answer "not leader" with its address.
     fn require_leader(&self) -> Result<(), Status> {
-        match self.proposer.leader() {
-            Some((id, _)) if id == self.proposer.id() => Ok(()),
-            leader => Err(status::forward_error(ForwardError::NotLeader {
-                leader: leader.map(|(_, n)| n),
+        match self.proposer.route() {
+            Ok(None) => Ok(()),
+            Ok(leader) => Err(status::forward_error(ForwardError::NotLeader { leader })),
+            Err(_) => Err(status::forward_error(ForwardError::NotLeader {
+                leader: None,
             })),
         }
     }

@@ -40,11 +40,11 @@ impl KvService {
             return Err(status::invalid("key must not be empty"));
         }
         if key.len() > self.limits.max_key_bytes {
-            return Err(status::invalid(format!(
-                "key is {} bytes; the limit is {} bytes",
+            return Err(status::too_large(
+                "key",
                 key.len(),
-                self.limits.max_key_bytes
-            )));
+                self.limits.max_key_bytes,
+            ));
         }
         Ok(())
     }
@@ -75,8 +75,7 @@ impl KvService {
     /// request there directly instead of through this node.
     fn reply<T>(&self, msg: T) -> tonic::Response<T> {
         let mut resp = tonic::Response::new(msg);
-        if let Some((id, leader)) = self.proposer.leader()
-            && id != self.proposer.id()
+        if let Ok(Some(leader)) = self.proposer.route()
             && let Ok(v) = MetadataValue::try_from(leader.client_addr.as_str())
         {
             resp.metadata_mut().insert(meta::LEADER, v);
@@ -101,10 +100,11 @@ fn session(header: Option<RequestHeader>) -> Result<Option<Session>, Status> {
         return Ok(None);
     };
     if h.client_id.len() > MAX_CLIENT_ID {
-        return Err(status::invalid(format!(
-            "header.client_id is {} bytes; the limit is {MAX_CLIENT_ID}",
-            h.client_id.len()
-        )));
+        return Err(status::too_large(
+            "header.client_id",
+            h.client_id.len(),
+            MAX_CLIENT_ID,
+        ));
     }
     Ok(Some(Session {
         client_id: h.client_id,
@@ -135,11 +135,11 @@ impl Kv for KvService {
         let r = req.into_inner();
         self.check_key(&r.key)?;
         if r.value.len() > self.limits.max_value_bytes {
-            return Err(status::invalid(format!(
-                "value is {} bytes; the limit is {} bytes",
+            return Err(status::too_large(
+                "value",
                 r.value.len(),
-                self.limits.max_value_bytes
-            )));
+                self.limits.max_value_bytes,
+            ));
         }
         let command = Command::Put {
             key: r.key,
@@ -163,7 +163,7 @@ impl Kv for KvService {
         let kv = self
             .reader
             .get(&r.key)
-            .map_err(status::internal)?
+            .map_err(status::storage_error)?
             .map(|rec| key_value(r.key, rec));
         Ok(self.reply(GetResponse { kv, revision }))
     }
@@ -192,11 +192,11 @@ impl Kv for KvService {
     ) -> Result<tonic::Response<RangeResponse>, Status> {
         let r = req.into_inner();
         if r.prefix.len() > self.limits.max_key_bytes {
-            return Err(status::invalid(format!(
-                "prefix is {} bytes; the limit is {} bytes",
+            return Err(status::too_large(
+                "prefix",
                 r.prefix.len(),
-                self.limits.max_key_bytes
-            )));
+                self.limits.max_key_bytes,
+            ));
         }
         if r.limit > self.limits.max_range_limit {
             return Err(status::invalid(format!(
@@ -214,7 +214,7 @@ impl Kv for KvService {
         let (rows, more) = self
             .reader
             .range(&r.prefix, &r.start_after, limit as usize)
-            .map_err(status::internal)?;
+            .map_err(status::storage_error)?;
         let next_key = if more {
             rows.last().map(|(k, _)| k.clone()).unwrap_or_default()
         } else {
