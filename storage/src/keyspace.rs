@@ -103,6 +103,13 @@ impl<'a> Tx<'a> {
     }
 }
 
+/// Decodes a big-endian u64 meta value (`what` names it in the corruption error).
+pub(crate) fn decode_u64(bytes: &[u8], what: &str) -> Result<u64, crate::error::StorageError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| crate::error::StorageError::CorruptRecord(format!("{what} is not 8 bytes")))
+}
+
 /// `Sessions` key: u32 BE length of client_id, client_id, u64 BE sequence.
 pub(crate) fn session_key(client_id: &str, sequence: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(4 + client_id.len() + 8);

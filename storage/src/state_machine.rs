@@ -68,13 +68,10 @@ impl StateMachineStore {
     /// transaction commits. (A due dedup prune can split the batch, see `machine::BatchCtx`.)
     pub(crate) fn apply_batch(&self, entries: &[Entry]) -> Result<Vec<Response>, StorageError> {
         let mut responses = Vec::with_capacity(entries.len());
-        let clock =
-            match self.trees.get(Space::Meta).get(meta_key::CLOCK)? {
-                Some(b) => u64::from_be_bytes(b.as_ref().try_into().map_err(|_| {
-                    StorageError::CorruptRecord("machine clock is not 8 bytes".into())
-                })?),
-                None => 0,
-            };
+        let clock = match self.trees.get(Space::Meta).get(meta_key::CLOCK)? {
+            Some(b) => crate::keyspace::decode_u64(&b, "machine clock")?,
+            None => 0,
+        };
         let times = machine::entry_times(clock, entries);
         let mut start = 0;
         while let Some(first) = entries.get(start) {

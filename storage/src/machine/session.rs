@@ -53,9 +53,7 @@ pub(super) fn record(
 }
 
 fn read_u64(bytes: &[u8]) -> Result<u64, StorageError> {
-    <[u8; 8]>::try_from(bytes)
-        .map(u64::from_be_bytes)
-        .map_err(|_| StorageError::CorruptRecord("session prune clock is not 8 bytes".into()))
+    keyspace::decode_u64(bytes, "session prune clock")
 }
 
 fn is_due(config: MachineConfig, pruned_at: u64, now_ms: u64) -> bool {
