@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::workflow::{WorkflowCommand, WorkflowError, WorkflowReply};
+
 /// Identifies one logical client request across retries (Raft thesis §6.3): the state machine
 /// remembers the reply of each `(client_id, sequence)` for a while and returns it again for a
 /// duplicate instead of applying twice.
@@ -42,6 +44,7 @@ pub enum Command {
         key: Vec<u8>,
         expected_revision: Option<u64>,
     },
+    Workflow(WorkflowCommand),
 }
 
 /// The state machine's reply to one applied entry. `revision` is the entry's log index.
@@ -53,6 +56,10 @@ pub enum Response {
     Delete {
         revision: u64,
         deleted: bool,
+    },
+    Workflow {
+        revision: u64,
+        reply: WorkflowReply,
     },
     /// A deterministic rejection: nothing was written.
     Rejected(CommandError),
@@ -67,6 +74,8 @@ pub enum Response {
 pub enum CommandError {
     #[error("revision mismatch: expected {expected}, current {current}")]
     RevisionMismatch { expected: u64, current: u64 },
+    #[error(transparent)]
+    Workflow(#[from] WorkflowError),
 }
 
 /// The state machine's record of one key.
@@ -94,6 +103,7 @@ impl fmt::Display for Request {
                 )
             }
             Command::Delete { key, .. } => write!(f, "delete({} bytes key)", key.len()),
+            Command::Workflow(c) => write!(f, "workflow({})", c.name()),
         }
     }
 }
@@ -104,6 +114,7 @@ impl Response {
         match self {
             Response::Put { revision }
             | Response::Delete { revision, .. }
+            | Response::Workflow { revision, .. }
             | Response::Empty { revision } => Some(*revision),
             Response::Rejected(_) => None,
         }

@@ -1,6 +1,8 @@
 //! `StorageConfig`: tunables of the on-disk storage, with production defaults.
 
-/// Storage tunables. `dedup_window_ms` and `session_prune_interval_ms` feed the deterministic
+use cairn_raft::workflow::limits::RecordLimits;
+
+/// Storage tunables. `dedup_window_ms`, `session_prune_interval_ms` and `record_limits` feed the deterministic
 /// apply, so they must be identical on every node of a cluster (otherwise replicas prune
 /// different dedup records and diverge).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +17,9 @@ pub struct StorageConfig {
     pub log_cache_bytes: usize,
     /// Most entries applied in one sled transaction.
     pub apply_batch_max: usize,
+    /// Limits the apply enforces on merged workflow metadata and labels (a merge patch can
+    /// grow a record past what the node checked). Must be identical on every node.
+    pub record_limits: RecordLimits,
 }
 
 impl Default for StorageConfig {
@@ -25,6 +30,7 @@ impl Default for StorageConfig {
             sled_cache_bytes: 256 * 1024 * 1024,
             log_cache_bytes: 256 * 1024 * 1024,
             apply_batch_max: 1024,
+            record_limits: RecordLimits::default(),
         }
     }
 }

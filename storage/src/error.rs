@@ -36,6 +36,10 @@ pub enum StorageError {
     #[error("corrupt state machine record: {0}")]
     CorruptRecord(String),
 
+    /// A list cursor that this store did not hand out (or from another query).
+    #[error("invalid list cursor")]
+    InvalidCursor,
+
     /// A lock was poisoned by a panicking thread, or a blocking task failed.
     #[error("internal storage failure: {0}")]
     Internal(String),
@@ -69,6 +73,7 @@ impl From<StorageError> for io::Error {
             | StorageError::DataVersion { .. }
             | StorageError::LogGap { .. }) => io::Error::new(io::ErrorKind::InvalidData, e),
             e @ StorageError::SnapshotInstalling => io::Error::new(io::ErrorKind::WouldBlock, e),
+            e @ StorageError::InvalidCursor => io::Error::new(io::ErrorKind::InvalidInput, e),
             e @ StorageError::Internal(_) => io::Error::other(e),
         }
     }

@@ -14,15 +14,31 @@ pub(crate) enum Space {
     Sessions = 2,
     /// (time_ms, client_id, sequence) -> (): the order in which dedup records expire.
     SessionExpiry = 3,
+    /// Workflow definitions by (name, version), plus each name's latest version.
+    Definitions = 4,
+    /// Workflow id -> encoded `WorkflowRecord`.
+    Workflows = 5,
+    /// Secondary indexes over workflows and each workflow's task directory (see
+    /// `workflow_keys`). Values are empty except for task directories.
+    WorkflowIndex = 6,
+    /// (workflow id, version) -> encoded `HistoryEvent`.
+    History = 7,
+    /// (workflow id, task id) -> encoded `TaskRecord`.
+    Tasks = 8,
 }
 
 impl Space {
     /// Every space, in id order (the order trees are opened, snapshotted and indexed).
-    pub(crate) const ALL: [Space; 4] = [
+    pub(crate) const ALL: [Space; 9] = [
         Space::Meta,
         Space::Kv,
         Space::Sessions,
         Space::SessionExpiry,
+        Space::Definitions,
+        Space::Workflows,
+        Space::WorkflowIndex,
+        Space::History,
+        Space::Tasks,
     ];
 
     pub(crate) fn id(self) -> u8 {
@@ -39,6 +55,11 @@ impl Space {
             Space::Kv => "kv",
             Space::Sessions => "sessions",
             Space::SessionExpiry => "session_expiry",
+            Space::Definitions => "definitions",
+            Space::Workflows => "workflows",
+            Space::WorkflowIndex => "workflow_index",
+            Space::History => "history",
+            Space::Tasks => "tasks",
         }
     }
 }

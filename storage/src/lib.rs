@@ -23,6 +23,8 @@ mod state_machine;
 mod store;
 #[cfg(test)]
 mod test_util;
+mod workflow_keys;
+mod workflow_reader;
 
 pub use config::StorageConfig;
 pub use error::StorageError;
@@ -32,3 +34,4 @@ pub use snapshot::verify_snapshot;
 pub use snapshot_builder::SnapshotBuilder;
 pub use state_machine::StateMachineStore;
 pub use store::{DATA_VERSION, open};
+pub use workflow_reader::WorkflowReader;

@@ -37,8 +37,12 @@ impl ReadGate {
         self.commits.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn scan_lock(&self) -> RwLockReadGuard<'_, ()> {
+    pub(crate) fn scan_lock(&self) -> RwLockReadGuard<'_, ()> {
         self.commits.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn applied(&self) -> u64 {
+        self.applied.load(Ordering::Acquire)
     }
 
     pub(crate) fn set_applied(&self, index: u64) {
@@ -55,7 +59,7 @@ impl ReadGate {
     }
 
     /// Runs `read`, failing with `SnapshotInstalling` if an install overlapped it.
-    fn guarded<T>(
+    pub(crate) fn guarded<T>(
         &self,
         read: impl FnOnce() -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
@@ -125,6 +129,6 @@ impl KvReader {
     /// Index of the last applied log entry (0 if none). Linearizable reads wait until this
     /// reaches the read index.
     pub fn applied_index(&self) -> u64 {
-        self.gate.applied.load(Ordering::Acquire)
+        self.gate.applied()
     }
 }

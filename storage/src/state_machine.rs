@@ -24,6 +24,7 @@ use crate::reader::{KvReader, ReadGate};
 use crate::snapshot;
 use crate::snapshot_builder::SnapshotBuilder;
 use crate::snapshot_dir::SnapshotDir;
+use crate::workflow_reader::WorkflowReader;
 
 /// openraft's `RaftStateMachine`. Created by [`crate::open`].
 pub struct StateMachineStore {
@@ -48,9 +49,15 @@ impl StateMachineStore {
             machine: MachineConfig {
                 dedup_window_ms: config.dedup_window_ms,
                 prune_interval_ms: config.session_prune_interval_ms,
+                record_limits: config.record_limits,
             },
             apply_batch_max: config.apply_batch_max.max(1),
         })
+    }
+
+    /// A read-only view of the workflow spaces, usable concurrently with apply.
+    pub fn workflow_reader(&self) -> WorkflowReader {
+        WorkflowReader::new(self.trees.clone(), self.gate.clone())
     }
 
     /// A read-only view of the key-value space, usable concurrently with apply.

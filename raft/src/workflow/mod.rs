@@ -1,13 +1,19 @@
-//! Workflow types shared by the API layer and the state machine (issue 3, in progress):
-//! definitions of legal status transitions and their validation, and the task rules.
+//! Workflow types shared by the API layer and the state machine: definitions of legal status
+//! transitions and their validation, the task rules, the replicated commands and records, and
+//! the query shapes.
 
+pub mod command;
 pub mod definition;
 pub mod limits;
 pub mod merge_patch;
 pub mod names;
+pub mod query;
+pub mod record;
 pub mod task;
 
+pub use command::{WorkflowCommand, WorkflowError, WorkflowReply};
 pub use definition::{
     Definition, DefinitionError, DefinitionReport, Target, Transition, TransitionError,
 };
+pub use record::{HistoryEvent, Progress, TaskRecord, WorkflowRecord, WorkflowRef};
 pub use task::{TaskError, TaskNode, TaskStatus};

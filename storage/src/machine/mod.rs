@@ -5,10 +5,14 @@
 
 mod kv;
 mod session;
+mod task;
+mod workflow;
+mod workflow_store;
 
 use cairn_raft::codec;
 use cairn_raft::command::{Command, Request, Response};
 use cairn_raft::types::Entry;
+use cairn_raft::workflow::limits::RecordLimits;
 use openraft::EntryPayload;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -36,6 +40,7 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> TxResult<T> {
 pub(crate) struct MachineConfig {
     pub(crate) dedup_window_ms: u64,
     pub(crate) prune_interval_ms: u64,
+    pub(crate) record_limits: RecordLimits,
 }
 
 /// One attempt at applying a run of entries in one transaction (sled may re-run the
@@ -140,6 +145,7 @@ fn apply_request(
             key,
             expected_revision,
         } => kv::delete(ctx, revision, key, *expected_revision)?,
+        Command::Workflow(cmd) => workflow::apply(ctx, revision, now_ms, cmd)?,
     };
 
     if let Some(key) = session_key {
@@ -150,3 +156,5 @@ fn apply_request(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod workflow_tests;

@@ -1,0 +1,198 @@
+//! Replicated workflow commands, their replies and the machine's typed rejections. The node
+//! validates input before proposing; the machine re-checks everything that depends on state
+//! (existence, versions, legal edges, dependencies), atomically, identically on every replica.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::definition::{Definition, DefinitionError, Target, TransitionError};
+use super::limits::LimitError;
+use super::record::WorkflowRef;
+use super::task::{TaskError, TaskStatus};
+
+/// The namespace used when a request names none.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WorkflowCommand {
+    /// Register a definition; an identical copy of the latest version is a no-op, a changed
+    /// one becomes the next version.
+    RegisterDefinition(Definition),
+    Create(Box<CreateWorkflow>),
+    Transition(TransitionWorkflow),
+    Update(Box<UpdateWorkflow>),
+    /// Delete a workflow with its tasks and history; unless forced, only in a terminal status.
+    Delete {
+        id: String,
+        force: bool,
+    },
+    /// Retention: the leader names terminal workflows it found finished before the cutoff;
+    /// the machine re-checks each one and deletes those that still qualify.
+    Purge {
+        ids: Vec<String>,
+        finished_before_ms: u64,
+    },
+    /// Create or change tasks of one workflow, all or nothing.
+    UpsertTasks(Box<UpsertTasks>),
+}
+
+impl WorkflowCommand {
+    /// A short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WorkflowCommand::RegisterDefinition(_) => "register_definition",
+            WorkflowCommand::Create(_) => "create",
+            WorkflowCommand::Transition(_) => "transition",
+            WorkflowCommand::Update(_) => "update",
+            WorkflowCommand::Delete { .. } => "delete",
+            WorkflowCommand::Purge { .. } => "purge",
+            WorkflowCommand::UpsertTasks(_) => "upsert_tasks",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateWorkflow {
+    /// None: the machine names it `wf-<revision>`, unique and ordered.
+    pub id: Option<String>,
+    pub namespace: String,
+    pub definition: String,
+    /// None: the latest version at apply time.
+    pub definition_version: Option<u32>,
+    /// JSON object text.
+    pub metadata: String,
+    pub labels: BTreeMap<String, String>,
+    pub owner_id: String,
+    pub routing_strategy: String,
+    pub max_concurrent: u32,
+    pub total_tasks: u32,
+    /// On an existing id: replace metadata, labels and fields (not the status, which changes
+    /// only by transition) instead of failing with `AlreadyExists`.
+    pub upsert: bool,
+    pub actor: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitionWorkflow {
+    pub id: String,
+    pub target: Target,
+    pub expected_version: Option<u64>,
+    pub actor: String,
+    pub reason: String,
+}
+
+/// A partial update: every `None` leaves the field alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateWorkflow {
+    pub id: String,
+    pub expected_version: Option<u64>,
+    /// RFC 7386 merge patch (JSON object text) applied to the metadata.
+    pub metadata_patch: Option<String>,
+    pub set_labels: BTreeMap<String, String>,
+    pub remove_labels: Vec<String>,
+    pub owner_id: Option<String>,
+    pub routing_strategy: Option<String>,
+    pub max_concurrent: Option<u32>,
+    pub total_tasks: Option<u32>,
+    pub actor: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpsertTasks {
+    pub workflow_id: String,
+    pub tasks: Vec<TaskSpec>,
+}
+
+/// One task to create or change. On creation unset fields take defaults (status PENDING).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    pub id: String,
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub status: Option<TaskStatus>,
+    pub agent_id: Option<String>,
+    pub dependencies: Option<Vec<String>>,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    /// The task's current version must equal this (0 = the task must not exist yet).
+    pub expected_version: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WorkflowReply {
+    Definition {
+        name: String,
+        version: u32,
+        /// False when the definition equals the latest registered version.
+        created: bool,
+    },
+    Workflow {
+        workflow: WorkflowRef,
+        /// False when an upsert updated an existing workflow.
+        created: bool,
+    },
+    Deleted {
+        id: String,
+        tasks: u32,
+    },
+    Purged {
+        ids: Vec<String>,
+    },
+    Tasks {
+        workflow_id: String,
+        tasks: Vec<TaskRef>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRef {
+    pub id: String,
+    pub status: TaskStatus,
+    pub version: u64,
+    pub attempts: u32,
+}
+
+/// Why the machine refused a workflow command. Nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum WorkflowError {
+    #[error("invalid definition: {0}")]
+    InvalidDefinition(DefinitionError),
+    #[error("unknown definition {name}{}", version.map(|v| format!(" version {v}")).unwrap_or_default())]
+    UnknownDefinition { name: String, version: Option<u32> },
+    #[error("workflow {0} not found")]
+    NotFound(String),
+    #[error("workflow {0} already exists")]
+    AlreadyExists(String),
+    #[error("invalid id {0:?}: use 1-256 of [A-Za-z0-9_.:/-]")]
+    InvalidId(String),
+    #[error("workflow {id}: {error}")]
+    IllegalTransition { id: String, error: TransitionError },
+    #[error("workflow {id}: expected version {expected}, current {current}")]
+    VersionConflict {
+        id: String,
+        expected: u64,
+        current: u64,
+    },
+    #[error("task {workflow_id}/{task_id}: expected version {expected}, current {current}")]
+    TaskVersionConflict {
+        workflow_id: String,
+        task_id: String,
+        expected: u64,
+        current: u64,
+    },
+    #[error("workflow {id} is {status}, not terminal; delete it with force")]
+    NotTerminal { id: String, status: String },
+    #[error("workflow {id} is {status} (terminal): its tasks cannot change")]
+    Terminal { id: String, status: String },
+    #[error("workflow {id}: {error}")]
+    Task { id: String, error: TaskError },
+    #[error("{0}")]
+    Limit(LimitError),
+    #[error("{field} is not valid JSON: {message}")]
+    InvalidJson { field: String, message: String },
+    #[error("task {0} is listed twice in one upsert")]
+    DuplicateTask(String),
+}

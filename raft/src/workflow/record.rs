@@ -1,0 +1,155 @@
+//! The replicated workflow records as the state machine stores them and readers return them:
+//! a workflow, one of its tasks, and one history event. JSON fields travel as canonical text
+//! (postcard cannot carry `serde_json::Value`), and every record names the revision that last
+//! wrote it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::task::TaskStatus;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowRecord {
+    pub id: String,
+    pub namespace: String,
+    pub definition: String,
+    pub definition_version: u32,
+    pub status: String,
+    /// 1 at creation, +1 on every change of this record (status, metadata, labels, fields).
+    /// Task changes do not bump it: agents reporting progress must not make an orchestrator's
+    /// optimistic transition fail.
+    pub version: u64,
+    pub create_revision: u64,
+    pub mod_revision: u64,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+    /// When the workflow first left its initial state.
+    pub started_ms: Option<u64>,
+    /// When it entered a terminal state.
+    pub finished_ms: Option<u64>,
+    /// A JSON object, canonical text (keys sorted).
+    pub metadata: String,
+    pub labels: BTreeMap<String, String>,
+    pub owner_id: String,
+    pub routing_strategy: String,
+    pub max_concurrent: u32,
+    pub total_tasks: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub workflow_id: String,
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub status: TaskStatus,
+    pub agent_id: String,
+    pub dependencies: Vec<String>,
+    /// JSON text, empty when unset.
+    pub input: String,
+    pub output: String,
+    pub error: String,
+    /// 1 on the first run; every retry (RUNNING|FAILED -> PENDING) adds one.
+    pub attempts: u32,
+    /// 1 at creation, +1 per change.
+    pub version: u64,
+    pub mod_revision: u64,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+    pub started_ms: Option<u64>,
+    pub finished_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HistoryKind {
+    Created,
+    Transition,
+    Updated,
+    Rollback,
+}
+
+/// One change of a workflow. Events of a workflow are numbered by the version they produced,
+/// so a history is gap-free by construction: versions 1..=current.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEvent {
+    pub version: u64,
+    pub revision: u64,
+    pub time_ms: u64,
+    pub kind: HistoryKind,
+    /// Status before (empty for `Created`) and after the change.
+    pub from: String,
+    pub to: String,
+    /// The event name that selected the edge, if the transition was requested by event.
+    pub event: String,
+    pub actor: String,
+    pub reason: String,
+}
+
+/// What a write returns about the workflow it changed: enough to chain an expected version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowRef {
+    pub id: String,
+    pub status: String,
+    pub version: u64,
+    pub revision: u64,
+}
+
+impl WorkflowRecord {
+    pub fn to_ref(&self) -> WorkflowRef {
+        WorkflowRef {
+            id: self.id.clone(),
+            status: self.status.clone(),
+            version: self.version,
+            revision: self.mod_revision,
+        }
+    }
+}
+
+/// Progress derived from a workflow's tasks at read time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub total: u32,
+    pub pending: u32,
+    pub running: u32,
+    pub completed: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub cancelled: u32,
+}
+
+impl Progress {
+    pub fn of<'a>(tasks: impl IntoIterator<Item = &'a TaskRecord>) -> Self {
+        let mut p = Progress::default();
+        for t in tasks {
+            p.total += 1;
+            match t.status {
+                TaskStatus::Pending => p.pending += 1,
+                TaskStatus::Running => p.running += 1,
+                TaskStatus::Completed => p.completed += 1,
+                TaskStatus::Failed => p.failed += 1,
+                TaskStatus::Skipped => p.skipped += 1,
+                TaskStatus::Cancelled => p.cancelled += 1,
+            }
+        }
+        p
+    }
+
+    /// Completed share of the finished (completed or failed) tasks; None before any finished.
+    pub fn success_rate(&self) -> Option<f64> {
+        let done = self.completed + self.failed;
+        (done > 0).then(|| f64::from(self.completed) / f64::from(done))
+    }
+}
+
+impl super::task::TaskNode for TaskRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn status(&self) -> TaskStatus {
+        self.status
+    }
+    fn dependencies(&self) -> &[String] {
+        &self.dependencies
+    }
+}

@@ -1,0 +1,181 @@
+//! Typed access to the workflow spaces inside an apply transaction: records, definitions,
+//! history, tasks, and the index maintenance that keeps every secondary key in step with its
+//! record. Callers decide (and check) first, then call the writers here, so a rejection never
+//! leaves a partial write behind.
+
+use cairn_raft::workflow::{Definition, HistoryEvent, TaskRecord, WorkflowRecord};
+
+use super::{BatchCtx, TxResult, decode, encode};
+use crate::keyspace::Space;
+use crate::workflow_keys as keys;
+
+/// The built-in definition's name; version 1 of it exists without being registered.
+pub(crate) const DEFAULT_DEFINITION: &str = "default";
+
+fn get<T: serde::de::DeserializeOwned>(
+    ctx: &BatchCtx<'_>,
+    space: Space,
+    key: &[u8],
+) -> TxResult<Option<T>> {
+    match ctx.tx.tree(space).get(key)? {
+        Some(bytes) => Ok(Some(decode(&bytes)?)),
+        None => Ok(None),
+    }
+}
+
+pub(super) fn workflow(ctx: &BatchCtx<'_>, id: &str) -> TxResult<Option<WorkflowRecord>> {
+    get(ctx, Space::Workflows, id.as_bytes())
+}
+
+pub(super) fn latest_definition_version(ctx: &BatchCtx<'_>, name: &str) -> TxResult<Option<u32>> {
+    match ctx
+        .tx
+        .tree(Space::Definitions)
+        .get(keys::definition_latest(name))?
+    {
+        Some(b) => match <[u8; 4]>::try_from(b.as_ref()) {
+            Ok(v) => Ok(Some(u32::from_be_bytes(v))),
+            Err(_) => super::abort(crate::error::StorageError::CorruptRecord(format!(
+                "latest version of definition {name} is not 4 bytes"
+            ))),
+        },
+        None => Ok((name == DEFAULT_DEFINITION).then_some(1)),
+    }
+}
+
+/// A definition by name and version (None = latest), with its version.
+pub(super) fn definition(
+    ctx: &BatchCtx<'_>,
+    name: &str,
+    version: Option<u32>,
+) -> TxResult<Option<(u32, Definition)>> {
+    let Some(version) = (match version {
+        Some(v) => Some(v),
+        None => latest_definition_version(ctx, name)?,
+    }) else {
+        return Ok(None);
+    };
+    if let Some(d) = get(ctx, Space::Definitions, &keys::definition(name, version))? {
+        return Ok(Some((version, d)));
+    }
+    Ok((name == DEFAULT_DEFINITION && version == 1).then(|| (1, Definition::default_definition())))
+}
+
+pub(super) fn put_definition(ctx: &BatchCtx<'_>, version: u32, def: &Definition) -> TxResult<()> {
+    let t = ctx.tx.tree(Space::Definitions);
+    t.insert(keys::definition(&def.name, version), encode(def)?)?;
+    t.insert(
+        keys::definition_latest(&def.name),
+        version.to_be_bytes().to_vec(),
+    )?;
+    Ok(())
+}
+
+/// Writes `new` over `old` (None on create) and moves every index key that changed.
+pub(super) fn put_workflow(
+    ctx: &BatchCtx<'_>,
+    old: Option<&WorkflowRecord>,
+    new: &WorkflowRecord,
+) -> TxResult<()> {
+    let index = ctx.tx.tree(Space::WorkflowIndex);
+    let id = &new.id;
+    match old {
+        None => {
+            index.insert(
+                keys::by_created(&new.namespace, new.created_ms, id),
+                &[][..],
+            )?;
+        }
+        Some(old) => {
+            index.remove(keys::by_updated(&old.namespace, old.updated_ms, id))?;
+            index.remove(keys::by_status(
+                &old.namespace,
+                &old.status,
+                old.created_ms,
+                id,
+            ))?;
+            if let Some(f) = old.finished_ms {
+                index.remove(keys::by_finished(f, id))?;
+            }
+        }
+    }
+    index.insert(
+        keys::by_updated(&new.namespace, new.updated_ms, id),
+        &[][..],
+    )?;
+    index.insert(
+        keys::by_status(&new.namespace, &new.status, new.created_ms, id),
+        &[][..],
+    )?;
+    if let Some(f) = new.finished_ms {
+        index.insert(keys::by_finished(f, id), &[][..])?;
+    }
+    ctx.tx
+        .tree(Space::Workflows)
+        .insert(id.as_bytes(), encode(new)?)?;
+    Ok(())
+}
+
+/// Removes a workflow with its index keys, history and tasks; returns how many tasks it had.
+pub(super) fn remove_workflow(ctx: &BatchCtx<'_>, rec: &WorkflowRecord) -> TxResult<u32> {
+    let index = ctx.tx.tree(Space::WorkflowIndex);
+    let id = &rec.id;
+    index.remove(keys::by_created(&rec.namespace, rec.created_ms, id))?;
+    index.remove(keys::by_updated(&rec.namespace, rec.updated_ms, id))?;
+    index.remove(keys::by_status(
+        &rec.namespace,
+        &rec.status,
+        rec.created_ms,
+        id,
+    ))?;
+    if let Some(f) = rec.finished_ms {
+        index.remove(keys::by_finished(f, id))?;
+    }
+    // Every change appended exactly one event numbered by the version it produced.
+    let history = ctx.tx.tree(Space::History);
+    for v in 1..=rec.version {
+        history.remove(keys::history(id, v))?;
+    }
+    let dir = task_dir(ctx, id)?;
+    let tasks = ctx.tx.tree(Space::Tasks);
+    for t in &dir {
+        tasks.remove(keys::task(id, t))?;
+    }
+    index.remove(keys::task_dir(id))?;
+    ctx.tx.tree(Space::Workflows).remove(id.as_bytes())?;
+    Ok(u32::try_from(dir.len()).unwrap_or(u32::MAX))
+}
+
+pub(super) fn append_history(ctx: &BatchCtx<'_>, id: &str, event: &HistoryEvent) -> TxResult<()> {
+    ctx.tx
+        .tree(Space::History)
+        .insert(keys::history(id, event.version), encode(event)?)?;
+    Ok(())
+}
+
+/// The ids of a workflow's tasks, sorted.
+pub(super) fn task_dir(ctx: &BatchCtx<'_>, id: &str) -> TxResult<Vec<String>> {
+    Ok(get(ctx, Space::WorkflowIndex, &keys::task_dir(id))?.unwrap_or_default())
+}
+
+pub(super) fn put_task_dir(ctx: &BatchCtx<'_>, id: &str, dir: &[String]) -> TxResult<()> {
+    ctx.tx
+        .tree(Space::WorkflowIndex)
+        .insert(keys::task_dir(id), encode(dir)?)?;
+    Ok(())
+}
+
+pub(super) fn task(
+    ctx: &BatchCtx<'_>,
+    workflow_id: &str,
+    task_id: &str,
+) -> TxResult<Option<TaskRecord>> {
+    get(ctx, Space::Tasks, &keys::task(workflow_id, task_id))
+}
+
+pub(super) fn put_task(ctx: &BatchCtx<'_>, task: &TaskRecord) -> TxResult<()> {
+    ctx.tx
+        .tree(Space::Tasks)
+        .insert(keys::task(&task.workflow_id, &task.id), encode(task)?)?;
+    Ok(())
+}
