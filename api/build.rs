@@ -10,8 +10,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::env::set_var("PROTOC", protoc)
         };
     }
-    let protos = ["proto/cairn/v1/kv.proto", "proto/cairn/v1/admin.proto"];
-    tonic_prost_build::configure().compile_protos(&protos, &["proto"])?;
+    let protos = [
+        "proto/cairn/v1/kv.proto",
+        "proto/cairn/v1/admin.proto",
+        "proto/cairn/v1/workflow.proto",
+    ];
+    // BTreeMap for proto maps (workflow labels): the replicated types use BTreeMap, and a
+    // sorted map keeps conversions and printed output deterministic.
+    tonic_prost_build::configure()
+        .btree_map(".cairn.v1")
+        .compile_protos(&protos, &["proto"])?;
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
     }

@@ -26,10 +26,36 @@ pub enum Error {
         /// The key's current revision on the leader.
         current: u64,
     },
-    /// The server reported that a named entity does not exist (admin calls). A missing key
-    /// on `get` is not an error: it is `Ok(None)`.
+    /// The server reported that a named entity does not exist (a workflow, a definition, a
+    /// node in admin calls). A missing key on `get` or a missing workflow on `workflow` is not
+    /// an error: it is `Ok(None)`.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The entity to create exists already (e.g. a workflow id, without `upsert`).
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    /// A workflow (or task) status change its state machine does not allow. Nothing changed.
+    #[error("illegal transition: {message}")]
+    IllegalTransition {
+        /// The current status.
+        current: String,
+        /// The statuses the current one may move to (empty in a terminal status).
+        allowed: Vec<String>,
+        /// The server's message, naming the entity and the requested target.
+        message: String,
+    },
+    /// An expected version did not match (optimistic concurrency). `current` is the
+    /// workflow's (or task's) current version: re-read, then retry with it.
+    #[error("version conflict: the current version is {current}")]
+    VersionConflict {
+        /// The current version on the leader.
+        current: u64,
+    },
+    /// Any other state precondition failed: e.g. deleting a running workflow without force,
+    /// changing tasks of a finished workflow, starting a task before its dependencies
+    /// completed. The message says which.
+    #[error("failed precondition: {0}")]
+    FailedPrecondition(String),
     /// Retries were exhausted; the string is the last cause seen.
     #[error("cluster unavailable (retries exhausted): {0}")]
     Unavailable(String),
@@ -70,11 +96,10 @@ pub(crate) fn classify(status: Status) -> Disposition {
         Code::InvalidArgument => {
             Disposition::Fail(Error::InvalidArgument(status.message().to_owned()))
         }
-        Code::Aborted => match revision_mismatch(&status) {
-            Some(current) => Disposition::Fail(Error::RevisionMismatch { current }),
-            None => Disposition::Fail(Error::Rpc(status)),
-        },
+        Code::Aborted => Disposition::Fail(aborted(status)),
         Code::NotFound => Disposition::Fail(Error::NotFound(status.message().to_owned())),
+        Code::AlreadyExists => Disposition::Fail(Error::AlreadyExists(status.message().to_owned())),
+        Code::FailedPrecondition => Disposition::Fail(failed_precondition(status)),
         Code::Unavailable | Code::DeadlineExceeded => retry(&status),
         // The server never answers Unknown/Cancelled on purpose; tonic produces them locally
         // when a connection drops mid-call (they then carry the transport error as source, or
@@ -105,21 +130,58 @@ fn retry(status: &Status) -> Disposition {
     }
 }
 
-/// `Some(current)` when an Aborted status is the server's compare-and-set failure. Without a
-/// parseable current revision the answer is passed through as [`Error::Rpc`] rather than
-/// inventing a revision (0 would wrongly mean "key absent").
-fn revision_mismatch(status: &Status) -> Option<u64> {
-    let md = status.metadata();
-    let kind = md.get(meta::ERROR_KIND)?.to_str().ok()?;
-    if kind != "revision_mismatch" {
-        return None;
+/// A metadata value as text, if present and printable.
+fn meta_str<'a>(status: &'a Status, key: &str) -> Option<&'a str> {
+    status
+        .metadata()
+        .get(key)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+fn meta_u64(status: &Status, key: &str) -> Option<u64> {
+    meta_str(status, key)?.parse().ok()
+}
+
+/// Aborted is a failed compare: a KV revision mismatch or a workflow/task version conflict.
+/// Without a parseable current value the answer is passed through as [`Error::Rpc`] rather
+/// than inventing one (0 would wrongly mean "key absent").
+fn aborted(status: Status) -> Error {
+    let typed = match meta_str(&status, meta::ERROR_KIND) {
+        Some(meta::kind::REVISION_MISMATCH) => meta_u64(&status, meta::CURRENT_REVISION)
+            .map(|current| Error::RevisionMismatch { current }),
+        Some(meta::kind::VERSION_CONFLICT | meta::kind::TASK_VERSION_CONFLICT) => {
+            meta_u64(&status, meta::CURRENT_VERSION)
+                .map(|current| Error::VersionConflict { current })
+        }
+        _ => None,
+    };
+    typed.unwrap_or(Error::Rpc(status))
+}
+
+/// An illegal workflow or task transition names the current status and the legal targets;
+/// every other precondition keeps the server's message.
+fn failed_precondition(status: Status) -> Error {
+    let kind = meta_str(&status, meta::ERROR_KIND);
+    if matches!(
+        kind,
+        Some(meta::kind::ILLEGAL_TRANSITION | meta::kind::TASK_ILLEGAL_TRANSITION)
+    ) && let Some(current) = meta_str(&status, meta::CURRENT_STATUS)
+    {
+        let allowed = meta_str(&status, meta::ALLOWED)
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        return Error::IllegalTransition {
+            current: current.to_owned(),
+            allowed,
+            message: status.message().to_owned(),
+        };
     }
-    md.get(meta::CURRENT_REVISION)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    Error::FailedPrecondition(status.message().to_owned())
 }
 
 #[cfg(test)]
@@ -246,11 +308,87 @@ mod tests {
         ));
         assert!(matches!(
             classify(Status::failed_precondition("no")),
-            Disposition::Fail(Error::Rpc(_))
+            Disposition::Fail(Error::FailedPrecondition(m)) if m == "no"
         ));
         match classify(Status::not_found("node 42")) {
             Disposition::Fail(Error::NotFound(m)) => assert!(m.contains("42")),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn illegal_transition_names_current_and_allowed() {
+        let s = with_meta(
+            Status::failed_precondition("workflow w: cannot go from PENDING via PAUSED"),
+            &[
+                (meta::ERROR_KIND, meta::kind::ILLEGAL_TRANSITION),
+                (meta::CURRENT_STATUS, "PENDING"),
+                (meta::ALLOWED, "RUNNING,CANCELLED"),
+            ],
+        );
+        match classify(s) {
+            Disposition::Fail(Error::IllegalTransition {
+                current,
+                allowed,
+                message,
+            }) => {
+                assert_eq!(current, "PENDING");
+                assert_eq!(allowed, ["RUNNING", "CANCELLED"]);
+                assert!(message.contains("PAUSED"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Terminal: no legal targets at all.
+        let s = with_meta(
+            Status::failed_precondition("x"),
+            &[
+                (meta::ERROR_KIND, meta::kind::TASK_ILLEGAL_TRANSITION),
+                (meta::CURRENT_STATUS, "COMPLETED"),
+                (meta::ALLOWED, ""),
+            ],
+        );
+        assert!(matches!(
+            classify(s),
+            Disposition::Fail(Error::IllegalTransition { allowed, .. }) if allowed.is_empty()
+        ));
+        // Other preconditions keep their message.
+        let s = with_meta(
+            Status::failed_precondition("workflow w is RUNNING, not terminal"),
+            &[
+                (meta::ERROR_KIND, meta::kind::NOT_TERMINAL),
+                (meta::CURRENT_STATUS, "RUNNING"),
+            ],
+        );
+        assert!(matches!(
+            classify(s),
+            Disposition::Fail(Error::FailedPrecondition(m)) if m.contains("not terminal")
+        ));
+    }
+
+    #[test]
+    fn version_conflicts_and_already_exists_are_typed() {
+        for kind in [
+            meta::kind::VERSION_CONFLICT,
+            meta::kind::TASK_VERSION_CONFLICT,
+        ] {
+            let s = with_meta(
+                Status::aborted("expected version 3, current 5"),
+                &[(meta::ERROR_KIND, kind), (meta::CURRENT_VERSION, "5")],
+            );
+            assert!(matches!(
+                classify(s),
+                Disposition::Fail(Error::VersionConflict { current: 5 })
+            ));
+        }
+        // A conflict without its current version is not invented.
+        let s = with_meta(
+            Status::aborted("x"),
+            &[(meta::ERROR_KIND, meta::kind::VERSION_CONFLICT)],
+        );
+        assert!(matches!(classify(s), Disposition::Fail(Error::Rpc(_))));
+        assert!(matches!(
+            classify(Status::already_exists("workflow w already exists")),
+            Disposition::Fail(Error::AlreadyExists(m)) if m.contains("w already")
+        ));
     }
 }

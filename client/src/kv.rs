@@ -8,7 +8,7 @@ use tonic::Status;
 
 use crate::client::{Client, MAX_RESPONSE_BYTES, request};
 use crate::error::{Error, Result};
-use crate::pending::{WriteOp, WriteOutcome};
+use crate::pending::{WriteOp, WriteOutcome, mismatched_reply};
 
 /// A stored key with its revisions.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -94,7 +94,7 @@ impl Client {
         };
         match self.send_write(WriteOp::Put(msg)).await? {
             WriteOutcome::Put { revision } => Ok(revision),
-            WriteOutcome::Delete(_) => Err(mismatched_reply()),
+            _ => Err(mismatched_reply()),
         }
     }
 
@@ -147,7 +147,7 @@ impl Client {
         };
         match self.send_write(WriteOp::Delete(msg)).await? {
             WriteOutcome::Delete(d) => Ok(d),
-            WriteOutcome::Put { .. } => Err(mismatched_reply()),
+            _ => Err(mismatched_reply()),
         }
     }
 
@@ -208,9 +208,4 @@ impl Client {
             }
         }
     }
-}
-
-/// `send_write` answers a put with a put and a delete with a delete; this is unreachable.
-fn mismatched_reply() -> Error {
-    Error::Rpc(Status::internal("write answered with the wrong reply type"))
 }

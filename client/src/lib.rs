@@ -14,6 +14,29 @@
 //! client.put_if("greeting", "bye", rev).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! Workflows follow a definition's legal transitions, enforced by the cluster:
+//!
+//! ```no_run
+//! # async fn demo() -> cairn_client::Result<()> {
+//! use cairn_client::{CreateWorkflow, Error, Target};
+//! let client = cairn_client::Client::connect(["127.0.0.1:7001"])?;
+//! let wf = client
+//!     .create_workflow(CreateWorkflow::new().metadata(cairn_client::serde_json::json!({"job": 7})))
+//!     .await?
+//!     .workflow;
+//! let wf = client
+//!     .transition(&wf.id, Target::event("start"), Some(wf.version), "me", "go")
+//!     .await?;
+//! match client.transition(&wf.id, Target::status("PENDING"), None, "me", "").await {
+//!     Err(Error::IllegalTransition { current, allowed, .. }) => {
+//!         assert_eq!(current, "RUNNING");
+//!         assert!(allowed.contains(&"PAUSED".to_string()));
+//!     }
+//!     other => panic!("{other:?}"),
+//! }
+//! # Ok(()) }
+//! ```
 
 mod admin;
 mod client;
@@ -23,6 +46,7 @@ mod error;
 mod kv;
 mod pending;
 mod retry;
+mod workflow;
 
 pub use cairn_api::v1::{Member, StatusResponse};
 pub use client::Client;
@@ -30,3 +54,11 @@ pub use config::ClientConfig;
 pub use error::{Error, Result};
 pub use kv::{DeleteResult, KeyValue, RangePage};
 pub use pending::{PendingWrite, WriteOutcome};
+/// Re-exported so callers build metadata and task payloads with the same `Value` type.
+pub use serde_json;
+pub use workflow::{
+    CreateWorkflow, CreatedWorkflow, Definition, DeletedWorkflow, HistoryEvent, HistoryKind,
+    HistoryPage, ListOptions, Progress, RegisteredDefinition, SortBy, Target, Task, TaskFilter,
+    TaskRef, TaskSpec, TaskStatus, Transition, UpdateWorkflow, UpsertedTasks, VersionedDefinition,
+    Workflow, WorkflowDetails, WorkflowPage, WorkflowRef,
+};

@@ -2,17 +2,54 @@
 //! may or may not have been applied; the caller gets [`Error::OutcomeUnknown`] holding a
 //! [`PendingWrite`], and [`Client::resume`] sends it again with its original idempotency key,
 //! so the cluster applies it at most once (within its dedup window, 10 minutes by default).
+//!
+//! Every write of every service (KV and workflows) goes through [`Client::send_write`], so
+//! all of them share the retry loop, the idempotency header and this recovery path.
 
-use cairn_api::v1::{DeleteRequest, PutRequest};
+use std::future::Future;
+
+use cairn_api::v1::{
+    CreateWorkflowRequest, DeleteRequest, DeleteWorkflowRequest, PutRequest,
+    RegisterDefinitionRequest, RequestHeader, TransitionWorkflowRequest, UpdateWorkflowRequest,
+    UpsertTasksRequest,
+};
+use tonic::transport::Channel;
+use tonic::{Response, Status};
 
 use crate::client::{Client, request};
 use crate::error::{Error, Result};
 use crate::kv::DeleteResult;
+use crate::workflow::convert;
+use crate::workflow::{
+    CreatedWorkflow, DeletedWorkflow, RegisteredDefinition, UpsertedTasks, WorkflowRef,
+};
 
+/// One logical write, as sent (header included), so it can be sent again unchanged.
 #[derive(Debug, Clone)]
 pub(crate) enum WriteOp {
     Put(PutRequest),
     Delete(DeleteRequest),
+    RegisterDefinition(RegisterDefinitionRequest),
+    CreateWorkflow(CreateWorkflowRequest),
+    TransitionWorkflow(TransitionWorkflowRequest),
+    UpdateWorkflow(UpdateWorkflowRequest),
+    DeleteWorkflow(DeleteWorkflowRequest),
+    UpsertTasks(UpsertTasksRequest),
+}
+
+impl WriteOp {
+    fn header(&self) -> Option<&RequestHeader> {
+        match self {
+            WriteOp::Put(r) => r.header.as_ref(),
+            WriteOp::Delete(r) => r.header.as_ref(),
+            WriteOp::RegisterDefinition(r) => r.header.as_ref(),
+            WriteOp::CreateWorkflow(r) => r.header.as_ref(),
+            WriteOp::TransitionWorkflow(r) => r.header.as_ref(),
+            WriteOp::UpdateWorkflow(r) => r.header.as_ref(),
+            WriteOp::DeleteWorkflow(r) => r.header.as_ref(),
+            WriteOp::UpsertTasks(r) => r.header.as_ref(),
+        }
+    }
 }
 
 /// A write that may or may not have been applied. Resume it with [`Client::resume`].
@@ -25,19 +62,26 @@ pub struct PendingWrite {
 
 /// What a resumed write returns: the same as the original call would have.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WriteOutcome {
-    Put { revision: u64 },
+    Put {
+        revision: u64,
+    },
     Delete(DeleteResult),
+    Definition(RegisteredDefinition),
+    Created(CreatedWorkflow),
+    /// A transition or an update.
+    Workflow(WorkflowRef),
+    WorkflowDeleted(DeletedWorkflow),
+    Tasks(UpsertedTasks),
 }
 
 impl PendingWrite {
     /// The idempotency key `(client_id, sequence)` every attempt of this write carries.
     pub fn idempotency_key(&self) -> (&str, u64) {
-        let header = match &self.op {
-            WriteOp::Put(r) => r.header.as_ref(),
-            WriteOp::Delete(r) => r.header.as_ref(),
-        };
-        header.map_or(("", 0), |h| (h.client_id.as_str(), h.sequence))
+        self.op
+            .header()
+            .map_or(("", 0), |h| (h.client_id.as_str(), h.sequence))
     }
 }
 
@@ -56,6 +100,11 @@ pub(crate) fn outcome_unknown(e: Error, op: impl FnOnce() -> WriteOp) -> Error {
     Error::OutcomeUnknown(Box::new(PendingWrite { op: op(), cause }))
 }
 
+/// A write's answer matched another kind of write; only a client bug gets here.
+pub(crate) fn mismatched_reply() -> Error {
+    Error::Rpc(Status::internal("write answered with the wrong reply type"))
+}
+
 impl Client {
     /// Sends a write whose outcome was unknown again, with its original idempotency key: if
     /// the first attempt was applied, this returns that attempt's result instead of applying
@@ -64,33 +113,125 @@ impl Client {
         self.send_write(pending.op).await
     }
 
+    /// One logical write through the retry loop with its header unchanged; exhausted retries
+    /// become [`Error::OutcomeUnknown`] carrying the same message.
+    async fn write<M, R, F, Fut>(
+        &self,
+        name: &'static str,
+        msg: M,
+        wrap: fn(M) -> WriteOp,
+        rpc: F,
+    ) -> Result<R>
+    where
+        M: Clone,
+        F: Fn(Channel, tonic::Request<M>) -> Fut,
+        Fut: Future<Output = std::result::Result<Response<R>, Status>>,
+    {
+        let result = self
+            .call(name, |ch, t| rpc(ch, request(msg.clone(), t)))
+            .await;
+        result.map_err(|e| outcome_unknown(e, || wrap(msg)))
+    }
+
     /// Sends one logical write (retrying with its header unchanged); exhausted retries
     /// become [`Error::OutcomeUnknown`].
     pub(crate) async fn send_write(&self, op: WriteOp) -> Result<WriteOutcome> {
         match op {
-            WriteOp::Put(msg) => self
-                .call("put", |ch, t| {
-                    let req = request(msg.clone(), t);
-                    async move { Self::kv(ch).put(req).await }
-                })
-                .await
-                .map(|r| WriteOutcome::Put {
+            WriteOp::Put(m) => {
+                let r = self
+                    .write("put", m, WriteOp::Put, |ch, req| async move {
+                        Self::kv(ch).put(req).await
+                    })
+                    .await?;
+                Ok(WriteOutcome::Put {
                     revision: r.revision,
                 })
-                .map_err(|e| outcome_unknown(e, || WriteOp::Put(msg))),
-            WriteOp::Delete(msg) => self
-                .call("delete", |ch, t| {
-                    let req = request(msg.clone(), t);
-                    async move { Self::kv(ch).delete(req).await }
-                })
-                .await
-                .map(|r| {
-                    WriteOutcome::Delete(DeleteResult {
-                        revision: r.revision,
-                        deleted: r.deleted,
+            }
+            WriteOp::Delete(m) => {
+                let r = self
+                    .write("delete", m, WriteOp::Delete, |ch, req| async move {
+                        Self::kv(ch).delete(req).await
                     })
-                })
-                .map_err(|e| outcome_unknown(e, || WriteOp::Delete(msg))),
+                    .await?;
+                Ok(WriteOutcome::Delete(DeleteResult {
+                    revision: r.revision,
+                    deleted: r.deleted,
+                }))
+            }
+            WriteOp::RegisterDefinition(m) => {
+                let r = self
+                    .write(
+                        "register_definition",
+                        m,
+                        WriteOp::RegisterDefinition,
+                        |ch, req| async move { Self::workflows(ch).register_definition(req).await },
+                    )
+                    .await?;
+                Ok(WriteOutcome::Definition(r.into()))
+            }
+            WriteOp::CreateWorkflow(m) => {
+                let r = self
+                    .write(
+                        "create_workflow",
+                        m,
+                        WriteOp::CreateWorkflow,
+                        |ch, req| async move { Self::workflows(ch).create_workflow(req).await },
+                    )
+                    .await?;
+                Ok(WriteOutcome::Created(CreatedWorkflow {
+                    workflow: convert::workflow_ref(r.workflow)?,
+                    created: r.created,
+                    revision: r.revision,
+                }))
+            }
+            WriteOp::TransitionWorkflow(m) => {
+                let r = self
+                    .write(
+                        "transition_workflow",
+                        m,
+                        WriteOp::TransitionWorkflow,
+                        |ch, req| async move { Self::workflows(ch).transition_workflow(req).await },
+                    )
+                    .await?;
+                Ok(WriteOutcome::Workflow(convert::workflow_ref(r.workflow)?))
+            }
+            WriteOp::UpdateWorkflow(m) => {
+                let r = self
+                    .write(
+                        "update_workflow",
+                        m,
+                        WriteOp::UpdateWorkflow,
+                        |ch, req| async move { Self::workflows(ch).update_workflow(req).await },
+                    )
+                    .await?;
+                Ok(WriteOutcome::Workflow(convert::workflow_ref(r.workflow)?))
+            }
+            WriteOp::DeleteWorkflow(m) => {
+                let r = self
+                    .write(
+                        "delete_workflow",
+                        m,
+                        WriteOp::DeleteWorkflow,
+                        |ch, req| async move { Self::workflows(ch).delete_workflow(req).await },
+                    )
+                    .await?;
+                Ok(WriteOutcome::WorkflowDeleted(DeletedWorkflow {
+                    id: r.id,
+                    tasks: r.tasks,
+                    revision: r.revision,
+                }))
+            }
+            WriteOp::UpsertTasks(m) => {
+                let r = self
+                    .write(
+                        "upsert_tasks",
+                        m,
+                        WriteOp::UpsertTasks,
+                        |ch, req| async move { Self::workflows(ch).upsert_tasks(req).await },
+                    )
+                    .await?;
+                Ok(WriteOutcome::Tasks(convert::upserted_tasks(r)?))
+            }
         }
     }
 }

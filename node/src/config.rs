@@ -3,8 +3,10 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+use cairn_raft::workflow::limits::RecordLimits;
 use cairn_raft::{NodeId, NodeInfo};
 use serde::Deserialize;
 
@@ -48,6 +50,19 @@ pub struct ServeArgs {
     /// Largest accepted value, in bytes.
     #[arg(long, env = "CAIRN_MAX_VALUE_BYTES")]
     pub max_value_bytes: Option<usize>,
+    /// Largest workflow metadata (a JSON object) and task input/output/error, in bytes.
+    #[arg(long, env = "CAIRN_MAX_METADATA_BYTES")]
+    pub max_metadata_bytes: Option<usize>,
+    /// Most labels on one workflow.
+    #[arg(long, env = "CAIRN_MAX_LABELS")]
+    pub max_labels: Option<usize>,
+    /// Purge terminal workflows (with their tasks and history) this many seconds after they
+    /// finished. 0 (the default) keeps them forever.
+    #[arg(long, env = "CAIRN_WORKFLOW_RETENTION_SECS")]
+    pub workflow_retention_secs: Option<u64>,
+    /// How often the leader looks for workflows past retention.
+    #[arg(long, env = "CAIRN_WORKFLOW_RETENTION_INTERVAL_MS")]
+    pub workflow_retention_interval_ms: Option<u64>,
 }
 
 /// The TOML file's shape: same names as the flags, with `members` as a table list.
@@ -68,6 +83,10 @@ struct FileConfig {
     snapshot_logs: Option<u64>,
     keep_logs: Option<u64>,
     max_value_bytes: Option<usize>,
+    max_metadata_bytes: Option<usize>,
+    max_labels: Option<usize>,
+    workflow_retention_secs: Option<u64>,
+    workflow_retention_interval_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -93,6 +112,15 @@ pub struct NodeConfig {
     pub snapshot_logs: u64,
     pub keep_logs: u64,
     pub limits: Limits,
+    pub retention: Retention,
+}
+
+/// Purging of finished workflows by the leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// How long a terminal workflow is kept after it finished; None keeps it forever.
+    pub age: Option<Duration>,
+    pub interval: Duration,
 }
 
 /// Input size limits enforced before anything is proposed.
@@ -101,6 +129,8 @@ pub struct Limits {
     pub max_key_bytes: usize,
     pub max_value_bytes: usize,
     pub max_range_limit: u32,
+    /// Workflow metadata and labels.
+    pub records: RecordLimits,
 }
 
 impl Default for Limits {
@@ -109,6 +139,7 @@ impl Default for Limits {
             max_key_bytes: 4096,
             max_value_bytes: 1024 * 1024,
             max_range_limit: 10_000,
+            records: RecordLimits::default(),
         }
     }
 }
@@ -163,6 +194,27 @@ impl NodeConfig {
         if let Some(v) = args.max_value_bytes.or(file.max_value_bytes) {
             limits.max_value_bytes = v;
         }
+        if let Some(v) = args.max_metadata_bytes.or(file.max_metadata_bytes) {
+            limits.records.max_metadata_bytes = v;
+        }
+        if let Some(v) = args.max_labels.or(file.max_labels) {
+            limits.records.max_labels = v;
+        }
+        let retention_interval_ms = args
+            .workflow_retention_interval_ms
+            .or(file.workflow_retention_interval_ms)
+            .unwrap_or(60_000);
+        if retention_interval_ms == 0 {
+            bail!("--workflow-retention-interval-ms must be positive");
+        }
+        let retention = Retention {
+            age: args
+                .workflow_retention_secs
+                .or(file.workflow_retention_secs)
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs),
+            interval: Duration::from_millis(retention_interval_ms),
+        };
         Ok(Self {
             id,
             data_dir: args
@@ -183,6 +235,7 @@ impl NodeConfig {
             snapshot_logs: args.snapshot_logs.or(file.snapshot_logs).unwrap_or(100_000),
             keep_logs: args.keep_logs.or(file.keep_logs).unwrap_or(5_000),
             limits,
+            retention,
         })
     }
 }
@@ -271,7 +324,7 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(
             &path,
-            "id = 2\nheartbeat_ms = 50\n[[members]]\nid = 2\npeer_addr = \"127.0.0.1:1\"\nclient_addr = \"127.0.0.1:2\"\n",
+            "id = 2\nheartbeat_ms = 50\nmax_labels = 3\nworkflow_retention_secs = 60\n[[members]]\nid = 2\npeer_addr = \"127.0.0.1:1\"\nclient_addr = \"127.0.0.1:2\"\n",
         )
         .unwrap();
         let args = ServeArgs {
@@ -283,5 +336,26 @@ mod tests {
         assert_eq!(c.id, 2);
         assert_eq!(c.heartbeat_ms, 70, "flag overrides file");
         assert_eq!(c.members.len(), 1);
+        assert_eq!(c.limits.records.max_labels, 3);
+        assert_eq!(c.retention.age, Some(Duration::from_secs(60)));
+        assert_eq!(c.retention.interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn retention_is_off_by_default() {
+        let args = ServeArgs {
+            id: Some(1),
+            workflow_retention_secs: Some(0),
+            ..Default::default()
+        };
+        let c = NodeConfig::resolve(args).unwrap();
+        assert_eq!(c.retention.age, None);
+        assert_eq!(c.limits.records, RecordLimits::default());
+        let args = ServeArgs {
+            id: Some(1),
+            workflow_retention_interval_ms: Some(0),
+            ..Default::default()
+        };
+        assert!(NodeConfig::resolve(args).is_err());
     }
 }

@@ -9,6 +9,7 @@ mod server;
 mod services;
 mod status;
 mod up;
+mod workflow_retention;
 
 use std::io::IsTerminal;
 
@@ -33,7 +34,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run one node.
-    Serve(config::ServeArgs),
+    // Boxed: the node's flags make this variant much larger than the others.
+    Serve(Box<config::ServeArgs>),
     /// Start a local 3-node cluster under ./cairn-data (Ctrl-C stops it; run again to resume).
     Up(up::UpArgs),
     /// Put, get, delete and list keys.
@@ -81,7 +83,7 @@ async fn run(cli: Cli) -> std::process::ExitCode {
         Cmd::Serve(args) => {
             init_logging();
             match (
-                config::NodeConfig::resolve(args),
+                config::NodeConfig::resolve(*args),
                 server::Shutdown::install(),
             ) {
                 (Ok(cfg), Ok(mut stop)) => {

@@ -11,6 +11,7 @@ use cairn_api::v1::AddLearnerRequest;
 use cairn_api::v1::admin_client::AdminClient;
 use cairn_api::v1::admin_server::AdminServer;
 use cairn_api::v1::kv_server::KvServer;
+use cairn_api::v1::workflows_server::WorkflowsServer;
 use cairn_raft::{
     ChannelPool, NodeInfo, PeerNetworkFactory, PeerService, Proposer, SnapshotVerifier, TypeConfig,
 };
@@ -24,7 +25,10 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::config::NodeConfig;
 use crate::services::admin::AdminService;
+use crate::services::gateway::Gateway;
 use crate::services::kv::KvService;
+use crate::services::workflow::WorkflowService;
+use crate::workflow_retention;
 
 /// How long a client request may wait for its proposal to commit before answering
 /// DeadlineExceeded (the outcome then is unknown; clients retry with the same idempotency key).
@@ -69,6 +73,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         .await
         .with_context(|| format!("open storage in {}", cfg.data_dir.display()))?;
     let reader = sm.reader();
+    let workflow_reader = sm.workflow_reader();
     let snapshot_dir = sm.snapshot_dir();
 
     // Bind before starting Raft so a port conflict fails fast and peers can reach us at once.
@@ -97,16 +102,35 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         )
         .serve_with_incoming_shutdown(incoming(peer_listener), stopped(stop_rx.clone()));
     let message_limit = 2 * cfg.limits.max_value_bytes + 2 * cfg.limits.max_key_bytes + 64 * 1024;
+    // A create or update carries metadata up to the limit plus labels; a task upsert carries
+    // many tasks, each JSON field bounded by the same limit.
+    let workflow_message_limit = 4 * cfg.limits.records.max_metadata_bytes + 1024 * 1024;
+    let gateway = Gateway::new(proposer.clone());
     let client_server = Server::builder()
         .add_service(
-            KvServer::new(KvService::new(proposer.clone(), reader, cfg.limits))
+            KvServer::new(KvService::new(gateway.clone(), reader, cfg.limits))
                 .max_decoding_message_size(message_limit)
                 .max_encoding_message_size(usize::MAX),
         )
+        .add_service(
+            WorkflowsServer::new(WorkflowService::new(
+                gateway,
+                workflow_reader.clone(),
+                cfg.limits.records,
+            ))
+            .max_decoding_message_size(workflow_message_limit)
+            .max_encoding_message_size(usize::MAX),
+        )
         .add_service(AdminServer::new(AdminService::new(proposer.clone())))
-        .serve_with_incoming_shutdown(incoming(client_listener), stopped(stop_rx));
+        .serve_with_incoming_shutdown(incoming(client_listener), stopped(stop_rx.clone()));
     let peer_task = tokio::spawn(peer_server);
     let client_task = tokio::spawn(client_server);
+    let retention_task = workflow_retention::spawn(
+        cfg.retention,
+        proposer.clone(),
+        workflow_reader,
+        stop_rx.clone(),
+    );
 
     tracing::info!(
         id = cfg.id,
@@ -139,6 +163,14 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     let _ = stop_tx.send(true);
     let raft_result = raft.shutdown().await;
     for task in [peer_task, client_task] {
+        let abort = task.abort_handle();
+        if tokio::time::timeout(SHUTDOWN_DRAIN, task).await.is_err() {
+            abort.abort();
+        }
+    }
+    // It saw the stop signal already; only a purge in flight (failing now that Raft is
+    // down) can hold it.
+    if let Some(task) = retention_task {
         let abort = task.abort_handle();
         if tokio::time::timeout(SHUTDOWN_DRAIN, task).await.is_err() {
             abort.abort();

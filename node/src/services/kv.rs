@@ -1,35 +1,32 @@
 //! The KV service: validates input, maps requests to replicated commands, and serves reads
 //! from the local state machine after a read index (linearizable) or directly (serializable).
 
-use cairn_api::meta;
 use cairn_api::v1::kv_server::Kv;
 use cairn_api::v1::{
     DeleteRequest, DeleteResponse, GetRequest, GetResponse, KeyValue, PutRequest, PutResponse,
-    RangeRequest, RangeResponse, RequestHeader,
+    RangeRequest, RangeResponse,
 };
-use cairn_raft::{Command, KvRecord, Proposer, Request, Response, Session};
-use cairn_storage::{KvReader, StateMachineStore};
+use cairn_raft::{Command, KvRecord, Response};
+use cairn_storage::KvReader;
 use tonic::Status;
-use tonic::metadata::MetadataValue;
 
+use super::gateway::{Gateway, unexpected};
 use crate::config::Limits;
 use crate::status;
 
-/// Longest accepted client id in an idempotency header.
-const MAX_CLIENT_ID: usize = 128;
 /// Page size when a Range request does not set one.
 const DEFAULT_RANGE_LIMIT: u32 = 1000;
 
 pub struct KvService {
-    proposer: Proposer<StateMachineStore>,
+    gateway: Gateway,
     reader: KvReader,
     limits: Limits,
 }
 
 impl KvService {
-    pub fn new(proposer: Proposer<StateMachineStore>, reader: KvReader, limits: Limits) -> Self {
+    pub fn new(gateway: Gateway, reader: KvReader, limits: Limits) -> Self {
         Self {
-            proposer,
+            gateway,
             reader,
             limits,
         }
@@ -48,68 +45,6 @@ impl KvService {
         }
         Ok(())
     }
-
-    async fn propose(
-        &self,
-        header: Option<RequestHeader>,
-        command: Command,
-    ) -> Result<Response, Status> {
-        let session = session(header)?;
-        let req = Request {
-            session,
-            time_ms: 0,
-            command,
-        };
-        match self
-            .proposer
-            .write(req)
-            .await
-            .map_err(status::forward_error)?
-        {
-            Response::Rejected(e) => Err(status::command_error(e)),
-            other => Ok(other),
-        }
-    }
-
-    /// Wraps a reply; on a follower, names the leader in metadata so the client sends its next
-    /// request there directly instead of through this node.
-    fn reply<T>(&self, msg: T) -> tonic::Response<T> {
-        let mut resp = tonic::Response::new(msg);
-        if let Ok(Some(leader)) = self.proposer.route()
-            && let Ok(v) = MetadataValue::try_from(leader.client_addr.as_str())
-        {
-            resp.metadata_mut().insert(meta::LEADER, v);
-        }
-        resp
-    }
-
-    /// Waits for the read index unless the caller accepts a possibly stale local read.
-    async fn before_read(&self, serializable: bool) -> Result<(), Status> {
-        if !serializable {
-            self.proposer
-                .linearize()
-                .await
-                .map_err(status::forward_error)?;
-        }
-        Ok(())
-    }
-}
-
-fn session(header: Option<RequestHeader>) -> Result<Option<Session>, Status> {
-    let Some(h) = header.filter(|h| !h.client_id.is_empty()) else {
-        return Ok(None);
-    };
-    if h.client_id.len() > MAX_CLIENT_ID {
-        return Err(status::too_large(
-            "header.client_id",
-            h.client_id.len(),
-            MAX_CLIENT_ID,
-        ));
-    }
-    Ok(Some(Session {
-        client_id: h.client_id,
-        sequence: h.sequence,
-    }))
 }
 
 fn key_value(key: Vec<u8>, r: KvRecord) -> KeyValue {
@@ -120,10 +55,6 @@ fn key_value(key: Vec<u8>, r: KvRecord) -> KeyValue {
         mod_revision: r.mod_revision,
         version: r.version,
     }
-}
-
-fn unexpected(r: Response) -> Status {
-    status::internal(format!("unexpected reply from the state machine: {r:?}"))
 }
 
 #[tonic::async_trait]
@@ -146,8 +77,8 @@ impl Kv for KvService {
             value: r.value,
             expected_revision: r.expected_revision,
         };
-        match self.propose(r.header, command).await? {
-            Response::Put { revision } => Ok(self.reply(PutResponse { revision })),
+        match self.gateway.propose(r.header, command).await? {
+            Response::Put { revision } => Ok(self.gateway.reply(PutResponse { revision })),
             other => Err(unexpected(other)),
         }
     }
@@ -158,14 +89,14 @@ impl Kv for KvService {
     ) -> Result<tonic::Response<GetResponse>, Status> {
         let r = req.into_inner();
         self.check_key(&r.key)?;
-        self.before_read(r.serializable).await?;
+        self.gateway.before_read(r.serializable).await?;
         let revision = self.reader.applied_index();
         let kv = self
             .reader
             .get(&r.key)
             .map_err(status::storage_error)?
             .map(|rec| key_value(r.key, rec));
-        Ok(self.reply(GetResponse { kv, revision }))
+        Ok(self.gateway.reply(GetResponse { kv, revision }))
     }
 
     async fn delete(
@@ -178,9 +109,9 @@ impl Kv for KvService {
             key: r.key,
             expected_revision: r.expected_revision,
         };
-        match self.propose(r.header, command).await? {
+        match self.gateway.propose(r.header, command).await? {
             Response::Delete { revision, deleted } => {
-                Ok(self.reply(DeleteResponse { revision, deleted }))
+                Ok(self.gateway.reply(DeleteResponse { revision, deleted }))
             }
             other => Err(unexpected(other)),
         }
@@ -209,7 +140,7 @@ impl Kv for KvService {
         } else {
             r.limit
         };
-        self.before_read(r.serializable).await?;
+        self.gateway.before_read(r.serializable).await?;
         let revision = self.reader.applied_index();
         let (rows, more) = self
             .reader
@@ -221,7 +152,7 @@ impl Kv for KvService {
             Vec::new()
         };
         let kvs = rows.into_iter().map(|(k, rec)| key_value(k, rec)).collect();
-        Ok(self.reply(RangeResponse {
+        Ok(self.gateway.reply(RangeResponse {
             kvs,
             next_key,
             revision,

@@ -1,4 +1,6 @@
 //! Client-facing gRPC services.
 
 pub mod admin;
+pub mod gateway;
 pub mod kv;
+pub mod workflow;

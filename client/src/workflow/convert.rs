@@ -1,0 +1,312 @@
+//! Conversions between the generated protobuf messages and the client's plain workflow types.
+//! Server answers that do not parse (bad JSON, an unknown status) become [`Error::Rpc`] with
+//! an Internal status: they mean a server bug or a version mismatch, not bad caller input.
+
+use cairn_api::v1 as pb;
+use serde_json::Value;
+use tonic::Status;
+
+use super::types::*;
+use crate::error::{Error, Result};
+
+fn bad_reply(what: impl std::fmt::Display) -> Error {
+    Error::Rpc(Status::internal(format!("malformed server reply: {what}")))
+}
+
+/// JSON text from the server; empty means unset.
+fn json_opt(field: &str, text: &str) -> Result<Option<Value>> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(text)
+        .map(Some)
+        .map_err(|e| bad_reply(format_args!("{field} is not JSON: {e}")))
+}
+
+/// A value to send as JSON text.
+pub(crate) fn json_text(field: &str, value: &Value) -> Result<String> {
+    serde_json::to_string(value)
+        .map_err(|e| Error::InvalidArgument(format!("{field} cannot be serialized: {e}")))
+}
+
+pub(crate) fn task_status(s: &str) -> Result<TaskStatus> {
+    s.parse().map_err(bad_reply)
+}
+
+pub(crate) fn definition_to_pb(d: &Definition) -> pb::WorkflowDefinition {
+    pb::WorkflowDefinition {
+        name: d.name.clone(),
+        states: d.states.clone(),
+        initial: d.initial.clone(),
+        terminal: d.terminal.clone(),
+        transitions: d
+            .transitions
+            .iter()
+            .map(|t| pb::WorkflowTransition {
+                from: t.from.clone(),
+                to: t.to.clone(),
+                event: t.event.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn definition_from_pb(d: pb::WorkflowDefinition) -> Definition {
+    Definition {
+        name: d.name,
+        states: d.states,
+        initial: d.initial,
+        terminal: d.terminal,
+        transitions: d
+            .transitions
+            .into_iter()
+            .map(|t| Transition {
+                from: t.from,
+                to: t.to,
+                event: t.event,
+            })
+            .collect(),
+    }
+}
+
+pub(crate) fn versioned_definition(v: pb::VersionedDefinition) -> Result<VersionedDefinition> {
+    let definition = v
+        .definition
+        .ok_or_else(|| bad_reply("definition missing"))?;
+    Ok(VersionedDefinition {
+        version: v.version,
+        definition: definition_from_pb(definition),
+    })
+}
+
+impl From<pb::RegisterDefinitionResponse> for RegisteredDefinition {
+    fn from(r: pb::RegisterDefinitionResponse) -> Self {
+        Self {
+            name: r.name,
+            version: r.version,
+            created: r.created,
+            unreachable: r.unreachable,
+            dead_ends: r.dead_ends,
+            revision: r.revision,
+        }
+    }
+}
+
+pub(crate) fn workflow_ref(r: Option<pb::WorkflowRef>) -> Result<WorkflowRef> {
+    let r = r.ok_or_else(|| bad_reply("workflow missing"))?;
+    Ok(WorkflowRef {
+        id: r.id,
+        status: r.status,
+        version: r.version,
+        revision: r.revision,
+    })
+}
+
+pub(crate) fn workflow(w: pb::Workflow) -> Result<Workflow> {
+    let metadata =
+        json_opt("metadata", &w.metadata)?.unwrap_or_else(|| Value::Object(<_>::default()));
+    Ok(Workflow {
+        id: w.id,
+        namespace: w.namespace,
+        definition: w.definition,
+        definition_version: w.definition_version,
+        status: w.status,
+        version: w.version,
+        create_revision: w.create_revision,
+        mod_revision: w.mod_revision,
+        created_ms: w.created_ms,
+        updated_ms: w.updated_ms,
+        started_ms: w.started_ms,
+        finished_ms: w.finished_ms,
+        metadata,
+        labels: w.labels,
+        owner_id: w.owner_id,
+        routing_strategy: w.routing_strategy,
+        max_concurrent: w.max_concurrent,
+        total_tasks: w.total_tasks,
+    })
+}
+
+pub(crate) fn progress(p: Option<pb::WorkflowProgress>) -> Progress {
+    let p = p.unwrap_or_default();
+    Progress {
+        total: p.total,
+        pending: p.pending,
+        running: p.running,
+        completed: p.completed,
+        failed: p.failed,
+        skipped: p.skipped,
+        cancelled: p.cancelled,
+        success_rate: p.success_rate,
+        duration_ms: p.duration_ms,
+    }
+}
+
+pub(crate) fn task(t: pb::Task) -> Result<Task> {
+    Ok(Task {
+        status: task_status(&t.status)?,
+        input: json_opt("input", &t.input)?,
+        output: json_opt("output", &t.output)?,
+        error: json_opt("error", &t.error)?,
+        workflow_id: t.workflow_id,
+        id: t.id,
+        name: t.name,
+        kind: t.kind,
+        agent_id: t.agent_id,
+        dependencies: t.dependencies,
+        attempts: t.attempts,
+        version: t.version,
+        mod_revision: t.mod_revision,
+        created_ms: t.created_ms,
+        updated_ms: t.updated_ms,
+        started_ms: t.started_ms,
+        finished_ms: t.finished_ms,
+    })
+}
+
+pub(crate) fn task_spec_to_pb(s: TaskSpec) -> Result<pb::TaskSpec> {
+    let json = |field: &str, v: &Option<Value>| v.as_ref().map(|v| json_text(field, v)).transpose();
+    Ok(pb::TaskSpec {
+        input: json("input", &s.input)?,
+        output: json("output", &s.output)?,
+        error: json("error", &s.error)?,
+        id: s.id,
+        name: s.name,
+        kind: s.kind,
+        status: s.status.map(|s| s.as_str().to_string()),
+        agent_id: s.agent_id,
+        dependencies: s.dependencies.map(|ids| pb::TaskDependencies { ids }),
+        expected_version: s.expected_version,
+    })
+}
+
+pub(crate) fn upserted_tasks(r: pb::UpsertTasksResponse) -> Result<UpsertedTasks> {
+    let tasks = r
+        .tasks
+        .into_iter()
+        .map(|t| {
+            Ok(TaskRef {
+                status: task_status(&t.status)?,
+                id: t.id,
+                version: t.version,
+                attempts: t.attempts,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(UpsertedTasks {
+        workflow_id: r.workflow_id,
+        tasks,
+        revision: r.revision,
+    })
+}
+
+pub(crate) fn history_event(e: pb::HistoryEvent) -> Result<HistoryEvent> {
+    let kind = match pb::HistoryKind::try_from(e.kind) {
+        Ok(pb::HistoryKind::Created) => HistoryKind::Created,
+        Ok(pb::HistoryKind::Transition) => HistoryKind::Transition,
+        Ok(pb::HistoryKind::Updated) => HistoryKind::Updated,
+        Ok(pb::HistoryKind::Rollback) => HistoryKind::Rollback,
+        Ok(pb::HistoryKind::Unspecified) | Err(_) => {
+            return Err(bad_reply(format_args!("unknown history kind {}", e.kind)));
+        }
+    };
+    Ok(HistoryEvent {
+        version: e.version,
+        revision: e.revision,
+        time_ms: e.time_ms,
+        kind,
+        from: e.from,
+        to: e.to,
+        event: Some(e.event).filter(|s| !s.is_empty()),
+        actor: e.actor,
+        reason: e.reason,
+    })
+}
+
+pub(crate) fn list_request(o: &ListOptions) -> pb::ListWorkflowsRequest {
+    pb::ListWorkflowsRequest {
+        namespace: o.namespace.clone().unwrap_or_default(),
+        statuses: o.statuses.clone(),
+        definition: o.definition.clone(),
+        labels: o.labels.clone(),
+        sort: match o.sort {
+            SortBy::Created => pb::WorkflowSort::Created,
+            SortBy::Updated => pb::WorkflowSort::Updated,
+        } as i32,
+        descending: o.descending,
+        limit: o.limit,
+        cursor: o.cursor.clone().unwrap_or_default(),
+        with_count: o.with_count,
+        serializable: o.serializable,
+    }
+}
+
+pub(crate) fn count_request(o: &ListOptions) -> pb::CountWorkflowsRequest {
+    pb::CountWorkflowsRequest {
+        namespace: o.namespace.clone().unwrap_or_default(),
+        statuses: o.statuses.clone(),
+        definition: o.definition.clone(),
+        labels: o.labels.clone(),
+        serializable: o.serializable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn task_json_fields_and_status() {
+        let t = task(pb::Task {
+            id: "a".into(),
+            status: "RUNNING".into(),
+            input: r#"{"x":1}"#.into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(t.status, TaskStatus::Running);
+        assert_eq!(t.input, Some(serde_json::json!({"x": 1})));
+        assert_eq!(t.output, None);
+        let bad = task(pb::Task {
+            status: "running".into(),
+            ..Default::default()
+        });
+        assert!(matches!(bad, Err(Error::Rpc(s)) if s.code() == tonic::Code::Internal));
+    }
+
+    #[test]
+    fn spec_round_trip_and_empty_metadata() {
+        let s = task_spec_to_pb(
+            TaskSpec::new("b")
+                .depends_on(["a"])
+                .status(TaskStatus::Completed)
+                .output(serde_json::json!({"ok": true})),
+        )
+        .unwrap();
+        assert_eq!(s.status.as_deref(), Some("COMPLETED"));
+        assert_eq!(s.dependencies.unwrap().ids, vec!["a"]);
+        assert_eq!(s.output.as_deref(), Some(r#"{"ok":true}"#));
+        assert!(s.input.is_none());
+        let w = workflow(pb::Workflow::default()).unwrap();
+        assert_eq!(w.metadata, serde_json::json!({}));
+    }
+
+    #[test]
+    fn unknown_history_kind_is_a_bad_reply() {
+        let e = history_event(pb::HistoryEvent {
+            kind: 42,
+            ..Default::default()
+        });
+        assert!(matches!(e, Err(Error::Rpc(_))));
+        let ok = history_event(pb::HistoryEvent {
+            kind: pb::HistoryKind::Transition as i32,
+            event: "pause".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(ok.kind, HistoryKind::Transition);
+        assert_eq!(ok.event.as_deref(), Some("pause"));
+    }
+}

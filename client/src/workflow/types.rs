@@ -1,0 +1,637 @@
+//! Plain Rust types of the workflow API (what the client returns and takes), independent of
+//! the generated protobuf types. JSON fields are `serde_json::Value`s here.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde_json::Value;
+
+/// A task's status. Legal moves: PENDING -> RUNNING | SKIPPED | CANCELLED; RUNNING ->
+/// COMPLETED | FAILED | CANCELLED | PENDING (retry); FAILED -> PENDING (retry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TaskStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+impl TaskStatus {
+    pub const ALL: [TaskStatus; 6] = [
+        TaskStatus::Pending,
+        TaskStatus::Running,
+        TaskStatus::Completed,
+        TaskStatus::Failed,
+        TaskStatus::Skipped,
+        TaskStatus::Cancelled,
+    ];
+
+    /// The wire name, e.g. `"RUNNING"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "PENDING",
+            TaskStatus::Running => "RUNNING",
+            TaskStatus::Completed => "COMPLETED",
+            TaskStatus::Failed => "FAILED",
+            TaskStatus::Skipped => "SKIPPED",
+            TaskStatus::Cancelled => "CANCELLED",
+        }
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TaskStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| format!("unknown task status {s:?}"))
+    }
+}
+
+/// One legal edge of a definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub from: String,
+    pub to: String,
+    /// Event name that selects this edge (e.g. `pause`).
+    pub event: Option<String>,
+}
+
+/// A workflow definition: states, the initial one, the terminal ones, and the legal edges.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Definition {
+    pub name: String,
+    pub states: Vec<String>,
+    pub initial: String,
+    pub terminal: Vec<String>,
+    pub transitions: Vec<Transition>,
+}
+
+impl Definition {
+    /// A definition with its states; add edges with [`Definition::transition`].
+    pub fn new(
+        name: impl Into<String>,
+        states: impl IntoIterator<Item = impl Into<String>>,
+        initial: impl Into<String>,
+        terminal: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            states: states.into_iter().map(Into::into).collect(),
+            initial: initial.into(),
+            terminal: terminal.into_iter().map(Into::into).collect(),
+            transitions: Vec::new(),
+        }
+    }
+
+    /// Adds the edge `from -> to`.
+    pub fn transition(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
+        self.transitions.push(Transition {
+            from: from.into(),
+            to: to.into(),
+            event: None,
+        });
+        self
+    }
+
+    /// Adds the edge `from -> to`, also selectable by `event`.
+    pub fn transition_on(
+        mut self,
+        from: impl Into<String>,
+        to: impl Into<String>,
+        event: impl Into<String>,
+    ) -> Self {
+        self.transitions.push(Transition {
+            from: from.into(),
+            to: to.into(),
+            event: Some(event.into()),
+        });
+        self
+    }
+}
+
+/// A registered definition and its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionedDefinition {
+    pub version: u32,
+    pub definition: Definition,
+}
+
+/// The result of registering a definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredDefinition {
+    pub name: String,
+    pub version: u32,
+    /// False when it equals the latest registered version (nothing was written).
+    pub created: bool,
+    /// States no path from the initial state reaches.
+    pub unreachable: Vec<String>,
+    /// Non-terminal states without an outgoing edge.
+    pub dead_ends: Vec<String>,
+    pub revision: u64,
+}
+
+/// What a write returns about the workflow it changed: pass `version` as the next
+/// `expected_version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowRef {
+    pub id: String,
+    pub status: String,
+    pub version: u64,
+    pub revision: u64,
+}
+
+/// The result of [`crate::Client::create_workflow`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedWorkflow {
+    pub workflow: WorkflowRef,
+    /// False when an upsert updated an existing workflow.
+    pub created: bool,
+    pub revision: u64,
+}
+
+/// Options of a new workflow. Unset `id` lets the cluster name it; unset namespace and
+/// definition mean `"default"`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CreateWorkflow {
+    pub id: Option<String>,
+    pub namespace: Option<String>,
+    pub definition: Option<String>,
+    /// Unset: the latest version.
+    pub definition_version: Option<u32>,
+    /// A JSON object; `Null` means `{}`.
+    pub metadata: Value,
+    pub labels: BTreeMap<String, String>,
+    pub owner_id: String,
+    pub routing_strategy: String,
+    pub max_concurrent: u32,
+    pub total_tasks: u32,
+    /// On an existing id: replace metadata, labels and fields instead of failing with
+    /// [`crate::Error::AlreadyExists`].
+    pub upsert: bool,
+    pub actor: String,
+}
+
+impl CreateWorkflow {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+    pub fn definition(mut self, name: impl Into<String>) -> Self {
+        self.definition = Some(name.into());
+        self
+    }
+    pub fn definition_version(mut self, version: u32) -> Self {
+        self.definition_version = Some(version);
+        self
+    }
+    pub fn metadata(mut self, metadata: Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+    pub fn owner_id(mut self, owner: impl Into<String>) -> Self {
+        self.owner_id = owner.into();
+        self
+    }
+    pub fn routing_strategy(mut self, strategy: impl Into<String>) -> Self {
+        self.routing_strategy = strategy.into();
+        self
+    }
+    pub fn max_concurrent(mut self, n: u32) -> Self {
+        self.max_concurrent = n;
+        self
+    }
+    pub fn total_tasks(mut self, n: u32) -> Self {
+        self.total_tasks = n;
+        self
+    }
+    pub fn upsert(mut self, upsert: bool) -> Self {
+        self.upsert = upsert;
+        self
+    }
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self
+    }
+}
+
+/// A workflow record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workflow {
+    pub id: String,
+    pub namespace: String,
+    pub definition: String,
+    pub definition_version: u32,
+    pub status: String,
+    /// 1 at creation, +1 per change of the workflow (task changes do not count).
+    pub version: u64,
+    pub create_revision: u64,
+    pub mod_revision: u64,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+    pub started_ms: Option<u64>,
+    pub finished_ms: Option<u64>,
+    /// A JSON object.
+    pub metadata: Value,
+    pub labels: BTreeMap<String, String>,
+    pub owner_id: String,
+    pub routing_strategy: String,
+    pub max_concurrent: u32,
+    pub total_tasks: u32,
+}
+
+/// Task counts and derived metrics of a workflow.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Progress {
+    pub total: u32,
+    pub pending: u32,
+    pub running: u32,
+    pub completed: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub cancelled: u32,
+    /// completed / (completed + failed); `None` before any task finished.
+    pub success_rate: Option<f64>,
+    /// Finished (or now) minus created.
+    pub duration_ms: u64,
+}
+
+/// A workflow with its progress and, when asked for, its tasks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowDetails {
+    pub workflow: Workflow,
+    pub progress: Progress,
+    /// Empty unless requested; ordered by task id.
+    pub tasks: Vec<Task>,
+    /// Last revision applied on the node that served the read.
+    pub revision: u64,
+}
+
+/// Order of a workflow listing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SortBy {
+    #[default]
+    Created,
+    Updated,
+}
+
+/// Filters and paging of [`crate::Client::list_workflows`] (and
+/// [`crate::Client::count_workflows`], which ignores paging).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    /// Unset: `"default"`.
+    pub namespace: Option<String>,
+    /// Any of these; empty: any status.
+    pub statuses: Vec<String>,
+    pub definition: Option<String>,
+    /// Every label must match.
+    pub labels: BTreeMap<String, String>,
+    pub sort: SortBy,
+    pub descending: bool,
+    /// 0: the server default (100); capped at 1000.
+    pub limit: u32,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<Vec<u8>>,
+    /// Also count every match.
+    pub with_count: bool,
+    /// Read locally from whichever node answers (possibly stale).
+    pub serializable: bool,
+}
+
+impl ListOptions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+    pub fn status(mut self, status: impl Into<String>) -> Self {
+        self.statuses.push(status.into());
+        self
+    }
+    pub fn definition(mut self, name: impl Into<String>) -> Self {
+        self.definition = Some(name.into());
+        self
+    }
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+    pub fn sort(mut self, sort: SortBy, descending: bool) -> Self {
+        self.sort = sort;
+        self.descending = descending;
+        self
+    }
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+    pub fn cursor(mut self, cursor: Option<Vec<u8>>) -> Self {
+        self.cursor = cursor;
+        self
+    }
+    pub fn with_count(mut self) -> Self {
+        self.with_count = true;
+        self
+    }
+    pub fn serializable(mut self) -> Self {
+        self.serializable = true;
+        self
+    }
+}
+
+/// One page of workflows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowPage {
+    pub workflows: Vec<Workflow>,
+    /// `Some` when more may follow: pass it as [`ListOptions::cursor`].
+    pub next_cursor: Option<Vec<u8>>,
+    /// With [`ListOptions::with_count`]: every match.
+    pub count: Option<u64>,
+    pub revision: u64,
+}
+
+/// Where a transition goes: a target status, or the edge an event selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Status(String),
+    Event(String),
+}
+
+impl Target {
+    pub fn status(s: impl Into<String>) -> Self {
+        Target::Status(s.into())
+    }
+    pub fn event(e: impl Into<String>) -> Self {
+        Target::Event(e.into())
+    }
+}
+
+/// A partial update of a workflow: unset fields are left alone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpdateWorkflow {
+    pub expected_version: Option<u64>,
+    /// An RFC 7386 merge patch (a JSON object) for the metadata: `null` members delete keys.
+    pub metadata_patch: Option<Value>,
+    pub set_labels: BTreeMap<String, String>,
+    pub remove_labels: Vec<String>,
+    pub owner_id: Option<String>,
+    pub routing_strategy: Option<String>,
+    pub max_concurrent: Option<u32>,
+    pub total_tasks: Option<u32>,
+    pub actor: String,
+    pub reason: String,
+}
+
+impl UpdateWorkflow {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn expected_version(mut self, version: u64) -> Self {
+        self.expected_version = Some(version);
+        self
+    }
+    pub fn metadata_patch(mut self, patch: Value) -> Self {
+        self.metadata_patch = Some(patch);
+        self
+    }
+    pub fn set_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.set_labels.insert(key.into(), value.into());
+        self
+    }
+    pub fn remove_label(mut self, key: impl Into<String>) -> Self {
+        self.remove_labels.push(key.into());
+        self
+    }
+    pub fn owner_id(mut self, owner: impl Into<String>) -> Self {
+        self.owner_id = Some(owner.into());
+        self
+    }
+    pub fn routing_strategy(mut self, strategy: impl Into<String>) -> Self {
+        self.routing_strategy = Some(strategy.into());
+        self
+    }
+    pub fn max_concurrent(mut self, n: u32) -> Self {
+        self.max_concurrent = Some(n);
+        self
+    }
+    pub fn total_tasks(mut self, n: u32) -> Self {
+        self.total_tasks = Some(n);
+        self
+    }
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self
+    }
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = reason.into();
+        self
+    }
+}
+
+/// The result of a delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedWorkflow {
+    pub id: String,
+    /// Tasks deleted with it.
+    pub tasks: u32,
+    pub revision: u64,
+}
+
+/// What kind of change a history event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryKind {
+    Created,
+    Transition,
+    Updated,
+    Rollback,
+}
+
+impl HistoryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryKind::Created => "created",
+            HistoryKind::Transition => "transition",
+            HistoryKind::Updated => "updated",
+            HistoryKind::Rollback => "rollback",
+        }
+    }
+}
+
+impl fmt::Display for HistoryKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One change of a workflow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEvent {
+    /// The workflow version this change produced (a history is 1..=current, gap-free).
+    pub version: u64,
+    pub revision: u64,
+    pub time_ms: u64,
+    pub kind: HistoryKind,
+    /// Empty on creation.
+    pub from: String,
+    pub to: String,
+    /// The event name, when the transition was requested by event.
+    pub event: Option<String>,
+    pub actor: String,
+    pub reason: String,
+}
+
+/// One page of history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPage {
+    pub events: Vec<HistoryEvent>,
+    /// `Some(v)` when more may follow: ask again from version `v`.
+    pub next_version: Option<u64>,
+    pub revision: u64,
+}
+
+/// A task (agent execution record) of a workflow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub workflow_id: String,
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub status: TaskStatus,
+    pub agent_id: String,
+    pub dependencies: Vec<String>,
+    pub input: Option<Value>,
+    pub output: Option<Value>,
+    pub error: Option<Value>,
+    /// 1 on the first run; each retry adds one.
+    pub attempts: u32,
+    pub version: u64,
+    pub mod_revision: u64,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+    pub started_ms: Option<u64>,
+    pub finished_ms: Option<u64>,
+}
+
+/// A task to create or change in [`crate::Client::upsert_tasks`]: unset fields are left
+/// alone (a new task starts PENDING).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskSpec {
+    pub id: String,
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub status: Option<TaskStatus>,
+    pub agent_id: Option<String>,
+    /// `Some` replaces the dependencies.
+    pub dependencies: Option<Vec<String>>,
+    pub input: Option<Value>,
+    pub output: Option<Value>,
+    pub error: Option<Value>,
+    /// The task's current version must equal this (0 = it must not exist yet).
+    pub expected_version: Option<u64>,
+}
+
+impl TaskSpec {
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            ..Self::default()
+        }
+    }
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
+        self
+    }
+    pub fn status(mut self, status: TaskStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+    pub fn agent_id(mut self, agent: impl Into<String>) -> Self {
+        self.agent_id = Some(agent.into());
+        self
+    }
+    pub fn depends_on(mut self, ids: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.dependencies = Some(ids.into_iter().map(Into::into).collect());
+        self
+    }
+    pub fn input(mut self, input: Value) -> Self {
+        self.input = Some(input);
+        self
+    }
+    pub fn output(mut self, output: Value) -> Self {
+        self.output = Some(output);
+        self
+    }
+    pub fn error(mut self, error: Value) -> Self {
+        self.error = Some(error);
+        self
+    }
+    pub fn expected_version(mut self, version: u64) -> Self {
+        self.expected_version = Some(version);
+        self
+    }
+}
+
+/// A task as an upsert left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRef {
+    pub id: String,
+    pub status: TaskStatus,
+    pub version: u64,
+    pub attempts: u32,
+}
+
+/// The result of [`crate::Client::upsert_tasks`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpsertedTasks {
+    pub workflow_id: String,
+    pub tasks: Vec<TaskRef>,
+    pub revision: u64,
+}
+
+/// Which tasks [`crate::Client::tasks`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskFilter {
+    /// Any of these; empty: any.
+    pub statuses: Vec<TaskStatus>,
+    /// Only pending tasks whose dependencies all completed.
+    pub ready_only: bool,
+    pub serializable: bool,
+}
+
+impl TaskFilter {
+    pub fn status(mut self, status: TaskStatus) -> Self {
+        self.statuses.push(status);
+        self
+    }
+    pub fn ready_only(mut self) -> Self {
+        self.ready_only = true;
+        self
+    }
+}
