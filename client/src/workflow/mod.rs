@@ -8,6 +8,7 @@
 //! [`Error::InvalidArgument`].
 
 pub(crate) mod convert;
+mod options;
 mod types;
 
 use cairn_api::v1 as pb;
@@ -15,6 +16,7 @@ use cairn_api::v1::workflows_client::WorkflowsClient;
 use serde_json::Value;
 use tonic::transport::Channel;
 
+pub use options::*;
 pub use types::*;
 
 use crate::client::{Client, MAX_RESPONSE_BYTES, request};

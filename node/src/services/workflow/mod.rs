@@ -4,6 +4,8 @@
 
 mod convert;
 mod validate;
+#[cfg(test)]
+mod validate_tests;
 
 use cairn_api::v1 as pb;
 use cairn_api::v1::workflows_server::Workflows;
