@@ -534,7 +534,7 @@ async fn bad_input_gets_typed_errors_and_retention_purges_finished_workflows() {
     };
     invalid(c.create_workflow(CreateWorkflow::new().id("bad id!")).await);
     invalid(
-        c.create_workflow(CreateWorkflow::new().id(&"x".repeat(257)))
+        c.create_workflow(CreateWorkflow::new().id("x".repeat(257)))
             .await,
     );
     invalid(

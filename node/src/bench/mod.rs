@@ -1,0 +1,257 @@
+//! `cairn bench`: closed-loop benchmarks against a running cluster. N tasks each issue one
+//! operation at a time (a put, a workflow transition, a list query; see `workloads`) for a
+//! fixed duration after an unmeasured warmup, and record per-op latency; the result is one
+//! JSON line on stdout, so runs are easy to collect and compare.
+
+mod workloads;
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use cairn_client::Client;
+use hdrhistogram::Histogram;
+use tokio::time::Instant;
+
+use workloads::{Op, Outcome};
+
+/// Latencies above this (60 s in microseconds) are clamped; far beyond the client's retry
+/// deadline anyway.
+const MAX_LATENCY_US: u64 = 60_000_000;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// KV puts of random keys.
+    Put,
+    /// Workflow transitions (a flip between two states) of random workflows.
+    Transition,
+    /// The "active workflows" list query (PENDING|RUNNING, 100 per page).
+    List,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::Put => "put",
+            Workload::Transition => "transition",
+            Workload::List => "list",
+        }
+    }
+}
+
+/// Measure throughput and latency against a running cluster.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    endpoints: crate::endpoints_arg::EndpointsArg,
+    #[arg(long, value_enum, default_value_t = Workload::Put)]
+    workload: Workload,
+    /// Concurrent closed-loop tasks.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Measured duration in seconds (after warmup).
+    #[arg(long, default_value_t = 10)]
+    duration_secs: u64,
+    /// Bytes per value (put).
+    #[arg(long, default_value_t = 256)]
+    value_size: usize,
+    /// Size of the key space keys are drawn from uniformly (put).
+    #[arg(long, default_value_t = 100_000)]
+    keys: u64,
+    /// Workflows to spread transitions over (transition), or in the listed namespace (list).
+    #[arg(long, default_value_t = 10_000)]
+    workflows: u64,
+    /// Send each transition with the version last seen (transition); conflicts are counted.
+    #[arg(long)]
+    expected_version: bool,
+    /// Of --workflows, how many stay active (list); the rest are made terminal.
+    #[arg(long, default_value_t = 100)]
+    active: u64,
+    /// Seconds of unmeasured load before measuring (connections, leader discovery, caches).
+    #[arg(long, default_value_t = 1)]
+    warmup_secs: u64,
+    /// Give every task its own Client (own HTTP/2 connections) instead of sharing one.
+    #[arg(long)]
+    client_per_task: bool,
+}
+
+/// What one task measured.
+struct TaskResult {
+    hist: Histogram<u64>,
+    ops: u64,
+    conflicts: u64,
+    errors: u64,
+    first_error: Option<String>,
+    finished: Instant,
+}
+
+/// Runs the benchmark and prints one JSON line.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.clients == 0 || args.keys == 0 || args.duration_secs == 0 || args.workflows == 0 {
+        bail!("--clients, --keys, --workflows and --duration-secs must be at least 1");
+    }
+    if args.workload == Workload::List && args.active > args.workflows {
+        bail!("--active cannot exceed --workflows");
+    }
+    let shared = Client::connect(args.endpoints.list.iter().cloned()).context("bad --endpoints")?;
+    // Data the workload needs is prepared before the clock starts.
+    let prepare_concurrency = args.clients.max(16);
+    match args.workload {
+        Workload::Put => {}
+        Workload::Transition => {
+            workloads::prepare_flip_workflows(&shared, args.workflows, prepare_concurrency)
+                .await
+                .context("preparing workflows")?
+        }
+        Workload::List => {
+            workloads::prepare_list(&shared, args.workflows, args.active, prepare_concurrency)
+                .await
+                .context("preparing workflows")?
+        }
+    }
+    let measure_start = Instant::now() + Duration::from_secs(args.warmup_secs);
+    let end = measure_start + Duration::from_secs(args.duration_secs);
+
+    let mut tasks = Vec::with_capacity(args.clients);
+    for _ in 0..args.clients {
+        let client = if args.client_per_task {
+            Client::connect(args.endpoints.list.iter().cloned())?
+        } else {
+            shared.clone()
+        };
+        let hist = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)?;
+        tasks.push(match args.workload {
+            Workload::Put => tokio::spawn(closed_loop(
+                workloads::Put::new(client, args.keys, args.value_size),
+                hist,
+                measure_start,
+                end,
+            )),
+            Workload::Transition => tokio::spawn(closed_loop(
+                workloads::Flip::new(client, args.workflows, args.expected_version),
+                hist,
+                measure_start,
+                end,
+            )),
+            Workload::List => tokio::spawn(closed_loop(
+                workloads::ListActive::new(client, args.active),
+                hist,
+                measure_start,
+                end,
+            )),
+        });
+    }
+
+    let mut total = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)?;
+    let (mut ops, mut conflicts, mut errors, mut first_error) = (0u64, 0u64, 0u64, None);
+    let mut last_finish = measure_start;
+    for task in tasks {
+        let r = task.await.context("bench task panicked")?;
+        total.add(&r.hist)?;
+        ops += r.ops;
+        conflicts += r.conflicts;
+        errors += r.errors;
+        first_error = first_error.or(r.first_error);
+        last_finish = last_finish.max(r.finished);
+    }
+    if let Some(e) = &first_error {
+        eprintln!("cairn bench: {errors} failed operations; first error: {e}");
+    }
+
+    // Ops that started before `end` may finish after it; divide by the real span so the rate
+    // is not inflated.
+    let elapsed = last_finish
+        .saturating_duration_since(measure_start)
+        .as_secs_f64();
+    let ops_per_s = if elapsed > 0.0 {
+        ops as f64 / elapsed
+    } else {
+        0.0
+    };
+    let ms = |us: u64| num(us as f64 / 1000.0);
+    let (p50, p99, p999, max) = if total.is_empty() {
+        (0, 0, 0, 0)
+    } else {
+        (
+            total.value_at_quantile(0.50),
+            total.value_at_quantile(0.99),
+            total.value_at_quantile(0.999),
+            total.max(),
+        )
+    };
+    // Written by hand to keep the field order stable (serde_json's map would sort keys).
+    let workload_fields = match args.workload {
+        Workload::Put => format!("\"value_size\":{}", args.value_size),
+        Workload::Transition => format!(
+            "\"workflows\":{},\"expected_version\":{},\"conflicts\":{conflicts}",
+            args.workflows, args.expected_version
+        ),
+        Workload::List => format!(
+            "\"workflows\":{},\"active\":{}",
+            args.workflows, args.active
+        ),
+    };
+    println!(
+        "{{\"bench\":\"{}\",\"clients\":{},\"duration_s\":{},{workload_fields},\
+         \"ops\":{},\"errors\":{},\"ops_per_s\":{},\
+         \"p50_ms\":{},\"p99_ms\":{},\"p999_ms\":{},\"max_ms\":{}}}",
+        args.workload.name(),
+        args.clients,
+        args.duration_secs,
+        ops,
+        errors,
+        num((ops_per_s * 10.0).round() / 10.0),
+        ms(p50),
+        ms(p99),
+        ms(p999),
+        ms(max),
+    );
+    Ok(())
+}
+
+/// A JSON number (`null` if not finite, which JSON cannot express).
+fn num(x: f64) -> String {
+    serde_json::Value::from(x).to_string()
+}
+
+/// One closed-loop task: an operation, wait for it, the next. Only operations that start
+/// inside the measured window count; a conflict counts separately from a completed op.
+async fn closed_loop(
+    mut op: impl Op,
+    mut hist: Histogram<u64>,
+    measure_start: Instant,
+    end: Instant,
+) -> TaskResult {
+    let (mut ops, mut conflicts, mut errors, mut first_error) = (0u64, 0u64, 0u64, None);
+    loop {
+        let started = Instant::now();
+        if started >= end {
+            break;
+        }
+        let result = op.run().await;
+        if started < measure_start {
+            continue;
+        }
+        match result {
+            Ok(Outcome::Done) => {
+                ops += 1;
+                let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                hist.saturating_record(us.max(1));
+            }
+            Ok(Outcome::Conflict) => conflicts += 1,
+            Err(e) => {
+                errors += 1;
+                if first_error.is_none() {
+                    first_error = Some(e.to_string());
+                }
+            }
+        }
+    }
+    TaskResult {
+        hist,
+        ops,
+        conflicts,
+        errors,
+        first_error,
+        finished: Instant::now(),
+    }
+}
