@@ -44,5 +44,6 @@ pub mod meta {
         pub const TASK_VERSION_CONFLICT: &str = "task_version_conflict";
         pub const NOT_TERMINAL: &str = "not_terminal";
         pub const TERMINAL: &str = "terminal";
+        pub const STALE_SEQUENCE: &str = "stale_sequence";
     }
 }

@@ -1,9 +1,10 @@
 //! [`Client`]: the shared handle, its idempotency identity, and the retry loop every RPC goes
 //! through.
 
+use std::collections::BTreeSet;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cairn_api::v1::RequestHeader;
@@ -41,6 +42,16 @@ pub(crate) struct Inner {
     pub(crate) endpoints: Endpoints,
     client_id: String,
     sequence: AtomicU64,
+    /// Sequences of writes not yet finished (including ones held by a `PendingWrite`). The
+    /// smallest is sent as `first_incomplete`, so the cluster forgets replies below it.
+    in_flight: Mutex<BTreeSet<u64>>,
+}
+
+impl Inner {
+    pub(crate) fn in_flight(&self) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
+        // The set stays consistent even if a holder panicked (insert/remove are atomic).
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Client {
@@ -67,6 +78,7 @@ impl Client {
                 client_id,
                 // Start at 1 so 0 can never be mistaken for "no sequence".
                 sequence: AtomicU64::new(1),
+                in_flight: Mutex::new(BTreeSet::new()),
             }),
         })
     }
@@ -86,11 +98,18 @@ impl Client {
         self.inner.endpoints.addrs()
     }
 
-    /// A fresh idempotency key for one logical write.
+    /// A fresh idempotency key for one logical write. The sequence counts as in flight until
+    /// the write is finished (see `pending::SequenceHold`).
     pub(crate) fn next_header(&self) -> RequestHeader {
+        let mut in_flight = self.inner.in_flight();
+        // Allocated under the lock, so the smallest in-flight sequence is never one that a
+        // concurrent caller has taken but not registered yet.
+        let sequence = self.inner.sequence.fetch_add(1, Ordering::Relaxed);
+        in_flight.insert(sequence);
         RequestHeader {
             client_id: self.inner.client_id.clone(),
-            sequence: self.inner.sequence.fetch_add(1, Ordering::Relaxed),
+            sequence,
+            first_incomplete: in_flight.first().copied().unwrap_or(sequence),
         }
     }
 

@@ -7,6 +7,7 @@
 //! all of them share the retry loop, the idempotency header and this recovery path.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use cairn_api::v1::{
     CreateWorkflowRequest, DeleteRequest, DeleteWorkflowRequest, PutRequest,
@@ -16,7 +17,7 @@ use cairn_api::v1::{
 use tonic::transport::Channel;
 use tonic::{Response, Status};
 
-use crate::client::{Client, request};
+use crate::client::{Client, Inner, request};
 use crate::error::{Error, Result};
 use crate::kv::DeleteResult;
 use crate::workflow::convert;
@@ -58,6 +59,22 @@ pub struct PendingWrite {
     pub(crate) op: WriteOp,
     /// The last failure seen before the retries ran out.
     pub cause: String,
+    /// Keeps the write's sequence in flight while the write can still be resumed, so the
+    /// cluster keeps its reply.
+    pub(crate) hold: Option<Arc<SequenceHold>>,
+}
+
+/// A write's sequence, counted as in flight until the last holder drops it.
+#[derive(Debug)]
+pub(crate) struct SequenceHold {
+    inner: Arc<Inner>,
+    sequence: u64,
+}
+
+impl Drop for SequenceHold {
+    fn drop(&mut self) {
+        self.inner.in_flight().remove(&self.sequence);
+    }
 }
 
 /// What a resumed write returns: the same as the original call would have.
@@ -97,7 +114,11 @@ pub(crate) fn outcome_unknown(e: Error, op: impl FnOnce() -> WriteOp) -> Error {
         }
         other => return other,
     };
-    Error::OutcomeUnknown(Box::new(PendingWrite { op: op(), cause }))
+    Error::OutcomeUnknown(Box::new(PendingWrite {
+        op: op(),
+        cause,
+        hold: None,
+    }))
 }
 
 /// A write's answer matched another kind of write; only a client bug gets here.
@@ -109,8 +130,33 @@ impl Client {
     /// Sends a write whose outcome was unknown again, with its original idempotency key: if
     /// the first attempt was applied, this returns that attempt's result instead of applying
     /// the write twice.
-    pub async fn resume(&self, pending: PendingWrite) -> Result<WriteOutcome> {
-        self.send_write(pending.op).await
+    pub async fn resume(&self, mut pending: PendingWrite) -> Result<WriteOutcome> {
+        let hold = pending.hold.take();
+        self.settle(pending.op, hold).await
+    }
+
+    /// Sends one logical write (retrying with its header unchanged); exhausted retries
+    /// become [`Error::OutcomeUnknown`]. Its sequence stays in flight until the write has a
+    /// definite answer, or, if the outcome is unknown, until its `PendingWrite` is dropped.
+    pub(crate) async fn send_write(&self, op: WriteOp) -> Result<WriteOutcome> {
+        let hold = op.header().map(|h| {
+            Arc::new(SequenceHold {
+                inner: self.inner.clone(),
+                sequence: h.sequence,
+            })
+        });
+        self.settle(op, hold).await
+    }
+
+    async fn settle(&self, op: WriteOp, hold: Option<Arc<SequenceHold>>) -> Result<WriteOutcome> {
+        match self.dispatch(op).await {
+            Err(Error::OutcomeUnknown(mut pending)) => {
+                pending.hold = hold;
+                Err(Error::OutcomeUnknown(pending))
+            }
+            // A definite answer: dropping the hold finishes the sequence.
+            other => other,
+        }
     }
 
     /// One logical write through the retry loop with its header unchanged; exhausted retries
@@ -133,9 +179,8 @@ impl Client {
         result.map_err(|e| outcome_unknown(e, || wrap(msg)))
     }
 
-    /// Sends one logical write (retrying with its header unchanged); exhausted retries
-    /// become [`Error::OutcomeUnknown`].
-    pub(crate) async fn send_write(&self, op: WriteOp) -> Result<WriteOutcome> {
+    /// The RPC of one logical write.
+    async fn dispatch(&self, op: WriteOp) -> Result<WriteOutcome> {
         match op {
             WriteOp::Put(m) => {
                 let r = self

@@ -556,6 +556,7 @@ async fn duplicate_transition_is_applied_once() {
         header: Some(pb::RequestHeader {
             client_id: "dup-test".into(),
             sequence: 1,
+            first_incomplete: 1,
         }),
         id: "once".into(),
         target: Some(pb::transition_workflow_request::Target::Event(

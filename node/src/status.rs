@@ -36,6 +36,14 @@ pub fn command_error(e: CommandError) -> Status {
                 .insert(meta::CURRENT_REVISION, MetadataValue::from(current));
             s
         }
+        CommandError::StaleSequence { .. } => {
+            let mut s = Status::new(Code::FailedPrecondition, e.to_string());
+            s.metadata_mut().insert(
+                meta::ERROR_KIND,
+                MetadataValue::from_static(kind::STALE_SEQUENCE),
+            );
+            s
+        }
         CommandError::Workflow(e) => workflow_error(e),
     }
 }

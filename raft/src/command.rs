@@ -9,12 +9,15 @@ use serde::{Deserialize, Serialize};
 use crate::workflow::{WorkflowCommand, WorkflowError, WorkflowReply};
 
 /// Identifies one logical client request across retries (Raft thesis §6.3): the state machine
-/// remembers the reply of each `(client_id, sequence)` for a while and returns it again for a
-/// duplicate instead of applying twice.
+/// remembers the reply of each `(client_id, sequence)` until the client acknowledges it and
+/// returns it again for a duplicate instead of applying twice.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Session {
     pub client_id: String,
     pub sequence: u64,
+    /// The client's lowest sequence still awaiting its final answer (0 = not reported). Every
+    /// reply below it has reached the client, so the machine may forget it.
+    pub first_incomplete: u64,
 }
 
 /// A log entry's application payload.
@@ -74,6 +77,14 @@ pub enum Response {
 pub enum CommandError {
     #[error("revision mismatch: expected {expected}, current {current}")]
     RevisionMismatch { expected: u64, current: u64 },
+    /// A retry of a sequence whose reply the machine no longer keeps (the client reported it
+    /// done, or it fell out of the per-client reply window): whether the original was applied
+    /// is unknown here, and applying it again could duplicate it.
+    #[error(
+        "request {sequence} is older than this client's remembered requests (from {floor}); \
+         its outcome is unknown"
+    )]
+    StaleSequence { sequence: u64, floor: u64 },
     #[error(transparent)]
     Workflow(#[from] WorkflowError),
 }

@@ -10,17 +10,17 @@ pub(crate) enum Space {
     Meta = 0,
     /// User key -> encoded `KvRecord`.
     Kv = 1,
-    /// Session key (client_id, sequence) -> encoded `SessionRecord`.
+    /// Client id -> encoded `ClientSession` (its replies still needed for dedup).
     Sessions = 2,
-    /// (time_ms, client_id, sequence) -> (): the order in which dedup records expire.
+    /// (last-seen time bucket, client id) -> (): the order in which sessions expire.
     SessionExpiry = 3,
     /// Workflow definitions by (name, version), plus each name's latest version.
     Definitions = 4,
     /// Workflow id -> encoded `WorkflowRecord`.
     Workflows = 5,
-    /// Secondary indexes over workflows and each workflow's task directory (see
-    /// `workflow_keys`). Values are empty except for task directories.
-    WorkflowIndex = 6,
+    /// Workflow id -> encoded Vec<task id>: the tasks of a workflow, so deleting one needs no
+    /// scan (sled transactions cannot range-scan).
+    TaskDirs = 6,
     /// (workflow id, version) -> encoded `HistoryEvent`.
     History = 7,
     /// (workflow id, task id) -> encoded `TaskRecord`.
@@ -36,7 +36,7 @@ impl Space {
         Space::SessionExpiry,
         Space::Definitions,
         Space::Workflows,
-        Space::WorkflowIndex,
+        Space::TaskDirs,
         Space::History,
         Space::Tasks,
     ];
@@ -57,7 +57,7 @@ impl Space {
             Space::SessionExpiry => "session_expiry",
             Space::Definitions => "definitions",
             Space::Workflows => "workflows",
-            Space::WorkflowIndex => "workflow_index",
+            Space::TaskDirs => "task_dirs",
             Space::History => "history",
             Space::Tasks => "tasks",
         }
@@ -131,27 +131,17 @@ pub(crate) fn decode_u64(bytes: &[u8], what: &str) -> Result<u64, crate::error::
         .map_err(|_| crate::error::StorageError::CorruptRecord(format!("{what} is not 8 bytes")))
 }
 
-/// `Sessions` key: u32 BE length of client_id, client_id, u64 BE sequence.
-pub(crate) fn session_key(client_id: &str, sequence: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(4 + client_id.len() + 8);
-    // A client id over 4 GiB cannot arrive (requests are far smaller); saturate rather than fail.
-    let len = u32::try_from(client_id.len()).unwrap_or(u32::MAX);
-    k.extend_from_slice(&len.to_be_bytes());
+/// `SessionExpiry` key: u64 BE time bucket, then the client id (so expiry order is time
+/// order). The `Sessions` key is the client id itself.
+pub(crate) fn expiry_key(bucket: u64, client_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + client_id.len());
+    k.extend_from_slice(&bucket.to_be_bytes());
     k.extend_from_slice(client_id.as_bytes());
-    k.extend_from_slice(&sequence.to_be_bytes());
     k
 }
 
-/// `SessionExpiry` key: u64 BE time_ms, then the session key (so expiry order is time order).
-pub(crate) fn expiry_key(time_ms: u64, session_key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(8 + session_key.len());
-    k.extend_from_slice(&time_ms.to_be_bytes());
-    k.extend_from_slice(session_key);
-    k
-}
-
-/// The session key inside an expiry key.
-pub(crate) fn session_key_of_expiry(expiry_key: &[u8]) -> Option<&[u8]> {
+/// The client id (the `Sessions` key) inside an expiry key.
+pub(crate) fn client_of_expiry(expiry_key: &[u8]) -> Option<&[u8]> {
     expiry_key.get(8..)
 }
 
@@ -170,9 +160,9 @@ mod tests {
 
     #[test]
     fn expiry_keys_sort_by_time() {
-        let a = expiry_key(5, &session_key("zzz", 9));
-        let b = expiry_key(6, &session_key("a", 1));
+        let a = expiry_key(5, "zzz");
+        let b = expiry_key(6, "a");
         assert!(a < b);
-        assert_eq!(Some(&session_key("zzz", 9)[..]), session_key_of_expiry(&a));
+        assert_eq!(Some(&b"zzz"[..]), client_of_expiry(&a));
     }
 }

@@ -23,6 +23,7 @@ mod state_machine;
 mod store;
 #[cfg(test)]
 mod test_util;
+mod workflow_index;
 mod workflow_keys;
 mod workflow_reader;
 

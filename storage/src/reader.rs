@@ -9,6 +9,7 @@ use cairn_raft::codec;
 use cairn_raft::command::KvRecord;
 
 use crate::error::StorageError;
+use crate::workflow_index::WorkflowIndex;
 
 /// Shared between the state machine and its readers: the applied index, and an install
 /// epoch (odd while a snapshot install rewrites the trees) so readers never return a
@@ -17,27 +18,28 @@ use crate::error::StorageError;
 pub(crate) struct ReadGate {
     applied: AtomicU64,
     epoch: AtomicU64,
-    /// Held for writing while an apply transaction commits and for reading during a range
-    /// scan: sled takes its lock per iterator step, so without this a scan could see a
-    /// later write to one key and miss an earlier write to another (a state that never was).
-    commits: RwLock<()>,
+    /// Held for writing while an apply transaction commits (and its workflow index changes
+    /// land) and for reading during a range scan: sled takes its lock per iterator step, so
+    /// without this a scan could see a later write to one key and miss an earlier write to
+    /// another (a state that never was). The in-memory workflow index lives inside it.
+    commits: RwLock<WorkflowIndex>,
 }
 
 impl ReadGate {
-    pub(crate) fn new(applied: u64) -> Self {
+    pub(crate) fn new(applied: u64, index: WorkflowIndex) -> Self {
         Self {
             applied: AtomicU64::new(applied),
             epoch: AtomicU64::new(0),
-            commits: RwLock::new(()),
+            commits: RwLock::new(index),
         }
     }
 
     /// Excludes range scans while the caller commits an apply transaction.
-    pub(crate) fn commit_lock(&self) -> RwLockWriteGuard<'_, ()> {
+    pub(crate) fn commit_lock(&self) -> RwLockWriteGuard<'_, WorkflowIndex> {
         self.commits.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn scan_lock(&self) -> RwLockReadGuard<'_, ()> {
+    pub(crate) fn scan_lock(&self) -> RwLockReadGuard<'_, WorkflowIndex> {
         self.commits.read().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -127,7 +127,7 @@ async fn data_version_mismatch_is_rejected() {
     match crate::open(dir.path(), StorageConfig::default()).await {
         Err(StorageError::DataVersion {
             found: Some(99),
-            expected: 1,
+            expected: crate::DATA_VERSION,
         }) => {}
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("opened a directory of another data version"),

@@ -24,6 +24,7 @@ use crate::reader::{KvReader, ReadGate};
 use crate::snapshot;
 use crate::snapshot_builder::SnapshotBuilder;
 use crate::snapshot_dir::SnapshotDir;
+use crate::workflow_index::WorkflowIndex;
 use crate::workflow_reader::WorkflowReader;
 
 /// openraft's `RaftStateMachine`. Created by [`crate::open`].
@@ -43,7 +44,10 @@ impl StateMachineStore {
     ) -> Result<Self, StorageError> {
         let (applied, _) = read_applied(&trees)?;
         Ok(Self {
-            gate: Arc::new(ReadGate::new(applied.map_or(0, |l| l.index()))),
+            gate: Arc::new(ReadGate::new(
+                applied.map_or(0, |l| l.index()),
+                WorkflowIndex::rebuild(&trees)?,
+            )),
             trees,
             snapshots,
             machine: MachineConfig {
@@ -99,8 +103,8 @@ impl StateMachineStore {
         times: &[u64],
         prescanned: &Option<Vec<Vec<u8>>>,
     ) -> Result<(Vec<Response>, usize), StorageError> {
-        let commit = self.gate.commit_lock();
-        let (out, last) = self.trees.all().transaction(|view| {
+        let mut index = self.gate.commit_lock();
+        let (out, last, index_ops) = self.trees.all().transaction(|view| {
             let mut ctx = BatchCtx::new(Tx::new(view), self.machine, prescanned.clone());
             let mut out = Vec::with_capacity(entries.len());
             let mut membership = None;
@@ -114,7 +118,7 @@ impl StateMachineStore {
                 }
             }
             let Some(last) = entries.get(out.len().saturating_sub(1)) else {
-                return Ok((out, None));
+                return Ok((out, None, Vec::new()));
             };
             let meta = ctx.tx.tree(Space::Meta);
             meta.insert(meta_key::LAST_APPLIED, machine::encode(&last.log_id)?)?;
@@ -123,9 +127,10 @@ impl StateMachineStore {
             if let Some(m) = &membership {
                 meta.insert(meta_key::MEMBERSHIP, machine::encode(m)?)?;
             }
-            Ok((out, Some(last.log_id.index())))
+            Ok((out, Some(last.log_id.index()), ctx.index_ops))
         })?;
-        drop(commit);
+        index.apply(index_ops);
+        drop(index);
         if let Some(index) = last {
             self.gate.set_applied(index);
         }
@@ -183,6 +188,7 @@ impl StateMachineStore {
 
         self.gate.begin_install();
         load_snapshot(&self.trees, &canonical, meta)?;
+        *self.gate.commit_lock() = WorkflowIndex::rebuild(&self.trees)?;
         // On failure the gate stays closed: the trees are half-loaded and must not be read.
         self.gate
             .end_install(meta.last_log_id.as_ref().map_or(0, |l| l.index()));

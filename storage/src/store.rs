@@ -25,7 +25,8 @@ use crate::snapshot_dir::SnapshotDir;
 use crate::state_machine::StateMachineStore;
 
 /// Version of the on-disk layout and encodings. Bump on any incompatible change.
-pub const DATA_VERSION: u32 = 1;
+/// 2: one dedup session per client (not per request), workflow spaces.
+pub const DATA_VERSION: u32 = 2;
 
 const VERSION_FILE: &str = "VERSION";
 const SUBDIRS: [&str; 3] = ["log", "sm", "snapshots"];

@@ -32,6 +32,7 @@ pub(crate) fn req(command: Command, time_ms: u64, session: Option<(&str, u64)>) 
         session: session.map(|(c, s)| Session {
             client_id: c.to_string(),
             sequence: s,
+            first_incomplete: 0,
         }),
         time_ms,
         command,

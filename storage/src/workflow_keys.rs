@@ -6,7 +6,7 @@
 /// Separator between variable-length parts.
 const SEP: u8 = 0;
 
-/// Index families in the `WorkflowIndex` space (the first key byte).
+/// Index families of the in-memory `WorkflowIndex` (the first key byte).
 pub(crate) mod tag {
     /// (namespace, created_ms, id): a namespace by creation time.
     pub(crate) const CREATED: u8 = b'C';
@@ -16,9 +16,6 @@ pub(crate) mod tag {
     pub(crate) const STATUS: u8 = b'S';
     /// (finished_ms, id): terminal workflows by finish time, for retention.
     pub(crate) const FINISHED: u8 = b'F';
-    /// (id) -> encoded Vec<task id>: the tasks of a workflow, so deleting one needs no scan
-    /// (sled transactions cannot range-scan).
-    pub(crate) const TASK_DIR: u8 = b'T';
 }
 
 fn join(parts: &[&[u8]]) -> Vec<u8> {
@@ -98,10 +95,6 @@ pub(crate) fn by_status(namespace: &str, status: &str, created_ms: u64, id: &str
 
 pub(crate) fn by_finished(finished_ms: u64, id: &str) -> Vec<u8> {
     tagged(tag::FINISHED, &[&finished_ms.to_be_bytes(), id.as_bytes()])
-}
-
-pub(crate) fn task_dir(id: &str) -> Vec<u8> {
-    tagged(tag::TASK_DIR, &[id.as_bytes()])
 }
 
 /// Prefix of an index family within a namespace (and status, for `STATUS`).

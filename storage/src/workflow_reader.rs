@@ -1,8 +1,7 @@
 //! `WorkflowReader`: the read-only view of the workflow spaces that services use, concurrently
-//! with apply. Lists and counts are served from the secondary indexes (see `workflow_keys`);
-//! multi-key reads hold the scan lock so they see one applied state.
+//! with apply. Lists and counts are served from the in-memory secondary indexes (see
+//! `workflow_index`); multi-key reads hold the scan lock so they see one applied state.
 
-use std::ops::Bound;
 use std::sync::Arc;
 
 use cairn_raft::codec;
@@ -13,6 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::error::StorageError;
 use crate::keyspace::{Space, Trees};
 use crate::reader::ReadGate;
+use crate::workflow_index::WorkflowIndex;
 use crate::workflow_keys::{self as keys, tag};
 
 /// Largest page a list returns, whatever the query asks.
@@ -221,6 +221,7 @@ impl WorkflowReader {
     /// the query's direction, and whether more remain.
     fn walk(
         &self,
+        index: &WorkflowIndex,
         q: &ListQuery,
         prefix: &[u8],
         check_status: bool,
@@ -234,27 +235,9 @@ impl WorkflowReader {
             k.extend_from_slice(id.as_bytes());
             k
         });
-        let index = self.tree(Space::WorkflowIndex);
-        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
-            match (q.descending, bound) {
-                (false, None) => Box::new(index.scan_prefix(prefix)),
-                (false, Some(b)) => Box::new(
-                    index.range::<&[u8], _>((Bound::Excluded(b.as_slice()), Bound::Unbounded)),
-                ),
-                (true, None) => Box::new(index.scan_prefix(prefix).rev()),
-                (true, Some(b)) => Box::new(
-                    index
-                        .range::<&[u8], _>((Bound::Included(prefix), Bound::Excluded(b.as_slice())))
-                        .rev(),
-                ),
-            };
         let mut out = Vec::new();
-        for item in iter {
-            let (k, _) = item?;
-            if !k.starts_with(prefix) {
-                break;
-            }
-            let Some((time, id)) = keys::split_tail(&k, prefix) else {
+        for k in index.scan(prefix, bound.as_deref(), q.descending) {
+            let Some((time, id)) = keys::split_tail(k, prefix) else {
                 return Err(StorageError::CorruptRecord("workflow index key".into()));
             };
             let Some(rec) = self.get::<WorkflowRecord>(Space::Workflows, id.as_bytes())? else {
@@ -282,11 +265,12 @@ impl WorkflowReader {
         let cursor = q.cursor.as_deref().map(decode_cursor).transpose()?;
         let (sources, check_status) = Self::sources(q);
         self.gate.guarded(|| {
-            let _consistent = self.gate.scan_lock();
+            let index = self.gate.scan_lock();
             let mut merged = Vec::new();
             let mut more = false;
             for prefix in &sources {
-                let (items, rest) = self.walk(q, prefix, check_status, cursor.as_ref(), limit)?;
+                let (items, rest) =
+                    self.walk(&index, q, prefix, check_status, cursor.as_ref(), limit)?;
                 more |= rest;
                 merged.extend(items);
             }
@@ -319,16 +303,15 @@ impl WorkflowReader {
         let (sources, check_status) = Self::sources(&by_created);
         let fetch = Self::needs_records(q, check_status);
         self.gate.guarded(|| {
-            let _consistent = self.gate.scan_lock();
+            let index = self.gate.scan_lock();
             let mut n = 0u64;
             for prefix in &sources {
-                for item in self.tree(Space::WorkflowIndex).scan_prefix(prefix) {
-                    let (k, _) = item?;
+                for k in index.scan(prefix, None, false) {
                     if !fetch {
                         n += 1;
                         continue;
                     }
-                    let id = keys::split_tail(&k, prefix)
+                    let id = keys::split_tail(k, prefix)
                         .map(|(_, id)| id)
                         .ok_or_else(|| StorageError::CorruptRecord("workflow index key".into()))?;
                     if let Some(rec) =
@@ -351,10 +334,10 @@ impl WorkflowReader {
     ) -> Result<Vec<String>, StorageError> {
         let prefix = keys::finished_prefix();
         self.gate.guarded(|| {
+            let index = self.gate.scan_lock();
             let mut out = Vec::new();
-            for item in self.tree(Space::WorkflowIndex).scan_prefix(&prefix) {
-                let (k, _) = item?;
-                let Some((time, id)) = keys::split_tail(&k, &prefix) else {
+            for k in index.scan(&prefix, None, false) {
+                let Some((time, id)) = keys::split_tail(k, &prefix) else {
                     return Err(StorageError::CorruptRecord("finished index key".into()));
                 };
                 if time >= cutoff_ms || out.len() == limit {

@@ -87,6 +87,7 @@ fn session(header: Option<RequestHeader>) -> Result<Option<Session>, Status> {
     Ok(Some(Session {
         client_id: h.client_id,
         sequence: h.sequence,
+        first_incomplete: h.first_incomplete,
     }))
 }
 

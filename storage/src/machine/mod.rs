@@ -20,6 +20,7 @@ use sled::transaction::ConflictableTransactionError;
 
 use crate::error::StorageError;
 use crate::keyspace::{Trees, Tx};
+use crate::workflow_index::IndexOp;
 
 pub(crate) type TxResult<T> = Result<T, ConflictableTransactionError<StorageError>>;
 
@@ -57,6 +58,8 @@ pub(crate) struct BatchCtx<'a> {
     config: MachineConfig,
     /// Expired expiry-index keys, valid for the run's first entry only.
     prescanned: Option<Vec<Vec<u8>>>,
+    /// Changes to the in-memory workflow index, applied once the transaction commits.
+    pub(crate) index_ops: Vec<IndexOp>,
 }
 
 impl<'a> BatchCtx<'a> {
@@ -65,6 +68,7 @@ impl<'a> BatchCtx<'a> {
             tx,
             config,
             prescanned,
+            index_ops: Vec::new(),
         }
     }
 }
@@ -127,12 +131,13 @@ fn apply_request(
 ) -> TxResult<Response> {
     session::prune_expired(ctx, now_ms)?;
 
-    let session_key = req.session.as_ref().map(session::key);
-    if let Some(key) = &session_key
-        && let Some(first) = session::lookup(ctx, key)?
-    {
-        // A retry of an applied request: answer as the first time, write nothing.
-        return Ok(first);
+    let mut client = None;
+    if let Some(s) = &req.session {
+        match session::check(ctx, s)? {
+            // A retry: answer as the first time (or refuse a forgotten one), write nothing.
+            session::Seen::Replay(first) | session::Seen::Stale(first) => return Ok(first),
+            session::Seen::New(existing) => client = Some((s, existing)),
+        }
     }
 
     let response = match &req.command {
@@ -148,8 +153,8 @@ fn apply_request(
         Command::Workflow(cmd) => workflow::apply(ctx, revision, now_ms, cmd)?,
     };
 
-    if let Some(key) = session_key {
-        session::record(ctx, key, now_ms, &response)?;
+    if let Some((s, existing)) = client {
+        session::record(ctx, s, existing, now_ms, &response)?;
     }
     Ok(response)
 }

@@ -1,54 +1,111 @@
-//! Client sessions (Raft thesis §6.3): the reply of each `(client_id, sequence)` is kept for
-//! the dedup window so a retried request gets its first answer instead of applying twice.
-//! Expiry runs on command time through the `SessionExpiry` index, so every replica deletes
-//! exactly the same records at the same log index.
+//! Client sessions (Raft thesis §6.3): one record per client id holding the replies of its
+//! requests that may still be retried, so a retry gets its first answer instead of applying
+//! twice.
+//!
+//! A reply is forgotten once the client reports (in `first_incomplete`) that it has it, or
+//! when more than [`MAX_REPLIES`] are outstanding; a retry of a forgotten sequence is refused
+//! as stale, never applied again. A client silent for the dedup window loses its session,
+//! through the `SessionExpiry` index on command time, so every replica deletes the same
+//! records at the same log index. State is O(clients), not O(requests): one sled write per
+//! request, and snapshots do not grow with the request rate.
 
-use cairn_raft::command::{Response, Session};
+use cairn_raft::command::{CommandError, Response, Session};
 use serde::{Deserialize, Serialize};
 
 use super::{BatchCtx, MachineConfig, TxResult, decode, encode};
 use crate::error::StorageError;
 use crate::keyspace::{self, Space, Trees, meta_key};
 
-/// Most dedup records deleted by one command, bounding the work (and transaction size) a
+/// Most expired sessions deleted by one command, bounding the work (and transaction size) a
 /// single entry can cause after a long idle period; the rest go with the next commands.
 const MAX_PRUNE_PER_COMMAND: usize = 1024;
 
-#[derive(Serialize)]
-struct RecordRef<'a> {
-    time_ms: u64,
-    response: &'a Response,
+/// Most replies kept per client. A client has at most this many writes in flight unless it
+/// stops reporting `first_incomplete`; past it the oldest reply is dropped (and a retry of it
+/// is refused as stale).
+pub(crate) const MAX_REPLIES: usize = 1024;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(super) struct ClientSession {
+    /// Command time of the client's last request.
+    last_seen_ms: u64,
+    /// Sequences below this have no reply kept any more.
+    floor: u64,
+    /// Kept replies, ordered by sequence.
+    replies: Vec<(u64, Response)>,
 }
 
-/// Decoding side of `RecordRef` (postcard is positional, so the time must be read past; it
-/// is kept for operators, expiry itself goes through the index).
-#[derive(Deserialize)]
-struct Record {
-    _time_ms: u64,
-    response: Response,
+/// What the session says about a request.
+pub(super) enum Seen {
+    /// A retry of an applied request: answer this, write nothing.
+    Replay(Response),
+    /// A retry of a request whose reply was forgotten.
+    Stale(Response),
+    /// A new request; record its reply in this session afterwards.
+    New(Option<ClientSession>),
 }
 
-pub(super) fn key(session: &Session) -> Vec<u8> {
-    keyspace::session_key(&session.client_id, session.sequence)
+fn bucket(config: MachineConfig, time_ms: u64) -> u64 {
+    time_ms / config.prune_interval_ms.max(1)
 }
 
-pub(super) fn lookup(ctx: &BatchCtx<'_>, key: &[u8]) -> TxResult<Option<Response>> {
-    match ctx.tx.tree(Space::Sessions).get(key)? {
-        Some(bytes) => Ok(Some(decode::<Record>(&bytes)?.response)),
-        None => Ok(None),
+pub(super) fn check(ctx: &BatchCtx<'_>, s: &Session) -> TxResult<Seen> {
+    let Some(bytes) = ctx.tx.tree(Space::Sessions).get(s.client_id.as_bytes())? else {
+        return Ok(Seen::New(None));
+    };
+    let session: ClientSession = decode(&bytes)?;
+    if let Ok(i) = session
+        .replies
+        .binary_search_by_key(&s.sequence, |(q, _)| *q)
+    {
+        return Ok(Seen::Replay(session.replies[i].1.clone()));
     }
+    if s.sequence < session.floor {
+        return Ok(Seen::Stale(Response::Rejected(
+            CommandError::StaleSequence {
+                sequence: s.sequence,
+                floor: session.floor,
+            },
+        )));
+    }
+    Ok(Seen::New(Some(session)))
 }
 
+/// Records `response` as the reply to `s`, dropping replies the client no longer needs.
 pub(super) fn record(
     ctx: &mut BatchCtx<'_>,
-    key: Vec<u8>,
-    time_ms: u64,
+    s: &Session,
+    existing: Option<ClientSession>,
+    now_ms: u64,
     response: &Response,
 ) -> TxResult<()> {
-    let value = encode(&RecordRef { time_ms, response })?;
-    let expiry = keyspace::expiry_key(time_ms, &key);
-    ctx.tx.tree(Space::Sessions).insert(key, value)?;
-    ctx.tx.tree(Space::SessionExpiry).insert(expiry, &[][..])?;
+    let old_bucket = existing
+        .as_ref()
+        .map(|e| bucket(ctx.config, e.last_seen_ms));
+    let mut session = existing.unwrap_or_default();
+    // Never past this request's own sequence: its reply must survive its own retries.
+    session.floor = session.floor.max(s.first_incomplete.min(s.sequence));
+    let floor = session.floor;
+    session.replies.retain(|(q, _)| *q >= floor);
+    let at = session.replies.partition_point(|(q, _)| *q < s.sequence);
+    session.replies.insert(at, (s.sequence, response.clone()));
+    while session.replies.len() > MAX_REPLIES {
+        let (dropped, _) = session.replies.remove(0);
+        session.floor = dropped + 1;
+    }
+    session.last_seen_ms = now_ms;
+
+    let new_bucket = bucket(ctx.config, now_ms);
+    if old_bucket != Some(new_bucket) {
+        let expiry = ctx.tx.tree(Space::SessionExpiry);
+        if let Some(old) = old_bucket {
+            expiry.remove(keyspace::expiry_key(old, &s.client_id))?;
+        }
+        expiry.insert(keyspace::expiry_key(new_bucket, &s.client_id), &[][..])?;
+    }
+    ctx.tx
+        .tree(Space::Sessions)
+        .insert(s.client_id.as_bytes(), encode(&session)?)?;
     Ok(())
 }
 
@@ -70,7 +127,8 @@ pub(super) fn prune_due(ctx: &BatchCtx<'_>, now_ms: u64) -> TxResult<bool> {
 }
 
 /// Outside the transaction, on committed state: the expiry keys a request at `now_ms`
-/// would prune, or `None` if no prune is due.
+/// would prune, or `None` if no prune is due. A session expires once its whole last-seen
+/// bucket lies before `now - window` (so up to one prune interval after the window).
 pub(super) fn prescan(
     trees: &Trees,
     config: MachineConfig,
@@ -83,7 +141,7 @@ pub(super) fn prescan(
     if !is_due(config, pruned_at, now_ms) {
         return Ok(None);
     }
-    let cutoff = now_ms.saturating_sub(config.dedup_window_ms).to_be_bytes();
+    let cutoff = bucket(config, now_ms.saturating_sub(config.dedup_window_ms)).to_be_bytes();
     let keys = trees
         .get(Space::SessionExpiry)
         .range(..&cutoff[..])
@@ -94,8 +152,8 @@ pub(super) fn prescan(
     Ok(Some(keys))
 }
 
-/// Delete dedup records older than the window, at most once per prune interval of command
-/// time (the last prune time is replicated state, so replicas agree on when it runs).
+/// Delete sessions idle past the window, at most once per prune interval of command time
+/// (the last prune time is replicated state, so replicas agree on when it runs).
 pub(super) fn prune_expired(ctx: &mut BatchCtx<'_>, now_ms: u64) -> TxResult<()> {
     if !prune_due(ctx, now_ms)? {
         return Ok(());
@@ -110,8 +168,8 @@ pub(super) fn prune_expired(ctx: &mut BatchCtx<'_>, now_ms: u64) -> TxResult<()>
         ctx.tx
             .tree(Space::SessionExpiry)
             .remove(expiry.as_slice())?;
-        if let Some(session) = keyspace::session_key_of_expiry(expiry) {
-            ctx.tx.tree(Space::Sessions).remove(session)?;
+        if let Some(client_id) = keyspace::client_of_expiry(expiry) {
+            ctx.tx.tree(Space::Sessions).remove(client_id)?;
         }
     }
     // After a capped prune, leave the clock alone so the next command continues the backlog.

@@ -196,9 +196,10 @@ async fn expired_dedup_records_are_pruned_by_command_time() {
         .apply_batch(&[normal(2, req(put("k", "b", None), 59_000, s))])
         .unwrap();
     assert_eq!(r, vec![Response::Put { revision: 1 }]);
-    // Past the window: the record is gone, so the same session applies afresh.
+    // Idle past the window (rounded up to the prune interval): the session is gone, so the
+    // same sequence applies afresh.
     let r = sm
-        .apply_batch(&[normal(3, req(put("k", "c", None), 60_001, s))])
+        .apply_batch(&[normal(3, req(put("k", "c", None), 61_000, s))])
         .unwrap();
     assert_eq!(r, vec![Response::Put { revision: 3 }]);
     let sessions = sm.trees().get(crate::keyspace::Space::Sessions).len();
@@ -282,6 +283,60 @@ async fn state_is_independent_of_batching() {
         sessions > 0 && sessions < 100,
         "{sessions} dedup records left"
     );
+}
+
+#[tokio::test]
+async fn acknowledged_replies_are_forgotten_and_their_retries_refused() {
+    let (_d, _log, sm) = temp_store().await;
+    let with_ack = |command, time, seq, first_incomplete| {
+        let mut r = req(command, time, Some(("c", seq)));
+        if let Some(s) = r.session.as_mut() {
+            s.first_incomplete = first_incomplete;
+        }
+        r
+    };
+    sm.apply_batch(&[
+        normal(1, with_ack(put("a", "1", None), 10, 1, 1)),
+        normal(2, with_ack(put("b", "2", None), 11, 2, 1)),
+        // The client has the answers to 1 and 2 by now.
+        normal(3, with_ack(put("c", "3", None), 12, 3, 3)),
+    ])
+    .unwrap();
+    let r = sm
+        .apply_batch(&[
+            normal(4, with_ack(put("a", "again", None), 13, 1, 1)),
+            normal(5, with_ack(put("c", "again", None), 14, 3, 3)),
+        ])
+        .unwrap();
+    assert_eq!(
+        r,
+        vec![
+            Response::Rejected(CommandError::StaleSequence {
+                sequence: 1,
+                floor: 3
+            }),
+            Response::Put { revision: 3 }
+        ]
+    );
+    assert_eq!(sm.reader().get(b"a").unwrap(), Some(rec("1", 1, 1, 1)));
+
+    // A client that never acknowledges keeps at most MAX_REPLIES replies.
+    let max = super::session::MAX_REPLIES as u64;
+    let entries: Vec<_> = (0..max + 5)
+        .map(|i| normal(6 + i, req(put("n", "x", None), 20, Some(("quiet", i + 1)))))
+        .collect();
+    sm.apply_batch(&entries).unwrap();
+    let r = sm
+        .apply_batch(&[
+            normal(max + 11, req(put("n", "y", None), 21, Some(("quiet", 5)))),
+            normal(max + 12, req(put("n", "y", None), 21, Some(("quiet", 6)))),
+        ])
+        .unwrap();
+    assert!(matches!(
+        r[0],
+        Response::Rejected(CommandError::StaleSequence { floor: 6, .. })
+    ));
+    assert_eq!(r[1], Response::Put { revision: 11 });
 }
 
 #[tokio::test]

@@ -131,7 +131,12 @@ fn event(rec: &WorkflowRecord, kind: HistoryKind, from: &str, actor: &str) -> Hi
     }
 }
 
-fn create(ctx: &BatchCtx<'_>, revision: u64, now_ms: u64, c: &CreateWorkflow) -> TxResult<Outcome> {
+fn create(
+    ctx: &mut BatchCtx<'_>,
+    revision: u64,
+    now_ms: u64,
+    c: &CreateWorkflow,
+) -> TxResult<Outcome> {
     let id = match &c.id {
         Some(id) if !is_valid_id(id) => return Ok(Err(WorkflowError::InvalidId(id.clone()))),
         Some(id) => id.clone(),
@@ -212,7 +217,7 @@ fn bump(rec: &mut WorkflowRecord, revision: u64, now_ms: u64) {
 }
 
 fn transition(
-    ctx: &BatchCtx<'_>,
+    ctx: &mut BatchCtx<'_>,
     revision: u64,
     now_ms: u64,
     t: &TransitionWorkflow,
@@ -282,7 +287,12 @@ fn patched_metadata(
     serde_json::to_string(&doc).map_err(|e| invalid("metadata", e))
 }
 
-fn update(ctx: &BatchCtx<'_>, revision: u64, now_ms: u64, u: &UpdateWorkflow) -> TxResult<Outcome> {
+fn update(
+    ctx: &mut BatchCtx<'_>,
+    revision: u64,
+    now_ms: u64,
+    u: &UpdateWorkflow,
+) -> TxResult<Outcome> {
     let old = match load_at(ctx, &u.id, u.expected_version)? {
         Ok(r) => r,
         Err(e) => return Ok(Err(e)),
@@ -326,7 +336,7 @@ fn update(ctx: &BatchCtx<'_>, revision: u64, now_ms: u64, u: &UpdateWorkflow) ->
     }))
 }
 
-fn delete(ctx: &BatchCtx<'_>, id: &str, force: bool) -> TxResult<Outcome> {
+fn delete(ctx: &mut BatchCtx<'_>, id: &str, force: bool) -> TxResult<Outcome> {
     let rec = match load_at(ctx, id, None)? {
         Ok(r) => r,
         Err(e) => return Ok(Err(e)),
@@ -352,7 +362,7 @@ fn delete(ctx: &BatchCtx<'_>, id: &str, force: bool) -> TxResult<Outcome> {
 
 /// Deletes each named workflow that still finished before the cutoff. The leader chose the
 /// names from its own index; re-checking here keeps the outcome a function of the state.
-fn purge(ctx: &BatchCtx<'_>, ids: &[String], finished_before_ms: u64) -> TxResult<Outcome> {
+fn purge(ctx: &mut BatchCtx<'_>, ids: &[String], finished_before_ms: u64) -> TxResult<Outcome> {
     let mut purged = Vec::new();
     for id in ids {
         if let Some(rec) = store::workflow(ctx, id)?

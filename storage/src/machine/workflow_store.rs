@@ -1,5 +1,5 @@
 //! Typed access to the workflow spaces inside an apply transaction: records, definitions,
-//! history, tasks, and the index maintenance that keeps every secondary key in step with its
+//! history, tasks, and the index changes that keep every secondary key in step with its
 //! record. Callers decide (and check) first, then call the writers here, so a rejection never
 //! leaves a partial write behind.
 
@@ -7,6 +7,7 @@ use cairn_raft::workflow::{Definition, HistoryEvent, TaskRecord, WorkflowRecord}
 
 use super::{BatchCtx, TxResult, decode, encode};
 use crate::keyspace::Space;
+use crate::workflow_index::{self as index, IndexOp};
 use crate::workflow_keys as keys;
 
 /// The built-in definition's name; version 1 of it exists without being registered.
@@ -71,66 +72,29 @@ pub(super) fn put_definition(ctx: &BatchCtx<'_>, version: u32, def: &Definition)
     Ok(())
 }
 
-/// Writes `new` over `old` (None on create) and moves every index key that changed.
+/// Writes `new` over `old` (None on create) and moves its index keys.
 pub(super) fn put_workflow(
-    ctx: &BatchCtx<'_>,
+    ctx: &mut BatchCtx<'_>,
     old: Option<&WorkflowRecord>,
     new: &WorkflowRecord,
 ) -> TxResult<()> {
-    let index = ctx.tx.tree(Space::WorkflowIndex);
-    let id = &new.id;
-    match old {
-        None => {
-            index.insert(
-                keys::by_created(&new.namespace, new.created_ms, id),
-                &[][..],
-            )?;
-        }
-        Some(old) => {
-            index.remove(keys::by_updated(&old.namespace, old.updated_ms, id))?;
-            index.remove(keys::by_status(
-                &old.namespace,
-                &old.status,
-                old.created_ms,
-                id,
-            ))?;
-            if let Some(f) = old.finished_ms {
-                index.remove(keys::by_finished(f, id))?;
-            }
-        }
+    if let Some(old) = old {
+        ctx.index_ops
+            .extend(index::keys_of(old).into_iter().map(IndexOp::Remove));
     }
-    index.insert(
-        keys::by_updated(&new.namespace, new.updated_ms, id),
-        &[][..],
-    )?;
-    index.insert(
-        keys::by_status(&new.namespace, &new.status, new.created_ms, id),
-        &[][..],
-    )?;
-    if let Some(f) = new.finished_ms {
-        index.insert(keys::by_finished(f, id), &[][..])?;
-    }
+    ctx.index_ops
+        .extend(index::keys_of(new).into_iter().map(IndexOp::Insert));
     ctx.tx
         .tree(Space::Workflows)
-        .insert(id.as_bytes(), encode(new)?)?;
+        .insert(new.id.as_bytes(), encode(new)?)?;
     Ok(())
 }
 
 /// Removes a workflow with its index keys, history and tasks; returns how many tasks it had.
-pub(super) fn remove_workflow(ctx: &BatchCtx<'_>, rec: &WorkflowRecord) -> TxResult<u32> {
-    let index = ctx.tx.tree(Space::WorkflowIndex);
+pub(super) fn remove_workflow(ctx: &mut BatchCtx<'_>, rec: &WorkflowRecord) -> TxResult<u32> {
+    ctx.index_ops
+        .extend(index::keys_of(rec).into_iter().map(IndexOp::Remove));
     let id = &rec.id;
-    index.remove(keys::by_created(&rec.namespace, rec.created_ms, id))?;
-    index.remove(keys::by_updated(&rec.namespace, rec.updated_ms, id))?;
-    index.remove(keys::by_status(
-        &rec.namespace,
-        &rec.status,
-        rec.created_ms,
-        id,
-    ))?;
-    if let Some(f) = rec.finished_ms {
-        index.remove(keys::by_finished(f, id))?;
-    }
     // Every change appended exactly one event numbered by the version it produced.
     let history = ctx.tx.tree(Space::History);
     for v in 1..=rec.version {
@@ -141,7 +105,7 @@ pub(super) fn remove_workflow(ctx: &BatchCtx<'_>, rec: &WorkflowRecord) -> TxRes
     for t in &dir {
         tasks.remove(keys::task(id, t))?;
     }
-    index.remove(keys::task_dir(id))?;
+    ctx.tx.tree(Space::TaskDirs).remove(id.as_bytes())?;
     ctx.tx.tree(Space::Workflows).remove(id.as_bytes())?;
     Ok(u32::try_from(dir.len()).unwrap_or(u32::MAX))
 }
@@ -155,13 +119,13 @@ pub(super) fn append_history(ctx: &BatchCtx<'_>, id: &str, event: &HistoryEvent)
 
 /// The ids of a workflow's tasks, sorted.
 pub(super) fn task_dir(ctx: &BatchCtx<'_>, id: &str) -> TxResult<Vec<String>> {
-    Ok(get(ctx, Space::WorkflowIndex, &keys::task_dir(id))?.unwrap_or_default())
+    Ok(get(ctx, Space::TaskDirs, id.as_bytes())?.unwrap_or_default())
 }
 
 pub(super) fn put_task_dir(ctx: &BatchCtx<'_>, id: &str, dir: &[String]) -> TxResult<()> {
     ctx.tx
-        .tree(Space::WorkflowIndex)
-        .insert(keys::task_dir(id), encode(dir)?)?;
+        .tree(Space::TaskDirs)
+        .insert(id.as_bytes(), encode(dir)?)?;
     Ok(())
 }
 

@@ -658,3 +658,60 @@ async fn generated_ids_are_unique() {
     assert_eq!(id(&a), "wf-000000000001");
     assert_ne!(id(&a), id(&b));
 }
+
+/// The list indexes live in memory: a reopened store and a store that installed a snapshot
+/// must answer every query exactly as the store that applied the commands.
+#[tokio::test]
+async fn indexes_are_rebuilt_on_open_and_snapshot_install() {
+    use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
+
+    let mut h = Harness::new().await;
+    for i in 0..20 {
+        h.create(&format!("w{i:02}"), "default", &[]);
+    }
+    for i in (0..20).step_by(3) {
+        h.transition(&format!("w{i:02}"), ev("start"), None)
+            .unwrap();
+    }
+    h.transition("w03", ev("finish"), None).unwrap();
+    h.apply(WorkflowCommand::Delete {
+        id: "w06".into(),
+        force: true,
+    })
+    .unwrap();
+    let queries = [
+        ListQuery {
+            namespace: "ns".into(),
+            statuses: vec!["PENDING".into(), "RUNNING".into()],
+            ..ListQuery::default()
+        },
+        ListQuery {
+            namespace: "ns".into(),
+            sort: SortBy::Updated,
+            descending: true,
+            ..ListQuery::default()
+        },
+    ];
+    let answers = |sm: &StateMachineStore| {
+        let r = sm.workflow_reader();
+        let lists: Vec<_> = queries.iter().map(|q| r.list(q).unwrap()).collect();
+        (lists, r.finished_before(u64::MAX, 100).unwrap())
+    };
+    let expected = answers(&h.sm);
+    assert_eq!(expected.0[0].workflows.len(), 18);
+    assert_eq!(expected.1, ["w03"]);
+
+    let mut builder = h.sm.get_snapshot_builder().await;
+    let snap = builder.build_snapshot().await.unwrap();
+    let (_d2, _l2, mut other) = temp_store().await;
+    other
+        .install_snapshot(&snap.meta, snap.snapshot)
+        .await
+        .unwrap();
+    assert_eq!(expected, answers(&other));
+
+    let Harness { sm, _dir: dir, .. } = h;
+    drop(sm);
+    let (_log, reopened) = crate::test_util::open_in(&dir, crate::StorageConfig::default()).await;
+    assert_eq!(expected, answers(&reopened));
+}
