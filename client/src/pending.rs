@@ -280,3 +280,39 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::SequenceHold;
+    use crate::Client;
+
+    fn hold(c: &Client, sequence: u64) -> Arc<SequenceHold> {
+        Arc::new(SequenceHold {
+            inner: c.inner.clone(),
+            sequence,
+        })
+    }
+
+    #[test]
+    fn first_incomplete_is_the_oldest_unfinished_write() {
+        let c = Client::connect(["127.0.0.1:1"]).unwrap();
+        let h1 = c.next_header();
+        assert_eq!(h1.first_incomplete, h1.sequence);
+        let hold1 = hold(&c, h1.sequence);
+        let h2 = c.next_header();
+        let hold2 = hold(&c, h2.sequence);
+        assert_eq!(h2.first_incomplete, h1.sequence);
+        // A pending write's clone keeps the sequence in flight until the last one is gone.
+        let clone = hold1.clone();
+        drop(hold1);
+        assert_eq!(c.next_header().first_incomplete, h1.sequence);
+        drop(clone);
+        let h4 = c.next_header();
+        assert_eq!(h4.first_incomplete, h2.sequence);
+        drop(hold2);
+        // h3 and h4 were never held by a write in this test, so they stay registered.
+        assert_eq!(c.next_header().first_incomplete, h2.sequence + 1);
+    }
+}
