@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{CheckpointCommand, CheckpointError, CheckpointReply};
 use crate::workflow::{WorkflowCommand, WorkflowError, WorkflowReply};
 
 /// Identifies one logical client request across retries (Raft thesis §6.3): the state machine
@@ -48,6 +49,7 @@ pub enum Command {
         expected_revision: Option<u64>,
     },
     Workflow(WorkflowCommand),
+    Checkpoint(CheckpointCommand),
 }
 
 /// The state machine's reply to one applied entry. `revision` is the entry's log index.
@@ -63,6 +65,10 @@ pub enum Response {
     Workflow {
         revision: u64,
         reply: WorkflowReply,
+    },
+    Checkpoint {
+        revision: u64,
+        reply: CheckpointReply,
     },
     /// A deterministic rejection: nothing was written.
     Rejected(CommandError),
@@ -87,6 +93,8 @@ pub enum CommandError {
     StaleSequence { sequence: u64, floor: u64 },
     #[error(transparent)]
     Workflow(#[from] WorkflowError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
 }
 
 /// The state machine's record of one key.
@@ -115,6 +123,7 @@ impl fmt::Display for Request {
             }
             Command::Delete { key, .. } => write!(f, "delete({} bytes key)", key.len()),
             Command::Workflow(c) => write!(f, "workflow({})", c.name()),
+            Command::Checkpoint(c) => write!(f, "checkpoint({})", c.name()),
         }
     }
 }
@@ -126,6 +135,7 @@ impl Response {
             Response::Put { revision }
             | Response::Delete { revision, .. }
             | Response::Workflow { revision, .. }
+            | Response::Checkpoint { revision, .. }
             | Response::Empty { revision } => Some(*revision),
             Response::Rejected(_) => None,
         }

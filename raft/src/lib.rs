@@ -2,6 +2,7 @@
 //! transport (tonic service + cached client channels) that carries Raft RPCs between nodes.
 
 pub mod channels;
+pub mod checkpoint;
 pub mod codec;
 pub mod command;
 pub mod network;

@@ -25,11 +25,19 @@ pub(crate) enum Space {
     History = 7,
     /// (workflow id, task id) -> encoded `TaskRecord`.
     Tasks = 8,
+    /// (workflow id, checkpoint id) -> encoded `CheckpointRecord`.
+    Checkpoints = 9,
+    /// (blob id, chunk index) -> one encoded payload chunk.
+    CheckpointData = 10,
+    /// Workflow id -> encoded `CheckpointDir` (its checkpoint ids in order, retention policy).
+    CheckpointDirs = 11,
+    /// Upload id -> encoded `UploadRecord` (chunked uploads not committed yet).
+    Uploads = 12,
 }
 
 impl Space {
     /// Every space, in id order (the order trees are opened, snapshotted and indexed).
-    pub(crate) const ALL: [Space; 9] = [
+    pub(crate) const ALL: [Space; 13] = [
         Space::Meta,
         Space::Kv,
         Space::Sessions,
@@ -39,6 +47,10 @@ impl Space {
         Space::TaskDirs,
         Space::History,
         Space::Tasks,
+        Space::Checkpoints,
+        Space::CheckpointData,
+        Space::CheckpointDirs,
+        Space::Uploads,
     ];
 
     pub(crate) fn id(self) -> u8 {
@@ -60,6 +72,10 @@ impl Space {
             Space::TaskDirs => "task_dirs",
             Space::History => "history",
             Space::Tasks => "tasks",
+            Space::Checkpoints => "checkpoints",
+            Space::CheckpointData => "checkpoint_data",
+            Space::CheckpointDirs => "checkpoint_dirs",
+            Space::Uploads => "uploads",
         }
     }
 }

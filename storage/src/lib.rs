@@ -4,6 +4,7 @@
 //! Entry point: [`open`] returns the openraft [`LogStore`] and [`StateMachineStore`];
 //! services read through [`StateMachineStore::reader`].
 
+mod checkpoint_reader;
 mod config;
 mod error;
 mod keyspace;
@@ -14,6 +15,7 @@ mod machine;
 mod reader;
 #[cfg(test)]
 mod recovery_tests;
+mod restore;
 mod snapshot;
 mod snapshot_builder;
 mod snapshot_dir;
@@ -23,14 +25,17 @@ mod state_machine;
 mod store;
 #[cfg(test)]
 mod test_util;
+pub mod watch;
 mod workflow_index;
 mod workflow_keys;
 mod workflow_reader;
 
+pub use checkpoint_reader::{CheckpointReadError, CheckpointReader};
 pub use config::StorageConfig;
 pub use error::StorageError;
 pub use log_store::{LogReader, LogStore};
 pub use reader::KvReader;
+pub use restore::{RestoreError, RestoreReport, restore_backup};
 pub use snapshot::verify_snapshot;
 pub use snapshot_builder::SnapshotBuilder;
 pub use state_machine::StateMachineStore;

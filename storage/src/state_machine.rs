@@ -15,6 +15,7 @@ use openraft::EntryPayload;
 use openraft::storage::{EntryResponder, RaftStateMachine};
 use sled::Transactional;
 
+use crate::checkpoint_reader::CheckpointReader;
 use crate::config::StorageConfig;
 use crate::error::StorageError;
 use crate::keyspace::{Space, Trees, Tx, meta_key};
@@ -24,6 +25,7 @@ use crate::reader::{KvReader, ReadGate};
 use crate::snapshot;
 use crate::snapshot_builder::SnapshotBuilder;
 use crate::snapshot_dir::SnapshotDir;
+use crate::watch::{EventHub, WatchReader};
 use crate::workflow_index::WorkflowIndex;
 use crate::workflow_reader::WorkflowReader;
 
@@ -34,6 +36,8 @@ pub struct StateMachineStore {
     snapshots: Arc<SnapshotDir>,
     machine: MachineConfig,
     apply_batch_max: usize,
+    /// Watch events of committed batches (see `crate::watch`).
+    hub: Arc<EventHub>,
 }
 
 impl StateMachineStore {
@@ -43,7 +47,9 @@ impl StateMachineStore {
         config: &StorageConfig,
     ) -> Result<Self, StorageError> {
         let (applied, _) = read_applied(&trees)?;
+        let applied_index = applied.as_ref().map_or(0, |l| l.index());
         Ok(Self {
+            hub: Arc::new(EventHub::new(applied_index, config.watch_history)),
             gate: Arc::new(ReadGate::new(
                 applied.map_or(0, |l| l.index()),
                 WorkflowIndex::rebuild(&trees)?,
@@ -57,6 +63,16 @@ impl StateMachineStore {
             },
             apply_batch_max: config.apply_batch_max.max(1),
         })
+    }
+
+    /// Checkpoint loads (verified, materialized) and listings, concurrently with apply.
+    pub fn checkpoint_reader(&self) -> CheckpointReader {
+        CheckpointReader::new(self.trees.clone(), self.gate.clone())
+    }
+
+    /// The change history and catch-up snapshots that watches are served from.
+    pub fn watch_reader(&self) -> WatchReader {
+        WatchReader::new(self.trees.clone(), self.gate.clone(), self.hub.clone())
     }
 
     /// A read-only view of the workflow spaces, usable concurrently with apply.
@@ -104,7 +120,7 @@ impl StateMachineStore {
         prescanned: &Option<Vec<Vec<u8>>>,
     ) -> Result<(Vec<Response>, usize), StorageError> {
         let mut index = self.gate.commit_lock();
-        let (out, last, index_ops) = self.trees.all().transaction(|view| {
+        let (out, last, index_ops, events) = self.trees.all().transaction(|view| {
             let mut ctx = BatchCtx::new(Tx::new(view), self.machine, prescanned.clone());
             let mut out = Vec::with_capacity(entries.len());
             let mut membership = None;
@@ -118,7 +134,7 @@ impl StateMachineStore {
                 }
             }
             let Some(last) = entries.get(out.len().saturating_sub(1)) else {
-                return Ok((out, None, Vec::new()));
+                return Ok((out, None, Vec::new(), Vec::new()));
             };
             let meta = ctx.tx.tree(Space::Meta);
             meta.insert(meta_key::LAST_APPLIED, machine::encode(&last.log_id)?)?;
@@ -127,9 +143,19 @@ impl StateMachineStore {
             if let Some(m) = &membership {
                 meta.insert(meta_key::MEMBERSHIP, machine::encode(m)?)?;
             }
-            Ok((out, Some(last.log_id.index()), ctx.index_ops))
+            Ok((
+                out,
+                Some(last.log_id.index()),
+                ctx.index_ops,
+                ctx.events.take(),
+            ))
         })?;
         index.apply(index_ops);
+        // Still under the commit lock: a watch snapshot sees the hub's revision and the
+        // trees of the same applied state.
+        if let Some(last) = last {
+            self.hub.publish(last, events);
+        }
         drop(index);
         if let Some(index) = last {
             self.gate.set_applied(index);
@@ -188,7 +214,13 @@ impl StateMachineStore {
 
         self.gate.begin_install();
         load_snapshot(&self.trees, &canonical, meta)?;
-        *self.gate.commit_lock() = WorkflowIndex::rebuild(&self.trees)?;
+        let snapshot_index = meta.last_log_id.as_ref().map_or(0, |l| l.index());
+        {
+            let mut index = self.gate.commit_lock();
+            *index = WorkflowIndex::rebuild(&self.trees)?;
+            // The entries the snapshot covers were never applied here: no events for them.
+            self.hub.reset(snapshot_index);
+        }
         // On failure the gate stays closed: the trees are half-loaded and must not be read.
         self.gate
             .end_install(meta.last_log_id.as_ref().map_or(0, |l| l.index()));
@@ -294,6 +326,7 @@ impl StateMachineStore {
             snapshots: self.snapshots.clone(),
             machine: self.machine,
             apply_batch_max: self.apply_batch_max,
+            hub: self.hub.clone(),
         }
     }
 }

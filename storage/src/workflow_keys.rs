@@ -48,7 +48,25 @@ pub(crate) fn task(workflow_id: &str, task_id: &str) -> Vec<u8> {
     join(&[workflow_id.as_bytes(), task_id.as_bytes()])
 }
 
-/// Prefix of every key of a workflow in `History` or `Tasks`.
+/// `Checkpoints`: workflow id, SEP, checkpoint id.
+pub(crate) fn checkpoint(workflow_id: &str, id: &str) -> Vec<u8> {
+    join(&[workflow_id.as_bytes(), id.as_bytes()])
+}
+
+/// `CheckpointData`: blob id, SEP, chunk index.
+pub(crate) fn chunk(blob_id: &str, index: u32) -> Vec<u8> {
+    join(&[blob_id.as_bytes(), &index.to_be_bytes()])
+}
+
+/// `CheckpointDirs` key of a namespace's default retention policy. Workflow ids never start
+/// with 0x00, so it cannot collide with a workflow's directory.
+pub(crate) fn namespace_retention(namespace: &str) -> Vec<u8> {
+    let mut k = vec![SEP];
+    k.extend_from_slice(namespace.as_bytes());
+    k
+}
+
+/// Prefix of every key of a workflow in `History`, `Tasks` or `Checkpoints`.
 pub(crate) fn children_prefix(id: &str) -> Vec<u8> {
     join(&[id.as_bytes(), b""])
 }

@@ -3,11 +3,14 @@
 //! randomness, no I/O outside the state machine's own trees. One file per domain; this module
 //! dispatches commands to them and owns the per-batch context.
 
+mod checkpoint;
 mod kv;
 mod session;
 mod task;
 mod workflow;
 mod workflow_store;
+
+pub(crate) use checkpoint::CheckpointDir;
 
 use cairn_raft::codec;
 use cairn_raft::command::{Command, Request, Response};
@@ -20,6 +23,7 @@ use sled::transaction::ConflictableTransactionError;
 
 use crate::error::StorageError;
 use crate::keyspace::{Trees, Tx};
+use crate::watch::EventSink;
 use crate::workflow_index::IndexOp;
 
 pub(crate) type TxResult<T> = Result<T, ConflictableTransactionError<StorageError>>;
@@ -60,6 +64,8 @@ pub(crate) struct BatchCtx<'a> {
     prescanned: Option<Vec<Vec<u8>>>,
     /// Changes to the in-memory workflow index, applied once the transaction commits.
     pub(crate) index_ops: Vec<IndexOp>,
+    /// Watch events of the run, published once the transaction commits.
+    pub(crate) events: EventSink,
 }
 
 impl<'a> BatchCtx<'a> {
@@ -69,6 +75,7 @@ impl<'a> BatchCtx<'a> {
             config,
             prescanned,
             index_ops: Vec::new(),
+            events: EventSink::default(),
         }
     }
 }
@@ -117,6 +124,7 @@ pub(crate) fn apply_entry(
     now_ms: u64,
 ) -> TxResult<Response> {
     let revision = entry.log_id.index();
+    ctx.events.begin(revision);
     match &entry.payload {
         EntryPayload::Normal(req) => apply_request(ctx, revision, req, now_ms),
         EntryPayload::Blank | EntryPayload::Membership(_) => Ok(Response::Empty { revision }),
@@ -151,6 +159,7 @@ fn apply_request(
             expected_revision,
         } => kv::delete(ctx, revision, key, *expected_revision)?,
         Command::Workflow(cmd) => workflow::apply(ctx, revision, now_ms, cmd)?,
+        Command::Checkpoint(cmd) => checkpoint::apply(ctx, revision, now_ms, cmd)?,
     };
 
     if let Some((s, existing)) = client {
@@ -159,6 +168,8 @@ fn apply_request(
     Ok(response)
 }
 
+#[cfg(test)]
+mod checkpoint_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

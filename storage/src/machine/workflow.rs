@@ -68,7 +68,7 @@ fn register(ctx: &BatchCtx<'_>, def: &Definition) -> TxResult<Outcome> {
 }
 
 /// Loads a workflow, checking it exists and (if asked) is at the expected version.
-fn load_at(
+pub(super) fn load_at(
     ctx: &BatchCtx<'_>,
     id: &str,
     expected_version: Option<u64>,
@@ -89,7 +89,7 @@ fn load_at(
 }
 
 /// The workflow's own definition version (running workflows keep theirs).
-fn definition_of(
+pub(super) fn definition_of(
     ctx: &BatchCtx<'_>,
     rec: &WorkflowRecord,
 ) -> TxResult<Result<Definition, WorkflowError>> {
@@ -117,7 +117,12 @@ fn generated_id(ctx: &BatchCtx<'_>, revision: u64) -> TxResult<String> {
     Ok(id)
 }
 
-fn event(rec: &WorkflowRecord, kind: HistoryKind, from: &str, actor: &str) -> HistoryEvent {
+pub(super) fn event(
+    rec: &WorkflowRecord,
+    kind: HistoryKind,
+    from: &str,
+    actor: &str,
+) -> HistoryEvent {
     HistoryEvent {
         version: rec.version,
         revision: rec.mod_revision,
@@ -210,7 +215,7 @@ fn create(
     }))
 }
 
-fn bump(rec: &mut WorkflowRecord, revision: u64, now_ms: u64) {
+pub(super) fn bump(rec: &mut WorkflowRecord, revision: u64, now_ms: u64) {
     rec.version += 1;
     rec.mod_revision = revision;
     rec.updated_ms = now_ms;

@@ -7,6 +7,7 @@ use cairn_raft::workflow::{Definition, HistoryEvent, TaskRecord, WorkflowRecord}
 
 use super::{BatchCtx, TxResult, decode, encode};
 use crate::keyspace::Space;
+use crate::watch::Change;
 use crate::workflow_index::{self as index, IndexOp};
 use crate::workflow_keys as keys;
 
@@ -87,6 +88,11 @@ pub(super) fn put_workflow(
     ctx.tx
         .tree(Space::Workflows)
         .insert(new.id.as_bytes(), encode(new)?)?;
+    ctx.events.push(Change::WorkflowPut {
+        record: Box::new(new.clone()),
+        prev_status: old.map(|o| o.status.clone()),
+        history: None,
+    });
     Ok(())
 }
 
@@ -104,9 +110,17 @@ pub(super) fn remove_workflow(ctx: &mut BatchCtx<'_>, rec: &WorkflowRecord) -> T
     let tasks = ctx.tx.tree(Space::Tasks);
     for t in &dir {
         tasks.remove(keys::task(id, t))?;
+        ctx.events.push(Change::TaskDelete {
+            workflow_id: id.clone(),
+            task_id: t.clone(),
+        });
     }
     ctx.tx.tree(Space::TaskDirs).remove(id.as_bytes())?;
+    super::checkpoint::remove_all(ctx, id)?;
     ctx.tx.tree(Space::Workflows).remove(id.as_bytes())?;
+    ctx.events.push(Change::WorkflowDelete {
+        record: Box::new(rec.clone()),
+    });
     Ok(u32::try_from(dir.len()).unwrap_or(u32::MAX))
 }
 
@@ -114,6 +128,7 @@ pub(super) fn append_history(ctx: &BatchCtx<'_>, id: &str, event: &HistoryEvent)
     ctx.tx
         .tree(Space::History)
         .insert(keys::history(id, event.version), encode(event)?)?;
+    ctx.events.attach_history(id, event);
     Ok(())
 }
 
@@ -141,5 +156,8 @@ pub(super) fn put_task(ctx: &BatchCtx<'_>, task: &TaskRecord) -> TxResult<()> {
     ctx.tx
         .tree(Space::Tasks)
         .insert(keys::task(&task.workflow_id, &task.id), encode(task)?)?;
+    ctx.events.push(Change::TaskPut {
+        record: Box::new(task.clone()),
+    });
     Ok(())
 }
