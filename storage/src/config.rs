@@ -2,6 +2,8 @@
 
 use cairn_raft::workflow::limits::RecordLimits;
 
+use crate::watch::HistoryLimits;
+
 /// Storage tunables. `dedup_window_ms`, `session_prune_interval_ms` and `record_limits` feed the deterministic
 /// apply, so they must be identical on every node of a cluster (otherwise replicas prune
 /// different dedup records and diverge).
@@ -20,6 +22,8 @@ pub struct StorageConfig {
     /// Limits the apply enforces on merged workflow metadata and labels (a merge patch can
     /// grow a record past what the node checked). Must be identical on every node.
     pub record_limits: RecordLimits,
+    /// Change history kept in memory for watchers to resume from (node-local).
+    pub watch_history: HistoryLimits,
 }
 
 impl Default for StorageConfig {
@@ -31,6 +35,7 @@ impl Default for StorageConfig {
             log_cache_bytes: 256 * 1024 * 1024,
             apply_batch_max: 1024,
             record_limits: RecordLimits::default(),
+            watch_history: HistoryLimits::default(),
         }
     }
 }

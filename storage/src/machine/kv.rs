@@ -4,6 +4,7 @@ use cairn_raft::command::{CommandError, KvRecord, Response};
 
 use super::{BatchCtx, TxResult, decode, encode};
 use crate::keyspace::Space;
+use crate::watch::Change;
 
 fn load(ctx: &BatchCtx<'_>, key: &[u8]) -> TxResult<Option<KvRecord>> {
     match ctx.tx.tree(Space::Kv).get(key)? {
@@ -40,6 +41,11 @@ pub(super) fn put(
         version: existing.as_ref().map_or(1, |r| r.version + 1),
     };
     ctx.tx.tree(Space::Kv).insert(key, encode(&record)?)?;
+    ctx.events.push(Change::KvPut {
+        key: key.to_vec(),
+        record,
+        prev: existing,
+    });
     Ok(Response::Put { revision })
 }
 
@@ -54,8 +60,12 @@ pub(super) fn delete(
         return Ok(rejected);
     }
     let deleted = existing.is_some();
-    if deleted {
+    if let Some(prev) = existing {
         ctx.tx.tree(Space::Kv).remove(key)?;
+        ctx.events.push(Change::KvDelete {
+            key: key.to_vec(),
+            prev,
+        });
     }
     Ok(Response::Delete { revision, deleted })
 }
