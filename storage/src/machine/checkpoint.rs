@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::workflow_store as store;
 use super::{BatchCtx, TxResult, decode, encode, workflow};
 use crate::keyspace::Space;
+use crate::watch::Change;
 use crate::workflow_keys as keys;
 
 type Outcome = Result<CheckpointReply, CheckpointError>;
@@ -65,6 +66,10 @@ fn remove_record(ctx: &BatchCtx<'_>, rec: &CheckpointRecord) -> TxResult<()> {
     ctx.tx
         .tree(Space::Checkpoints)
         .remove(keys::checkpoint(&rec.workflow_id, &rec.id))?;
+    ctx.events.push(Change::CheckpointDelete {
+        workflow_id: rec.workflow_id.clone(),
+        id: rec.id.clone(),
+    });
     Ok(())
 }
 
@@ -222,6 +227,9 @@ fn save_checkpoint(
     ctx.tx
         .tree(Space::Checkpoints)
         .insert(keys::checkpoint(&wf.id, &id), encode(&rec)?)?;
+    ctx.events.push(Change::CheckpointPut {
+        record: Box::new(rec.clone()),
+    });
     let mut d = dir(ctx, &wf.id)?;
     d.ids.push(id.clone());
     put_dir(ctx, &wf.id, &d)?;

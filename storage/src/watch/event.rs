@@ -5,6 +5,7 @@
 //! a watcher can maintain its view from events alone, and filters decide from the event
 //! without reading the store.
 
+use cairn_raft::checkpoint::CheckpointRecord;
 use cairn_raft::command::KvRecord;
 use cairn_raft::workflow::{HistoryEvent, TaskRecord, WorkflowRecord};
 
@@ -39,6 +40,10 @@ pub enum Change {
         workflow_id: String,
         task_id: String,
     },
+    /// A checkpoint was saved (its metadata; the payload is read separately).
+    CheckpointPut { record: Box<CheckpointRecord> },
+    /// A checkpoint was purged or removed with its workflow.
+    CheckpointDelete { workflow_id: String, id: String },
 }
 
 impl Change {
@@ -92,6 +97,16 @@ impl Change {
                 workflow_id,
                 task_id,
             } => workflow_id.len() + task_id.len(),
+            Change::CheckpointPut { record: c } => {
+                BASE + c.workflow_id.len()
+                    + c.id.len()
+                    + c.label.len()
+                    + c.metadata.len()
+                    + c.blob_id.len()
+                    + c.workflow_status.len()
+                    + c.workflow_metadata.len()
+            }
+            Change::CheckpointDelete { workflow_id, id } => workflow_id.len() + id.len(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! objects. A change matches the filter if any selector matches it; the same selectors pick
 //! the objects of a catch-up snapshot, so events and snapshots always describe one view.
 
+use cairn_raft::checkpoint::CheckpointRecord;
 use cairn_raft::workflow::{TaskRecord, WorkflowRecord};
 
 use super::event::Change;
@@ -20,6 +21,8 @@ pub enum Selector {
     },
     /// Tasks of one workflow (None: of every workflow).
     Tasks { workflow_id: Option<String> },
+    /// Checkpoints of one workflow (None: of every workflow).
+    Checkpoints { workflow_id: Option<String> },
 }
 
 impl Selector {
@@ -60,6 +63,17 @@ impl Selector {
                 Selector::Tasks { workflow_id: None },
                 Change::TaskPut { .. } | Change::TaskDelete { .. },
             ) => true,
+            (Selector::Checkpoints { workflow_id }, Change::CheckpointPut { record }) => {
+                workflow_id
+                    .as_ref()
+                    .is_none_or(|w| *w == record.workflow_id)
+            }
+            (
+                Selector::Checkpoints { workflow_id },
+                Change::CheckpointDelete {
+                    workflow_id: of, ..
+                },
+            ) => workflow_id.as_ref().is_none_or(|w| w == of),
             _ => false,
         }
     }
@@ -79,6 +93,15 @@ impl Selector {
                 id.as_ref().is_none_or(|id| *id == w.id)
                     && namespace.as_ref().is_none_or(|ns| *ns == w.namespace)
                     && (statuses.is_empty() || statuses.iter().any(|s| s == status))
+            }
+            _ => false,
+        }
+    }
+
+    pub fn selects_checkpoint(&self, c: &CheckpointRecord) -> bool {
+        match self {
+            Selector::Checkpoints { workflow_id } => {
+                workflow_id.as_ref().is_none_or(|w| *w == c.workflow_id)
             }
             _ => false,
         }
@@ -240,6 +263,23 @@ mod tests {
         assert!(of_a.matches(&deleted));
         assert!(!of_a.matches(&wf_put("a", "ns", None, "PENDING")));
         assert!(Selector::Tasks { workflow_id: None }.matches(&deleted));
+        let ckpt = Change::CheckpointDelete {
+            workflow_id: "a".into(),
+            id: "ckpt-1".into(),
+        };
+        assert!(!of_a.matches(&ckpt));
+        assert!(
+            Selector::Checkpoints {
+                workflow_id: Some("a".into())
+            }
+            .matches(&ckpt)
+        );
+        assert!(
+            !Selector::Checkpoints {
+                workflow_id: Some("b".into())
+            }
+            .matches(&ckpt)
+        );
 
         let f = Filter::new(vec![
             of_a,

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use cairn_raft::checkpoint::CheckpointRecord;
 use cairn_raft::codec;
 use cairn_raft::command::KvRecord;
 use cairn_raft::workflow::{TaskRecord, WorkflowRecord};
@@ -27,6 +28,7 @@ pub enum Object {
     Kv { key: Vec<u8>, record: KvRecord },
     Workflow(Box<WorkflowRecord>),
     Task(Box<TaskRecord>),
+    Checkpoint(Box<CheckpointRecord>),
 }
 
 /// Identity of an object, so overlapping selectors list it once.
@@ -35,6 +37,7 @@ enum ObjectKey {
     Kv(Vec<u8>),
     Workflow(String),
     Task(String, String),
+    Checkpoint(String, String),
 }
 
 /// Cheap to clone; `Send + Sync`.
@@ -144,6 +147,22 @@ impl WatchReader {
                         out.insert(
                             ObjectKey::Task(t.workflow_id.clone(), t.id.clone()),
                             Object::Task(Box::new(t)),
+                        );
+                    }
+                }
+            }
+            Selector::Checkpoints { workflow_id } => {
+                let tree = self.trees.get(Space::Checkpoints);
+                let iter = match workflow_id {
+                    Some(w) => tree.scan_prefix(keys::children_prefix(w)),
+                    None => tree.iter(),
+                };
+                for item in iter {
+                    let c: CheckpointRecord = codec::decode(&item?.1)?;
+                    if s.selects_checkpoint(&c) {
+                        out.insert(
+                            ObjectKey::Checkpoint(c.workflow_id.clone(), c.id.clone()),
+                            Object::Checkpoint(Box::new(c)),
                         );
                     }
                 }

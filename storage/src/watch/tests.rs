@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use cairn_raft::checkpoint::{CheckpointCommand, CheckpointKind, Codec, SaveCheckpoint};
 use cairn_raft::command::Command;
 use cairn_raft::workflow::command::{CreateWorkflow, TaskSpec, TransitionWorkflow, UpsertTasks};
 use cairn_raft::workflow::record::HistoryKind;
@@ -52,6 +53,22 @@ fn tasks(wf: &str, ids: &[&str]) -> Command {
                 ..TaskSpec::default()
             })
             .collect(),
+    })))
+}
+
+fn checkpoint(wf: &str) -> Command {
+    let payload = br#"{"step":1}"#.to_vec();
+    Command::Checkpoint(CheckpointCommand::Save(Box::new(SaveCheckpoint {
+        workflow_id: wf.into(),
+        kind: CheckpointKind::Manual,
+        label: "step".into(),
+        metadata: "{}".into(),
+        parent: None,
+        delta: false,
+        codec: Codec::Raw,
+        raw_size: payload.len() as u64,
+        checksum: crc32fast::hash(&payload),
+        payload,
     })))
 }
 
@@ -167,7 +184,7 @@ async fn a_replayed_request_reports_nothing() {
 fn mixed(start: u64, n: u64) -> Vec<cairn_raft::types::Entry> {
     (start..start + n)
         .map(|i| {
-            let c = match i % 7 {
+            let c = match i % 8 {
                 0 => delete(&format!("k{}", i % 5), None),
                 1 => create(&format!("w{i}")),
                 2 => transition(&format!("w{}", i - 1), "start"),
@@ -176,6 +193,7 @@ fn mixed(start: u64, n: u64) -> Vec<cairn_raft::types::Entry> {
                     id: format!("w{}", i.saturating_sub(10)),
                     force: true,
                 }),
+                5 => checkpoint(&format!("w{}", i - 4)),
                 _ => put(&format!("k{}", i % 5), &format!("{i}"), None),
             };
             normal(i, req(c, i, None))
@@ -189,6 +207,7 @@ struct View {
     kv: BTreeMap<Vec<u8>, Vec<u8>>,
     workflows: BTreeMap<String, (String, u64)>,
     tasks: BTreeMap<(String, String), u64>,
+    checkpoints: std::collections::BTreeSet<(String, String)>,
 }
 
 impl View {
@@ -206,6 +225,9 @@ impl View {
                 Object::Task(t) => {
                     v.tasks
                         .insert((t.workflow_id.clone(), t.id.clone()), t.version);
+                }
+                Object::Checkpoint(c) => {
+                    v.checkpoints.insert((c.workflow_id.clone(), c.id.clone()));
                 }
             }
         }
@@ -239,6 +261,13 @@ impl View {
             } => {
                 self.tasks.remove(&(workflow_id.clone(), task_id.clone()));
             }
+            Change::CheckpointPut { record } => {
+                self.checkpoints
+                    .insert((record.workflow_id.clone(), record.id.clone()));
+            }
+            Change::CheckpointDelete { workflow_id, id } => {
+                self.checkpoints.remove(&(workflow_id.clone(), id.clone()));
+            }
         }
     }
 }
@@ -254,6 +283,7 @@ async fn snapshot_then_events_rebuild_the_state_exactly() {
             statuses: vec![],
         },
         Selector::Tasks { workflow_id: None },
+        Selector::Checkpoints { workflow_id: None },
     ]);
     sm.apply_batch(&mixed(1, 60)).unwrap();
     let (at, objects) = sm.watch_reader().snapshot(&filter).unwrap();
@@ -271,6 +301,7 @@ async fn snapshot_then_events_rebuild_the_state_exactly() {
     assert_eq!(now, 120);
     assert_eq!(view, View::from_snapshot(objects));
     assert!(!view.kv.is_empty() && !view.workflows.is_empty() && !view.tasks.is_empty());
+    assert!(!view.checkpoints.is_empty());
 
     // Narrow selectors pick the same objects a filter on events would.
     let running = Filter::new(vec![Selector::Workflows {
