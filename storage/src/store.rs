@@ -81,7 +81,7 @@ fn check_no_gap(trees: &Trees, log: &LogStore) -> Result<(), StorageError> {
 }
 
 /// Returns whether the directory was initialized just now.
-fn check_or_init_version(dir: &Path) -> Result<bool, StorageError> {
+pub(crate) fn check_or_init_version(dir: &Path) -> Result<bool, StorageError> {
     let path = dir.join(VERSION_FILE);
     match fs::read_to_string(&path) {
         Ok(s) => {

@@ -1,0 +1,296 @@
+//! Seeding a new data directory from a backup (a snapshot file streamed by the Admin service):
+//! the state is copied record by record into a fresh snapshot whose metadata names the *new*
+//! cluster's members, so `cairn serve` on that directory starts a new cluster holding the
+//! same data.
+//!
+//! The new snapshot keeps the backup's last log index (revisions stay monotonic: every new
+//! write gets a revision above every restored one) but moves it to term 0. A fresh node's vote
+//! is term 0, and its first election then reaches term 1, above every restored log id; keeping
+//! the old cluster's term would let new entries sort below restored ones. Every member of the
+//! new cluster is restored from the same backup with the same member list, so all start from
+//! identical state and the same last log id.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use cairn_raft::types::{LogId, SnapshotMeta, StoredMembership};
+use cairn_raft::{NodeId, NodeInfo};
+use openraft::Membership;
+use openraft::vote::RaftLeaderId;
+
+use crate::error::StorageError;
+use crate::keyspace::{Space, meta_key};
+use crate::snapshot::{self, SnapshotReader, SnapshotWriter, remove_file_if_exists};
+use crate::snapshot_dir::SnapshotDir;
+
+/// Why a restore did not happen. In every case nothing was written to the target directory
+/// (or what was started there has been removed again).
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The backup failed its checksum, is truncated, or is not a Cairn snapshot.
+    #[error("backup is corrupt or truncated: {0}")]
+    Corrupt(StorageError),
+    /// The target directory already holds files: a restore never overwrites data.
+    #[error("data directory {0} is not empty; restore only seeds a new, empty directory")]
+    NotEmpty(PathBuf),
+    /// The member list is empty, lacks this node, or has a zero id.
+    #[error("invalid members: {0}")]
+    InvalidMembers(String),
+    /// The backup holds no applied state (not even the first membership entry).
+    #[error("backup holds no applied entries; nothing to restore")]
+    Empty,
+    #[error("restore failed: {0}")]
+    Storage(#[from] StorageError),
+}
+
+/// What a restore produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// Last log index covered by the backup, and so by the new cluster's first snapshot.
+    pub snapshot_index: u64,
+    /// The term of that entry in the source cluster.
+    pub source_term: u64,
+    /// State-machine records copied.
+    pub records: u64,
+    /// The new snapshot file.
+    pub snapshot_path: PathBuf,
+}
+
+/// Verifies `backup` (nothing is written unless it passes) and seeds `data_dir` (absent or
+/// empty) so that node `id` starts a new cluster of `members` holding the backup's state.
+pub fn restore_backup(
+    backup: &Path,
+    data_dir: &Path,
+    id: NodeId,
+    members: &BTreeMap<NodeId, NodeInfo>,
+) -> Result<RestoreReport, RestoreError> {
+    let source = snapshot::verify(backup).map_err(|e| match e {
+        e @ StorageError::SnapshotCorrupt { .. } => RestoreError::Corrupt(e),
+        // A file too short to hold a header reads as an I/O "unexpected EOF" in some paths.
+        StorageError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            RestoreError::Corrupt(StorageError::corrupt(backup, io.to_string()))
+        }
+        other => RestoreError::Storage(other),
+    })?;
+    if members.is_empty() || members.contains_key(&0) {
+        return Err(RestoreError::InvalidMembers(
+            "need at least one member, each with a positive id".into(),
+        ));
+    }
+    if !members.contains_key(&id) {
+        return Err(RestoreError::InvalidMembers(format!(
+            "node {id} is not in the member list"
+        )));
+    }
+    let last = source.last_log_id.ok_or(RestoreError::Empty)?;
+    check_empty(data_dir)?;
+
+    let new_last = LogId::new(
+        openraft::impls::leader_id_adv::LeaderId::new(0, last.leader_id.node_id).to_committed(),
+        last.index,
+    );
+    let voters: BTreeSet<NodeId> = members.keys().copied().collect();
+    let membership = Membership::new(vec![voters], members.clone())
+        .map_err(|e| RestoreError::InvalidMembers(e.to_string()))?;
+    let meta = SnapshotMeta {
+        last_log_id: Some(new_last),
+        last_membership: StoredMembership::new(Some(new_last), membership),
+    };
+
+    let result = seed(backup, data_dir, &meta);
+    match result {
+        Ok((records, snapshot_path)) => Ok(RestoreReport {
+            snapshot_index: last.index,
+            source_term: last.leader_id.term,
+            records,
+            snapshot_path,
+        }),
+        Err(e) => {
+            // Leave the directory as we found it (empty), so the operator can simply retry.
+            let _ = remove_contents(data_dir);
+            Err(e.into())
+        }
+    }
+}
+
+fn check_empty(dir: &Path) -> Result<(), RestoreError> {
+    match fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(RestoreError::NotEmpty(dir.to_path_buf()));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StorageError::Io(e).into()),
+    }
+}
+
+fn remove_contents(dir: &Path) -> std::io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            fs::remove_dir_all(&path)?;
+        } else {
+            fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Lays out the directory (data version first, as `open` expects) and writes the snapshot.
+/// sled is left absent: the first `open` finds it behind the snapshot and loads it.
+fn seed(
+    backup: &Path,
+    data_dir: &Path,
+    meta: &SnapshotMeta,
+) -> Result<(u64, PathBuf), StorageError> {
+    fs::create_dir_all(data_dir)?;
+    crate::store::check_or_init_version(data_dir)?;
+    let snapshots = SnapshotDir::open(&data_dir.join("snapshots"))?;
+    let tmp = snapshots.tmp_path(meta);
+    let written = copy_records(backup, &tmp, meta);
+    let (records, staged) = match written {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = remove_file_if_exists(&tmp);
+            return Err(e);
+        }
+    };
+    let published = snapshots.publish(meta, &staged)?;
+    // Re-read what we wrote: a restore that cannot be loaded must fail here, not at start.
+    let check = snapshot::verify(&published.path)?;
+    if check != *meta {
+        return Err(StorageError::corrupt(
+            &published.path,
+            "restored snapshot does not read back as written",
+        ));
+    }
+    Ok((records, published.path))
+}
+
+/// Copies every record except the Raft bookkeeping the new cluster replaces (last applied,
+/// membership, a stray install marker); `load_snapshot` writes those from `meta`.
+fn copy_records(
+    backup: &Path,
+    out: &Path,
+    meta: &SnapshotMeta,
+) -> Result<(u64, PathBuf), StorageError> {
+    let mut reader = SnapshotReader::open(backup)?;
+    let mut writer = SnapshotWriter::create(out, meta)?;
+    let mut records = 0u64;
+    while let Some(rec) = reader.next_record()? {
+        let replaced = rec.space == Space::Meta
+            && [
+                meta_key::LAST_APPLIED,
+                meta_key::MEMBERSHIP,
+                meta_key::INSTALL_MARKER,
+            ]
+            .contains(&rec.key.as_slice());
+        if replaced {
+            continue;
+        }
+        writer.write_record(rec.space, &rec.key, &rec.value)?;
+        records += 1;
+    }
+    Ok((records, writer.finish()?))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::test_util::{normal, put, req};
+    use crate::{StorageConfig, open};
+    use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
+
+    fn members(ids: &[u64]) -> BTreeMap<NodeId, NodeInfo> {
+        ids.iter()
+            .map(|i| {
+                (
+                    *i,
+                    NodeInfo {
+                        peer_addr: format!("127.0.0.1:{}", 7100 + i),
+                        client_addr: format!("127.0.0.1:{}", 7000 + i),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// A snapshot of a store holding keys k1..k3, built the way the leader builds one.
+    async fn backup_file(dir: &Path) -> PathBuf {
+        let (_log, mut sm) = open(dir, StorageConfig::default()).await.unwrap();
+        let entries: Vec<_> = (1..=3)
+            .map(|i| normal(i, req(put(&format!("k{i}"), "v", None), 1000 + i, None)))
+            .collect();
+        sm.apply_batch(&entries).unwrap();
+        let mut builder = sm.get_snapshot_builder().await;
+        let snap = builder.build_snapshot().await.unwrap();
+        let out = dir.join("backup.snap");
+        fs::copy(&snap.snapshot.path, &out).unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn restored_directory_opens_with_the_data_and_new_members() {
+        let src = tempfile::tempdir().unwrap();
+        let backup = backup_file(src.path()).await;
+        let target = tempfile::tempdir().unwrap();
+        let data = target.path().join("node-1");
+        let report = restore_backup(&backup, &data, 1, &members(&[1, 2, 3])).unwrap();
+        assert_eq!(report.snapshot_index, 3);
+        assert_eq!(report.source_term, 1);
+
+        let (_log, mut sm) = open(&data, StorageConfig::default()).await.unwrap();
+        let reader = sm.reader();
+        for i in 1..=3 {
+            assert!(reader.get(format!("k{i}").as_bytes()).unwrap().is_some());
+        }
+        let (applied, membership) = sm.applied_state().await.unwrap();
+        let applied = applied.unwrap();
+        assert_eq!((applied.leader_id.term, applied.index), (0, 3));
+        let voters: BTreeSet<u64> = membership.membership().voter_ids().collect();
+        assert_eq!(voters, BTreeSet::from([1, 2, 3]));
+    }
+
+    #[tokio::test]
+    async fn corrupt_or_truncated_backups_write_nothing() {
+        let src = tempfile::tempdir().unwrap();
+        let backup = backup_file(src.path()).await;
+        let bytes = fs::read(&backup).unwrap();
+        let target = tempfile::tempdir().unwrap();
+
+        let truncated = src.path().join("truncated.snap");
+        fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+        let mut flipped = bytes.clone();
+        flipped[bytes.len() / 3] ^= 0x40;
+        let corrupt = src.path().join("corrupt.snap");
+        fs::write(&corrupt, &flipped).unwrap();
+        let tiny = src.path().join("tiny.snap");
+        fs::write(&tiny, b"abc").unwrap();
+
+        for bad in [&truncated, &corrupt, &tiny] {
+            let data = target.path().join("node");
+            let e = restore_backup(bad, &data, 1, &members(&[1])).unwrap_err();
+            assert!(matches!(e, RestoreError::Corrupt(_)), "{bad:?}: {e:?}");
+            assert!(!data.exists(), "{bad:?} left {data:?} behind");
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_non_empty_dirs_and_bad_members() {
+        let src = tempfile::tempdir().unwrap();
+        let backup = backup_file(src.path()).await;
+        let target = tempfile::tempdir().unwrap();
+        fs::write(target.path().join("something"), b"x").unwrap();
+        let e = restore_backup(&backup, target.path(), 1, &members(&[1])).unwrap_err();
+        assert!(matches!(e, RestoreError::NotEmpty(_)), "{e:?}");
+        let data = target.path().join("fresh");
+        let e = restore_backup(&backup, &data, 4, &members(&[1, 2])).unwrap_err();
+        assert!(matches!(e, RestoreError::InvalidMembers(_)), "{e:?}");
+        assert!(!data.exists());
+    }
+}
