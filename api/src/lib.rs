@@ -22,6 +22,8 @@ pub mod meta {
     /// On an illegal transition: the legal targets from the current status, comma-separated
     /// (empty when none, e.g. in a terminal status).
     pub const ALLOWED: &str = "cairn-allowed";
+    /// On a checkpoint integrity failure: the checkpoint, as `<workflow>/<id>`.
+    pub const CHECKPOINT: &str = "cairn-checkpoint";
 
     /// Values of [`ERROR_KIND`].
     pub mod kind {
@@ -45,5 +47,36 @@ pub mod meta {
         pub const NOT_TERMINAL: &str = "not_terminal";
         pub const TERMINAL: &str = "terminal";
         pub const STALE_SEQUENCE: &str = "stale_sequence";
+        pub const UNKNOWN_LEASE: &str = "unknown_lease";
+        pub const INVALID_ARGUMENT: &str = "invalid_argument";
+        pub const NOT_HOLDER: &str = "not_holder";
+        pub const NOT_WAITING: &str = "not_waiting";
+        pub const STALE_FENCE: &str = "stale_fence";
+        // Checkpoint rejections.
+        /// A parent checkpoint that does not exist in the workflow.
+        pub const UNKNOWN_PARENT: &str = "unknown_parent";
+        /// A delta checkpoint without a parent.
+        pub const DELTA_WITHOUT_PARENT: &str = "delta_without_parent";
+        /// A delta chain that cannot be applied (a link is not JSON, ...).
+        pub const NOT_MATERIALIZABLE: &str = "not_materializable";
+        /// Stored checkpoint data failed verification (see [`super::CHECKPOINT`]).
+        pub const INTEGRITY: &str = "integrity";
+        /// A chunked upload that does not exist (never started, committed, or collected).
+        pub const UNKNOWN_UPLOAD: &str = "unknown_upload";
+        /// A chunked upload refused a chunk or a commit (order, gap, mismatch, owner).
+        pub const UPLOAD_REJECTED: &str = "upload_rejected";
+        // Admin refusals (membership, leadership, snapshots).
+        /// A learner is too far behind (or unreachable) to become a voter.
+        pub const LEARNER_BEHIND: &str = "learner_behind";
+        /// The change would leave no voter.
+        pub const LAST_VOTER: &str = "last_voter";
+        /// Too few reachable voters would remain for a quorum (use force to override).
+        pub const QUORUM_AT_RISK: &str = "quorum_at_risk";
+        /// Another membership change has not completed yet.
+        pub const CHANGE_IN_PROGRESS: &str = "change_in_progress";
+        /// The member named is not reachable from the leader.
+        pub const UNREACHABLE: &str = "unreachable";
+        /// The member has the wrong role for the request (e.g. promoting a voter).
+        pub const WRONG_ROLE: &str = "wrong_role";
     }
 }

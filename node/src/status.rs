@@ -4,7 +4,10 @@
 //! so clients can build typed errors.
 
 use cairn_api::meta::{self, kind};
+use cairn_raft::checkpoint::CheckpointError;
+use cairn_raft::coord::CoordError;
 use cairn_raft::workflow::{TaskError, WorkflowError};
+use cairn_storage::CheckpointReadError;
 use cairn_raft::{CommandError, ForwardError};
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
@@ -45,7 +48,32 @@ pub fn command_error(e: CommandError) -> Status {
             s
         }
         CommandError::Workflow(e) => workflow_error(e),
+        CommandError::Checkpoint(e) => checkpoint_error(e),
+        CommandError::Coord(e) => coord_error(e),
     }
+}
+
+/// A lease/lock/election rejection. A stale fence carries the current token or term.
+pub fn coord_error(e: CoordError) -> Status {
+    use Code::{AlreadyExists, FailedPrecondition, InvalidArgument, NotFound};
+    let (code, error_kind) = match &e {
+        CoordError::UnknownLease(_) => (NotFound, kind::UNKNOWN_LEASE),
+        CoordError::LeaseExists(_) => (AlreadyExists, kind::ALREADY_EXISTS),
+        CoordError::InvalidTtl { .. } | CoordError::InvalidName(_) | CoordError::InvalidOwner => {
+            (InvalidArgument, kind::INVALID_ARGUMENT)
+        }
+        CoordError::NotHolder { .. } => (FailedPrecondition, kind::NOT_HOLDER),
+        CoordError::NotWaiting { .. } => (FailedPrecondition, kind::NOT_WAITING),
+        CoordError::StaleFence { .. } => (FailedPrecondition, kind::STALE_FENCE),
+    };
+    let mut s = Status::new(code, e.to_string());
+    s.metadata_mut()
+        .insert(meta::ERROR_KIND, MetadataValue::from_static(error_kind));
+    if let CoordError::StaleFence { current, .. } = e {
+        s.metadata_mut()
+            .insert(meta::CURRENT_REVISION, MetadataValue::from(current));
+    }
+    s
 }
 
 /// A workflow rejection (from the machine, or from the node's own checks before proposing)
@@ -110,6 +138,49 @@ pub fn workflow_error(e: WorkflowError) -> Status {
     s
 }
 
+/// A checkpoint rejection by the machine. Bad references in the request are the caller's
+/// (InvalidArgument); an upload whose state does not admit the chunk or commit is a failed
+/// precondition; a workflow error maps as everywhere else.
+pub fn checkpoint_error(e: CheckpointError) -> Status {
+    use Code::{FailedPrecondition, InvalidArgument, NotFound};
+    let (code, error_kind) = match &e {
+        CheckpointError::Workflow(w) => return workflow_error(w.clone()),
+        CheckpointError::NotFound { .. } => (NotFound, kind::NOT_FOUND),
+        CheckpointError::UnknownParent { .. } => (InvalidArgument, kind::UNKNOWN_PARENT),
+        CheckpointError::DeltaWithoutParent => (InvalidArgument, kind::DELTA_WITHOUT_PARENT),
+        CheckpointError::UnknownUpload(_) => (FailedPrecondition, kind::UNKNOWN_UPLOAD),
+        CheckpointError::UploadOfOtherWorkflow { .. } => (InvalidArgument, kind::UPLOAD_REJECTED),
+        CheckpointError::ChunkOutOfOrder { .. }
+        | CheckpointError::ChunkMismatch { .. }
+        | CheckpointError::MissingChunks { .. } => (FailedPrecondition, kind::UPLOAD_REJECTED),
+    };
+    with_kind(code, error_kind, e.to_string())
+}
+
+/// A checkpoint that could not be loaded. Stored data that fails verification is DATA_LOSS
+/// and names the checkpoint in metadata, so a caller can fall back to another one.
+pub fn checkpoint_read_error(e: CheckpointReadError) -> Status {
+    match e {
+        CheckpointReadError::NotFound { .. } => with_kind(Code::NotFound, kind::NOT_FOUND, e.to_string()),
+        CheckpointReadError::Integrity {
+            ref workflow_id,
+            ref id,
+            ..
+        } => {
+            let name = format!("{workflow_id}/{id}");
+            let mut s = with_kind(Code::DataLoss, kind::INTEGRITY, e.to_string());
+            if let Ok(v) = MetadataValue::try_from(name) {
+                s.metadata_mut().insert(meta::CHECKPOINT, v);
+            }
+            s
+        }
+        CheckpointReadError::NotMaterializable { .. } => {
+            with_kind(Code::FailedPrecondition, kind::NOT_MATERIALIZABLE, e.to_string())
+        }
+        CheckpointReadError::Storage(e) => storage_error(e),
+    }
+}
+
 /// The optional typed details of a workflow rejection.
 #[derive(Default)]
 struct Typed {
@@ -171,6 +242,10 @@ pub fn internal(e: impl std::fmt::Display) -> Status {
 pub fn invalid(msg: impl Into<String>) -> Status {
     Status::invalid_argument(msg)
 }
+
+#[cfg(test)]
+#[path = "status_checkpoint_tests.rs"]
+mod checkpoint_tests;
 
 #[cfg(test)]
 mod tests {

@@ -63,6 +63,7 @@ async fn sweep(proposer: &Proposer<StateMachineStore>, reader: &WorkflowReader, 
         let req = Request {
             session: None,
             time_ms: 0,
+            fence: None,
             command: Command::Workflow(WorkflowCommand::Purge {
                 ids,
                 finished_before_ms: cutoff,

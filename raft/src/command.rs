@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{CheckpointCommand, CheckpointError, CheckpointReply};
+use crate::coord::{CoordCommand, CoordError, CoordReply, Fence};
 use crate::workflow::{WorkflowCommand, WorkflowError, WorkflowReply};
 
 /// Identifies one logical client request across retries (Raft thesis §6.3): the state machine
@@ -28,6 +29,8 @@ pub struct Request {
     /// The proposing leader's wall clock, ms since the Unix epoch. The machine never reads a
     /// clock itself; every replica sees this same value.
     pub time_ms: u64,
+    /// Apply only if this lock/election is still held with this token/term.
+    pub fence: Option<Fence>,
     pub command: Command,
 }
 
@@ -50,6 +53,7 @@ pub enum Command {
     },
     Workflow(WorkflowCommand),
     Checkpoint(CheckpointCommand),
+    Coord(CoordCommand),
 }
 
 /// The state machine's reply to one applied entry. `revision` is the entry's log index.
@@ -69,6 +73,10 @@ pub enum Response {
     Checkpoint {
         revision: u64,
         reply: CheckpointReply,
+    },
+    Coord {
+        revision: u64,
+        reply: CoordReply,
     },
     /// A deterministic rejection: nothing was written.
     Rejected(CommandError),
@@ -95,6 +103,8 @@ pub enum CommandError {
     Workflow(#[from] WorkflowError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Coord(#[from] CoordError),
 }
 
 /// The state machine's record of one key.
@@ -124,6 +134,7 @@ impl fmt::Display for Request {
             Command::Delete { key, .. } => write!(f, "delete({} bytes key)", key.len()),
             Command::Workflow(c) => write!(f, "workflow({})", c.name()),
             Command::Checkpoint(c) => write!(f, "checkpoint({})", c.name()),
+            Command::Coord(c) => write!(f, "coord({})", c.name()),
         }
     }
 }
@@ -136,6 +147,7 @@ impl Response {
             | Response::Delete { revision, .. }
             | Response::Workflow { revision, .. }
             | Response::Checkpoint { revision, .. }
+            | Response::Coord { revision, .. }
             | Response::Empty { revision } => Some(*revision),
             Response::Rejected(_) => None,
         }

@@ -5,6 +5,7 @@ pub mod channels;
 pub mod checkpoint;
 pub mod codec;
 pub mod command;
+pub mod coord;
 pub mod network;
 pub mod peer_proto;
 pub mod peer_server;

@@ -33,11 +33,17 @@ pub(crate) enum Space {
     CheckpointDirs = 11,
     /// Upload id -> encoded `UploadRecord` (chunked uploads not committed yet).
     Uploads = 12,
+    /// Lease id (u64 BE) -> encoded `LeaseRecord`.
+    Leases = 13,
+    /// Lock name -> encoded `LockRecord`.
+    Locks = 14,
+    /// Election name -> encoded `ElectionRecord`.
+    Elections = 15,
 }
 
 impl Space {
     /// Every space, in id order (the order trees are opened, snapshotted and indexed).
-    pub(crate) const ALL: [Space; 13] = [
+    pub(crate) const ALL: [Space; 16] = [
         Space::Meta,
         Space::Kv,
         Space::Sessions,
@@ -51,6 +57,9 @@ impl Space {
         Space::CheckpointData,
         Space::CheckpointDirs,
         Space::Uploads,
+        Space::Leases,
+        Space::Locks,
+        Space::Elections,
     ];
 
     pub(crate) fn id(self) -> u8 {
@@ -76,6 +85,9 @@ impl Space {
             Space::CheckpointData => "checkpoint_data",
             Space::CheckpointDirs => "checkpoint_dirs",
             Space::Uploads => "uploads",
+            Space::Leases => "leases",
+            Space::Locks => "locks",
+            Space::Elections => "elections",
         }
     }
 }

@@ -6,6 +6,7 @@
 
 mod checkpoint_reader;
 mod config;
+mod coord_reader;
 mod error;
 mod keyspace;
 mod load;
@@ -32,6 +33,7 @@ mod workflow_reader;
 
 pub use checkpoint_reader::{CheckpointReadError, CheckpointReader};
 pub use config::StorageConfig;
+pub use coord_reader::CoordReader;
 pub use error::StorageError;
 pub use log_store::{LogReader, LogStore};
 pub use reader::KvReader;

@@ -17,6 +17,7 @@ use sled::Transactional;
 
 use crate::checkpoint_reader::CheckpointReader;
 use crate::config::StorageConfig;
+use crate::coord_reader::CoordReader;
 use crate::error::StorageError;
 use crate::keyspace::{Space, Trees, Tx, meta_key};
 use crate::load::{load_snapshot, read_applied};
@@ -63,6 +64,11 @@ impl StateMachineStore {
             },
             apply_batch_max: config.apply_batch_max.max(1),
         })
+    }
+
+    /// Leases, locks and elections, concurrently with apply.
+    pub fn coord_reader(&self) -> CoordReader {
+        CoordReader::new(self.trees.clone(), self.gate.clone())
     }
 
     /// Checkpoint loads (verified, materialized) and listings, concurrently with apply.

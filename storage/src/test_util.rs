@@ -35,6 +35,7 @@ pub(crate) fn req(command: Command, time_ms: u64, session: Option<(&str, u64)>) 
             first_incomplete: 0,
         }),
         time_ms,
+        fence: None,
         command,
     }
 }

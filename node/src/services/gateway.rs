@@ -35,6 +35,7 @@ impl Gateway {
         let req = Request {
             session,
             time_ms: 0,
+            fence: None,
             command,
         };
         match self

@@ -4,6 +4,7 @@
 //! dispatches commands to them and owns the per-batch context.
 
 mod checkpoint;
+mod coord;
 mod kv;
 mod session;
 mod task;
@@ -148,18 +149,28 @@ fn apply_request(
         }
     }
 
-    let response = match &req.command {
-        Command::Put {
-            key,
-            value,
-            expected_revision,
-        } => kv::put(ctx, revision, key, value, *expected_revision)?,
-        Command::Delete {
-            key,
-            expected_revision,
-        } => kv::delete(ctx, revision, key, *expected_revision)?,
-        Command::Workflow(cmd) => workflow::apply(ctx, revision, now_ms, cmd)?,
-        Command::Checkpoint(cmd) => checkpoint::apply(ctx, revision, now_ms, cmd)?,
+    let stale = match &req.fence {
+        Some(fence) => coord::check_fence(ctx, fence)?,
+        None => None,
+    };
+    let response = if let Some(e) = stale {
+        // The sender no longer holds its lock (or leads its election): refuse the write.
+        Response::Rejected(e.into())
+    } else {
+        match &req.command {
+            Command::Put {
+                key,
+                value,
+                expected_revision,
+            } => kv::put(ctx, revision, key, value, *expected_revision)?,
+            Command::Delete {
+                key,
+                expected_revision,
+            } => kv::delete(ctx, revision, key, *expected_revision)?,
+            Command::Workflow(cmd) => workflow::apply(ctx, revision, now_ms, cmd)?,
+            Command::Checkpoint(cmd) => checkpoint::apply(ctx, revision, now_ms, cmd)?,
+            Command::Coord(cmd) => coord::apply(ctx, revision, now_ms, cmd)?,
+        }
     };
 
     if let Some((s, existing)) = client {
@@ -170,6 +181,8 @@ fn apply_request(
 
 #[cfg(test)]
 mod checkpoint_tests;
+#[cfg(test)]
+mod coord_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
