@@ -1,9 +1,10 @@
-//! The `cairn` binary: run a node (`serve`), a local cluster (`up`), touch data (`kv`), and
-//! measure (`bench`).
+//! The `cairn` binary: run a node (`serve`), a local cluster (`up`), touch data (`kv`),
+//! measure (`bench`) and operate a cluster (`ctl`).
 
 mod bench;
 mod cli_kv;
 mod config;
+mod ctl;
 mod endpoints_arg;
 mod server;
 mod services;
@@ -61,6 +62,8 @@ enum Cmd {
     Kv(cli_kv::KvArgs),
     /// Measure put throughput and latency against a running cluster.
     Bench(bench::BenchArgs),
+    /// Operate a cluster: status, members, leadership, snapshots, backup/restore, workflows.
+    Ctl(ctl::CtlArgs),
 }
 
 fn init_logging() {
@@ -100,6 +103,11 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> std::process::ExitCode {
     let result = match cli.cmd {
+        // ctl has its own exit codes (see ctl::error::exit).
+        Cmd::Ctl(args) => {
+            init_logging();
+            return ctl::run(args).await;
+        }
         Cmd::Serve(args) => {
             init_logging();
             match (

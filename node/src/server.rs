@@ -24,7 +24,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::config::NodeConfig;
-use crate::services::admin::AdminService;
+use crate::services::admin::{AdminOptions, AdminService};
 use crate::services::gateway::Gateway;
 use crate::services::kv::KvService;
 use crate::services::workflow::WorkflowService;
@@ -53,6 +53,12 @@ fn raft_config(cfg: &NodeConfig) -> anyhow::Result<Config> {
         ..Default::default()
     };
     Ok(config.validate()?)
+}
+
+/// A member silent for this long counts as unreachable to the admin checks: several missed
+/// heartbeats, and longer than an election takes.
+fn reachable_within(cfg: &NodeConfig) -> Duration {
+    Duration::from_millis((cfg.election_max_ms * 2).max(cfg.heartbeat_ms * 10))
 }
 
 fn snapshot_verifier() -> SnapshotVerifier {
@@ -121,7 +127,14 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
             .max_decoding_message_size(workflow_message_limit)
             .max_encoding_message_size(usize::MAX),
         )
-        .add_service(AdminServer::new(AdminService::new(proposer.clone())))
+        .add_service(AdminServer::new(AdminService::new(
+            proposer.clone(),
+            AdminOptions {
+                data_dir: cfg.data_dir.clone(),
+                http_addr: String::new(),
+                reachable_within: reachable_within(&cfg),
+            },
+        )))
         .serve_with_incoming_shutdown(incoming(client_listener), stopped(stop_rx.clone()));
     let peer_task = tokio::spawn(peer_server);
     let client_task = tokio::spawn(client_server);
