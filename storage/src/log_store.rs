@@ -66,6 +66,7 @@ impl LogStore {
         })?;
         let mut wal_config = raft_log::Config::new(dir);
         wal_config.log_cache_capacity = Some(config.log_cache_bytes);
+        wal_config.wal.flush_batch_wait = Some(config.wal_batch_wait);
         let wal = RaftLog::<LogTypes>::open(Arc::new(wal_config))?;
         Ok(Self {
             wal: SharedWal(Arc::new(RwLock::new(wal))),
