@@ -28,6 +28,9 @@ pub struct ServeArgs {
     /// Peer (Raft) gRPC listen address (`host:port`).
     #[arg(long, env = "CAIRN_PEER_ADDR")]
     pub peer_addr: Option<String>,
+    /// HTTP listen address (`host:port`) for /livez, /readyz and /metrics; none if unset.
+    #[arg(long, env = "CAIRN_HTTP_ADDR")]
+    pub http_addr: Option<String>,
     /// Initial members, `ID=PEER_ADDR/CLIENT_ADDR`, repeated or comma-separated. The first start
     /// of a listed node bootstraps the cluster with exactly these voters.
     #[arg(long = "member", env = "CAIRN_MEMBERS", value_delimiter = ',')]
@@ -73,6 +76,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     client_addr: Option<String>,
     peer_addr: Option<String>,
+    http_addr: Option<String>,
     #[serde(default)]
     members: Vec<FileMember>,
     #[serde(default)]
@@ -104,6 +108,8 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     pub client_addr: String,
     pub peer_addr: String,
+    /// Where /livez, /readyz and /metrics are served, if anywhere.
+    pub http_addr: Option<String>,
     pub members: Vec<(NodeId, NodeInfo)>,
     pub join: Vec<String>,
     pub heartbeat_ms: u64,
@@ -164,6 +170,10 @@ impl NodeConfig {
             .unwrap_or_else(|| "127.0.0.1:7101".into());
         check_addr(&client_addr).context("--client-addr")?;
         check_addr(&peer_addr).context("--peer-addr")?;
+        let http_addr = args.http_addr.or(file.http_addr);
+        if let Some(addr) = &http_addr {
+            check_addr(addr).context("--http-addr")?;
+        }
         let members = if args.members.is_empty() {
             file.members
                 .into_iter()
@@ -223,6 +233,7 @@ impl NodeConfig {
                 .unwrap_or_else(|| PathBuf::from(format!("cairn-data/node-{id}"))),
             client_addr,
             peer_addr,
+            http_addr,
             members,
             join: if args.join.is_empty() {
                 file.join

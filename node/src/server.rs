@@ -89,6 +89,12 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     let client_listener = TcpListener::bind(&cfg.client_addr)
         .await
         .with_context(|| format!("bind client address {}", cfg.client_addr))?;
+    let http_listener = crate::ops::bind_http(&cfg).await?;
+    let http_addr = http_listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .unwrap_or_default();
 
     let pool = ChannelPool::default();
     let network = PeerNetworkFactory::new(cfg.id, pool.clone());
@@ -112,7 +118,10 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     // many tasks, each JSON field bounded by the same limit.
     let workflow_message_limit = 4 * cfg.limits.records.max_metadata_bytes + 1024 * 1024;
     let gateway = Gateway::new(proposer.clone());
+    let (health_reporter, health_service) = crate::ops::health_service();
     let client_server = Server::builder()
+        .layer(crate::metrics::grpc::GrpcMetricsLayer)
+        .add_service(health_service)
         .add_service(
             KvServer::new(KvService::new(gateway.clone(), reader, cfg.limits))
                 .max_decoding_message_size(message_limit)
@@ -131,13 +140,20 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
             proposer.clone(),
             AdminOptions {
                 data_dir: cfg.data_dir.clone(),
-                http_addr: String::new(),
+                http_addr: http_addr.clone(),
                 reachable_within: reachable_within(&cfg),
             },
         )))
         .serve_with_incoming_shutdown(incoming(client_listener), stopped(stop_rx.clone()));
     let peer_task = tokio::spawn(peer_server);
     let client_task = tokio::spawn(client_server);
+    let ops = crate::ops::Ops::start(
+        &raft,
+        health_reporter,
+        http_listener,
+        workflow_reader.clone(),
+        &stop_rx,
+    );
     let retention_task = workflow_retention::spawn(
         cfg.retention,
         proposer.clone(),
@@ -174,6 +190,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     // graceful server shutdown would otherwise wait on forever), then give in-flight calls a
     // bounded drain.
     let _ = stop_tx.send(true);
+    ops.stop().await;
     let raft_result = raft.shutdown().await;
     for task in [peer_task, client_task] {
         let abort = task.abort_handle();

@@ -19,7 +19,8 @@ pub struct UpArgs {
     /// Number of nodes.
     #[arg(long, default_value_t = 3)]
     pub nodes: u16,
-    /// Node i serves clients on BASE+i and peers on BASE+100+i.
+    /// Node i serves clients on BASE+i, peers on BASE+100+i and HTTP (/metrics, /readyz) on
+    /// BASE+200+i.
     #[arg(long, default_value_t = 7000)]
     pub base_port: u16,
 }
@@ -35,6 +36,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)?;
     let client = |i: u16| format!("127.0.0.1:{}", args.base_port + i);
     let peer = |i: u16| format!("127.0.0.1:{}", args.base_port + 100 + i);
+    let http = |i: u16| format!("127.0.0.1:{}", args.base_port + 200 + i);
     let members: Vec<String> = (1..=args.nodes)
         .map(|i| format!("{i}={}/{}", peer(i), client(i)))
         .collect();
@@ -63,6 +65,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             .arg("--data-dir")
             .arg(args.data_dir.join(format!("node-{i}")))
             .args(["--client-addr", &client(i), "--peer-addr", &peer(i)])
+            .args(["--http-addr", &http(i)])
             .args(["--member", &members.join(",")])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -84,9 +87,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     );
     for i in 1..=args.nodes {
         println!(
-            "  node {i}: client {}  peer {}  log {}",
+            "  node {i}: client {}  peer {}  http {}  log {}",
             client(i),
             peer(i),
+            http(i),
             args.data_dir.join(format!("node-{i}.log")).display()
         );
     }
