@@ -20,6 +20,12 @@ fn member_json(m: &Member, survey: &Survey, leader: Option<&StatusResponse>) -> 
             l.replication.iter().find(|r| r.id == m.id).map(|r| r.lag)
         }
     });
+    let last_ack_ms = leader.and_then(|l| {
+        l.replication
+            .iter()
+            .find(|r| r.id == m.id)
+            .and_then(|r| r.last_ack_ms)
+    });
     let error = survey
         .answers
         .get(&m.client_addr)
@@ -38,6 +44,7 @@ fn member_json(m: &Member, survey: &Survey, leader: Option<&StatusResponse>) -> 
         "committed": status.map(|s| s.committed),
         "applied": status.map(|s| s.applied),
         "lag": lag,
+        "last_ack_ms": last_ack_ms,
         "snapshot_index": status.map(|s| s.snapshot_index),
         "disk_bytes": status.map(|s| s.disk_bytes),
         "http_addr": status.map(|s| s.http_addr.clone()),
