@@ -11,13 +11,14 @@ use cairn_client::Client;
 use cairn_cluster_tests::cluster::cairn_bin;
 use cairn_cluster_tests::wait_until;
 
-/// A base port whose six derived ports (BASE+1..3 clients, BASE+101..103 peers) are free and
+/// A base port whose nine derived ports (BASE+1..3 clients, BASE+101..103 peers, BASE+201..203
+/// HTTP) are free and
 /// below the ephemeral range (see `cairn_cluster_tests::ports`).
 fn free_base_port() -> u16 {
     for _ in 0..200 {
         let base = cairn_cluster_tests::ports::free_port().unwrap() - 1;
-        let ports = [1, 2, 3, 101, 102, 103].map(|o| base + o);
-        if base + 103 < 32_768
+        let ports = [1, 2, 3, 101, 102, 103, 201, 202, 203].map(|o| base + o);
+        if base + 203 < 32_768
             && ports
                 .iter()
                 .all(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
