@@ -1,0 +1,136 @@
+//! A recorded KV history under leader kills, checked for linearizability: concurrent clients
+//! put unique values, compare-and-set on the revision they last saw, and read, while the
+//! leader is killed with SIGKILL and restarted. Every operation is recorded with invocation
+//! and return times; one without a definite answer is recorded as indeterminate.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cairn_client::{Client, ClientConfig, Error};
+use cairn_cluster_tests::Cluster;
+use cairn_cluster_tests::linearizability::{KvInput, KvModel, KvOutput, Operation, Verdict, check};
+
+type History = Arc<Mutex<Vec<Operation<KvInput, KvOutput>>>>;
+
+const KEYS: [&str; 3] = ["lin/a", "lin/b", "lin/c"];
+
+fn micros(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// One client's loop: a mix of puts, compare-and-sets and reads until `until`.
+async fn worker(id: u64, client: Client, start: Instant, until: Instant, history: History) {
+    let mut n = 0u64;
+    let mut last_rev = [0u64; KEYS.len()];
+    while Instant::now() < until {
+        n += 1;
+        let k = ((id + n) % KEYS.len() as u64) as usize;
+        let key = KEYS[k].to_string();
+        let value = format!("c{id}-{n}");
+        let call = micros(start);
+        let (input, result) = match n % 3 {
+            0 => (
+                KvInput::Put {
+                    key: key.clone(),
+                    value: value.clone(),
+                },
+                client
+                    .put(key.clone(), value.clone())
+                    .await
+                    .map(|revision| KvOutput::Put { revision }),
+            ),
+            1 => (
+                KvInput::PutIf {
+                    key: key.clone(),
+                    value: value.clone(),
+                    expected: last_rev[k],
+                },
+                match client.put_if(key.clone(), value.clone(), last_rev[k]).await {
+                    Ok(revision) => Ok(KvOutput::Put { revision }),
+                    Err(Error::RevisionMismatch { current }) => Ok(KvOutput::Mismatch { current }),
+                    Err(e) => Err(e),
+                },
+            ),
+            _ => (
+                KvInput::Get { key: key.clone() },
+                client.get(key.clone()).await.map(|kv| {
+                    KvOutput::Get(
+                        kv.map(|kv| (String::from_utf8(kv.value).unwrap(), kv.mod_revision)),
+                    )
+                }),
+            ),
+        };
+        let op = match result {
+            Ok(output) => {
+                match &output {
+                    KvOutput::Put { revision } => last_rev[k] = *revision,
+                    KvOutput::Mismatch { current } => last_rev[k] = *current,
+                    KvOutput::Get(seen) => last_rev[k] = seen.as_ref().map_or(0, |(_, r)| *r),
+                    KvOutput::Delete { .. } => {}
+                }
+                Operation {
+                    client: id,
+                    input,
+                    call,
+                    ret: Some(micros(start)),
+                    output: Some(output),
+                }
+            }
+            // No definite answer: it may or may not have taken effect.
+            Err(_) => Operation {
+                client: id,
+                input,
+                call,
+                ret: None,
+                output: None,
+            },
+        };
+        history.lock().unwrap().push(op);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_history_under_leader_kills_is_linearizable() {
+    let mut cluster = Cluster::start(3).await.unwrap();
+    let start = Instant::now();
+    let until = start + Duration::from_secs(8);
+    let history: History = Arc::default();
+    let config = ClientConfig {
+        retry_deadline: Duration::from_secs(3),
+        ..ClientConfig::default()
+    };
+    let mut tasks = Vec::new();
+    for id in 0..6 {
+        let client = Client::with_config(cluster.endpoints(), config.clone()).unwrap();
+        tasks.push(tokio::spawn(worker(
+            id,
+            client,
+            start,
+            until,
+            history.clone(),
+        )));
+    }
+    // Nemesis: kill the leader, let the others elect, bring it back; twice.
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let leader = cluster.leader(Duration::from_secs(10)).await.unwrap();
+        cluster.kill(leader);
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        cluster.spawn(leader, &[]).unwrap();
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let history = std::mem::take(&mut *history.lock().unwrap());
+    let answered = history.iter().filter(|op| op.ret.is_some()).count();
+    assert!(answered > 100, "only {answered} operations answered");
+    let verdict = check(
+        &KvModel,
+        &history,
+        |input| input.key().to_string(),
+        Duration::from_secs(60),
+    );
+    assert_eq!(verdict, Verdict::Ok, "{} operations", history.len());
+}
