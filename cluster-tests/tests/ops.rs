@@ -15,6 +15,9 @@ use cairn_cluster_tests::ports::free_addr;
 use cairn_cluster_tests::{Cluster, ClusterOptions, wait_until};
 use serde_json::Value;
 use tokio::task::JoinHandle;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 /// A closed-loop writer of unique keys; counts writes that failed after the client's retries.
 struct Load {
@@ -146,6 +149,28 @@ async fn status_metrics_and_health_endpoints() {
         })
         .await;
         assert!(ready.is_ok(), "node {id} not ready");
+    }
+
+    // grpc.health.v1 on the client port agrees with /readyz.
+    for id in 1..=3 {
+        let addr = format!("http://{}", cluster.node(id).client_addr);
+        let channel = tonic::transport::Endpoint::from_shared(addr)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut health = HealthClient::new(channel);
+        for service in ["", "cairn.v1.Kv"] {
+            let req = HealthCheckRequest {
+                service: service.into(),
+            };
+            let status = health.check(req).await.unwrap().into_inner().status;
+            assert_eq!(
+                status,
+                ServingStatus::Serving as i32,
+                "node {id} {service:?}"
+            );
+        }
     }
 
     let (_, before) = http_get(&http(leader), "/metrics").await.unwrap();
