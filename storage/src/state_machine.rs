@@ -139,6 +139,7 @@ impl StateMachineStore {
                     membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
                 }
             }
+            machine::finish_run(&mut ctx)?;
             let Some(last) = entries.get(out.len().saturating_sub(1)) else {
                 return Ok((out, None, Vec::new(), Vec::new()));
             };

@@ -67,6 +67,8 @@ pub(crate) struct BatchCtx<'a> {
     pub(crate) index_ops: Vec<IndexOp>,
     /// Watch events of the run, published once the transaction commits.
     pub(crate) events: EventSink,
+    /// Client sessions the run touched, written back by [`finish_run`].
+    sessions: session::SessionCache,
 }
 
 impl<'a> BatchCtx<'a> {
@@ -77,8 +79,14 @@ impl<'a> BatchCtx<'a> {
             prescanned,
             index_ops: Vec::new(),
             events: EventSink::default(),
+            sessions: session::SessionCache::default(),
         }
     }
+}
+
+/// Writes what the run kept in memory (client sessions). Call once, after its last entry.
+pub(crate) fn finish_run(ctx: &mut BatchCtx<'_>) -> TxResult<()> {
+    session::flush(ctx)
 }
 
 /// Whether applying `entry` on top of the transaction's current state would prune.
@@ -145,7 +153,7 @@ fn apply_request(
         match session::check(ctx, s)? {
             // A retry: answer as the first time (or refuse a forgotten one), write nothing.
             session::Seen::Replay(first) | session::Seen::Stale(first) => return Ok(first),
-            session::Seen::New(existing) => client = Some((s, existing)),
+            session::Seen::New => client = Some(s),
         }
     }
 
@@ -173,8 +181,8 @@ fn apply_request(
         }
     };
 
-    if let Some((s, existing)) = client {
-        session::record(ctx, s, existing, now_ms, &response)?;
+    if let Some(s) = client {
+        session::record(ctx, s, now_ms, &response)?;
     }
     Ok(response)
 }
