@@ -36,6 +36,9 @@ pub trait Model {
     ) -> Option<Self::State>;
 }
 
+/// The operations of one history (or one partition of it).
+pub type History<M> = Vec<Operation<<M as Model>::Input, <M as Model>::Output>>;
+
 /// One client operation as recorded: invocation and return times (any monotonic unit), and
 /// the result, or `None` for both when the outcome is unknown.
 #[derive(Debug, Clone)]
@@ -72,7 +75,7 @@ where
     M: Model,
     F: Fn(&M::Input) -> String,
 {
-    let mut parts: BTreeMap<String, Vec<Operation<M::Input, M::Output>>> = BTreeMap::new();
+    let mut parts: BTreeMap<String, History<M>> = BTreeMap::new();
     for op in history {
         parts.entry(key_of(&op.input)).or_default().push(op.clone());
     }

@@ -109,7 +109,7 @@ pub fn check_partition<M: Model>(
     let mut steps: u64 = 0;
     loop {
         steps += 1;
-        if steps % 4096 == 0 && Instant::now() >= deadline {
+        if steps.is_multiple_of(4096) && Instant::now() >= deadline {
             return None;
         }
         if cur == head {
