@@ -1,16 +1,20 @@
-//! A recorded KV history under leader kills, checked for linearizability: concurrent clients
-//! put unique values, compare-and-set on the revision they last saw, and read, while the
-//! leader is killed with SIGKILL and restarted. Every operation is recorded with invocation
-//! and return times; one without a definite answer is recorded as indeterminate.
+//! Recorded histories under leader kills, checked for linearizability: KV clients put unique
+//! values, compare-and-set on the revision they last saw and read; workflow clients race
+//! transitions with expected versions and read. Meanwhile the leader is killed with SIGKILL
+//! and restarted. Every operation is recorded with invocation and return times; one without a
+//! definite answer is recorded as indeterminate.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cairn_client::{Client, ClientConfig, Error};
+use cairn_client::{Client, ClientConfig, CreateWorkflow, Definition, Error, Target};
 use cairn_cluster_tests::Cluster;
-use cairn_cluster_tests::linearizability::{KvInput, KvModel, KvOutput, Operation, Verdict, check};
+use cairn_cluster_tests::linearizability::{
+    KvInput, KvModel, KvOutput, Operation, Verdict, WorkflowInput, WorkflowModel, WorkflowOutput,
+    check,
+};
 
 type History = Arc<Mutex<Vec<Operation<KvInput, KvOutput>>>>;
 
@@ -112,14 +116,7 @@ async fn kv_history_under_leader_kills_is_linearizable() {
             history.clone(),
         )));
     }
-    // Nemesis: kill the leader, let the others elect, bring it back; twice.
-    for _ in 0..2 {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        let leader = cluster.leader(Duration::from_secs(10)).await.unwrap();
-        cluster.kill(leader);
-        tokio::time::sleep(Duration::from_millis(1000)).await;
-        cluster.spawn(leader, &[]).unwrap();
-    }
+    nemesis(&mut cluster, 2).await;
     for t in tasks {
         t.await.unwrap();
     }
@@ -130,6 +127,139 @@ async fn kv_history_under_leader_kills_is_linearizable() {
         &KvModel,
         &history,
         |input| input.key().to_string(),
+        Duration::from_secs(60),
+    );
+    assert_eq!(verdict, Verdict::Ok, "{} operations", history.len());
+}
+
+/// Kills the leader and brings it back, `rounds` times, while the workload runs.
+async fn nemesis(cluster: &mut Cluster, rounds: usize) {
+    for _ in 0..rounds {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let leader = cluster.leader(Duration::from_secs(10)).await.unwrap();
+        cluster.kill(leader);
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        cluster.spawn(leader, &[]).unwrap();
+    }
+}
+
+type WfHistory = Arc<Mutex<Vec<Operation<WorkflowInput, WorkflowOutput>>>>;
+
+/// Reads a workflow, then tries to flip it at the version it read.
+async fn racer(id: u64, client: Client, start: Instant, until: Instant, history: WfHistory) {
+    let mut n = 0u64;
+    while Instant::now() < until {
+        n += 1;
+        let wf = if (id + n) % 2 == 0 {
+            "race-a"
+        } else {
+            "race-b"
+        };
+        let call = micros(start);
+        let read = client.workflow(wf, false).await;
+        let (status, version) = match &read {
+            Ok(Some(d)) => (d.workflow.status.clone(), d.workflow.version),
+            _ => {
+                history.lock().unwrap().push(Operation {
+                    client: id,
+                    input: WorkflowInput::Read { id: wf.into() },
+                    call,
+                    ret: None,
+                    output: None,
+                });
+                continue;
+            }
+        };
+        history.lock().unwrap().push(Operation {
+            client: id,
+            input: WorkflowInput::Read { id: wf.into() },
+            call,
+            ret: Some(micros(start)),
+            output: Some(WorkflowOutput::Read {
+                status: status.clone(),
+                version,
+            }),
+        });
+        let to = if status == "PING" { "PONG" } else { "PING" };
+        let call = micros(start);
+        let result = client
+            .transition(wf, Target::status(to), Some(version), "racer", "")
+            .await;
+        let output = match result {
+            Ok(r) => Some(WorkflowOutput::Moved { version: r.version }),
+            Err(Error::VersionConflict { current }) => Some(WorkflowOutput::Conflict { current }),
+            Err(Error::IllegalTransition { current, .. }) => {
+                Some(WorkflowOutput::Illegal { current })
+            }
+            Err(_) => None,
+        };
+        history.lock().unwrap().push(Operation {
+            client: id,
+            input: WorkflowInput::Transition {
+                id: wf.into(),
+                to: to.into(),
+                expected: Some(version),
+            },
+            call,
+            ret: output.as_ref().map(|_| micros(start)),
+            output,
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_history_under_leader_kills_is_linearizable() {
+    let mut cluster = Cluster::start(3).await.unwrap();
+    let setup = Client::connect(cluster.endpoints()).unwrap();
+    let def = Definition::new("pingpong", ["PING", "PONG"], "PING", Vec::<String>::new())
+        .transition("PING", "PONG")
+        .transition("PONG", "PING");
+    setup.register_definition(&def).await.unwrap();
+    for id in ["race-a", "race-b"] {
+        setup
+            .create_workflow(CreateWorkflow::new().id(id).definition("pingpong"))
+            .await
+            .unwrap();
+    }
+    let start = Instant::now();
+    let until = start + Duration::from_secs(8);
+    let history: WfHistory = Arc::default();
+    let config = ClientConfig {
+        retry_deadline: Duration::from_secs(3),
+        ..ClientConfig::default()
+    };
+    let mut tasks = Vec::new();
+    for id in 0..6 {
+        let client = Client::with_config(cluster.endpoints(), config.clone()).unwrap();
+        tasks.push(tokio::spawn(racer(
+            id,
+            client,
+            start,
+            until,
+            history.clone(),
+        )));
+    }
+    nemesis(&mut cluster, 2).await;
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let history = std::mem::take(&mut *history.lock().unwrap());
+    let moved = history
+        .iter()
+        .filter(|op| matches!(op.output, Some(WorkflowOutput::Moved { .. })))
+        .count();
+    assert!(moved > 20, "only {moved} transitions won");
+    let model = WorkflowModel {
+        initial: "PING".into(),
+        edges: vec![
+            ("PING".into(), "PONG".into()),
+            ("PONG".into(), "PING".into()),
+        ],
+    };
+    let verdict = check(
+        &model,
+        &history,
+        |i| i.id().to_string(),
         Duration::from_secs(60),
     );
     assert_eq!(verdict, Verdict::Ok, "{} operations", history.len());

@@ -9,9 +9,11 @@
 
 mod kv;
 mod search;
+mod workflow;
 
 pub use kv::{KvInput, KvModel, KvOutput};
 pub use search::check_partition;
+pub use workflow::{WorkflowInput, WorkflowModel, WorkflowOutput};
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;

@@ -211,3 +211,81 @@ fn generated_valid_histories_of_thousands_of_operations_pass() {
     }
     assert_eq!(verdict(&history), Verdict::Ok);
 }
+
+fn pingpong() -> WorkflowModel {
+    WorkflowModel {
+        initial: "PING".into(),
+        edges: vec![
+            ("PING".into(), "PONG".into()),
+            ("PONG".into(), "PING".into()),
+        ],
+    }
+}
+
+fn transition(
+    client: u64,
+    to: &str,
+    expected: u64,
+    call: u64,
+    ret: u64,
+    out: WorkflowOutput,
+) -> Operation<WorkflowInput, WorkflowOutput> {
+    Operation {
+        client,
+        input: WorkflowInput::Transition {
+            id: "wf".into(),
+            to: to.into(),
+            expected: Some(expected),
+        },
+        call,
+        ret: Some(ret),
+        output: Some(out),
+    }
+}
+
+#[test]
+fn workflow_transitions_win_once_per_version() {
+    let check_wf = |h: &[Operation<WorkflowInput, WorkflowOutput>]| {
+        check(
+            &pingpong(),
+            h,
+            |i| i.id().to_string(),
+            Duration::from_secs(5),
+        )
+    };
+    // Two racers at version 1: one wins, the other sees the new version.
+    let good = [
+        transition(1, "PONG", 1, 0, 10, WorkflowOutput::Moved { version: 2 }),
+        transition(2, "PONG", 1, 1, 12, WorkflowOutput::Conflict { current: 2 }),
+        transition(2, "PING", 2, 13, 20, WorkflowOutput::Moved { version: 3 }),
+    ];
+    assert_eq!(check_wf(&good), Verdict::Ok);
+    // Both claiming version 1 is impossible.
+    let both = [
+        transition(1, "PONG", 1, 0, 10, WorkflowOutput::Moved { version: 2 }),
+        transition(2, "PONG", 1, 1, 12, WorkflowOutput::Moved { version: 2 }),
+    ];
+    assert_eq!(
+        check_wf(&both),
+        Verdict::Illegal {
+            partition: "wf".into()
+        }
+    );
+    // An illegal edge must name the real current status.
+    let lie = [transition(
+        1,
+        "PING",
+        1,
+        0,
+        10,
+        WorkflowOutput::Illegal {
+            current: "PONG".into(),
+        },
+    )];
+    assert_eq!(
+        check_wf(&lie),
+        Verdict::Illegal {
+            partition: "wf".into()
+        }
+    );
+}
