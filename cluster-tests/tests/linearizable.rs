@@ -150,7 +150,7 @@ async fn racer(id: u64, client: Client, start: Instant, until: Instant, history:
     let mut n = 0u64;
     while Instant::now() < until {
         n += 1;
-        let wf = if (id + n) % 2 == 0 {
+        let wf = if (id + n).is_multiple_of(2) {
             "race-a"
         } else {
             "race-b"
