@@ -217,6 +217,37 @@ impl Admin for Mock {
     ) -> Result<Response<cairn_api::v1::TransferLeaderResponse>, Status> {
         Err(Status::unimplemented("mock"))
     }
+    async fn promote_learner(
+        &self,
+        _: Request<cairn_api::v1::PromoteLearnerRequest>,
+    ) -> Result<Response<cairn_api::v1::MembershipResponse>, Status> {
+        Err(Status::unimplemented("mock"))
+    }
+    async fn remove_member(
+        &self,
+        _: Request<cairn_api::v1::RemoveMemberRequest>,
+    ) -> Result<Response<cairn_api::v1::MembershipResponse>, Status> {
+        Err(Status::unimplemented("mock"))
+    }
+    async fn replace_member(
+        &self,
+        _: Request<cairn_api::v1::ReplaceMemberRequest>,
+    ) -> Result<Response<cairn_api::v1::MembershipResponse>, Status> {
+        Err(Status::unimplemented("mock"))
+    }
+    async fn trigger_snapshot(
+        &self,
+        _: Request<cairn_api::v1::TriggerSnapshotRequest>,
+    ) -> Result<Response<cairn_api::v1::TriggerSnapshotResponse>, Status> {
+        Err(Status::unimplemented("mock"))
+    }
+    type BackupStream = tonic::codegen::BoxStream<cairn_api::v1::BackupChunk>;
+    async fn backup(
+        &self,
+        _: Request<cairn_api::v1::BackupRequest>,
+    ) -> Result<Response<Self::BackupStream>, Status> {
+        Err(Status::unimplemented("mock"))
+    }
 }
 
 async fn serve(mock: Mock) -> String {

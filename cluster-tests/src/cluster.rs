@@ -18,6 +18,8 @@ pub struct NodeProc {
     pub peer_addr: String,
     pub data_dir: PathBuf,
     pub log_path: PathBuf,
+    /// Extra environment for the next spawn (e.g. `FAILPOINTS` in a fault-injection build).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -86,6 +88,7 @@ impl Cluster {
                 peer_addr: free_addr()?,
                 data_dir: dir.path().join(format!("node-{id}")),
                 log_path: dir.path().join(format!("node-{id}.log")),
+                env: Vec::new(),
                 child: None,
             });
         }
@@ -122,7 +125,7 @@ impl Cluster {
         &self.nodes[(id - 1) as usize]
     }
 
-    fn node_mut(&mut self, id: u64) -> &mut NodeProc {
+    pub fn node_mut(&mut self, id: u64) -> &mut NodeProc {
         &mut self.nodes[(id - 1) as usize]
     }
 
@@ -140,6 +143,7 @@ impl Cluster {
             peer_addr: free_addr()?,
             data_dir: self.root.join(format!("node-{id}")),
             log_path: self.root.join(format!("node-{id}.log")),
+            env: Vec::new(),
             child: None,
         });
         Ok(id)
@@ -170,6 +174,7 @@ impl Cluster {
             .args(&opts)
             .args(extra)
             .env("CAIRN_LOG", "info,openraft=info")
+            .envs(node.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
@@ -266,6 +271,14 @@ impl Cluster {
             let id = self.exited().unwrap_or(0);
             anyhow::anyhow!("node {id} exited; its log:\n{}", self.log_of(id))
         })
+    }
+
+    /// The exit status of node `id` if its process has ended (reaping it).
+    pub fn exit_status(&mut self, id: u64) -> Option<std::process::ExitStatus> {
+        let node = self.node_mut(id);
+        let status = node.child.as_mut()?.try_wait().ok()??;
+        node.child = None;
+        Some(status)
     }
 
     /// A node that was started and is no longer running (it failed or was killed outside

@@ -85,6 +85,9 @@ fn init_logging() {
 
 fn main() -> std::process::ExitCode {
     tune_allocator();
+    // Fault-test builds arm failpoints from the FAILPOINTS environment variable.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let cli = Cli::parse();
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();

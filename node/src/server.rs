@@ -75,7 +75,12 @@ fn incoming(listener: TcpListener) -> TcpIncoming {
 pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("create data dir {}", cfg.data_dir.display()))?;
-    let (log_store, sm) = cairn_storage::open(&cfg.data_dir, StorageConfig::default())
+    let storage = StorageConfig {
+        wal_batch_wait: Duration::from_micros(cfg.wal_batch_wait_us),
+        record_limits: cfg.limits.records,
+        ..StorageConfig::default()
+    };
+    let (log_store, sm) = cairn_storage::open(&cfg.data_dir, storage)
         .await
         .with_context(|| format!("open storage in {}", cfg.data_dir.display()))?;
     let reader = sm.reader();
@@ -177,12 +182,25 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         anyhow::Ok(())
     };
     tokio::pin!(shutdown);
+    let fatal = raft_stopped(raft.clone());
+    tokio::pin!(fatal);
+    let mut failed = false;
     let stop_requested = tokio::select! {
         res = membership => { res?; false }
         _ = &mut shutdown => true,
+        _ = &mut fatal => { failed = true; true }
     };
     if !stop_requested {
-        shutdown.await;
+        tokio::select! {
+            _ = &mut shutdown => {}
+            _ = &mut fatal => failed = true,
+        }
+    }
+    if failed {
+        // A storage failure (say, an fdatasync error) stops openraft's core. Serving on would
+        // answer stale reads from a node that can no longer take part: stop instead, and let
+        // a restart recover from what is durable.
+        tracing::error!(id = cfg.id, "raft stopped on a fatal error; shutting the node down");
     }
 
     tracing::info!(id = cfg.id, "shutting down");
@@ -206,9 +224,20 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
             abort.abort();
         }
     }
+    if failed {
+        anyhow::bail!("raft stopped on a fatal error (see the log above)");
+    }
     raft_result.context("raft shutdown")?;
     tracing::info!(id = cfg.id, "stopped");
     Ok(())
+}
+
+/// Resolves when Raft's core stops by itself (openraft stops on any storage error): its
+/// metrics channel closes.
+async fn raft_stopped(raft: CairnRaft) {
+    use openraft::rt::WatchReceiver;
+    let mut metrics = raft.metrics();
+    while metrics.changed().await.is_ok() {}
 }
 
 /// First start of an initial member: initialise the cluster with the configured voters.

@@ -156,6 +156,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
+        fail::fail_point!("vote-save", |_| Err(io::Error::other("failpoint vote-save")));
         let (tx, rx) = tokio::sync::oneshot::channel();
         {
             let mut wal = self.wal.write()?;
@@ -199,8 +200,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
+        fail::fail_point!("log-append", |_| Err(io::Error::other(
+            "failpoint log-append"
+        )));
         let mut wal = self.wal.write()?;
         wal.append(entries.into_iter().map(|e| (Cd(e.log_id), Cd(e.payload))))?;
+        // An fdatasync that fails: the entries were written but are not durable.
+        #[cfg(feature = "failpoints")]
+        if fail::eval("log-fsync", |_| ()).is_some() {
+            callback.io_completed(Err(io::Error::other("failpoint log-fsync")));
+            return Ok(());
+        }
         // Entries are readable from memory now; openraft is told they are durable only by
         // the callback, which the FlushWorker fires after the batch's fdatasync.
         wal.flush(true, Some(FlushCallback::Raft(callback)))

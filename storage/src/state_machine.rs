@@ -100,6 +100,9 @@ impl StateMachineStore {
     /// membership. Returns one response per entry; nothing is visible before its
     /// transaction commits. (A due dedup prune can split the batch, see `machine::BatchCtx`.)
     pub(crate) fn apply_batch(&self, entries: &[Entry]) -> Result<Vec<Response>, StorageError> {
+        fail::fail_point!("apply", |_| Err(StorageError::Internal(
+            "failpoint apply".into()
+        )));
         let mut responses = Vec::with_capacity(entries.len());
         let clock = match self.trees.get(Space::Meta).get(meta_key::CLOCK)? {
             Some(b) => crate::keyspace::decode_u64(&b, "machine clock")?,
@@ -172,6 +175,9 @@ impl StateMachineStore {
     }
 
     fn install_blocking(&self, meta: &SnapshotMeta, path: &Path) -> Result<(), StorageError> {
+        fail::fail_point!("snapshot-install", |_| Err(StorageError::Internal(
+            "failpoint snapshot-install".into()
+        )));
         // Verify before touching anything: a bad file leaves the state machine as it was.
         let verified = snapshot::verify(path).and_then(|found| {
             if found == *meta {

@@ -1,0 +1,128 @@
+//! Disk faults through failpoints (the `cairn` binary the tests run is built with the
+//! `failpoints` feature, see scripts/test): an fdatasync error makes a node stop, never carry
+//! on, and a restart recovers it from what is durable without losing an acknowledged write.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use cairn_client::Client;
+use cairn_cluster_tests::{Cluster, wait_until};
+
+/// Arms `failpoints` on node `id` and restarts it.
+fn restart_with_failpoints(cluster: &mut Cluster, id: u64, failpoints: &str) {
+    cluster.kill(id);
+    cluster.node_mut(id).env = vec![("FAILPOINTS".into(), failpoints.into())];
+    cluster.spawn(id, &[]).unwrap();
+}
+
+/// Writes keys `{prefix}0..n`, returning the last revision.
+async fn write(c: &Client, prefix: &str, n: usize) -> u64 {
+    let mut last = 0;
+    for i in 0..n {
+        last = c
+            .put(format!("{prefix}{i}"), format!("v{i}"))
+            .await
+            .unwrap();
+    }
+    last
+}
+
+async fn stops_with_failure(cluster: &mut Cluster, id: u64) {
+    let status = wait_until(Duration::from_secs(30), "the faulty node to stop", || {
+        let s = cluster.exit_status(id);
+        async move { s }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.log_of(id)));
+    assert!(
+        !status.success(),
+        "a node whose storage failed must not exit cleanly"
+    );
+    assert!(
+        cluster.log_of(id).contains("raft stopped on a fatal error"),
+        "{}",
+        cluster.log_of(id)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fdatasync_failure_on_a_follower_stops_it_and_restart_recovers() {
+    let mut cluster = Cluster::start(3).await.unwrap();
+    let c = Client::connect(cluster.endpoints()).unwrap();
+    write(&c, "before/", 20).await;
+    let leader = cluster.leader(Duration::from_secs(10)).await.unwrap();
+    let follower = (1..=3).find(|i| *i != leader).unwrap();
+
+    restart_with_failpoints(&mut cluster, follower, "log-fsync=return");
+    // Its first append after restart fails to sync: it must stop, and the other two go on.
+    let last = write(&c, "during/", 50).await;
+    stops_with_failure(&mut cluster, follower).await;
+
+    cluster.node_mut(follower).env.clear();
+    cluster.spawn(follower, &[]).unwrap();
+    cluster
+        .wait_applied(follower, last, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let only_follower = Client::connect([cluster.node(follower).client_addr.clone()]).unwrap();
+    for prefix in ["before/", "during/"] {
+        let page = only_follower.range(prefix, b"", 100).await.unwrap();
+        let n = if prefix == "before/" { 20 } else { 50 };
+        assert_eq!(page.kvs.len(), n, "{prefix} on the recovered follower");
+    }
+}
+
+/// Moves leadership to `to` and waits until the cluster agrees.
+async fn transfer_to(cluster: &Cluster, to: u64) {
+    let from = cluster.leader(Duration::from_secs(10)).await.unwrap();
+    let mut admin = cairn_api::v1::admin_client::AdminClient::connect(format!(
+        "http://{}",
+        cluster.node(from).client_addr
+    ))
+    .await
+    .unwrap();
+    admin
+        .transfer_leader(cairn_api::v1::TransferLeaderRequest { to })
+        .await
+        .unwrap();
+    wait_until(Duration::from_secs(10), "leadership moved", || async {
+        (cluster.leader(Duration::from_secs(1)).await.ok()? == to).then_some(())
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_cannot_sync_or_apply_stops_and_acknowledged_writes_survive() {
+    let mut cluster = Cluster::start(3).await.unwrap();
+    let c = Client::connect(cluster.endpoints()).unwrap();
+    for (round, failpoint) in ["log-fsync", "apply"].iter().enumerate() {
+        let leader = cluster.leader(Duration::from_secs(10)).await.unwrap();
+        let victim = leader % 3 + 1;
+        // Healthy for its first 20 syncs (or applies): enough to catch up and take over.
+        restart_with_failpoints(&mut cluster, victim, &format!("{failpoint}=20*off->return"));
+        transfer_to(&cluster, victim).await;
+        // The leader fails mid-stream; the client's retries reach the next leader with the
+        // same idempotency keys.
+        let prefix = format!("round{round}/");
+        write(&c, &prefix, 40).await;
+        stops_with_failure(&mut cluster, victim).await;
+        cluster.node_mut(victim).env.clear();
+        cluster.spawn(victim, &[]).unwrap();
+        for id in 1..=3 {
+            let one = Client::connect([cluster.node(id).client_addr.clone()]).unwrap();
+            let page = wait_until(Duration::from_secs(30), "every write on every node", || {
+                let one = one.clone();
+                let prefix = prefix.clone();
+                async move {
+                    let page = one.range(prefix, b"", 100).await.ok()?;
+                    (page.kvs.len() == 40).then_some(page)
+                }
+            })
+            .await
+            .unwrap();
+            assert!(page.kvs.iter().all(|kv| kv.version == 1), "applied once");
+        }
+    }
+}
