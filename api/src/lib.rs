@@ -52,6 +52,9 @@ pub mod meta {
         pub const NOT_HOLDER: &str = "not_holder";
         pub const NOT_WAITING: &str = "not_waiting";
         pub const STALE_FENCE: &str = "stale_fence";
+        /// A blocking lock acquire or campaign was not granted within its wait timeout (with
+        /// DEADLINE_EXCEEDED); the caller is no longer in line.
+        pub const WAIT_TIMEOUT: &str = "wait_timeout";
         // Checkpoint rejections.
         /// A parent checkpoint that does not exist in the workflow.
         pub const UNKNOWN_PARENT: &str = "unknown_parent";

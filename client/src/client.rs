@@ -117,13 +117,31 @@ impl Client {
     /// the retry deadline passes. `attempt` gets the endpoint's channel and the deadline to
     /// send to the server (see [`request`]); it must rebuild its request each time because
     /// tonic consumes it, and it must reuse any idempotency header captured outside.
-    pub(crate) async fn call<T, F, Fut>(&self, op: &'static str, mut attempt: F) -> Result<T>
+    pub(crate) async fn call<T, F, Fut>(&self, op: &'static str, attempt: F) -> Result<T>
     where
         F: FnMut(Channel, Duration) -> Fut,
         Fut: Future<Output = std::result::Result<Response<T>, Status>>,
     {
         let cfg = &self.inner.config;
-        let deadline = Instant::now() + cfg.retry_deadline;
+        self.call_with(op, cfg.request_timeout, cfg.retry_deadline, attempt)
+            .await
+    }
+
+    /// [`Client::call`] with its own per-attempt timeout and total budget, for calls whose
+    /// duration grows with their size (checkpoint uploads and loads).
+    pub(crate) async fn call_with<T, F, Fut>(
+        &self,
+        op: &'static str,
+        request_timeout: Duration,
+        retry_deadline: Duration,
+        mut attempt: F,
+    ) -> Result<T>
+    where
+        F: FnMut(Channel, Duration) -> Fut,
+        Fut: Future<Output = std::result::Result<Response<T>, Status>>,
+    {
+        let cfg = &self.inner.config;
+        let deadline = Instant::now() + retry_deadline;
         let mut backoff = Backoff::new(cfg.backoff_base, cfg.backoff_max);
         let mut last_failure: Option<(String, bool)> = None;
         let mut just_redirected = false;
@@ -132,7 +150,7 @@ impl Client {
             if remaining.is_zero() {
                 break;
             }
-            let per_try = cfg.request_timeout.min(remaining);
+            let per_try = request_timeout.min(remaining);
             let (idx, node) = self.inner.endpoints.pick();
             let status = match try_once(&node, per_try, &mut attempt).await {
                 Ok((value, leader)) => {

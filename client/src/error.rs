@@ -56,6 +56,29 @@ pub enum Error {
     /// completed. The message says which.
     #[error("failed precondition: {0}")]
     FailedPrecondition(String),
+    /// A fenced write was refused because its lock token (or election term) is no longer
+    /// current: the lock moved on (or another leader was elected). `current` is the current
+    /// token or term, 0 when nobody holds it. Nothing was written.
+    #[error("stale fence: the current token or term is {current}")]
+    StaleFence {
+        /// The lock's current token or the election's current term (0 if none).
+        current: u64,
+    },
+    /// A release, refresh, resign or proclaim by someone who does not hold that lock (or lead
+    /// that election) with that token (or term), e.g. after its lease ended.
+    #[error("not the holder: {0}")]
+    NotHolder(String),
+    /// Leaving a lock's or election's line one is not in.
+    #[error("not waiting: {0}")]
+    NotWaiting(String),
+    /// The lease does not exist: it expired, was revoked, or was never granted. A lease
+    /// cannot be revived; grant a new one.
+    #[error("lease not found: {0}")]
+    LeaseNotFound(String),
+    /// A blocking lock acquire or campaign was not granted within its wait timeout; the
+    /// caller is no longer in line.
+    #[error("not granted within the wait timeout")]
+    WaitTimeout,
     /// Retries were exhausted; the string is the last cause seen.
     #[error("cluster unavailable (retries exhausted): {0}")]
     Unavailable(String),
@@ -97,9 +120,15 @@ pub(crate) fn classify(status: Status) -> Disposition {
             Disposition::Fail(Error::InvalidArgument(status.message().to_owned()))
         }
         Code::Aborted => Disposition::Fail(aborted(status)),
-        Code::NotFound => Disposition::Fail(Error::NotFound(status.message().to_owned())),
+        Code::NotFound => Disposition::Fail(not_found(status)),
         Code::AlreadyExists => Disposition::Fail(Error::AlreadyExists(status.message().to_owned())),
         Code::FailedPrecondition => Disposition::Fail(failed_precondition(status)),
+        // A blocking call that waited its full time is an answer, not a transport timeout.
+        Code::DeadlineExceeded
+            if meta_str(&status, meta::ERROR_KIND) == Some(meta::kind::WAIT_TIMEOUT) =>
+        {
+            Disposition::Fail(Error::WaitTimeout)
+        }
         Code::Unavailable | Code::DeadlineExceeded => retry(&status),
         // The server never answers Unknown/Cancelled on purpose; tonic produces them locally
         // when a connection drops mid-call (they then carry the transport error as source, or
@@ -159,10 +188,30 @@ fn aborted(status: Status) -> Error {
     typed.unwrap_or(Error::Rpc(status))
 }
 
+/// An unknown lease is its own error; anything else that does not exist keeps the message.
+fn not_found(status: Status) -> Error {
+    let message = status.message().to_owned();
+    match meta_str(&status, meta::ERROR_KIND) {
+        Some(meta::kind::UNKNOWN_LEASE) => Error::LeaseNotFound(message),
+        _ => Error::NotFound(message),
+    }
+}
+
 /// An illegal workflow or task transition names the current status and the legal targets;
-/// every other precondition keeps the server's message.
+/// coordination refusals are typed (a stale fence with the current token); every other
+/// precondition keeps the server's message.
 fn failed_precondition(status: Status) -> Error {
     let kind = meta_str(&status, meta::ERROR_KIND);
+    match kind {
+        Some(meta::kind::STALE_FENCE) => {
+            if let Some(current) = meta_u64(&status, meta::CURRENT_REVISION) {
+                return Error::StaleFence { current };
+            }
+        }
+        Some(meta::kind::NOT_HOLDER) => return Error::NotHolder(status.message().to_owned()),
+        Some(meta::kind::NOT_WAITING) => return Error::NotWaiting(status.message().to_owned()),
+        _ => {}
+    }
     if matches!(
         kind,
         Some(meta::kind::ILLEGAL_TRANSITION | meta::kind::TASK_ILLEGAL_TRANSITION)
@@ -362,6 +411,51 @@ mod tests {
         assert!(matches!(
             classify(s),
             Disposition::Fail(Error::FailedPrecondition(m)) if m.contains("not terminal")
+        ));
+    }
+
+    #[test]
+    fn coordination_refusals_are_typed() {
+        let s = with_meta(
+            Status::failed_precondition("stale fence on res: token 3, current 9"),
+            &[
+                (meta::ERROR_KIND, meta::kind::STALE_FENCE),
+                (meta::CURRENT_REVISION, "9"),
+            ],
+        );
+        assert!(matches!(
+            classify(s),
+            Disposition::Fail(Error::StaleFence { current: 9 })
+        ));
+        let s = with_meta(
+            Status::failed_precondition("a does not hold res with token 3"),
+            &[(meta::ERROR_KIND, meta::kind::NOT_HOLDER)],
+        );
+        assert!(matches!(classify(s), Disposition::Fail(Error::NotHolder(m)) if m.contains("res")));
+        let s = with_meta(
+            Status::failed_precondition("a is not waiting for res"),
+            &[(meta::ERROR_KIND, meta::kind::NOT_WAITING)],
+        );
+        assert!(matches!(
+            classify(s),
+            Disposition::Fail(Error::NotWaiting(_))
+        ));
+        let s = with_meta(
+            Status::not_found("lease 7 not found"),
+            &[(meta::ERROR_KIND, meta::kind::UNKNOWN_LEASE)],
+        );
+        assert!(
+            matches!(classify(s), Disposition::Fail(Error::LeaseNotFound(m)) if m.contains('7'))
+        );
+        // A wait that ran out is final; a transport deadline is still retried.
+        let s = with_meta(
+            Status::deadline_exceeded("not granted"),
+            &[(meta::ERROR_KIND, meta::kind::WAIT_TIMEOUT)],
+        );
+        assert!(matches!(classify(s), Disposition::Fail(Error::WaitTimeout)));
+        assert!(matches!(
+            classify(Status::deadline_exceeded("slow")),
+            Disposition::Retry { .. }
         ));
     }
 

@@ -64,7 +64,7 @@ impl Client {
 
     /// Sets `key` to `value`. Returns the write's revision.
     pub async fn put(&self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Result<u64> {
-        self.put_inner(key.into(), value.into(), None).await
+        self.put_inner(key.into(), value.into(), None, None).await
     }
 
     /// Sets `key` to `value` only if the key's `mod_revision` is `expected_revision`
@@ -75,15 +75,16 @@ impl Client {
         value: impl Into<Vec<u8>>,
         expected_revision: u64,
     ) -> Result<u64> {
-        self.put_inner(key.into(), value.into(), Some(expected_revision))
+        self.put_inner(key.into(), value.into(), Some(expected_revision), None)
             .await
     }
 
-    async fn put_inner(
+    pub(crate) async fn put_inner(
         &self,
         key: Vec<u8>,
         value: Vec<u8>,
         expected_revision: Option<u64>,
+        fence: Option<pb::Fence>,
     ) -> Result<u64> {
         // One header for the logical write, captured before the loop: every retry reuses it.
         let msg = PutRequest {
@@ -91,6 +92,7 @@ impl Client {
             key,
             value,
             expected_revision,
+            fence,
         };
         match self.send_write(WriteOp::Put(msg)).await? {
             WriteOutcome::Put { revision } => Ok(revision),
@@ -122,7 +124,7 @@ impl Client {
 
     /// Deletes `key`. Deleting a missing key is not an error: `deleted` is then false.
     pub async fn delete(&self, key: impl Into<Vec<u8>>) -> Result<DeleteResult> {
-        self.delete_inner(key.into(), None).await
+        self.delete_inner(key.into(), None, None).await
     }
 
     /// Deletes `key` only if its `mod_revision` is `expected_revision`; fails with
@@ -132,18 +134,21 @@ impl Client {
         key: impl Into<Vec<u8>>,
         expected_revision: u64,
     ) -> Result<DeleteResult> {
-        self.delete_inner(key.into(), Some(expected_revision)).await
+        self.delete_inner(key.into(), Some(expected_revision), None)
+            .await
     }
 
-    async fn delete_inner(
+    pub(crate) async fn delete_inner(
         &self,
         key: Vec<u8>,
         expected_revision: Option<u64>,
+        fence: Option<pb::Fence>,
     ) -> Result<DeleteResult> {
         let msg = DeleteRequest {
             header: Some(self.next_header()),
             key,
             expected_revision,
+            fence,
         };
         match self.send_write(WriteOp::Delete(msg)).await? {
             WriteOutcome::Delete(d) => Ok(d),

@@ -41,6 +41,7 @@
 mod admin;
 mod client;
 mod config;
+mod coord;
 mod endpoints;
 mod error;
 mod kv;
@@ -51,6 +52,11 @@ mod workflow;
 pub use cairn_api::v1::{Member, StatusResponse};
 pub use client::Client;
 pub use config::ClientConfig;
+pub use coord::{
+    CampaignOptions, CoordOutcome, ElectionObserver, Fence, Fenced, Holder, KeepAlive,
+    LeaderChange, LeaderState, Leadership, LeaseAttachment, LeaseDetails, LeaseInfo, LockGuard,
+    LockOptions, LockState,
+};
 pub use error::{Error, Result};
 pub use kv::{DeleteResult, KeyValue, RangePage};
 pub use pending::{PendingWrite, WriteOutcome};

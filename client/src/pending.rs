@@ -18,6 +18,7 @@ use tonic::transport::Channel;
 use tonic::{Response, Status};
 
 use crate::client::{Client, Inner, request};
+use crate::coord::{CoordOutcome, CoordWrite};
 use crate::error::{Error, Result};
 use crate::kv::DeleteResult;
 use crate::workflow::convert;
@@ -36,6 +37,8 @@ pub(crate) enum WriteOp {
     UpdateWorkflow(UpdateWorkflowRequest),
     DeleteWorkflow(DeleteWorkflowRequest),
     UpsertTasks(UpsertTasksRequest),
+    /// A lease, lock or election write (see `coord::write`).
+    Coord(CoordWrite),
 }
 
 impl WriteOp {
@@ -49,6 +52,7 @@ impl WriteOp {
             WriteOp::UpdateWorkflow(r) => r.header.as_ref(),
             WriteOp::DeleteWorkflow(r) => r.header.as_ref(),
             WriteOp::UpsertTasks(r) => r.header.as_ref(),
+            WriteOp::Coord(w) => w.header(),
         }
     }
 }
@@ -91,6 +95,8 @@ pub enum WriteOutcome {
     Workflow(WorkflowRef),
     WorkflowDeleted(DeletedWorkflow),
     Tasks(UpsertedTasks),
+    /// A lease, lock or election write.
+    Coord(CoordOutcome),
 }
 
 impl PendingWrite {
@@ -277,6 +283,7 @@ impl Client {
                     .await?;
                 Ok(WriteOutcome::Tasks(convert::upserted_tasks(r)?))
             }
+            WriteOp::Coord(w) => self.dispatch_coord(w).await,
         }
     }
 }

@@ -356,6 +356,7 @@ async fn raw_upsert(
         header: None,
         workflow_id: workflow_id.into(),
         tasks,
+        fence: None,
     })
     .await
     .unwrap_err()
@@ -565,6 +566,7 @@ async fn duplicate_transition_is_applied_once() {
         expected_version: None,
         actor: String::new(),
         reason: String::new(),
+        fence: None,
     };
     let first = raw
         .transition_workflow(req.clone())

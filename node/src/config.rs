@@ -10,6 +10,8 @@ use cairn_raft::workflow::limits::RecordLimits;
 use cairn_raft::{NodeId, NodeInfo};
 use serde::Deserialize;
 
+use crate::coord_config::{CoordArgs, CoordConfig, CoordFile};
+
 /// See `ServeArgs::wal_batch_wait_us`.
 const DEFAULT_WAL_BATCH_WAIT_US: u64 = 100;
 
@@ -74,6 +76,8 @@ pub struct ServeArgs {
     /// How often the leader looks for workflows past retention.
     #[arg(long, env = "CAIRN_WORKFLOW_RETENTION_INTERVAL_MS")]
     pub workflow_retention_interval_ms: Option<u64>,
+    #[command(flatten)]
+    pub coord: CoordArgs,
 }
 
 /// The TOML file's shape: same names as the flags, with `members` as a table list.
@@ -100,6 +104,7 @@ struct FileConfig {
     max_labels: Option<usize>,
     workflow_retention_secs: Option<u64>,
     workflow_retention_interval_ms: Option<u64>,
+    coord: Option<CoordFile>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -129,6 +134,7 @@ pub struct NodeConfig {
     pub wal_batch_wait_us: u64,
     pub limits: Limits,
     pub retention: Retention,
+    pub coord: CoordConfig,
 }
 
 /// Purging of finished workflows by the leader.
@@ -261,6 +267,7 @@ impl NodeConfig {
                 .unwrap_or(DEFAULT_WAL_BATCH_WAIT_US),
             limits,
             retention,
+            coord: CoordConfig::resolve(&args.coord, file.coord)?,
         })
     }
 }

@@ -4,10 +4,12 @@
 mod bench;
 mod cli_kv;
 mod config;
+mod coord_config;
 mod ctl;
 mod endpoints_arg;
 mod health;
 mod http;
+mod lease_keeper;
 mod metrics;
 mod ops;
 mod server;

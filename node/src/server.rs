@@ -10,7 +10,10 @@ use anyhow::Context;
 use cairn_api::v1::AddLearnerRequest;
 use cairn_api::v1::admin_client::AdminClient;
 use cairn_api::v1::admin_server::AdminServer;
+use cairn_api::v1::elections_server::ElectionsServer;
 use cairn_api::v1::kv_server::KvServer;
+use cairn_api::v1::leases_server::LeasesServer;
+use cairn_api::v1::locks_server::LocksServer;
 use cairn_api::v1::workflows_server::WorkflowsServer;
 use cairn_raft::{
     ChannelPool, NodeInfo, PeerNetworkFactory, PeerService, Proposer, SnapshotVerifier, TypeConfig,
@@ -25,10 +28,14 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::config::NodeConfig;
 use crate::services::admin::{AdminOptions, AdminService};
+use crate::services::coord::Coord;
+use crate::services::coord::elections::ElectionService;
+use crate::services::coord::leases::LeaseService;
+use crate::services::coord::locks::LockService;
 use crate::services::gateway::Gateway;
 use crate::services::kv::KvService;
 use crate::services::workflow::WorkflowService;
-use crate::workflow_retention;
+use crate::{lease_keeper, workflow_retention};
 
 /// How long a client request may wait for its proposal to commit before answering
 /// DeadlineExceeded (the outcome then is unknown; clients retry with the same idempotency key).
@@ -85,6 +92,8 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         .with_context(|| format!("open storage in {}", cfg.data_dir.display()))?;
     let reader = sm.reader();
     let workflow_reader = sm.workflow_reader();
+    let coord_reader = sm.coord_reader();
+    let applied_hub = sm.watch_reader().hub().clone();
     let snapshot_dir = sm.snapshot_dir();
 
     // Bind before starting Raft so a port conflict fails fast and peers can reach us at once.
@@ -123,6 +132,12 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     // many tasks, each JSON field bounded by the same limit.
     let workflow_message_limit = 4 * cfg.limits.records.max_metadata_bytes + 1024 * 1024;
     let gateway = Gateway::new(proposer.clone());
+    let coord = Coord::new(
+        gateway.clone(),
+        coord_reader.clone(),
+        applied_hub.clone(),
+        cfg.coord,
+    );
     let (health_reporter, health_service) = crate::ops::health_service();
     let client_server = Server::builder()
         .layer(crate::metrics::grpc::GrpcMetricsLayer)
@@ -132,6 +147,9 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
                 .max_decoding_message_size(message_limit)
                 .max_encoding_message_size(usize::MAX),
         )
+        .add_service(LeasesServer::new(LeaseService::new(coord.clone())))
+        .add_service(LocksServer::new(LockService::new(coord.clone())))
+        .add_service(ElectionsServer::new(ElectionService::new(coord)))
         .add_service(
             WorkflowsServer::new(WorkflowService::new(
                 gateway,
@@ -165,6 +183,8 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         workflow_reader,
         stop_rx.clone(),
     );
+    let lease_task =
+        lease_keeper::spawn(proposer.clone(), coord_reader, applied_hub, stop_rx.clone());
 
     tracing::info!(
         id = cfg.id,
@@ -218,7 +238,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     }
     // It saw the stop signal already; only a purge in flight (failing now that Raft is
     // down) can hold it.
-    if let Some(task) = retention_task {
+    for task in retention_task.into_iter().chain([lease_task]) {
         let abort = task.abort_handle();
         if tokio::time::timeout(SHUTDOWN_DRAIN, task).await.is_err() {
             abort.abort();

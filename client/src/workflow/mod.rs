@@ -89,6 +89,14 @@ impl Client {
     /// Creates a workflow in its definition's initial status (or, with `upsert`, updates an
     /// existing one's metadata, labels and fields).
     pub async fn create_workflow(&self, new: CreateWorkflow) -> Result<CreatedWorkflow> {
+        self.create_workflow_fenced(new, None).await
+    }
+
+    pub(crate) async fn create_workflow_fenced(
+        &self,
+        new: CreateWorkflow,
+        fence: Option<pb::Fence>,
+    ) -> Result<CreatedWorkflow> {
         let metadata = match &new.metadata {
             Value::Null => String::new(),
             v => convert::json_text("metadata", v)?,
@@ -107,6 +115,7 @@ impl Client {
             total_tasks: new.total_tasks,
             upsert: new.upsert,
             actor: new.actor,
+            fence,
         };
         match self.send_write(WriteOp::CreateWorkflow(msg)).await? {
             WriteOutcome::Created(c) => Ok(c),
@@ -187,6 +196,19 @@ impl Client {
         actor: &str,
         reason: &str,
     ) -> Result<WorkflowRef> {
+        self.transition_fenced(id, target, expected_version, actor, reason, None)
+            .await
+    }
+
+    pub(crate) async fn transition_fenced(
+        &self,
+        id: &str,
+        target: Target,
+        expected_version: Option<u64>,
+        actor: &str,
+        reason: &str,
+        fence: Option<pb::Fence>,
+    ) -> Result<WorkflowRef> {
         use pb::transition_workflow_request::Target as PbTarget;
         let msg = pb::TransitionWorkflowRequest {
             header: Some(self.next_header()),
@@ -198,6 +220,7 @@ impl Client {
             expected_version,
             actor: actor.to_string(),
             reason: reason.to_string(),
+            fence,
         };
         match self.send_write(WriteOp::TransitionWorkflow(msg)).await? {
             WriteOutcome::Workflow(r) => Ok(r),
@@ -225,6 +248,15 @@ impl Client {
 
     /// Changes metadata (merge patch), labels or fields of workflow `id`.
     pub async fn update_workflow(&self, id: &str, update: UpdateWorkflow) -> Result<WorkflowRef> {
+        self.update_workflow_fenced(id, update, None).await
+    }
+
+    pub(crate) async fn update_workflow_fenced(
+        &self,
+        id: &str,
+        update: UpdateWorkflow,
+        fence: Option<pb::Fence>,
+    ) -> Result<WorkflowRef> {
         let metadata_patch = update
             .metadata_patch
             .as_ref()
@@ -243,6 +275,7 @@ impl Client {
             total_tasks: update.total_tasks,
             actor: update.actor,
             reason: update.reason,
+            fence,
         };
         match self.send_write(WriteOp::UpdateWorkflow(msg)).await? {
             WriteOutcome::Workflow(r) => Ok(r),
@@ -253,10 +286,20 @@ impl Client {
     /// Deletes workflow `id` with its tasks and history. Without `force` it must be in a
     /// terminal status ([`Error::FailedPrecondition`] otherwise).
     pub async fn delete_workflow(&self, id: &str, force: bool) -> Result<DeletedWorkflow> {
+        self.delete_workflow_fenced(id, force, None).await
+    }
+
+    pub(crate) async fn delete_workflow_fenced(
+        &self,
+        id: &str,
+        force: bool,
+        fence: Option<pb::Fence>,
+    ) -> Result<DeletedWorkflow> {
         let msg = pb::DeleteWorkflowRequest {
             header: Some(self.next_header()),
             id: id.to_string(),
             force,
+            fence,
         };
         match self.send_write(WriteOp::DeleteWorkflow(msg)).await? {
             WriteOutcome::WorkflowDeleted(d) => Ok(d),
@@ -317,6 +360,15 @@ impl Client {
         workflow_id: &str,
         tasks: impl IntoIterator<Item = TaskSpec>,
     ) -> Result<UpsertedTasks> {
+        self.upsert_tasks_fenced(workflow_id, tasks, None).await
+    }
+
+    pub(crate) async fn upsert_tasks_fenced(
+        &self,
+        workflow_id: &str,
+        tasks: impl IntoIterator<Item = TaskSpec>,
+        fence: Option<pb::Fence>,
+    ) -> Result<UpsertedTasks> {
         let tasks = tasks
             .into_iter()
             .map(convert::task_spec_to_pb)
@@ -325,6 +377,7 @@ impl Client {
             header: Some(self.next_header()),
             workflow_id: workflow_id.to_string(),
             tasks,
+            fence,
         };
         match self.send_write(WriteOp::UpsertTasks(msg)).await? {
             WriteOutcome::Tasks(t) => Ok(t),

@@ -3,6 +3,7 @@
 //! fixed duration after an unmeasured warmup, and record per-op latency; the result is one
 //! JSON line on stdout, so runs are easy to collect and compare.
 
+mod coord;
 mod workloads;
 
 use std::time::Duration;
@@ -26,6 +27,10 @@ pub enum Workload {
     Transition,
     /// The "active workflows" list query (PENDING|RUNNING, 100 per page).
     List,
+    /// Lock acquire+release cycles over `--lock-names` names.
+    Lock,
+    /// Election failover time after the leader stops renewing (`--failover-rounds`).
+    ElectionFailover,
 }
 
 impl Workload {
@@ -34,6 +39,8 @@ impl Workload {
             Workload::Put => "put",
             Workload::Transition => "transition",
             Workload::List => "list",
+            Workload::Lock => "lock",
+            Workload::ElectionFailover => "election-failover",
         }
     }
 }
@@ -72,6 +79,15 @@ pub struct BenchArgs {
     /// Give every task its own Client (own HTTP/2 connections) instead of sharing one.
     #[arg(long)]
     client_per_task: bool,
+    /// Lock names the lock workload picks from at random.
+    #[arg(long, default_value_t = 100)]
+    lock_names: u64,
+    /// Lease TTL of the election leader, in ms (election-failover).
+    #[arg(long, default_value_t = 2000)]
+    lease_ttl_ms: u64,
+    /// Failovers measured (election-failover).
+    #[arg(long, default_value_t = 5)]
+    failover_rounds: u64,
 }
 
 /// What one task measured.
@@ -92,11 +108,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.workload == Workload::List && args.active > args.workflows {
         bail!("--active cannot exceed --workflows");
     }
+    if args.workload == Workload::ElectionFailover {
+        return coord::election_failover(&args).await;
+    }
+    if args.workload == Workload::Lock && args.lock_names == 0 {
+        bail!("--lock-names must be at least 1");
+    }
     let shared = Client::connect(args.endpoints.list.iter().cloned()).context("bad --endpoints")?;
     // Data the workload needs is prepared before the clock starts.
     let prepare_concurrency = args.clients.max(16);
     match args.workload {
-        Workload::Put => {}
+        // Election-failover returned above.
+        Workload::Put | Workload::Lock | Workload::ElectionFailover => {}
         Workload::Transition => {
             workloads::prepare_flip_workflows(&shared, args.workflows, prepare_concurrency)
                 .await
@@ -120,7 +143,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         };
         let hist = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)?;
         tasks.push(match args.workload {
-            Workload::Put => tokio::spawn(closed_loop(
+            Workload::Lock => tokio::spawn(closed_loop(
+                coord::LockCycle::new(client, args.lock_names),
+                hist,
+                measure_start,
+                end,
+            )),
+            Workload::Put | Workload::ElectionFailover => tokio::spawn(closed_loop(
                 workloads::Put::new(client, args.keys, args.value_size),
                 hist,
                 measure_start,
@@ -180,7 +209,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     // Written by hand to keep the field order stable (serde_json's map would sort keys).
     let workload_fields = match args.workload {
-        Workload::Put => format!("\"value_size\":{}", args.value_size),
+        Workload::Lock => format!("\"lock_names\":{}", args.lock_names),
+        Workload::Put | Workload::ElectionFailover => {
+            format!("\"value_size\":{}", args.value_size)
+        }
         Workload::Transition => format!(
             "\"workflows\":{},\"expected_version\":{},\"conflicts\":{conflicts}",
             args.workflows, args.expected_version

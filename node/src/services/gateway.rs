@@ -4,6 +4,7 @@
 
 use cairn_api::meta;
 use cairn_api::v1::RequestHeader;
+use cairn_raft::coord::Fence;
 use cairn_raft::{Command, Proposer, Request, Response, Session};
 use cairn_storage::StateMachineStore;
 use tonic::Status;
@@ -31,11 +32,22 @@ impl Gateway {
         header: Option<RequestHeader>,
         command: Command,
     ) -> Result<Response, Status> {
+        self.propose_fenced(header, None, command).await
+    }
+
+    /// [`Gateway::propose`] for a write that carries a fence: the state machine applies it
+    /// only while that lock token / election term is current (else `stale_fence`).
+    pub async fn propose_fenced(
+        &self,
+        header: Option<RequestHeader>,
+        fence: Option<Fence>,
+        command: Command,
+    ) -> Result<Response, Status> {
         let session = session(header)?;
         let req = Request {
             session,
             time_ms: 0,
-            fence: None,
+            fence,
             command,
         };
         match self

@@ -1,5 +1,6 @@
 //! The KV service: validates input, maps requests to replicated commands, and serves reads
 //! from the local state machine after a read index (linearizable) or directly (serializable).
+//! Writes may carry a fence (a lock token or election term) that the state machine checks.
 
 use cairn_api::v1::kv_server::Kv;
 use cairn_api::v1::{
@@ -10,6 +11,7 @@ use cairn_raft::{Command, KvRecord, Response};
 use cairn_storage::KvReader;
 use tonic::Status;
 
+use super::coord;
 use super::gateway::{Gateway, unexpected};
 use crate::config::Limits;
 use crate::status;
@@ -72,12 +74,17 @@ impl Kv for KvService {
                 self.limits.max_value_bytes,
             ));
         }
+        let fence = coord::fence(r.fence)?;
         let command = Command::Put {
             key: r.key,
             value: r.value,
             expected_revision: r.expected_revision,
         };
-        match self.gateway.propose(r.header, command).await? {
+        match self
+            .gateway
+            .propose_fenced(r.header, fence, command)
+            .await?
+        {
             Response::Put { revision } => Ok(self.gateway.reply(PutResponse { revision })),
             other => Err(unexpected(other)),
         }
@@ -105,11 +112,16 @@ impl Kv for KvService {
     ) -> Result<tonic::Response<DeleteResponse>, Status> {
         let r = req.into_inner();
         self.check_key(&r.key)?;
+        let fence = coord::fence(r.fence)?;
         let command = Command::Delete {
             key: r.key,
             expected_revision: r.expected_revision,
         };
-        match self.gateway.propose(r.header, command).await? {
+        match self
+            .gateway
+            .propose_fenced(r.header, fence, command)
+            .await?
+        {
             Response::Delete { revision, deleted } => {
                 Ok(self.gateway.reply(DeleteResponse { revision, deleted }))
             }

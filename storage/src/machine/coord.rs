@@ -195,7 +195,7 @@ pub(super) fn apply(
         CoordCommand::Release { name, owner, token } => {
             release(ctx, Kind::Lock, name, owner, *token, revision, now_ms)?
         }
-        CoordCommand::CancelWait { name, owner } => cancel_wait(ctx, name, owner)?,
+        CoordCommand::CancelWait { name, owner } => cancel_wait(ctx, Kind::Lock, name, owner)?,
         CoordCommand::Campaign {
             election,
             candidate,
@@ -212,6 +212,13 @@ pub(super) fn apply(
             revision,
             now_ms,
         )?,
+        // Term 0 is never a leader's (terms are revisions): it withdraws a candidacy still in
+        // line, as CancelWait does for a lock.
+        CoordCommand::Resign {
+            election,
+            candidate,
+            term: 0,
+        } => cancel_wait(ctx, Kind::Election, election, candidate)?,
         CoordCommand::Resign {
             election,
             candidate,
@@ -412,8 +419,8 @@ fn release(
     }))
 }
 
-fn cancel_wait(ctx: &BatchCtx<'_>, name: &str, owner: &str) -> TxResult<Outcome> {
-    let mut rec = record(ctx, Kind::Lock, name)?;
+fn cancel_wait(ctx: &BatchCtx<'_>, kind: Kind, name: &str, owner: &str) -> TxResult<Outcome> {
+    let mut rec = record(ctx, kind, name)?;
     let Some(i) = rec.waiters.iter().position(|w| w.owner == owner) else {
         return Ok(Err(CoordError::NotWaiting {
             name: name.to_string(),
@@ -421,8 +428,8 @@ fn cancel_wait(ctx: &BatchCtx<'_>, name: &str, owner: &str) -> TxResult<Outcome>
         }));
     };
     let w = rec.waiters.remove(i);
-    detach(ctx, w.lease, &Kind::Lock.attachment(name, owner))?;
-    put_record(ctx, Kind::Lock, &rec)?;
+    detach(ctx, w.lease, &kind.attachment(name, owner))?;
+    put_record(ctx, kind, &rec)?;
     Ok(Ok(CoordReply::WaitCancelled))
 }
 

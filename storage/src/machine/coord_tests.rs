@@ -329,3 +329,49 @@ async fn fenced_writes_are_refused_once_the_fence_is_stale() {
         }))
     ));
 }
+
+#[tokio::test]
+async fn resign_with_term_zero_withdraws_a_waiting_candidacy() {
+    let mut h = Harness::new().await;
+    let campaign = |h: &mut Harness, who: &str| {
+        h.apply(CoordCommand::Campaign {
+            election: "e".into(),
+            candidate: who.into(),
+            value: Vec::new(),
+            lease: LeaseChoice::New { ttl_ms: 10_000 },
+        })
+        .unwrap()
+    };
+    let resign = |h: &mut Harness, who: &str, term| {
+        h.apply(CoordCommand::Resign {
+            election: "e".into(),
+            candidate: who.into(),
+            term,
+        })
+    };
+    let t1 = token(&campaign(&mut h, "a"));
+    let CoordReply::Queued { lease: lb, .. } = campaign(&mut h, "b") else {
+        panic!("b should wait")
+    };
+    // The leader cannot withdraw as if waiting, and a stranger is not waiting.
+    assert!(matches!(
+        resign(&mut h, "a", 0),
+        Err(CoordError::NotWaiting { .. })
+    ));
+    assert!(matches!(
+        resign(&mut h, "c", 0),
+        Err(CoordError::NotWaiting { .. })
+    ));
+    assert_eq!(resign(&mut h, "b", 0), Ok(CoordReply::WaitCancelled));
+    let rec = h.sm.coord_reader().election("e").unwrap().unwrap();
+    assert!(rec.waiters.is_empty());
+    assert_eq!(rec.holder.unwrap().token, t1);
+    assert!(
+        h.sm.coord_reader()
+            .lease(lb)
+            .unwrap()
+            .unwrap()
+            .attached
+            .is_empty()
+    );
+}

@@ -14,6 +14,7 @@ use cairn_raft::{Command, Response, now_ms};
 use cairn_storage::WorkflowReader;
 use tonic::{Request, Status};
 
+use super::coord;
 use super::gateway::{Gateway, unexpected};
 use crate::status;
 
@@ -42,15 +43,18 @@ impl WorkflowService {
         }
     }
 
-    /// Proposes a workflow command; returns the entry's revision and the machine's reply.
+    /// Proposes a workflow command (applied only while `fence`, if any, is current); returns
+    /// the entry's revision and the machine's reply.
     async fn propose(
         &self,
         header: Option<pb::RequestHeader>,
+        fence: Option<pb::Fence>,
         command: WorkflowCommand,
     ) -> Result<(u64, WorkflowReply), Status> {
+        let fence = coord::fence(fence)?;
         match self
             .gateway
-            .propose(header, Command::Workflow(command))
+            .propose_fenced(header, fence, Command::Workflow(command))
             .await?
         {
             Response::Workflow { revision, reply } => Ok((revision, reply)),
@@ -62,9 +66,10 @@ impl WorkflowService {
     async fn propose_change(
         &self,
         header: Option<pb::RequestHeader>,
+        fence: Option<pb::Fence>,
         command: WorkflowCommand,
     ) -> Result<(u64, pb::WorkflowRef), Status> {
-        match self.propose(header, command).await? {
+        match self.propose(header, fence, command).await? {
             (revision, WorkflowReply::Workflow { workflow, .. }) => {
                 Ok((revision, convert::workflow_ref(workflow)))
             }
@@ -97,7 +102,7 @@ impl Workflows for WorkflowService {
         let r = req.into_inner();
         let (definition, report) = validate::definition(r.definition)?;
         let command = WorkflowCommand::RegisterDefinition(definition);
-        match self.propose(r.header, command).await? {
+        match self.propose(r.header, None, command).await? {
             (
                 revision,
                 WorkflowReply::Definition {
@@ -161,10 +166,10 @@ impl Workflows for WorkflowService {
         req: Request<pb::CreateWorkflowRequest>,
     ) -> Reply<pb::CreateWorkflowResponse> {
         let mut r = req.into_inner();
-        let header = r.header.take();
+        let (header, fence) = (r.header.take(), r.fence.take());
         let create = validate::create(&self.limits, r)?;
         match self
-            .propose(header, WorkflowCommand::Create(Box::new(create)))
+            .propose(header, fence, WorkflowCommand::Create(Box::new(create)))
             .await?
         {
             (revision, WorkflowReply::Workflow { workflow, created }) => {
@@ -249,10 +254,10 @@ impl Workflows for WorkflowService {
         req: Request<pb::TransitionWorkflowRequest>,
     ) -> Reply<pb::TransitionWorkflowResponse> {
         let mut r = req.into_inner();
-        let header = r.header.take();
+        let (header, fence) = (r.header.take(), r.fence.take());
         let t = validate::transition(r)?;
         let (revision, workflow) = self
-            .propose_change(header, WorkflowCommand::Transition(t))
+            .propose_change(header, fence, WorkflowCommand::Transition(t))
             .await?;
         Ok(self.gateway.reply(pb::TransitionWorkflowResponse {
             workflow: Some(workflow),
@@ -265,10 +270,10 @@ impl Workflows for WorkflowService {
         req: Request<pb::UpdateWorkflowRequest>,
     ) -> Reply<pb::UpdateWorkflowResponse> {
         let mut r = req.into_inner();
-        let header = r.header.take();
+        let (header, fence) = (r.header.take(), r.fence.take());
         let u = validate::update(&self.limits, r)?;
         let (revision, workflow) = self
-            .propose_change(header, WorkflowCommand::Update(Box::new(u)))
+            .propose_change(header, fence, WorkflowCommand::Update(Box::new(u)))
             .await?;
         Ok(self.gateway.reply(pb::UpdateWorkflowResponse {
             workflow: Some(workflow),
@@ -286,7 +291,7 @@ impl Workflows for WorkflowService {
             id: r.id,
             force: r.force,
         };
-        match self.propose(r.header, command).await? {
+        match self.propose(r.header, r.fence, command).await? {
             (revision, WorkflowReply::Deleted { id, tasks }) => {
                 Ok(self.gateway.reply(pb::DeleteWorkflowResponse {
                     id,
@@ -334,10 +339,10 @@ impl Workflows for WorkflowService {
         req: Request<pb::UpsertTasksRequest>,
     ) -> Reply<pb::UpsertTasksResponse> {
         let mut r = req.into_inner();
-        let header = r.header.take();
+        let (header, fence) = (r.header.take(), r.fence.take());
         let u = validate::upsert_tasks(&self.limits, r)?;
         match self
-            .propose(header, WorkflowCommand::UpsertTasks(Box::new(u)))
+            .propose(header, fence, WorkflowCommand::UpsertTasks(Box::new(u)))
             .await?
         {
             (revision, WorkflowReply::Tasks { workflow_id, tasks }) => {
