@@ -47,6 +47,7 @@ mod error;
 mod kv;
 mod pending;
 mod retry;
+mod watch;
 mod workflow;
 
 pub use cairn_api::v1::{Member, StatusResponse};
@@ -60,6 +61,10 @@ pub use coord::{
 pub use error::{Error, Result};
 pub use kv::{DeleteResult, KeyValue, RangePage};
 pub use pending::{PendingWrite, WriteOutcome};
+pub use watch::{
+    CheckpointMeta, WatchChange, WatchEvent, WatchFilter, WatchItem, WatchObject, WatchOptions,
+    WatchSelector, WatchStream,
+};
 /// Re-exported so callers build metadata and task payloads with the same `Value` type.
 pub use serde_json;
 pub use workflow::{

@@ -10,6 +10,8 @@ use cairn_raft::workflow::limits::RecordLimits;
 use cairn_raft::{NodeId, NodeInfo};
 use serde::Deserialize;
 
+use crate::watch_config::{WatchArgs, WatchConfig, WatchFile};
+
 use crate::coord_config::{CoordArgs, CoordConfig, CoordFile};
 
 /// See `ServeArgs::wal_batch_wait_us`.
@@ -77,6 +79,8 @@ pub struct ServeArgs {
     #[arg(long, env = "CAIRN_WORKFLOW_RETENTION_INTERVAL_MS")]
     pub workflow_retention_interval_ms: Option<u64>,
     #[command(flatten)]
+    pub watch: WatchArgs,
+    #[command(flatten)]
     pub coord: CoordArgs,
 }
 
@@ -104,6 +108,7 @@ struct FileConfig {
     max_labels: Option<usize>,
     workflow_retention_secs: Option<u64>,
     workflow_retention_interval_ms: Option<u64>,
+    watch: Option<WatchFile>,
     coord: Option<CoordFile>,
 }
 
@@ -134,6 +139,7 @@ pub struct NodeConfig {
     pub wal_batch_wait_us: u64,
     pub limits: Limits,
     pub retention: Retention,
+    pub watch: WatchConfig,
     pub coord: CoordConfig,
 }
 
@@ -267,6 +273,7 @@ impl NodeConfig {
                 .unwrap_or(DEFAULT_WAL_BATCH_WAIT_US),
             limits,
             retention,
+            watch: WatchConfig::resolve(&args.watch, file.watch)?,
             coord: CoordConfig::resolve(&args.coord, file.coord)?,
         })
     }

@@ -16,6 +16,7 @@ mod server;
 mod services;
 mod status;
 mod up;
+mod watch_config;
 mod workflow_retention;
 
 use std::io::IsTerminal;

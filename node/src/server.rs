@@ -14,6 +14,7 @@ use cairn_api::v1::elections_server::ElectionsServer;
 use cairn_api::v1::kv_server::KvServer;
 use cairn_api::v1::leases_server::LeasesServer;
 use cairn_api::v1::locks_server::LocksServer;
+use cairn_api::v1::watch_server::WatchServer;
 use cairn_api::v1::workflows_server::WorkflowsServer;
 use cairn_raft::{
     ChannelPool, NodeInfo, PeerNetworkFactory, PeerService, Proposer, SnapshotVerifier, TypeConfig,
@@ -34,6 +35,7 @@ use crate::services::coord::leases::LeaseService;
 use crate::services::coord::locks::LockService;
 use crate::services::gateway::Gateway;
 use crate::services::kv::KvService;
+use crate::services::watch::{Settings as WatchSettings, WatchService};
 use crate::services::workflow::WorkflowService;
 use crate::{lease_keeper, workflow_retention};
 
@@ -85,6 +87,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     let storage = StorageConfig {
         wal_batch_wait: Duration::from_micros(cfg.wal_batch_wait_us),
         record_limits: cfg.limits.records,
+        watch_history: cfg.watch.history,
         ..StorageConfig::default()
     };
     let (log_store, sm) = cairn_storage::open(&cfg.data_dir, storage)
@@ -93,7 +96,8 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     let reader = sm.reader();
     let workflow_reader = sm.workflow_reader();
     let coord_reader = sm.coord_reader();
-    let applied_hub = sm.watch_reader().hub().clone();
+    let watch_reader = sm.watch_reader();
+    let applied_hub = watch_reader.hub().clone();
     let snapshot_dir = sm.snapshot_dir();
 
     // Bind before starting Raft so a port conflict fails fast and peers can reach us at once.
@@ -146,6 +150,19 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
             KvServer::new(KvService::new(gateway.clone(), reader, cfg.limits))
                 .max_decoding_message_size(message_limit)
                 .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(
+            WatchServer::new(WatchService::new(
+                gateway.clone(),
+                watch_reader,
+                WatchSettings {
+                    max_lag: cfg.watch.max_lag,
+                    max_key_bytes: cfg.limits.max_key_bytes,
+                },
+                stop_rx.clone(),
+            ))
+            .max_decoding_message_size(message_limit)
+            .max_encoding_message_size(usize::MAX),
         )
         .add_service(LeasesServer::new(LeaseService::new(coord.clone())))
         .add_service(LocksServer::new(LockService::new(coord.clone())))

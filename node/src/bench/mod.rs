@@ -4,6 +4,7 @@
 //! JSON line on stdout, so runs are easy to collect and compare.
 
 mod coord;
+mod watch;
 mod workloads;
 
 use std::time::Duration;
@@ -31,6 +32,9 @@ pub enum Workload {
     Lock,
     /// Election failover time after the leader stops renewing (`--failover-rounds`).
     ElectionFailover,
+    /// Watch event delivery: latency with many watchers, or one watcher's throughput
+    /// (see `--watch-mode`).
+    Watch,
 }
 
 impl Workload {
@@ -41,6 +45,7 @@ impl Workload {
             Workload::List => "list",
             Workload::Lock => "lock",
             Workload::ElectionFailover => "election-failover",
+            Workload::Watch => "watch",
         }
     }
 }
@@ -88,6 +93,18 @@ pub struct BenchArgs {
     /// Failovers measured (election-failover).
     #[arg(long, default_value_t = 5)]
     failover_rounds: u64,
+    /// What the watch workload measures.
+    #[arg(long, value_enum, default_value_t = watch::WatchMode::Latency)]
+    watch_mode: watch::WatchMode,
+    /// Concurrent watches (watch latency).
+    #[arg(long, default_value_t = 100)]
+    watchers: usize,
+    /// Puts per second, issued open-loop (watch latency).
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// Events one watcher replays (watch consume); the prefill uses --clients writers.
+    #[arg(long, default_value_t = 50_000)]
+    events: u64,
 }
 
 /// What one task measured.
@@ -111,6 +128,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.workload == Workload::ElectionFailover {
         return coord::election_failover(&args).await;
     }
+    if args.workload == Workload::Watch {
+        return watch::run(&args).await;
+    }
     if args.workload == Workload::Lock && args.lock_names == 0 {
         bail!("--lock-names must be at least 1");
     }
@@ -118,8 +138,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // Data the workload needs is prepared before the clock starts.
     let prepare_concurrency = args.clients.max(16);
     match args.workload {
-        // Election-failover returned above.
-        Workload::Put | Workload::Lock | Workload::ElectionFailover => {}
+        // Watch and election-failover returned above.
+        Workload::Put | Workload::Lock | Workload::Watch | Workload::ElectionFailover => {}
         Workload::Transition => {
             workloads::prepare_flip_workflows(&shared, args.workflows, prepare_concurrency)
                 .await
@@ -149,7 +169,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 measure_start,
                 end,
             )),
-            Workload::Put | Workload::ElectionFailover => tokio::spawn(closed_loop(
+            Workload::Put | Workload::Watch | Workload::ElectionFailover => tokio::spawn(closed_loop(
                 workloads::Put::new(client, args.keys, args.value_size),
                 hist,
                 measure_start,
@@ -210,7 +230,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // Written by hand to keep the field order stable (serde_json's map would sort keys).
     let workload_fields = match args.workload {
         Workload::Lock => format!("\"lock_names\":{}", args.lock_names),
-        Workload::Put | Workload::ElectionFailover => {
+        Workload::Put | Workload::Watch | Workload::ElectionFailover => {
             format!("\"value_size\":{}", args.value_size)
         }
         Workload::Transition => format!(

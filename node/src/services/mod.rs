@@ -4,4 +4,5 @@ pub mod admin;
 pub mod coord;
 pub mod gateway;
 pub mod kv;
+pub mod watch;
 pub mod workflow;

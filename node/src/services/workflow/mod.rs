@@ -2,7 +2,7 @@
 //! through the shared [`Gateway`], and serves reads from the local state machine's workflow
 //! reader after a read index (linearizable) or directly (serializable).
 
-mod convert;
+pub(crate) mod convert;
 mod validate;
 #[cfg(test)]
 mod validate_tests;
