@@ -348,3 +348,39 @@ async fn history_starts_at_the_revision_the_store_opened_with() {
     sm.apply_batch(&mixed(11, 3)).unwrap();
     assert_eq!(all(&sm, 11).first().map(|g| g.revision), Some(11));
 }
+
+#[tokio::test]
+async fn an_installed_snapshot_restarts_the_history_at_its_revision() {
+    use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
+
+    let (_d1, _l1, mut leader) = temp_store().await;
+    let (_d2, _l2, mut follower) = temp_store().await;
+    leader.apply_batch(&mixed(1, 40)).unwrap();
+    follower.apply_batch(&mixed(1, 10)).unwrap();
+    let hub = follower.watch_reader().hub().clone();
+    let mut woken = hub.subscribe();
+    woken.borrow_and_update();
+    let snap = leader
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    follower
+        .install_snapshot(&snap.meta, snap.snapshot)
+        .await
+        .unwrap();
+    // Revisions 11..=40 never passed through the follower's apply: a watcher that still needs
+    // them is told so, and watchers waiting for news are woken to find out.
+    assert!(woken.has_changed().unwrap());
+    assert_eq!(hub.window(), (40, 40));
+    assert!(matches!(
+        hub.read(11, 10, usize::MAX),
+        HistoryRead::Compacted {
+            compacted: 40,
+            current: 40
+        }
+    ));
+    follower.apply_batch(&mixed(41, 2)).unwrap();
+    assert_eq!(all(&follower, 41).first().map(|g| g.revision), Some(41));
+}
