@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/cairn/v1/kv.proto",
         "proto/cairn/v1/admin.proto",
         "proto/cairn/v1/workflow.proto",
+        "proto/cairn/v1/checkpoint.proto",
         "proto/cairn/v1/watch.proto",
         "proto/cairn/v1/coord.proto",
     ];

@@ -56,6 +56,11 @@ pub enum Error {
     /// completed. The message says which.
     #[error("failed precondition: {0}")]
     FailedPrecondition(String),
+    /// Stored data failed verification (a checkpoint whose bytes no longer match the
+    /// checksum saved with them). The message names the checkpoint; nothing was returned.
+    /// [`crate::Client::latest_valid_checkpoint`] finds the newest one that verifies.
+    #[error("data loss: {0}")]
+    DataLoss(String),
     /// A fenced write was refused because its lock token (or election term) is no longer
     /// current: the lock moved on (or another leader was elected). `current` is the current
     /// token or term, 0 when nobody holds it. Nothing was written.
@@ -123,6 +128,7 @@ pub(crate) fn classify(status: Status) -> Disposition {
         Code::NotFound => Disposition::Fail(not_found(status)),
         Code::AlreadyExists => Disposition::Fail(Error::AlreadyExists(status.message().to_owned())),
         Code::FailedPrecondition => Disposition::Fail(failed_precondition(status)),
+        Code::DataLoss => Disposition::Fail(Error::DataLoss(status.message().to_owned())),
         // A blocking call that waited its full time is an answer, not a transport timeout.
         Code::DeadlineExceeded
             if meta_str(&status, meta::ERROR_KIND) == Some(meta::kind::WAIT_TIMEOUT) =>
@@ -411,6 +417,18 @@ mod tests {
         assert!(matches!(
             classify(s),
             Disposition::Fail(Error::FailedPrecondition(m)) if m.contains("not terminal")
+        ));
+    }
+
+    #[test]
+    fn data_loss_is_final_and_names_the_checkpoint() {
+        let s = with_meta(
+            Status::data_loss("checkpoint w/ckpt-7 failed verification: checksum"),
+            &[(meta::ERROR_KIND, meta::kind::INTEGRITY)],
+        );
+        assert!(matches!(
+            classify(s),
+            Disposition::Fail(Error::DataLoss(m)) if m.contains("w/ckpt-7")
         ));
     }
 

@@ -39,6 +39,7 @@
 //! ```
 
 mod admin;
+mod checkpoint;
 mod client;
 mod config;
 mod coord;
@@ -51,6 +52,10 @@ mod watch;
 mod workflow;
 
 pub use cairn_api::v1::{Member, StatusResponse};
+pub use checkpoint::{
+    CheckpointInfo, CheckpointKind, CheckpointPage, Codec, LoadOptions, RetentionPolicy,
+    RetentionScope, SaveOptions, SavedCheckpoint,
+};
 pub use client::Client;
 pub use config::ClientConfig;
 pub use coord::{

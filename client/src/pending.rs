@@ -3,20 +3,23 @@
 //! [`PendingWrite`], and [`Client::resume`] sends it again with its original idempotency key,
 //! so the cluster applies it at most once (within its dedup window, 10 minutes by default).
 //!
-//! Every write of every service (KV and workflows) goes through [`Client::send_write`], so
-//! all of them share the retry loop, the idempotency header and this recovery path.
+//! Every write of every service (KV, workflows, checkpoints) goes through
+//! [`Client::send_write`], so all of them share the retry loop, the idempotency header and
+//! this recovery path.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use cairn_api::v1::{
     CreateWorkflowRequest, DeleteRequest, DeleteWorkflowRequest, PutRequest,
-    RegisterDefinitionRequest, RequestHeader, TransitionWorkflowRequest, UpdateWorkflowRequest,
-    UpsertTasksRequest,
+    RegisterDefinitionRequest, RequestHeader, RollbackWorkflowRequest, SetRetentionRequest,
+    TransitionWorkflowRequest, UpdateWorkflowRequest, UpsertTasksRequest,
 };
 use tonic::transport::Channel;
 use tonic::{Response, Status};
 
+use crate::checkpoint::SavedCheckpoint;
+use crate::checkpoint::transfer::CheckpointSave;
 use crate::client::{Client, Inner, request};
 use crate::coord::{CoordOutcome, CoordWrite};
 use crate::error::{Error, Result};
@@ -37,6 +40,10 @@ pub(crate) enum WriteOp {
     UpdateWorkflow(UpdateWorkflowRequest),
     DeleteWorkflow(DeleteWorkflowRequest),
     UpsertTasks(UpsertTasksRequest),
+    /// A checkpoint save, unary or streamed by size (see `checkpoint::transfer`).
+    SaveCheckpoint(CheckpointSave),
+    RollbackWorkflow(RollbackWorkflowRequest),
+    SetRetention(SetRetentionRequest),
     /// A lease, lock or election write (see `coord::write`).
     Coord(CoordWrite),
 }
@@ -52,6 +59,9 @@ impl WriteOp {
             WriteOp::UpdateWorkflow(r) => r.header.as_ref(),
             WriteOp::DeleteWorkflow(r) => r.header.as_ref(),
             WriteOp::UpsertTasks(r) => r.header.as_ref(),
+            WriteOp::SaveCheckpoint(s) => Some(&s.header),
+            WriteOp::RollbackWorkflow(r) => r.header.as_ref(),
+            WriteOp::SetRetention(r) => r.header.as_ref(),
             WriteOp::Coord(w) => w.header(),
         }
     }
@@ -91,10 +101,14 @@ pub enum WriteOutcome {
     Delete(DeleteResult),
     Definition(RegisteredDefinition),
     Created(CreatedWorkflow),
-    /// A transition or an update.
+    /// A transition, an update or a rollback.
     Workflow(WorkflowRef),
     WorkflowDeleted(DeletedWorkflow),
     Tasks(UpsertedTasks),
+    Checkpoint(SavedCheckpoint),
+    RetentionSet {
+        revision: u64,
+    },
     /// A lease, lock or election write.
     Coord(CoordOutcome),
 }
@@ -282,6 +296,31 @@ impl Client {
                     )
                     .await?;
                 Ok(WriteOutcome::Tasks(convert::upserted_tasks(r)?))
+            }
+            WriteOp::SaveCheckpoint(save) => self.dispatch_save(save).await,
+            WriteOp::RollbackWorkflow(m) => {
+                let r = self
+                    .write(
+                        "rollback_workflow",
+                        m,
+                        WriteOp::RollbackWorkflow,
+                        |ch, req| async move { Self::checkpoints(ch).rollback(req).await },
+                    )
+                    .await?;
+                Ok(WriteOutcome::Workflow(convert::workflow_ref(r.workflow)?))
+            }
+            WriteOp::SetRetention(m) => {
+                let r = self
+                    .write(
+                        "set_retention",
+                        m,
+                        WriteOp::SetRetention,
+                        |ch, req| async move { Self::checkpoints(ch).set_retention(req).await },
+                    )
+                    .await?;
+                Ok(WriteOutcome::RetentionSet {
+                    revision: r.revision,
+                })
             }
             WriteOp::Coord(w) => self.dispatch_coord(w).await,
         }

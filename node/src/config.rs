@@ -10,14 +10,14 @@ use cairn_raft::workflow::limits::RecordLimits;
 use cairn_raft::{NodeId, NodeInfo};
 use serde::Deserialize;
 
-use crate::watch_config::{WatchArgs, WatchConfig, WatchFile};
-
 use crate::coord_config::{CoordArgs, CoordConfig, CoordFile};
+use crate::watch_config::{WatchArgs, WatchConfig, WatchFile};
 
 /// See `ServeArgs::wal_batch_wait_us`.
 const DEFAULT_WAL_BATCH_WAIT_US: u64 = 100;
 
 /// `cairn serve` flags. Every flag is optional here so a TOML file can supply it instead.
+
 #[derive(clap::Args, Debug, Default, Clone)]
 pub struct ServeArgs {
     /// TOML file with any of the settings below (flags and env override it).
@@ -82,6 +82,22 @@ pub struct ServeArgs {
     pub watch: WatchArgs,
     #[command(flatten)]
     pub coord: CoordArgs,
+    /// Largest checkpoint payload (raw, before compression), in bytes (default 256 MiB).
+    #[arg(long, env = "CAIRN_MAX_CHECKPOINT_BYTES")]
+    pub max_checkpoint_bytes: Option<u64>,
+    /// zstd level checkpoints are compressed with (1-22, default 3). Keep it equal on every
+    /// node: a retried upload re-sent through another node must produce the same chunks.
+    #[arg(long, env = "CAIRN_CHECKPOINT_COMPRESSION_LEVEL")]
+    pub checkpoint_compression_level: Option<i32>,
+    /// Single-chunk checkpoints smaller than this many bytes are stored raw (default 1024).
+    #[arg(long, env = "CAIRN_CHECKPOINT_RAW_THRESHOLD")]
+    pub checkpoint_raw_threshold: Option<usize>,
+    /// Chunked uploads not committed within this many seconds are collected (default 3600).
+    #[arg(long, env = "CAIRN_CHECKPOINT_UPLOAD_TIMEOUT_SECS")]
+    pub checkpoint_upload_timeout_secs: Option<u64>,
+    /// How often the leader applies checkpoint retention and collects stale uploads.
+    #[arg(long, env = "CAIRN_CHECKPOINT_RETENTION_INTERVAL_MS")]
+    pub checkpoint_retention_interval_ms: Option<u64>,
 }
 
 /// The TOML file's shape: same names as the flags, with `members` as a table list.
@@ -110,6 +126,11 @@ struct FileConfig {
     workflow_retention_interval_ms: Option<u64>,
     watch: Option<WatchFile>,
     coord: Option<CoordFile>,
+    max_checkpoint_bytes: Option<u64>,
+    checkpoint_compression_level: Option<i32>,
+    checkpoint_raw_threshold: Option<usize>,
+    checkpoint_upload_timeout_secs: Option<u64>,
+    checkpoint_retention_interval_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -141,6 +162,76 @@ pub struct NodeConfig {
     pub retention: Retention,
     pub watch: WatchConfig,
     pub coord: CoordConfig,
+    pub checkpoints: CheckpointConfig,
+}
+
+/// Checkpoint ingest limits and the leader's checkpoint housekeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointConfig {
+    /// Largest raw payload.
+    pub max_bytes: u64,
+    pub compression_level: i32,
+    /// Single-chunk payloads below this size are stored raw.
+    pub raw_threshold: usize,
+    /// Uploads older than this and never committed are collected.
+    pub upload_timeout: Duration,
+    /// How often retention and upload collection run on the leader.
+    pub interval: Duration,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 256 * 1024 * 1024,
+            compression_level: 3,
+            raw_threshold: 1024,
+            upload_timeout: Duration::from_secs(3600),
+            interval: Duration::from_secs(60),
+        }
+    }
+}
+
+impl CheckpointConfig {
+    fn resolve(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Self> {
+        let mut c = Self::default();
+        if let Some(v) = args.max_checkpoint_bytes.or(file.max_checkpoint_bytes) {
+            c.max_bytes = v;
+        }
+        if let Some(v) = args
+            .checkpoint_compression_level
+            .or(file.checkpoint_compression_level)
+        {
+            if !(1..=22).contains(&v) {
+                bail!("--checkpoint-compression-level must be 1-22");
+            }
+            c.compression_level = v;
+        }
+        if let Some(v) = args
+            .checkpoint_raw_threshold
+            .or(file.checkpoint_raw_threshold)
+        {
+            c.raw_threshold = v;
+        }
+        if let Some(v) = args
+            .checkpoint_upload_timeout_secs
+            .or(file.checkpoint_upload_timeout_secs)
+        {
+            if v == 0 {
+                bail!("--checkpoint-upload-timeout-secs must be positive");
+            }
+            c.upload_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = args
+            .checkpoint_retention_interval_ms
+            .or(file.checkpoint_retention_interval_ms)
+        {
+            if v == 0 {
+                bail!("--checkpoint-retention-interval-ms must be positive");
+            }
+            c.interval = Duration::from_millis(v);
+        }
+        Ok(c)
+    }
 }
 
 /// Purging of finished workflows by the leader.
@@ -178,6 +269,7 @@ impl NodeConfig {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
+        let checkpoints = CheckpointConfig::resolve(&args, &file)?;
         let id = args.id.or(file.id).context("--id is required")?;
         if id == 0 {
             bail!("--id must be a positive integer");
@@ -275,6 +367,7 @@ impl NodeConfig {
             retention,
             watch: WatchConfig::resolve(&args.watch, file.watch)?,
             coord: CoordConfig::resolve(&args.coord, file.coord)?,
+            checkpoints,
         })
     }
 }
@@ -396,5 +489,45 @@ mod tests {
             ..Default::default()
         };
         assert!(NodeConfig::resolve(args).is_err());
+    }
+
+    #[test]
+    fn checkpoint_settings_default_and_are_checked() {
+        let c = NodeConfig::resolve(ServeArgs {
+            id: Some(1),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.checkpoints, CheckpointConfig::default());
+        assert_eq!(c.checkpoints.max_bytes, 256 * 1024 * 1024);
+        assert_eq!(c.checkpoints.compression_level, 3);
+        let c = NodeConfig::resolve(ServeArgs {
+            id: Some(1),
+            max_checkpoint_bytes: Some(1000),
+            checkpoint_compression_level: Some(9),
+            checkpoint_upload_timeout_secs: Some(5),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.checkpoints.max_bytes, 1000);
+        assert_eq!(c.checkpoints.compression_level, 9);
+        assert_eq!(c.checkpoints.upload_timeout, Duration::from_secs(5));
+        for bad in [
+            ServeArgs {
+                checkpoint_compression_level: Some(0),
+                ..Default::default()
+            },
+            ServeArgs {
+                checkpoint_upload_timeout_secs: Some(0),
+                ..Default::default()
+            },
+            ServeArgs {
+                checkpoint_retention_interval_ms: Some(0),
+                ..Default::default()
+            },
+        ] {
+            let args = ServeArgs { id: Some(1), ..bad };
+            assert!(NodeConfig::resolve(args).is_err());
+        }
     }
 }

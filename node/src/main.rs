@@ -2,6 +2,7 @@
 //! measure (`bench`) and operate a cluster (`ctl`).
 
 mod bench;
+mod checkpoint_retention;
 mod cli_kv;
 mod config;
 mod coord_config;

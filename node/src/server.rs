@@ -10,6 +10,7 @@ use anyhow::Context;
 use cairn_api::v1::AddLearnerRequest;
 use cairn_api::v1::admin_client::AdminClient;
 use cairn_api::v1::admin_server::AdminServer;
+use cairn_api::v1::checkpoints_server::CheckpointsServer;
 use cairn_api::v1::elections_server::ElectionsServer;
 use cairn_api::v1::kv_server::KvServer;
 use cairn_api::v1::leases_server::LeasesServer;
@@ -29,6 +30,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::config::NodeConfig;
 use crate::services::admin::{AdminOptions, AdminService};
+use crate::services::checkpoint::CheckpointService;
 use crate::services::coord::Coord;
 use crate::services::coord::elections::ElectionService;
 use crate::services::coord::leases::LeaseService;
@@ -37,7 +39,7 @@ use crate::services::gateway::Gateway;
 use crate::services::kv::KvService;
 use crate::services::watch::{Settings as WatchSettings, WatchService};
 use crate::services::workflow::WorkflowService;
-use crate::{lease_keeper, workflow_retention};
+use crate::{checkpoint_retention, lease_keeper, workflow_retention};
 
 /// How long a client request may wait for its proposal to commit before answering
 /// DeadlineExceeded (the outcome then is unknown; clients retry with the same idempotency key).
@@ -95,8 +97,9 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         .with_context(|| format!("open storage in {}", cfg.data_dir.display()))?;
     let reader = sm.reader();
     let workflow_reader = sm.workflow_reader();
-    let coord_reader = sm.coord_reader();
+    let checkpoint_reader = sm.checkpoint_reader();
     let watch_reader = sm.watch_reader();
+    let coord_reader = sm.coord_reader();
     let applied_hub = watch_reader.hub().clone();
     let snapshot_dir = sm.snapshot_dir();
 
@@ -164,6 +167,20 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
             .max_decoding_message_size(message_limit)
             .max_encoding_message_size(usize::MAX),
         )
+        .add_service(
+            CheckpointsServer::new(CheckpointService::new(
+                gateway.clone(),
+                checkpoint_reader.clone(),
+                workflow_reader.clone(),
+                cfg.checkpoints,
+                cfg.limits.records,
+            ))
+            .max_decoding_message_size(CheckpointService::message_limit(
+                &cfg.checkpoints,
+                &cfg.limits.records,
+            ))
+            .max_encoding_message_size(usize::MAX),
+        )
         .add_service(LeasesServer::new(LeaseService::new(coord.clone())))
         .add_service(LocksServer::new(LockService::new(coord.clone())))
         .add_service(ElectionsServer::new(ElectionService::new(coord)))
@@ -193,6 +210,13 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         http_listener,
         workflow_reader.clone(),
         &stop_rx,
+    );
+    let checkpoint_task = checkpoint_retention::spawn(
+        cfg.checkpoints,
+        proposer.clone(),
+        checkpoint_reader,
+        workflow_reader.clone(),
+        stop_rx.clone(),
     );
     let retention_task = workflow_retention::spawn(
         cfg.retention,
@@ -255,7 +279,10 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     }
     // It saw the stop signal already; only a purge in flight (failing now that Raft is
     // down) can hold it.
-    for task in retention_task.into_iter().chain([lease_task]) {
+    for task in retention_task
+        .into_iter()
+        .chain([checkpoint_task, lease_task])
+    {
         let abort = task.abort_handle();
         if tokio::time::timeout(SHUTDOWN_DRAIN, task).await.is_err() {
             abort.abort();

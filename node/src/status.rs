@@ -7,8 +7,8 @@ use cairn_api::meta::{self, kind};
 use cairn_raft::checkpoint::CheckpointError;
 use cairn_raft::coord::CoordError;
 use cairn_raft::workflow::{TaskError, WorkflowError};
-use cairn_storage::CheckpointReadError;
 use cairn_raft::{CommandError, ForwardError};
+use cairn_storage::CheckpointReadError;
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
@@ -161,7 +161,9 @@ pub fn checkpoint_error(e: CheckpointError) -> Status {
 /// and names the checkpoint in metadata, so a caller can fall back to another one.
 pub fn checkpoint_read_error(e: CheckpointReadError) -> Status {
     match e {
-        CheckpointReadError::NotFound { .. } => with_kind(Code::NotFound, kind::NOT_FOUND, e.to_string()),
+        CheckpointReadError::NotFound { .. } => {
+            with_kind(Code::NotFound, kind::NOT_FOUND, e.to_string())
+        }
         CheckpointReadError::Integrity {
             ref workflow_id,
             ref id,
@@ -174,9 +176,11 @@ pub fn checkpoint_read_error(e: CheckpointReadError) -> Status {
             }
             s
         }
-        CheckpointReadError::NotMaterializable { .. } => {
-            with_kind(Code::FailedPrecondition, kind::NOT_MATERIALIZABLE, e.to_string())
-        }
+        CheckpointReadError::NotMaterializable { .. } => with_kind(
+            Code::FailedPrecondition,
+            kind::NOT_MATERIALIZABLE,
+            e.to_string(),
+        ),
         CheckpointReadError::Storage(e) => storage_error(e),
     }
 }

@@ -289,7 +289,10 @@ impl CheckpointReader {
             .keep_last
             .map_or(ids.len(), |n| ids.len().saturating_sub(n as usize));
         let mut victims = Vec::new();
-        for (i, id) in ids.iter().enumerate() {
+        // Newest first: a parent is always older than its child, so by the time a
+        // checkpoint is reached, every kept descendant has already claimed it.
+        let mut needed = std::collections::HashSet::new();
+        for (i, id) in ids.iter().enumerate().rev() {
             let Some(rec) = self.record(workflow_id, id)? else {
                 continue;
             };
@@ -297,10 +300,15 @@ impl CheckpointReader {
             let young = policy
                 .max_age_ms
                 .is_some_and(|age| rec.created_ms.saturating_add(age) > now_ms);
-            if !recent && !young {
+            if recent || young || needed.contains(&rec.id) {
+                if let Some(p) = rec.parent {
+                    needed.insert(p);
+                }
+            } else {
                 victims.push(rec.id);
             }
         }
+        victims.reverse();
         Ok(victims)
     }
 
@@ -327,6 +335,11 @@ impl CheckpointReader {
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// An upload in progress (not committed, not collected), e.g. to resume a retried stream.
+    pub fn upload(&self, upload_id: &str) -> Result<Option<UploadRecord>, StorageError> {
+        self.get(Space::Uploads, upload_id.as_bytes())
     }
 
     /// Uploads started before `cutoff_ms` and never committed.

@@ -114,4 +114,39 @@ impl Fenced<'_> {
             .upsert_tasks_fenced(workflow_id, tasks, self.f())
             .await
     }
+
+    /// A checkpoint saved only while the fence holds (a chunked upload is checked when it
+    /// commits; a stale fence stores nothing).
+    pub async fn save_checkpoint(
+        &self,
+        workflow_id: &str,
+        payload: impl Into<Vec<u8>>,
+        options: crate::SaveOptions,
+    ) -> Result<crate::SavedCheckpoint> {
+        self.client
+            .save_checkpoint_fenced(workflow_id, payload.into(), options, self.f())
+            .await
+    }
+
+    pub async fn rollback_workflow(
+        &self,
+        workflow_id: &str,
+        checkpoint_id: &str,
+        expected_version: Option<u64>,
+        force: bool,
+        actor: &str,
+        reason: &str,
+    ) -> Result<WorkflowRef> {
+        let rollback = crate::checkpoint::Rollback {
+            workflow_id,
+            checkpoint_id,
+            expected_version,
+            force,
+            actor,
+            reason,
+        };
+        self.client
+            .rollback_workflow_fenced(rollback, self.f())
+            .await
+    }
 }

@@ -3,6 +3,7 @@
 //! fixed duration after an unmeasured warmup, and record per-op latency; the result is one
 //! JSON line on stdout, so runs are easy to collect and compare.
 
+mod checkpoint;
 mod coord;
 mod watch;
 mod workloads;
@@ -28,13 +29,15 @@ pub enum Workload {
     Transition,
     /// The "active workflows" list query (PENDING|RUNNING, 100 per page).
     List,
+    /// Watch event delivery: latency with many watchers, or one watcher's throughput
+    /// (see `--watch-mode`).
+    Watch,
+    /// Checkpoint save+load round trips of `--checkpoint-bytes` JSON agent states.
+    Checkpoint,
     /// Lock acquire+release cycles over `--lock-names` names.
     Lock,
     /// Election failover time after the leader stops renewing (`--failover-rounds`).
     ElectionFailover,
-    /// Watch event delivery: latency with many watchers, or one watcher's throughput
-    /// (see `--watch-mode`).
-    Watch,
 }
 
 impl Workload {
@@ -43,9 +46,10 @@ impl Workload {
             Workload::Put => "put",
             Workload::Transition => "transition",
             Workload::List => "list",
+            Workload::Watch => "watch",
+            Workload::Checkpoint => "checkpoint",
             Workload::Lock => "lock",
             Workload::ElectionFailover => "election-failover",
-            Workload::Watch => "watch",
         }
     }
 }
@@ -84,15 +88,6 @@ pub struct BenchArgs {
     /// Give every task its own Client (own HTTP/2 connections) instead of sharing one.
     #[arg(long)]
     client_per_task: bool,
-    /// Lock names the lock workload picks from at random.
-    #[arg(long, default_value_t = 100)]
-    lock_names: u64,
-    /// Lease TTL of the election leader, in ms (election-failover).
-    #[arg(long, default_value_t = 2000)]
-    lease_ttl_ms: u64,
-    /// Failovers measured (election-failover).
-    #[arg(long, default_value_t = 5)]
-    failover_rounds: u64,
     /// What the watch workload measures.
     #[arg(long, value_enum, default_value_t = watch::WatchMode::Latency)]
     watch_mode: watch::WatchMode,
@@ -105,6 +100,18 @@ pub struct BenchArgs {
     /// Events one watcher replays (watch consume); the prefill uses --clients writers.
     #[arg(long, default_value_t = 50_000)]
     events: u64,
+    /// Raw size of each checkpoint (checkpoint).
+    #[arg(long, default_value_t = 1024 * 1024)]
+    checkpoint_bytes: usize,
+    /// Lock names the lock workload picks from at random.
+    #[arg(long, default_value_t = 100)]
+    lock_names: u64,
+    /// Lease TTL of the election leader, in ms (election-failover).
+    #[arg(long, default_value_t = 2000)]
+    lease_ttl_ms: u64,
+    /// Failovers measured (election-failover).
+    #[arg(long, default_value_t = 5)]
+    failover_rounds: u64,
 }
 
 /// What one task measured.
@@ -125,11 +132,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.workload == Workload::List && args.active > args.workflows {
         bail!("--active cannot exceed --workflows");
     }
-    if args.workload == Workload::ElectionFailover {
-        return coord::election_failover(&args).await;
-    }
     if args.workload == Workload::Watch {
         return watch::run(&args).await;
+    }
+    if args.workload == Workload::Checkpoint {
+        return checkpoint::run(&args).await;
+    }
+    if args.workload == Workload::ElectionFailover {
+        return coord::election_failover(&args).await;
     }
     if args.workload == Workload::Lock && args.lock_names == 0 {
         bail!("--lock-names must be at least 1");
@@ -138,8 +148,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // Data the workload needs is prepared before the clock starts.
     let prepare_concurrency = args.clients.max(16);
     match args.workload {
-        // Watch and election-failover returned above.
-        Workload::Put | Workload::Lock | Workload::Watch | Workload::ElectionFailover => {}
+        // Watch, checkpoint and election-failover returned above.
+        Workload::Put
+        | Workload::Watch
+        | Workload::Checkpoint
+        | Workload::Lock
+        | Workload::ElectionFailover => {}
         Workload::Transition => {
             workloads::prepare_flip_workflows(&shared, args.workflows, prepare_concurrency)
                 .await
@@ -169,12 +183,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 measure_start,
                 end,
             )),
-            Workload::Put | Workload::Watch | Workload::ElectionFailover => tokio::spawn(closed_loop(
-                workloads::Put::new(client, args.keys, args.value_size),
-                hist,
-                measure_start,
-                end,
-            )),
+            Workload::Put | Workload::Watch | Workload::Checkpoint | Workload::ElectionFailover => {
+                tokio::spawn(closed_loop(
+                    workloads::Put::new(client, args.keys, args.value_size),
+                    hist,
+                    measure_start,
+                    end,
+                ))
+            }
             Workload::Transition => tokio::spawn(closed_loop(
                 workloads::Flip::new(client, args.workflows, args.expected_version),
                 hist,
@@ -230,7 +246,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // Written by hand to keep the field order stable (serde_json's map would sort keys).
     let workload_fields = match args.workload {
         Workload::Lock => format!("\"lock_names\":{}", args.lock_names),
-        Workload::Put | Workload::Watch | Workload::ElectionFailover => {
+        Workload::Put | Workload::Watch | Workload::Checkpoint | Workload::ElectionFailover => {
             format!("\"value_size\":{}", args.value_size)
         }
         Workload::Transition => format!(

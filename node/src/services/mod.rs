@@ -1,6 +1,7 @@
 //! Client-facing gRPC services.
 
 pub mod admin;
+pub mod checkpoint;
 pub mod coord;
 pub mod gateway;
 pub mod kv;

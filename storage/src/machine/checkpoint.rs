@@ -258,6 +258,17 @@ fn upload_chunk(
         }
         Some(up) => up,
         None if index == 0 => {
+            // Chunks under this id without an upload record belong to a committed
+            // checkpoint (a retried stream whose commit was applied): reopening the upload
+            // would overwrite them, and collecting it later would delete them.
+            if ctx
+                .tx
+                .tree(Space::CheckpointData)
+                .get(keys::chunk(upload_id, 0))?
+                .is_some()
+            {
+                return Ok(Err(CheckpointError::UnknownUpload(upload_id.to_string())));
+            }
             if let Err(e) = workflow_of(ctx, workflow_id)? {
                 return Ok(Err(e));
             }

@@ -1,0 +1,350 @@
+//! `cairn bench --workload checkpoint`: checkpoint save+load throughput. N closed-loop tasks,
+//! each on its own workflow, save a realistic JSON agent state of `--checkpoint-bytes` and
+//! load it back (verifying the bytes), for the measured duration. One JSON line reports the
+//! raw payload throughput (MB/s of checkpoints saved and loaded back), save, load and
+//! round-trip latency percentiles, and the compression ratio the cluster achieved (raw over
+//! stored bytes of every save). The bench workflows and their checkpoints are deleted after.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use cairn_client::serde_json::{Value, json};
+use cairn_client::{Client, CreateWorkflow, Error, SaveOptions, Target};
+use hdrhistogram::Histogram;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tokio::time::Instant;
+
+use super::{BenchArgs, MAX_LATENCY_US, num};
+
+const NAMESPACE: &str = "bench-ckpt";
+/// Distinct payloads per task: consecutive saves differ, as a real agent's would.
+const VARIANTS: u64 = 4;
+
+fn workflow_id(task: usize) -> String {
+    format!("bench-ckpt-{task:04}")
+}
+
+const WORDS: &[&str] = &[
+    "analyze",
+    "repository",
+    "function",
+    "returns",
+    "error",
+    "retry",
+    "agent",
+    "tool",
+    "call",
+    "result",
+    "context",
+    "summary",
+    "the",
+    "a",
+    "of",
+    "plan",
+    "step",
+    "validate",
+    "schema",
+    "generate",
+    "code",
+    "test",
+    "passed",
+    "failed",
+    "token",
+    "budget",
+    "memory",
+    "user",
+    "request",
+    "response",
+    "latency",
+    "cache",
+    "index",
+    "query",
+    "document",
+    "review",
+];
+
+fn sentence(rng: &mut SmallRng, words: usize) -> String {
+    let mut s = String::new();
+    for i in 0..words {
+        if i > 0 {
+            s.push(' ');
+        }
+        s.push_str(WORDS[rng.random_range(0..WORDS.len())]);
+    }
+    s
+}
+
+/// One step of an agent's message history, with a tool call, token counts and timing: the
+/// state orchestrators checkpoint between steps.
+fn step(rng: &mut SmallRng, i: u64) -> Value {
+    let words = rng.random_range(12..52);
+    json!({
+        "step": i,
+        "agent_id": format!("agent-{}", rng.random_range(0..8)),
+        "role": if i.is_multiple_of(2) { "assistant" } else { "tool" },
+        "content": sentence(rng, words),
+        "tool_calls": [{
+            "id": format!("call_{:016x}", rng.random::<u64>()),
+            "name": WORDS[rng.random_range(0..WORDS.len())],
+            "arguments": {
+                "path": format!("src/mod_{}.rs", rng.random_range(0..200)),
+                "line": rng.random_range(0..5000),
+            },
+        }],
+        "tokens": {"prompt": rng.random_range(0..4000), "completion": rng.random_range(0..1500)},
+        "started_ms": 1_700_000_000_000u64 + i * 1_000 + rng.random_range(0..1_000),
+        "ok": rng.random_range(0..10) != 0,
+    })
+}
+
+/// A JSON agent state of about `target` bytes (never more).
+pub fn agent_state(target: usize, seed: u64) -> Vec<u8> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut steps = Vec::new();
+    let mut size = 200;
+    let mut i = 0;
+    loop {
+        let s = step(&mut rng, i);
+        let len = s.to_string().len() + 1;
+        if size + len > target && !steps.is_empty() {
+            break;
+        }
+        size += len;
+        steps.push(s);
+        i += 1;
+    }
+    let doc = json!({
+        "workflow": "codegen",
+        "cursor": {"step": i, "phase": "GENERATING_CODE"},
+        "memory": {"open_files": ["a.rs", "b.rs"]},
+        "history": steps,
+    });
+    cairn_client::serde_json::to_vec(&doc).unwrap_or_default()
+}
+
+struct TaskResult {
+    round_trip: Histogram<u64>,
+    save: Histogram<u64>,
+    load: Histogram<u64>,
+    ops: u64,
+    raw: u64,
+    stored: u64,
+    errors: u64,
+    first_error: Option<String>,
+    finished: Instant,
+}
+
+fn histogram() -> anyhow::Result<Histogram<u64>> {
+    Ok(Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)?)
+}
+
+fn us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+async fn prepare(client: &Client, tasks: usize) -> Result<(), Error> {
+    for t in 0..tasks {
+        let id = workflow_id(t);
+        let created = client
+            .create_workflow(
+                CreateWorkflow::new()
+                    .id(&id)
+                    .namespace(NAMESPACE)
+                    .upsert(true),
+            )
+            .await?;
+        if created.workflow.status == "PENDING" {
+            client
+                .transition(&id, Target::event("start"), None, "bench", "")
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn save_and_load(
+    client: &Client,
+    workflow: &str,
+    payload: &[u8],
+) -> Result<(Duration, Duration, u64), Error> {
+    let started = Instant::now();
+    let saved = client
+        .save_checkpoint(
+            workflow,
+            payload.to_vec(),
+            SaveOptions::new().label("bench"),
+        )
+        .await?;
+    let save = started.elapsed();
+    let (_, loaded) = client.load_checkpoint(workflow, &saved.id, false).await?;
+    if loaded != payload {
+        return Err(Error::DataLoss(format!(
+            "{workflow}/{}: loaded bytes differ",
+            saved.id
+        )));
+    }
+    Ok((save, started.elapsed() - save, saved.stored_size))
+}
+
+async fn task(
+    client: Client,
+    index: usize,
+    size: usize,
+    measure_start: Instant,
+    end: Instant,
+) -> anyhow::Result<TaskResult> {
+    let workflow = workflow_id(index);
+    let payloads: Vec<Vec<u8>> = (0..VARIANTS)
+        .map(|v| agent_state(size, index as u64 * VARIANTS + v))
+        .collect();
+    let mut r = TaskResult {
+        round_trip: histogram()?,
+        save: histogram()?,
+        load: histogram()?,
+        ops: 0,
+        raw: 0,
+        stored: 0,
+        errors: 0,
+        first_error: None,
+        finished: Instant::now(),
+    };
+    let mut n = 0usize;
+    loop {
+        let started = Instant::now();
+        if started >= end {
+            break;
+        }
+        let payload = &payloads[n % payloads.len()];
+        n += 1;
+        let result = save_and_load(&client, &workflow, payload).await;
+        if started < measure_start {
+            continue;
+        }
+        match result {
+            Ok((save, load, stored)) => {
+                r.ops += 1;
+                r.raw += payload.len() as u64;
+                r.stored += stored;
+                r.save.saturating_record(us(save));
+                r.load.saturating_record(us(load));
+                r.round_trip.saturating_record(us(save + load));
+            }
+            Err(e) => {
+                r.errors += 1;
+                r.first_error.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    r.finished = Instant::now();
+    Ok(r)
+}
+
+pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.checkpoint_bytes == 0 {
+        bail!("--checkpoint-bytes must be at least 1");
+    }
+    let shared = Client::connect(args.endpoints.list.iter().cloned()).context("bad --endpoints")?;
+    prepare(&shared, args.clients)
+        .await
+        .context("preparing workflows")?;
+    let measure_start = Instant::now() + Duration::from_secs(args.warmup_secs);
+    let end = measure_start + Duration::from_secs(args.duration_secs);
+    let mut handles = Vec::with_capacity(args.clients);
+    for i in 0..args.clients {
+        let client = if args.client_per_task {
+            Client::connect(args.endpoints.list.iter().cloned())?
+        } else {
+            shared.clone()
+        };
+        handles.push(tokio::spawn(task(
+            client,
+            i,
+            args.checkpoint_bytes,
+            measure_start,
+            end,
+        )));
+    }
+    let (mut round_trip, mut save, mut load) = (histogram()?, histogram()?, histogram()?);
+    let (mut ops, mut raw, mut stored, mut errors) = (0u64, 0u64, 0u64, 0u64);
+    let mut first_error = None;
+    let mut last_finish = measure_start;
+    for h in handles {
+        let r = h.await.context("bench task panicked")??;
+        round_trip.add(&r.round_trip)?;
+        save.add(&r.save)?;
+        load.add(&r.load)?;
+        ops += r.ops;
+        raw += r.raw;
+        stored += r.stored;
+        errors += r.errors;
+        first_error = first_error.or(r.first_error);
+        last_finish = last_finish.max(r.finished);
+    }
+    if let Some(e) = &first_error {
+        eprintln!("cairn bench: {errors} failed operations; first error: {e}");
+    }
+    // Checkpoints accumulate fast at these rates: deleting the workflows deletes them.
+    for t in 0..args.clients {
+        if let Err(e) = shared.delete_workflow(&workflow_id(t), true).await {
+            eprintln!("cairn bench: cleanup of {}: {e}", workflow_id(t));
+        }
+    }
+
+    let elapsed = last_finish
+        .saturating_duration_since(measure_start)
+        .as_secs_f64();
+    let rate = |x: f64| if elapsed > 0.0 { x / elapsed } else { 0.0 };
+    let mb = |bytes: u64| bytes as f64 / 1_000_000.0;
+    let round = |x: f64| num((x * 10.0).round() / 10.0);
+    let ms = |h: &Histogram<u64>, q: f64| {
+        if h.is_empty() {
+            "null".to_string()
+        } else {
+            num(h.value_at_quantile(q) as f64 / 1000.0)
+        }
+    };
+    let ratio = if stored > 0 {
+        num((raw as f64 / stored as f64 * 100.0).round() / 100.0)
+    } else {
+        "null".to_string()
+    };
+    // Written by hand to keep the field order stable.
+    println!(
+        "{{\"bench\":\"checkpoint\",\"clients\":{},\"duration_s\":{},\"checkpoint_bytes\":{},\
+         \"ops\":{ops},\"errors\":{errors},\"ops_per_s\":{},\"save_load_mb_per_s\":{},\
+         \"compression_ratio\":{ratio},\"p50_ms\":{},\"p99_ms\":{},\"save_p99_ms\":{},\
+         \"load_p99_ms\":{},\"max_ms\":{}}}",
+        args.clients,
+        args.duration_secs,
+        args.checkpoint_bytes,
+        round(rate(ops as f64)),
+        round(rate(mb(raw))),
+        ms(&round_trip, 0.5),
+        ms(&round_trip, 0.99),
+        ms(&save, 0.99),
+        ms(&load, 0.99),
+        ms(&round_trip, 1.0),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_state_is_json_of_about_the_size_asked() {
+        for target in [64 * 1024, 1024 * 1024] {
+            let s = agent_state(target, 7);
+            assert!(
+                s.len() <= target && s.len() > target * 9 / 10,
+                "{}",
+                s.len()
+            );
+            let v: Value = cairn_client::serde_json::from_slice(&s).unwrap_or_default();
+            assert!(v["history"].is_array());
+        }
+        assert_ne!(agent_state(4096, 1), agent_state(4096, 2));
+    }
+}
