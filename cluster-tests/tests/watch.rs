@@ -511,3 +511,98 @@ async fn a_consumer_too_far_behind_is_cancelled_and_resumes() {
         "the server should have cancelled the stalled watch"
     );
 }
+
+/// Locks and elections by name prefix: a watcher sees each grant (with its fencing token or
+/// term), the hand-over and the release, and a reset on catch-up lists the current holders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locks_and_elections_are_watched_by_prefix() {
+    let cluster = Cluster::start(3).await.unwrap();
+    let c = client(&cluster, &[1, 2, 3]);
+    let filter = WatchFilter::new()
+        .locks_prefix("jobs/")
+        .elections_prefix("coord");
+    let mut stream = c.watch(filter, 0);
+    wait_until(Duration::from_secs(10), "the watch to connect", || {
+        let at = stream.endpoint();
+        async move { at }
+    })
+    .await
+    .unwrap();
+
+    let opts = || cairn_client::LockOptions::new().ttl(Duration::from_secs(10));
+    let a = c.lock("jobs/1", opts().owner("a")).await.unwrap();
+    let a_token = a.token();
+    c.lock("other/1", opts().owner("a")).await.unwrap();
+    let leader = c
+        .campaign("coordinator", "n1", "10.0.0.1", Default::default())
+        .await
+        .unwrap();
+    a.release().await.unwrap();
+
+    // (holder owner, token) after each lock change; None once free.
+    let mut lock_states = Vec::new();
+    let mut leaders = Vec::new();
+    while lock_states.len() < 2 || leaders.is_empty() {
+        let item = tokio::time::timeout(Duration::from_secs(10), stream.recv())
+            .await
+            .expect("watch stalled")
+            .unwrap()
+            .unwrap();
+        let WatchItem::Events { events, .. } = item else {
+            continue;
+        };
+        for e in events {
+            match e.change {
+                cairn_client::WatchChange::Lock { lock } => {
+                    assert_eq!(lock.name, "jobs/1");
+                    lock_states.push(lock.holder.map(|h| (h.owner, h.token)));
+                }
+                cairn_client::WatchChange::LockDeleted { name } => {
+                    assert_eq!(name, "jobs/1");
+                    lock_states.push(None);
+                }
+                cairn_client::WatchChange::Election { election } => {
+                    let h = election.holder.expect("a leader");
+                    leaders.push((h.owner, h.token, h.value));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(lock_states, [Some(("a".to_string(), a_token)), None]);
+    assert_eq!(
+        leaders,
+        [("n1".to_string(), leader.term(), b"10.0.0.1".to_vec())]
+    );
+
+    // A catch-up snapshot lists the election's leader, and no record for the free lock.
+    let mut raw = WatchClient::connect(format!("http://{}", cluster.node(2).client_addr))
+        .await
+        .unwrap();
+    let sel = |t| pb::WatchSelector { target: Some(t) };
+    let req = pb::WatchSnapshotRequest {
+        filter: Some(pb::WatchFilter {
+            selectors: vec![
+                sel(pb::watch_selector::Target::Locks(pb::LockSelector {
+                    prefix: "jobs/".into(),
+                })),
+                sel(pb::watch_selector::Target::Elections(
+                    pb::ElectionSelector {
+                        prefix: "coord".into(),
+                    },
+                )),
+            ],
+        }),
+        serializable: false,
+    };
+    let mut chunks = raw.snapshot(req).await.unwrap().into_inner();
+    let chunk = chunks.message().await.unwrap().unwrap();
+    assert!(chunk.done);
+    assert_eq!(chunk.objects.len(), 1);
+    match &chunk.objects[0].object {
+        Some(pb::watch_object::Object::Election(e)) => {
+            assert_eq!(e.holder.as_ref().map(|h| h.token), Some(leader.term()));
+        }
+        other => panic!("{other:?}"),
+    }
+}

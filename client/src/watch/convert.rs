@@ -4,6 +4,7 @@ use cairn_api::v1::{self as pb, watch_event, watch_object, watch_selector};
 use tonic::Status;
 
 use super::types::*;
+use crate::coord::LockState;
 use crate::error::{Error, Result};
 use crate::kv::KeyValue;
 use crate::workflow::convert as wf;
@@ -39,6 +40,12 @@ pub(crate) fn filter(f: &WatchFilter) -> pb::WatchFilter {
                         workflow_id: workflow_id.clone().unwrap_or_default(),
                     })
                 }
+                WatchSelector::Locks { prefix } => Target::Locks(pb::LockSelector {
+                    prefix: prefix.clone(),
+                }),
+                WatchSelector::Elections { prefix } => Target::Elections(pb::ElectionSelector {
+                    prefix: prefix.clone(),
+                }),
             };
             pb::WatchSelector {
                 target: Some(target),
@@ -103,6 +110,14 @@ pub(crate) fn event(e: pb::WatchEvent) -> Result<WatchEvent> {
             workflow_id: c.workflow_id,
             checkpoint_id: c.checkpoint_id,
         },
+        C::Lock(l) => WatchChange::Lock {
+            lock: LockState::from(required(l.lock, "change without a lock")?),
+        },
+        C::LockDelete(l) => WatchChange::LockDeleted { name: l.name },
+        C::Election(e) => WatchChange::Election {
+            election: LockState::from(required(e.election, "change without an election")?),
+        },
+        C::ElectionDelete(e) => WatchChange::ElectionDeleted { name: e.name },
     };
     Ok(WatchEvent {
         revision: e.revision,
@@ -117,5 +132,7 @@ pub(crate) fn object(o: pb::WatchObject) -> Result<WatchObject> {
         O::Workflow(w) => WatchObject::Workflow(wf::workflow(w)?),
         O::Task(t) => WatchObject::Task(wf::task(t)?),
         O::Checkpoint(c) => WatchObject::Checkpoint(checkpoint(c)),
+        O::Lock(l) => WatchObject::Lock(LockState::from(l)),
+        O::Election(e) => WatchObject::Election(LockState::from(e)),
     })
 }

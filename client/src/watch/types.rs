@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::coord::LockState;
 use crate::kv::KeyValue;
 use crate::workflow::{HistoryEvent, Task, Workflow};
 
@@ -21,6 +22,10 @@ pub enum WatchSelector {
     Tasks { workflow_id: Option<String> },
     /// Checkpoint metadata of one workflow (None: of every workflow).
     Checkpoints { workflow_id: Option<String> },
+    /// Locks whose name starts with `prefix` (empty: every lock).
+    Locks { prefix: String },
+    /// Elections whose name starts with `prefix` (empty: every election).
+    Elections { prefix: String },
 }
 
 /// What a watch follows: a change is delivered if any selector matches it. The same
@@ -45,13 +50,15 @@ impl WatchFilter {
         Self::default()
     }
 
-    /// Every key, workflow, task and checkpoint.
+    /// Every key, workflow, task, checkpoint, lock and election.
     pub fn everything() -> Self {
         Self::new()
             .kv_prefix("")
             .all_workflows()
             .all_tasks()
             .all_checkpoints()
+            .locks_prefix("")
+            .elections_prefix("")
     }
 
     pub fn selectors(&self) -> &[WatchSelector] {
@@ -124,6 +131,21 @@ impl WatchFilter {
     /// Every checkpoint (metadata).
     pub fn all_checkpoints(self) -> Self {
         self.with(WatchSelector::Checkpoints { workflow_id: None })
+    }
+
+    /// Locks whose name starts with `prefix` ("" for all): holders and lines.
+    pub fn locks_prefix(self, prefix: impl Into<String>) -> Self {
+        self.with(WatchSelector::Locks {
+            prefix: prefix.into(),
+        })
+    }
+
+    /// Elections whose name starts with `prefix` ("" for all): leaders, terms, values and
+    /// candidates.
+    pub fn elections_prefix(self, prefix: impl Into<String>) -> Self {
+        self.with(WatchSelector::Elections {
+            prefix: prefix.into(),
+        })
     }
 }
 
@@ -202,6 +224,15 @@ pub enum WatchChange {
         workflow_id: String,
         checkpoint_id: String,
     },
+    /// A lock's holder or line changed (its whole new state).
+    Lock { lock: LockState },
+    /// A lock became free with nobody waiting.
+    LockDeleted { name: String },
+    /// An election's leader, term, value or candidates changed: `election.holder` is the
+    /// leader (its `token` the term), `election.waiters` the candidates in line.
+    Election { election: LockState },
+    /// An election has no leader and no candidates.
+    ElectionDeleted { name: String },
 }
 
 /// A change and the revision of the write that made it.
@@ -218,6 +249,9 @@ pub enum WatchObject {
     Workflow(Workflow),
     Task(Task),
     Checkpoint(CheckpointMeta),
+    Lock(LockState),
+    /// An election: its leader as `holder`, its candidates as `waiters`.
+    Election(LockState),
 }
 
 /// What a [`crate::WatchStream`] yields.

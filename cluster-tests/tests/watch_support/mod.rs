@@ -31,7 +31,7 @@ impl View {
                 WatchObject::Task(t) => {
                     v.tasks.insert((t.workflow_id, t.id), t.version);
                 }
-                WatchObject::Checkpoint(_) => {}
+                WatchObject::Checkpoint(_) | WatchObject::Lock(_) | WatchObject::Election(_) => {}
             }
         }
         v
@@ -58,7 +58,12 @@ impl View {
             } => {
                 self.tasks.remove(&(workflow_id, task_id));
             }
-            WatchChange::Checkpoint { .. } | WatchChange::CheckpointDeleted { .. } => {}
+            WatchChange::Checkpoint { .. }
+            | WatchChange::CheckpointDeleted { .. }
+            | WatchChange::Lock { .. }
+            | WatchChange::LockDeleted { .. }
+            | WatchChange::Election { .. }
+            | WatchChange::ElectionDeleted { .. } => {}
         }
     }
 

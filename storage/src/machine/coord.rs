@@ -14,6 +14,7 @@ use cairn_raft::workflow::names::is_valid_id;
 
 use super::{BatchCtx, TxResult, decode, encode};
 use crate::keyspace::Space;
+use crate::watch::Change;
 
 type Outcome = Result<CoordReply, CoordError>;
 
@@ -76,11 +77,22 @@ fn record(ctx: &BatchCtx<'_>, kind: Kind, name: &str) -> TxResult<LockRecord> {
 
 fn put_record(ctx: &BatchCtx<'_>, kind: Kind, rec: &LockRecord) -> TxResult<()> {
     let tree = ctx.tx.tree(kind.space());
-    if rec.holder.is_none() && rec.waiters.is_empty() {
+    let change = if rec.holder.is_none() && rec.waiters.is_empty() {
         tree.remove(rec.name.as_bytes())?;
+        let name = rec.name.clone();
+        match kind {
+            Kind::Lock => Change::LockDelete { name },
+            Kind::Election => Change::ElectionDelete { name },
+        }
     } else {
         tree.insert(rec.name.as_bytes(), encode(rec)?)?;
-    }
+        let record = Box::new(rec.clone());
+        match kind {
+            Kind::Lock => Change::LockPut { record },
+            Kind::Election => Change::ElectionPut { record },
+        }
+    };
+    ctx.events.push(change);
     Ok(())
 }
 

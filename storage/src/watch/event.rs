@@ -7,6 +7,7 @@
 
 use cairn_raft::checkpoint::CheckpointRecord;
 use cairn_raft::command::KvRecord;
+use cairn_raft::coord::LockRecord;
 use cairn_raft::workflow::{HistoryEvent, TaskRecord, WorkflowRecord};
 
 /// One change of replicated state.
@@ -44,6 +45,14 @@ pub enum Change {
     CheckpointPut { record: Box<CheckpointRecord> },
     /// A checkpoint was purged or removed with its workflow.
     CheckpointDelete { workflow_id: String, id: String },
+    /// A lock's holder or line changed (its whole new state).
+    LockPut { record: Box<LockRecord> },
+    /// A lock is free with nobody waiting (it no longer exists).
+    LockDelete { name: String },
+    /// An election's leader, value or candidates changed.
+    ElectionPut { record: Box<LockRecord> },
+    /// An election has no leader and no candidates.
+    ElectionDelete { name: String },
 }
 
 impl Change {
@@ -107,6 +116,16 @@ impl Change {
                     + c.workflow_metadata.len()
             }
             Change::CheckpointDelete { workflow_id, id } => workflow_id.len() + id.len(),
+            Change::LockPut { record } | Change::ElectionPut { record } => {
+                record.name.len()
+                    + record
+                        .holder
+                        .iter()
+                        .chain(&record.waiters)
+                        .map(|h| BASE + h.owner.len() + h.value.len())
+                        .sum::<usize>()
+            }
+            Change::LockDelete { name } | Change::ElectionDelete { name } => name.len(),
         }
     }
 }

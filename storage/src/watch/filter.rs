@@ -23,6 +23,10 @@ pub enum Selector {
     Tasks { workflow_id: Option<String> },
     /// Checkpoints of one workflow (None: of every workflow).
     Checkpoints { workflow_id: Option<String> },
+    /// Locks whose name starts with `prefix` (empty: every lock).
+    Locks { prefix: String },
+    /// Elections whose name starts with `prefix` (empty: every election).
+    Elections { prefix: String },
 }
 
 impl Selector {
@@ -74,6 +78,18 @@ impl Selector {
                     workflow_id: of, ..
                 },
             ) => workflow_id.as_ref().is_none_or(|w| w == of),
+            (Selector::Locks { prefix }, Change::LockPut { record }) => {
+                record.name.starts_with(prefix.as_str())
+            }
+            (Selector::Locks { prefix }, Change::LockDelete { name }) => {
+                name.starts_with(prefix.as_str())
+            }
+            (Selector::Elections { prefix }, Change::ElectionPut { record }) => {
+                record.name.starts_with(prefix.as_str())
+            }
+            (Selector::Elections { prefix }, Change::ElectionDelete { name }) => {
+                name.starts_with(prefix.as_str())
+            }
             _ => false,
         }
     }
@@ -280,6 +296,18 @@ mod tests {
             }
             .matches(&ckpt)
         );
+        let lock = Change::LockDelete {
+            name: "jobs/7".into(),
+        };
+        let locks = |p: &str| Selector::Locks { prefix: p.into() };
+        assert!(locks("jobs/").matches(&lock) && locks("").matches(&lock));
+        assert!(!locks("other").matches(&lock));
+        let elections = |p: &str| Selector::Elections { prefix: p.into() };
+        assert!(!elections("").matches(&lock));
+        let leader = Change::ElectionDelete {
+            name: "coordinator".into(),
+        };
+        assert!(elections("co").matches(&leader));
 
         let f = Filter::new(vec![
             of_a,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use cairn_raft::checkpoint::CheckpointRecord;
 use cairn_raft::codec;
 use cairn_raft::command::KvRecord;
+use cairn_raft::coord::LockRecord;
 use cairn_raft::workflow::{TaskRecord, WorkflowRecord};
 
 use super::filter::{Filter, Selector};
@@ -29,6 +30,8 @@ pub enum Object {
     Workflow(Box<WorkflowRecord>),
     Task(Box<TaskRecord>),
     Checkpoint(Box<CheckpointRecord>),
+    Lock(Box<LockRecord>),
+    Election(Box<LockRecord>),
 }
 
 /// Identity of an object, so overlapping selectors list it once.
@@ -38,6 +41,8 @@ enum ObjectKey {
     Workflow(String),
     Task(String, String),
     Checkpoint(String, String),
+    Lock(String),
+    Election(String),
 }
 
 /// Cheap to clone; `Send + Sync`.
@@ -165,6 +170,25 @@ impl WatchReader {
                             Object::Checkpoint(Box::new(c)),
                         );
                     }
+                }
+            }
+            Selector::Locks { prefix } => {
+                for item in self.trees.get(Space::Locks).scan_prefix(prefix.as_bytes()) {
+                    let l: LockRecord = codec::decode(&item?.1)?;
+                    out.insert(ObjectKey::Lock(l.name.clone()), Object::Lock(Box::new(l)));
+                }
+            }
+            Selector::Elections { prefix } => {
+                for item in self
+                    .trees
+                    .get(Space::Elections)
+                    .scan_prefix(prefix.as_bytes())
+                {
+                    let e: LockRecord = codec::decode(&item?.1)?;
+                    out.insert(
+                        ObjectKey::Election(e.name.clone()),
+                        Object::Election(Box::new(e)),
+                    );
                 }
             }
         }

@@ -229,6 +229,7 @@ impl View {
                 Object::Checkpoint(c) => {
                     v.checkpoints.insert((c.workflow_id.clone(), c.id.clone()));
                 }
+                Object::Lock(_) | Object::Election(_) => {}
             }
         }
         v
@@ -268,6 +269,10 @@ impl View {
             Change::CheckpointDelete { workflow_id, id } => {
                 self.checkpoints.remove(&(workflow_id.clone(), id.clone()));
             }
+            Change::LockPut { .. }
+            | Change::LockDelete { .. }
+            | Change::ElectionPut { .. }
+            | Change::ElectionDelete { .. } => {}
         }
     }
 }
@@ -383,4 +388,59 @@ async fn an_installed_snapshot_restarts_the_history_at_its_revision() {
     ));
     follower.apply_batch(&mixed(41, 2)).unwrap();
     assert_eq!(all(&follower, 41).first().map(|g| g.revision), Some(41));
+}
+
+#[tokio::test]
+async fn locks_report_holders_lines_and_release() {
+    use cairn_raft::coord::{CoordCommand, LeaseChoice};
+
+    let (_d, _log, sm) = temp_store().await;
+    let acquire = |owner: &str| {
+        Command::Coord(CoordCommand::Acquire {
+            name: "jobs/1".into(),
+            owner: owner.into(),
+            lease: LeaseChoice::New { ttl_ms: 10_000 },
+            wait: true,
+        })
+    };
+    let release = |owner: &str, token| {
+        Command::Coord(CoordCommand::Release {
+            name: "jobs/1".into(),
+            owner: owner.into(),
+            token,
+        })
+    };
+    sm.apply_batch(&[
+        normal(1, req(acquire("a"), 1, None)),
+        normal(2, req(acquire("b"), 2, None)),
+        normal(3, req(release("a", 1), 3, None)),
+        normal(4, req(release("b", 3), 4, None)),
+    ])
+    .unwrap();
+    let locks = Filter::new(vec![Selector::Locks {
+        prefix: "jobs/".into(),
+    }]);
+    let got: Vec<(u64, Change)> = all(&sm, 1)
+        .into_iter()
+        .flat_map(|g| {
+            let r = g.revision;
+            g.changes.into_iter().map(move |c| (r, c))
+        })
+        .filter(|(_, c)| locks.matches(c))
+        .collect();
+    let holder = |c: &Change| match c {
+        Change::LockPut { record } => (
+            record.holder.as_ref().map(|h| (h.owner.clone(), h.token)),
+            record.waiters.len(),
+        ),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(holder(&got[0].1), (Some(("a".into(), 1)), 0));
+    assert_eq!(holder(&got[1].1), (Some(("a".into(), 1)), 1));
+    // A's release hands the lock to B at that revision (its fencing token).
+    assert_eq!(holder(&got[2].1), (Some(("b".into(), 3)), 0));
+    assert!(matches!(&got[3], (4, Change::LockDelete { name }) if name == "jobs/1"));
+    let (_, objects) = sm.watch_reader().snapshot(&locks).unwrap();
+    assert!(objects.is_empty());
 }

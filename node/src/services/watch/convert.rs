@@ -4,6 +4,7 @@
 use cairn_api::v1::{self as pb, watch_event, watch_object, watch_selector};
 use cairn_raft::checkpoint::{CheckpointKind, CheckpointRecord};
 use cairn_raft::command::KvRecord;
+use cairn_raft::coord::{Holder, LockRecord};
 use cairn_storage::watch::{Change, Filter, Object, Selector};
 use tonic::Status;
 
@@ -27,7 +28,8 @@ pub fn filter(f: Option<pb::WatchFilter>, max_key_bytes: usize) -> Result<Filter
     let selectors = f.map(|f| f.selectors).unwrap_or_default();
     if selectors.is_empty() {
         return Err(status::invalid(
-            "filter: at least one selector (kv, workflows, tasks or checkpoints) is required",
+            "filter: at least one selector (kv, workflows, tasks, checkpoints, locks or \
+             elections) is required",
         ));
     }
     if selectors.len() > MAX_SELECTORS {
@@ -76,6 +78,12 @@ pub fn filter(f: Option<pb::WatchFilter>, max_key_bytes: usize) -> Result<Filter
             Some(watch_selector::Target::Checkpoints(c)) => Selector::Checkpoints {
                 workflow_id: name("checkpoints.workflow_id", c.workflow_id)?,
             },
+            Some(watch_selector::Target::Locks(l)) => Selector::Locks {
+                prefix: name("locks.prefix", l.prefix)?.unwrap_or_default(),
+            },
+            Some(watch_selector::Target::Elections(e)) => Selector::Elections {
+                prefix: name("elections.prefix", e.prefix)?.unwrap_or_default(),
+            },
         });
     }
     Ok(Filter::new(out))
@@ -114,6 +122,25 @@ fn checkpoint(c: &CheckpointRecord) -> pb::CheckpointInfo {
         stored_size: c.stored_size,
         workflow_status: c.workflow_status.clone(),
         workflow_version: c.workflow_version,
+    }
+}
+
+fn holder(h: &Holder) -> pb::Holder {
+    pb::Holder {
+        owner: h.owner.clone(),
+        lease_id: h.lease,
+        token: h.token,
+        value: h.value.clone(),
+        since_ms: h.since_ms,
+    }
+}
+
+/// A lock, or an election (its leader as holder, its candidates as waiters).
+fn lock(r: &LockRecord) -> pb::Lock {
+    pb::Lock {
+        name: r.name.clone(),
+        holder: r.holder.as_ref().map(holder),
+        waiters: r.waiters.iter().map(holder).collect(),
     }
 }
 
@@ -160,6 +187,16 @@ pub fn event(revision: u64, c: &Change) -> pb::WatchEvent {
                 checkpoint_id: id.clone(),
             })
         }
+        Change::LockPut { record } => C::Lock(pb::LockChange {
+            lock: Some(lock(record)),
+        }),
+        Change::LockDelete { name } => C::LockDelete(pb::LockDeleteChange { name: name.clone() }),
+        Change::ElectionPut { record } => C::Election(pb::ElectionChange {
+            election: Some(lock(record)),
+        }),
+        Change::ElectionDelete { name } => {
+            C::ElectionDelete(pb::ElectionDeleteChange { name: name.clone() })
+        }
     };
     pb::WatchEvent {
         revision,
@@ -175,6 +212,8 @@ pub fn object(o: Object) -> pb::WatchObject {
         Object::Workflow(w) => O::Workflow(wf::workflow(*w)),
         Object::Task(t) => O::Task(wf::task(*t)),
         Object::Checkpoint(c) => O::Checkpoint(checkpoint(&c)),
+        Object::Lock(l) => O::Lock(lock(&l)),
+        Object::Election(e) => O::Election(lock(&e)),
     };
     pb::WatchObject {
         object: Some(object),
