@@ -273,6 +273,19 @@ impl Cluster {
         })
     }
 
+    /// SIGSTOP (`true`) or SIGCONT (`false`): the process freezes with everything in flight,
+    /// like a long GC pause or a stalled VM, then resumes as if nothing happened.
+    pub fn pause(&self, id: u64, stop: bool) {
+        if let Some(pid) = self.node(id).pid() {
+            let sig = if stop { libc::SIGSTOP } else { libc::SIGCONT };
+            // SAFETY: kill(2) on a child we spawned and have not reaped.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::kill(pid as i32, sig);
+            }
+        }
+    }
+
     /// The exit status of node `id` if its process has ended (reaping it).
     pub fn exit_status(&mut self, id: u64) -> Option<std::process::ExitStatus> {
         let node = self.node_mut(id);

@@ -18,6 +18,20 @@ use cairn_cluster_tests::linearizability::{
 
 type History = Arc<Mutex<Vec<Operation<KvInput, KvOutput>>>>;
 
+/// Writes a history (in invocation order) beside the cluster's logs, which the harness keeps
+/// when a test fails, and returns where.
+fn dump<I: std::fmt::Debug, O: std::fmt::Debug>(
+    cluster: &Cluster,
+    history: &[Operation<I, O>],
+) -> String {
+    let mut ops: Vec<_> = history.iter().collect();
+    ops.sort_by_key(|o| o.call);
+    let text: String = ops.iter().map(|o| format!("{o:?}\n")).collect();
+    let path = cluster.dir().join("history.txt");
+    let _ = std::fs::write(&path, text);
+    path.display().to_string()
+}
+
 const KEYS: [&str; 3] = ["lin/a", "lin/b", "lin/c"];
 
 fn micros(start: Instant) -> u64 {
@@ -97,6 +111,15 @@ async fn worker(id: u64, client: Client, start: Instant, until: Instant, history
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kv_history_under_leader_kills_is_linearizable() {
+    kv_history_is_linearizable(Fault::Kill).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_history_under_leader_pauses_is_linearizable() {
+    kv_history_is_linearizable(Fault::Pause).await;
+}
+
+async fn kv_history_is_linearizable(fault: Fault) {
     let mut cluster = Cluster::start(3).await.unwrap();
     let start = Instant::now();
     let until = start + Duration::from_secs(8);
@@ -116,7 +139,7 @@ async fn kv_history_under_leader_kills_is_linearizable() {
             history.clone(),
         )));
     }
-    nemesis(&mut cluster, 2).await;
+    nemesis(&mut cluster, fault, 2).await;
     for t in tasks {
         t.await.unwrap();
     }
@@ -129,17 +152,34 @@ async fn kv_history_under_leader_kills_is_linearizable() {
         |input| input.key().to_string(),
         Duration::from_secs(60),
     );
-    assert_eq!(verdict, Verdict::Ok, "{} operations", history.len());
+    if verdict != Verdict::Ok {
+        panic!("{verdict:?}; history in {}", dump(&cluster, &history));
+    }
 }
 
-/// Kills the leader and brings it back, `rounds` times, while the workload runs.
-async fn nemesis(cluster: &mut Cluster, rounds: usize) {
+#[derive(Clone, Copy)]
+enum Fault {
+    /// SIGKILL the leader, restart it a second later.
+    Kill,
+    /// SIGSTOP the leader past an election timeout, then SIGCONT: it wakes up believing it
+    /// still leads, with requests in flight.
+    Pause,
+}
+
+/// Hits the leader with `fault` and undoes it, `rounds` times, while the workload runs.
+async fn nemesis(cluster: &mut Cluster, fault: Fault, rounds: usize) {
     for _ in 0..rounds {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let leader = cluster.leader(Duration::from_secs(10)).await.unwrap();
-        cluster.kill(leader);
-        tokio::time::sleep(Duration::from_millis(1000)).await;
-        cluster.spawn(leader, &[]).unwrap();
+        match fault {
+            Fault::Kill => cluster.kill(leader),
+            Fault::Pause => cluster.pause(leader, true),
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        match fault {
+            Fault::Kill => cluster.spawn(leader, &[]).unwrap(),
+            Fault::Pause => cluster.pause(leader, false),
+        }
     }
 }
 
@@ -209,6 +249,15 @@ async fn racer(id: u64, client: Client, start: Instant, until: Instant, history:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workflow_history_under_leader_kills_is_linearizable() {
+    workflow_history_is_linearizable(Fault::Kill).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_history_under_leader_pauses_is_linearizable() {
+    workflow_history_is_linearizable(Fault::Pause).await;
+}
+
+async fn workflow_history_is_linearizable(fault: Fault) {
     let mut cluster = Cluster::start(3).await.unwrap();
     let setup = Client::connect(cluster.endpoints()).unwrap();
     let def = Definition::new("pingpong", ["PING", "PONG"], "PING", Vec::<String>::new())
@@ -239,7 +288,7 @@ async fn workflow_history_under_leader_kills_is_linearizable() {
             history.clone(),
         )));
     }
-    nemesis(&mut cluster, 2).await;
+    nemesis(&mut cluster, fault, 2).await;
     for t in tasks {
         t.await.unwrap();
     }
@@ -262,5 +311,7 @@ async fn workflow_history_under_leader_kills_is_linearizable() {
         |i| i.id().to_string(),
         Duration::from_secs(60),
     );
-    assert_eq!(verdict, Verdict::Ok, "{} operations", history.len());
+    if verdict != Verdict::Ok {
+        panic!("{verdict:?}; history in {}", dump(&cluster, &history));
+    }
 }
