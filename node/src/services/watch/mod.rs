@@ -7,6 +7,8 @@ mod convert;
 pub mod session;
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cairn_api::v1::watch_server::Watch;
 use cairn_api::v1::{self as pb};
@@ -32,6 +34,25 @@ pub struct WatchService {
     settings: Settings,
     /// Set when the node stops: open streams end so clients move to another node at once.
     stop: watch::Receiver<bool>,
+    streams: Arc<AtomicUsize>,
+}
+
+/// One open stream, counted in the `cairn_watchers` gauge while it lives.
+pub struct OpenStream(Arc<AtomicUsize>);
+
+impl OpenStream {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        let n = count.fetch_add(1, Ordering::Relaxed) + 1;
+        crate::metrics::set_watchers(n);
+        Self(count.clone())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        let n = self.0.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
+        crate::metrics::set_watchers(n);
+    }
 }
 
 impl WatchService {
@@ -46,6 +67,7 @@ impl WatchService {
             reader,
             settings,
             stop,
+            streams: Arc::default(),
         }
     }
 }
@@ -63,13 +85,12 @@ impl Watch for WatchService {
         req: Request<Streaming<pb::WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let (tx, rx) = tokio::sync::mpsc::channel(session::OUTBOUND_QUEUE);
-        tokio::spawn(session::run(
-            req.into_inner(),
-            tx,
-            self.reader.hub().clone(),
-            self.settings,
-            self.stop.clone(),
-        ));
+        let open = OpenStream::new(&self.streams);
+        let (hub, settings, stop) = (self.reader.hub().clone(), self.settings, self.stop.clone());
+        tokio::spawn(async move {
+            session::run(req.into_inner(), tx, hub, settings, stop).await;
+            drop(open);
+        });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 

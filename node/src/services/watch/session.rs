@@ -235,6 +235,7 @@ impl WatchTask {
                         backlog,
                     } => (batches, through, backlog),
                     HistoryRead::Compacted { compacted, current } => {
+                        metrics::counter!("cairn_watch_compacted_total").increment(1);
                         let c = watch_response::Kind::Compacted(pb::WatchCompacted {
                             compact_revision: compacted,
                             current_revision: current,
@@ -294,6 +295,7 @@ impl WatchTask {
     }
 
     async fn slow(&self, backlog: usize) -> End {
+        metrics::counter!("cairn_watch_slow_cancels_total").increment(1);
         let behind = if backlog == usize::MAX {
             "past the node's history".to_string()
         } else {
