@@ -12,31 +12,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cairn_api::v1::watch_client::WatchClient;
-use cairn_api::v1::{self as pb, watch_request, watch_response};
+use cairn_api::v1::{self as pb, watch_response};
 use cairn_client::serde_json::json;
 use cairn_client::{
     Client, CreateWorkflow, Definition, Target, TaskSpec, WatchFilter, WatchItem, WatchOptions,
 };
 use cairn_cluster_tests::{Cluster, ClusterOptions, wait_until};
 use tokio::sync::watch;
-use watch_support::{Seen, View};
+use watch_support::{Rng, Seen, View, first_answer};
 
 const NS: &str = "wt";
 
 fn client(cluster: &Cluster, ids: &[u64]) -> Client {
     Client::connect(ids.iter().map(|i| cluster.node(*i).client_addr.clone())).expect("client")
-}
-
-/// A tiny deterministic generator (xorshift), so runs differ only by timing.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 fn flip() -> Definition {
@@ -326,36 +314,6 @@ async fn killing_the_watched_node_resumes_elsewhere_without_a_gap() {
     );
     assert!(stream.reconnects() >= 1);
     assert_ne!(stream.endpoint().as_deref(), Some(addr.as_str()));
-}
-
-/// A raw watch on `addr` from `start`: the first answer after `Created`.
-async fn first_answer(addr: &str, start: u64) -> watch_response::Kind {
-    let mut c = WatchClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap();
-    let create = pb::WatchRequest {
-        request: Some(watch_request::Request::Create(pb::WatchCreateRequest {
-            filter: Some(pb::WatchFilter {
-                selectors: vec![pb::WatchSelector {
-                    target: Some(pb::watch_selector::Target::Kv(pb::KvSelector {
-                        prefix: b"c/".to_vec(),
-                    })),
-                }],
-            }),
-            start_revision: start,
-            ..Default::default()
-        })),
-    };
-    // The request stream stays open (the server ends a watch whose stream closes).
-    let requests =
-        tokio_stream::StreamExt::chain(tokio_stream::iter(vec![create]), tokio_stream::pending());
-    let mut stream = c.watch(requests).await.unwrap().into_inner();
-    let created = stream.message().await.unwrap().unwrap().kind.unwrap();
-    assert!(
-        matches!(created, watch_response::Kind::Created(_)),
-        "{created:?}"
-    );
-    stream.message().await.unwrap().unwrap().kind.unwrap()
 }
 
 /// A resume point older than the history window is answered Compacted (never a silent

@@ -1,8 +1,11 @@
-//! Checkers for watch tests: a view of the cluster rebuilt from watch items, with the order
-//! checks every item must pass, and the same view read from the cluster's own read API.
+//! Helpers for the watch tests: a view of the cluster rebuilt from watch items, with the order
+//! checks every item must pass, the same view read from the cluster's own read API, a raw
+//! gRPC watch, and a small deterministic generator.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use cairn_api::v1::watch_client::WatchClient;
+use cairn_api::v1::{self as pb, watch_request, watch_response};
 use cairn_client::{
     Client, KeyValue, ListOptions, TaskFilter, WatchChange, WatchItem, WatchObject,
 };
@@ -156,4 +159,46 @@ impl Seen {
         }
         Ok(())
     }
+}
+
+/// A tiny deterministic generator (xorshift), so runs differ only by timing.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// A raw watch on `addr` from `start`: the first answer after `Created`.
+pub async fn first_answer(addr: &str, start: u64) -> watch_response::Kind {
+    let mut c = WatchClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let create = pb::WatchRequest {
+        request: Some(watch_request::Request::Create(pb::WatchCreateRequest {
+            filter: Some(pb::WatchFilter {
+                selectors: vec![pb::WatchSelector {
+                    target: Some(pb::watch_selector::Target::Kv(pb::KvSelector {
+                        prefix: b"c/".to_vec(),
+                    })),
+                }],
+            }),
+            start_revision: start,
+            ..Default::default()
+        })),
+    };
+    // The request stream stays open (the server ends a watch whose stream closes).
+    let requests =
+        tokio_stream::StreamExt::chain(tokio_stream::iter(vec![create]), tokio_stream::pending());
+    let mut stream = c.watch(requests).await.unwrap().into_inner();
+    let created = stream.message().await.unwrap().unwrap().kind.unwrap();
+    assert!(
+        matches!(created, watch_response::Kind::Created(_)),
+        "{created:?}"
+    );
+    stream.message().await.unwrap().unwrap().kind.unwrap()
 }
