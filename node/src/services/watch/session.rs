@@ -265,6 +265,8 @@ impl WatchTask {
             if drained {
                 return Ok(());
             }
+            // Skipping a long stretch that matches nothing never awaits: let other tasks run.
+            tokio::task::yield_now().await;
         }
     }
 
