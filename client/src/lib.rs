@@ -66,12 +66,12 @@ pub use coord::{
 pub use error::{Error, Result};
 pub use kv::{DeleteResult, KeyValue, RangePage};
 pub use pending::{PendingWrite, WriteOutcome};
+/// Re-exported so callers build metadata and task payloads with the same `Value` type.
+pub use serde_json;
 pub use watch::{
     CheckpointMeta, WatchChange, WatchEvent, WatchFilter, WatchItem, WatchObject, WatchOptions,
     WatchSelector, WatchStream,
 };
-/// Re-exported so callers build metadata and task payloads with the same `Value` type.
-pub use serde_json;
 pub use workflow::{
     CreateWorkflow, CreatedWorkflow, Definition, DeletedWorkflow, HistoryEvent, HistoryKind,
     HistoryPage, ListOptions, Progress, RegisteredDefinition, SortBy, Target, Task, TaskFilter,
