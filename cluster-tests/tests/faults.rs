@@ -10,10 +10,18 @@ use cairn_client::Client;
 use cairn_cluster_tests::{Cluster, wait_until};
 
 /// Arms `failpoints` on node `id` and restarts it.
-fn restart_with_failpoints(cluster: &mut Cluster, id: u64, failpoints: &str) {
+async fn restart_with_failpoints(cluster: &mut Cluster, id: u64, failpoints: &str) {
     cluster.kill(id);
     cluster.node_mut(id).env = vec![("FAILPOINTS".into(), failpoints.into())];
     cluster.spawn(id, &[]).unwrap();
+    wait_until(Duration::from_secs(10), "failpoints armed", || async {
+        cluster
+            .log_of(id)
+            .contains("failpoints armed")
+            .then_some(())
+    })
+    .await
+    .expect("the cairn binary under test has no failpoints: build it as scripts/test does");
 }
 
 /// Writes keys `{prefix}0..n`, returning the last revision.
@@ -54,7 +62,7 @@ async fn fdatasync_failure_on_a_follower_stops_it_and_restart_recovers() {
     let leader = cluster.leader(Duration::from_secs(10)).await.unwrap();
     let follower = (1..=3).find(|i| *i != leader).unwrap();
 
-    restart_with_failpoints(&mut cluster, follower, "log-fsync=return");
+    restart_with_failpoints(&mut cluster, follower, "log-fsync=return").await;
     // Its first append after restart fails to sync: it must stop, and the other two go on.
     let last = write(&c, "during/", 50).await;
     stops_with_failure(&mut cluster, follower).await;
@@ -100,13 +108,23 @@ async fn a_leader_that_cannot_sync_or_apply_stops_and_acknowledged_writes_surviv
     for (round, failpoint) in ["log-fsync", "apply"].iter().enumerate() {
         let leader = cluster.leader(Duration::from_secs(10)).await.unwrap();
         let victim = leader % 3 + 1;
-        // Healthy for its first 20 syncs (or applies): enough to catch up and take over.
-        restart_with_failpoints(&mut cluster, victim, &format!("{failpoint}=20*off->return"));
+        // Healthy for its first 200 syncs (or applies): enough to catch up and take over.
+        restart_with_failpoints(
+            &mut cluster,
+            victim,
+            &format!("{failpoint}=200*off->return"),
+        )
+        .await;
+        let applied = cluster.status(leader).await.unwrap().applied;
+        cluster
+            .wait_applied(victim, applied, Duration::from_secs(30))
+            .await
+            .unwrap();
         transfer_to(&cluster, victim).await;
         // The leader fails mid-stream; the client's retries reach the next leader with the
         // same idempotency keys.
         let prefix = format!("round{round}/");
-        write(&c, &prefix, 40).await;
+        write(&c, &prefix, 300).await;
         stops_with_failure(&mut cluster, victim).await;
         cluster.node_mut(victim).env.clear();
         cluster.spawn(victim, &[]).unwrap();
@@ -116,8 +134,8 @@ async fn a_leader_that_cannot_sync_or_apply_stops_and_acknowledged_writes_surviv
                 let one = one.clone();
                 let prefix = prefix.clone();
                 async move {
-                    let page = one.range(prefix, b"", 100).await.ok()?;
-                    (page.kvs.len() == 40).then_some(page)
+                    let page = one.range(prefix, b"", 1000).await.ok()?;
+                    (page.kvs.len() == 300).then_some(page)
                 }
             })
             .await

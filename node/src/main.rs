@@ -91,7 +91,15 @@ fn main() -> std::process::ExitCode {
     tune_allocator();
     // Fault-test builds arm failpoints from the FAILPOINTS environment variable.
     #[cfg(feature = "failpoints")]
-    let _failpoints = fail::FailScenario::setup();
+    let _failpoints = {
+        let scenario = fail::FailScenario::setup();
+        let armed = fail::list();
+        if !armed.is_empty() {
+            // Before logging is set up; fault tests look for this line.
+            eprintln!("cairn: failpoints armed: {armed:?}");
+        }
+        scenario
+    };
     let cli = Cli::parse();
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
