@@ -164,7 +164,9 @@ impl CheckpointService {
             }
         }
         if received < total {
-            upload.abort().await;
+            // Not aborted: a client whose attempt was cancelled (its timeout, say) ends the
+            // stream cleanly too, and its retry resumes this upload. Never resumed, it is
+            // collected after the upload timeout.
             return Err(too_little(received));
         }
         if !buf.is_empty() {
