@@ -1,8 +1,8 @@
 //! Checkpoints on real 3-node clusters, through the client crate: byte-identical round trips
 //! (small, 10 MiB, 200 MiB; compressible and not) read back from every node, delta chains,
 //! latest / latest valid, typed errors with nothing stored, retried saves and uploads applied
-//! once, rollback within the definition (or forced) recorded in history, and checkpoints
-//! deleted with their workflow. Retention and faults are in `checkpoint_faults.rs`.
+//! once, and rollback within the definition (or forced) recorded in history. Deletion,
+//! retention and faults are in `checkpoint_faults.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 use cairn_api::v1 as pb;
 use cairn_api::v1::checkpoints_client::CheckpointsClient;
 use cairn_client::serde_json::{self, json};
-use cairn_client::{Codec, Error, HistoryKind, LoadOptions, SaveOptions, Target, UpdateWorkflow};
+use cairn_client::{Codec, Error, HistoryKind, SaveOptions, Target, UpdateWorkflow};
 use cairn_cluster_tests::{Cluster, ClusterOptions};
 use checkpoint_support::*;
 
@@ -559,61 +559,6 @@ async fn rollback_follows_the_definition_unless_forced() {
     assert!(matches!(
         c.rollback_workflow("wf-rb", "ckpt-0000000000000001", None, true, "ops", "")
             .await,
-        Err(Error::NotFound(_))
-    ));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_a_workflow_deletes_its_checkpoints() {
-    let cluster = Cluster::start(3).await.unwrap();
-    let c = client_for(&cluster, &[1, 2, 3]);
-    running_workflow(&c, "wf-del", "default").await;
-    running_workflow(&c, "wf-keep", "default").await;
-    let mut ids = Vec::new();
-    for i in 0..3u64 {
-        let payload = if i == 2 {
-            noise(2 * MIB, i)
-        } else {
-            agent_state(20_000, i)
-        };
-        ids.push(
-            c.save_checkpoint("wf-del", payload, SaveOptions::new())
-                .await
-                .unwrap()
-                .id,
-        );
-    }
-    let kept = c
-        .save_checkpoint("wf-keep", b"{}".to_vec(), SaveOptions::new())
-        .await
-        .unwrap()
-        .id;
-    let deleted = c.delete_workflow("wf-del", true).await.unwrap();
-    for node in 1..=3 {
-        cluster
-            .wait_applied(node, deleted.revision, Duration::from_secs(10))
-            .await
-            .unwrap();
-        let nc = client_for(&cluster, &[node]);
-        for id in &ids {
-            assert!(matches!(
-                nc.load_checkpoint_with("wf-del", id, LOCAL).await,
-                Err(Error::NotFound(_))
-            ));
-        }
-        assert!(matches!(
-            nc.latest_checkpoint("wf-del").await,
-            Err(Error::NotFound(_))
-        ));
-    }
-    // A new workflow under the same id starts with no checkpoints.
-    running_workflow(&c, "wf-del", "default").await;
-    assert!(c.list_all_checkpoints("wf-del").await.unwrap().is_empty());
-    assert_eq!(c.latest_checkpoint("wf-del").await.unwrap(), None);
-    assert!(c.load_checkpoint("wf-keep", &kept, false).await.is_ok());
-    let opts = LoadOptions::default();
-    assert!(matches!(
-        c.load_checkpoint_with("wf-del", &ids[0], opts).await,
         Err(Error::NotFound(_))
     ));
 }

@@ -2,7 +2,8 @@
 //! what each policy says (workflow, namespace default, age, parents of kept deltas) and a
 //! follower that catches up through a snapshot install holds exactly the same; a leader
 //! killed in the middle of a chunked upload leaves one whole checkpoint after the client's
-//! retry; an abandoned upload is collected; a follower catches up over large chunk entries.
+//! retry; an abandoned upload is collected; a follower catches up over large chunk entries;
+//! deleting a workflow deletes its checkpoints.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use cairn_api::v1 as pb;
 use cairn_api::v1::checkpoints_client::CheckpointsClient;
-use cairn_client::{Client, RetentionPolicy, RetentionScope, SaveOptions};
+use cairn_client::{Client, Error, LoadOptions, RetentionPolicy, RetentionScope, SaveOptions};
 use cairn_cluster_tests::{Cluster, ClusterOptions, wait_until};
 use checkpoint_support::*;
 
@@ -384,4 +385,59 @@ async fn abandoned_upload_is_collected() {
     .unwrap();
     assert!(ids(&c, "wf-gc").await.is_empty());
     drop(tx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_workflow_deletes_its_checkpoints() {
+    let cluster = Cluster::start(3).await.unwrap();
+    let c = client_for(&cluster, &[1, 2, 3]);
+    running_workflow(&c, "wf-del", "default").await;
+    running_workflow(&c, "wf-keep", "default").await;
+    let mut ids = Vec::new();
+    for i in 0..3u64 {
+        let payload = if i == 2 {
+            noise(2 * MIB, i)
+        } else {
+            agent_state(20_000, i)
+        };
+        ids.push(
+            c.save_checkpoint("wf-del", payload, SaveOptions::new())
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let kept = c
+        .save_checkpoint("wf-keep", b"{}".to_vec(), SaveOptions::new())
+        .await
+        .unwrap()
+        .id;
+    let deleted = c.delete_workflow("wf-del", true).await.unwrap();
+    for node in 1..=3 {
+        cluster
+            .wait_applied(node, deleted.revision, Duration::from_secs(10))
+            .await
+            .unwrap();
+        let nc = client_for(&cluster, &[node]);
+        for id in &ids {
+            assert!(matches!(
+                nc.load_checkpoint_with("wf-del", id, LOCAL).await,
+                Err(Error::NotFound(_))
+            ));
+        }
+        assert!(matches!(
+            nc.latest_checkpoint("wf-del").await,
+            Err(Error::NotFound(_))
+        ));
+    }
+    // A new workflow under the same id starts with no checkpoints.
+    running_workflow(&c, "wf-del", "default").await;
+    assert!(c.list_all_checkpoints("wf-del").await.unwrap().is_empty());
+    assert_eq!(c.latest_checkpoint("wf-del").await.unwrap(), None);
+    assert!(c.load_checkpoint("wf-keep", &kept, false).await.is_ok());
+    let opts = LoadOptions::default();
+    assert!(matches!(
+        c.load_checkpoint_with("wf-del", &ids[0], opts).await,
+        Err(Error::NotFound(_))
+    ));
 }
