@@ -47,7 +47,6 @@ impl CheckpointService {
         config: CheckpointConfig,
         limits: RecordLimits,
     ) -> Self {
-        stats::describe();
         Self {
             ingest: Ingest {
                 gateway,
