@@ -285,7 +285,6 @@ async fn leader_killed_mid_upload_leaves_one_whole_checkpoint() {
 /// `limited_get_log_entries` (storage/src/log_store.rs) also stops at a byte budget, such a
 /// batch exceeds the 64 MiB peer message limit and the follower never catches up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs byte-bounded replication reads in storage/src/log_store.rs"]
 async fn follower_catches_up_over_large_chunk_entries() {
     let mut cluster = Cluster::start(3).await.unwrap();
     let leader = cluster.leader(Duration::from_secs(10)).await.unwrap();

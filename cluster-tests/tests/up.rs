@@ -12,8 +12,7 @@ use cairn_cluster_tests::cluster::cairn_bin;
 use cairn_cluster_tests::wait_until;
 
 /// A base port whose nine derived ports (BASE+1..3 clients, BASE+101..103 peers, BASE+201..203
-/// HTTP) are free and
-/// below the ephemeral range (see `cairn_cluster_tests::ports`).
+/// HTTP) are free and below the ephemeral range (see `cairn_cluster_tests::ports`).
 fn free_base_port() -> u16 {
     for _ in 0..200 {
         let base = cairn_cluster_tests::ports::free_port().unwrap() - 1;
