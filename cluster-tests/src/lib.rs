@@ -3,8 +3,8 @@
 //! conditions with deadlines. Dropping a [`Cluster`] kills every process it started.
 
 pub mod cluster;
-pub mod ops;
 pub mod linearizability;
+pub mod ops;
 pub mod ports;
 mod wait;
 

@@ -261,7 +261,10 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         // A storage failure (say, an fdatasync error) stops openraft's core. Serving on would
         // answer stale reads from a node that can no longer take part: stop instead, and let
         // a restart recover from what is durable.
-        tracing::error!(id = cfg.id, "raft stopped on a fatal error; shutting the node down");
+        tracing::error!(
+            id = cfg.id,
+            "raft stopped on a fatal error; shutting the node down"
+        );
     }
 
     tracing::info!(id = cfg.id, "shutting down");
