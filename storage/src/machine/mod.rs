@@ -69,6 +69,9 @@ pub(crate) struct BatchCtx<'a> {
     pub(crate) events: EventSink,
     /// Client sessions the run touched, written back by [`finish_run`].
     sessions: session::SessionCache,
+    /// Workflow definitions decoded in this run, by (name, version).
+    definitions:
+        std::collections::HashMap<(String, u32), std::sync::Arc<cairn_raft::workflow::Definition>>,
 }
 
 impl<'a> BatchCtx<'a> {
@@ -80,6 +83,7 @@ impl<'a> BatchCtx<'a> {
             index_ops: Vec::new(),
             events: EventSink::default(),
             sessions: session::SessionCache::default(),
+            definitions: std::collections::HashMap::new(),
         }
     }
 }

@@ -14,7 +14,7 @@ use super::workflow_store as store;
 use super::{BatchCtx, TxResult};
 
 pub(super) fn upsert(
-    ctx: &BatchCtx<'_>,
+    ctx: &mut BatchCtx<'_>,
     revision: u64,
     now_ms: u64,
     u: &UpsertTasks,

@@ -44,13 +44,13 @@ pub(super) fn apply(
     })
 }
 
-fn register(ctx: &BatchCtx<'_>, def: &Definition) -> TxResult<Outcome> {
+fn register(ctx: &mut BatchCtx<'_>, def: &Definition) -> TxResult<Outcome> {
     if let Err(e) = def.validate() {
         return Ok(Err(WorkflowError::InvalidDefinition(e)));
     }
     let latest = store::definition(ctx, &def.name, None)?;
     if let Some((version, current)) = &latest
-        && current == def
+        && **current == *def
     {
         return Ok(Ok(WorkflowReply::Definition {
             name: def.name.clone(),
@@ -90,9 +90,9 @@ pub(super) fn load_at(
 
 /// The workflow's own definition version (running workflows keep theirs).
 pub(super) fn definition_of(
-    ctx: &BatchCtx<'_>,
+    ctx: &mut BatchCtx<'_>,
     rec: &WorkflowRecord,
-) -> TxResult<Result<Definition, WorkflowError>> {
+) -> TxResult<Result<std::sync::Arc<Definition>, WorkflowError>> {
     Ok(
         match store::definition(ctx, &rec.definition, Some(rec.definition_version))? {
             Some((_, d)) => Ok(d),

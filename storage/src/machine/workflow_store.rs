@@ -3,6 +3,8 @@
 //! record. Callers decide (and check) first, then call the writers here, so a rejection never
 //! leaves a partial write behind.
 
+use std::sync::Arc;
+
 use cairn_raft::workflow::{Definition, HistoryEvent, TaskRecord, WorkflowRecord};
 
 use super::{BatchCtx, TxResult, decode, encode};
@@ -47,20 +49,31 @@ pub(super) fn latest_definition_version(ctx: &BatchCtx<'_>, name: &str) -> TxRes
 
 /// A definition by name and version (None = latest), with its version.
 pub(super) fn definition(
-    ctx: &BatchCtx<'_>,
+    ctx: &mut BatchCtx<'_>,
     name: &str,
     version: Option<u32>,
-) -> TxResult<Option<(u32, Definition)>> {
+) -> TxResult<Option<(u32, Arc<Definition>)>> {
     let Some(version) = (match version {
         Some(v) => Some(v),
         None => latest_definition_version(ctx, name)?,
     }) else {
         return Ok(None);
     };
-    if let Some(d) = get(ctx, Space::Definitions, &keys::definition(name, version))? {
-        return Ok(Some((version, d)));
+    // A (name, version) never changes once registered, so the run may reuse a decoded one:
+    // every transition needs its workflow's definition.
+    let key = (name.to_string(), version);
+    if let Some(d) = ctx.definitions.get(&key) {
+        return Ok(Some((version, d.clone())));
     }
-    Ok((name == DEFAULT_DEFINITION && version == 1).then(|| (1, Definition::default_definition())))
+    let found = match get(ctx, Space::Definitions, &keys::definition(name, version))? {
+        Some(d) => Some(d),
+        None => (name == DEFAULT_DEFINITION && version == 1).then(Definition::default_definition),
+    };
+    Ok(found.map(|d| {
+        let d = Arc::new(d);
+        ctx.definitions.insert(key, d.clone());
+        (version, d)
+    }))
 }
 
 pub(super) fn put_definition(ctx: &BatchCtx<'_>, version: u32, def: &Definition) -> TxResult<()> {
