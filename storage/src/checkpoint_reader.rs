@@ -62,10 +62,7 @@ impl CheckpointReader {
         space: Space,
         key: &[u8],
     ) -> Result<Option<T>, StorageError> {
-        self.gate.guarded(|| match self.trees.get(space).get(key)? {
-            Some(v) => Ok(Some(decode(&v)?)),
-            None => Ok(None),
-        })
+        crate::reader::get_decoded(&self.gate, self.trees.get(space), key)
     }
 
     fn dir(&self, workflow_id: &str) -> Result<CheckpointDir, StorageError> {

@@ -28,10 +28,7 @@ impl CoordReader {
         space: Space,
         key: &[u8],
     ) -> Result<Option<T>, StorageError> {
-        self.gate.guarded(|| match self.trees.get(space).get(key)? {
-            Some(v) => Ok(Some(codec::decode(&v)?)),
-            None => Ok(None),
-        })
+        crate::reader::get_decoded(&self.gate, self.trees.get(space), key)
     }
 
     fn scan<T: DeserializeOwned>(

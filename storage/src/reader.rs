@@ -77,6 +77,18 @@ impl ReadGate {
     }
 }
 
+/// The record under `key` in `tree`, decoded, failing if an install overlapped the read.
+pub(crate) fn get_decoded<T: serde::de::DeserializeOwned>(
+    gate: &ReadGate,
+    tree: &sled::Tree,
+    key: &[u8],
+) -> Result<Option<T>, StorageError> {
+    gate.guarded(|| match tree.get(key)? {
+        Some(v) => Ok(Some(codec::decode(&v)?)),
+        None => Ok(None),
+    })
+}
+
 /// Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
 pub struct KvReader {

@@ -13,7 +13,7 @@ use cairn_raft::workflow::{Target, WorkflowError, WorkflowRecord};
 use serde::{Deserialize, Serialize};
 
 use super::workflow_store as store;
-use super::{BatchCtx, TxResult, decode, encode, workflow};
+use super::{BatchCtx, TxResult, encode, get, workflow};
 use crate::keyspace::Space;
 use crate::watch::Change;
 use crate::workflow_keys as keys;
@@ -25,17 +25,6 @@ type Outcome = Result<CheckpointReply, CheckpointError>;
 pub(crate) struct CheckpointDir {
     pub(crate) ids: Vec<String>,
     pub(crate) policy: Option<RetentionPolicy>,
-}
-
-fn get<T: serde::de::DeserializeOwned>(
-    ctx: &BatchCtx<'_>,
-    space: Space,
-    key: &[u8],
-) -> TxResult<Option<T>> {
-    match ctx.tx.tree(space).get(key)? {
-        Some(bytes) => Ok(Some(decode(&bytes)?)),
-        None => Ok(None),
-    }
 }
 
 fn dir(ctx: &BatchCtx<'_>, workflow_id: &str) -> TxResult<CheckpointDir> {

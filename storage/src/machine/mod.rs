@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use sled::transaction::ConflictableTransactionError;
 
 use crate::error::StorageError;
-use crate::keyspace::{Trees, Tx};
+use crate::keyspace::{Space, Trees, Tx};
 use crate::watch::EventSink;
 use crate::workflow_index::IndexOp;
 
@@ -31,6 +31,14 @@ pub(crate) type TxResult<T> = Result<T, ConflictableTransactionError<StorageErro
 
 fn abort<T>(e: impl Into<StorageError>) -> TxResult<T> {
     Err(ConflictableTransactionError::Abort(e.into()))
+}
+
+/// The record under `key` in `space`, decoded, as this transaction sees it.
+fn get<T: DeserializeOwned>(ctx: &BatchCtx<'_>, space: Space, key: &[u8]) -> TxResult<Option<T>> {
+    match ctx.tx.tree(space).get(key)? {
+        Some(bytes) => Ok(Some(decode(&bytes)?)),
+        None => Ok(None),
+    }
 }
 
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> TxResult<Vec<u8>> {

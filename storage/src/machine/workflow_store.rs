@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use cairn_raft::workflow::{Definition, HistoryEvent, TaskRecord, WorkflowRecord};
 
-use super::{BatchCtx, TxResult, decode, encode};
+use super::{BatchCtx, TxResult, encode, get};
 use crate::keyspace::Space;
 use crate::watch::Change;
 use crate::workflow_index::{self as index, IndexOp};
@@ -15,17 +15,6 @@ use crate::workflow_keys as keys;
 
 /// The built-in definition's name; version 1 of it exists without being registered.
 pub(crate) const DEFAULT_DEFINITION: &str = "default";
-
-fn get<T: serde::de::DeserializeOwned>(
-    ctx: &BatchCtx<'_>,
-    space: Space,
-    key: &[u8],
-) -> TxResult<Option<T>> {
-    match ctx.tx.tree(space).get(key)? {
-        Some(bytes) => Ok(Some(decode(&bytes)?)),
-        None => Ok(None),
-    }
-}
 
 pub(super) fn workflow(ctx: &BatchCtx<'_>, id: &str) -> TxResult<Option<WorkflowRecord>> {
     get(ctx, Space::Workflows, id.as_bytes())
