@@ -389,6 +389,8 @@ async fn exhausted_retries_report_last_cause_or_timeout() {
     let started = Instant::now();
     match c.get("k").await {
         Err(Error::Unavailable(cause)) => assert!(cause.contains("no leader yet"), "{cause}"),
+        // On a starved machine the last attempt may time out before the mock answers.
+        Err(Error::Timeout) => {}
         other => panic!("{other:?}"),
     }
     assert!(

@@ -534,7 +534,7 @@ async fn locks_and_elections_are_watched_by_prefix() {
     );
 
     // A catch-up snapshot lists the election's leader, and no record for the free lock.
-    let mut raw = WatchClient::connect(format!("http://{}", cluster.node(2).client_addr))
+    let raw = WatchClient::connect(format!("http://{}", cluster.node(2).client_addr))
         .await
         .unwrap();
     let sel = |t| pb::WatchSelector { target: Some(t) };
@@ -553,7 +553,16 @@ async fn locks_and_elections_are_watched_by_prefix() {
         }),
         serializable: false,
     };
-    let mut chunks = raw.snapshot(req).await.unwrap().into_inner();
+    // A raw client does not retry: wait out a transient Unavailable (e.g. this follower not
+    // knowing the leader's address yet).
+    let mut chunks = wait_until(Duration::from_secs(10), "a watch snapshot", || {
+        let mut raw = raw.clone();
+        let req = req.clone();
+        async move { raw.snapshot(req).await.ok() }
+    })
+    .await
+    .unwrap()
+    .into_inner();
     let chunk = chunks.message().await.unwrap().unwrap();
     assert!(chunk.done);
     assert_eq!(chunk.objects.len(), 1);

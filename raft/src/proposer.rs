@@ -104,12 +104,13 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
         match m.current_leader {
             None => Err(ForwardError::unavailable("no leader elected")),
             Some(id) if id == self.id => Ok(None),
-            Some(id) => Ok(Some(
-                m.membership_config
-                    .get_node(&id)
-                    .cloned()
-                    .unwrap_or_default(),
-            )),
+            Some(id) => match m.membership_config.get_node(&id) {
+                Some(node) if !node.peer_addr.is_empty() => Ok(Some(node.clone())),
+                // Known by id (from a vote or heartbeat) before its address is: transient.
+                _ => Err(ForwardError::unavailable(format!(
+                    "leader {id} is not in this node's membership yet"
+                ))),
+            },
         }
     }
 
