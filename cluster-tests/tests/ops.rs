@@ -224,6 +224,10 @@ async fn status_metrics_and_health_endpoints() {
         "cairn_grpc_request_duration_seconds_count",
         &["method=\"cairn.v1.KV/Put\""]
     ));
+    assert!(grew(
+        "cairn_wal_durable_seconds_count",
+        &["write=\"append\""]
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

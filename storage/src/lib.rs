@@ -36,6 +36,7 @@ pub use config::StorageConfig;
 pub use coord_reader::CoordReader;
 pub use error::StorageError;
 pub use log_store::{LogReader, LogStore};
+pub use log_types::WAL_DURABLE_SECONDS;
 pub use reader::KvReader;
 pub use restore::{RestoreError, RestoreReport, restore_backup};
 pub use snapshot::verify_snapshot;

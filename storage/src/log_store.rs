@@ -11,6 +11,7 @@ use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
 
 use cairn_raft::TypeConfig;
 use cairn_raft::types::{Entry, LogId, Vote};
@@ -188,7 +189,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         {
             let mut wal = self.wal.write()?;
             wal.save_vote(Cd(*vote))?;
-            wal.flush(true, Some(FlushCallback::Wait(tx)))?;
+            wal.flush(true, Some(FlushCallback::Wait(tx, Instant::now())))?;
         }
         // The vote must be on stable storage before we return (Raft's election safety).
         rx.await
@@ -240,7 +241,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         // Entries are readable from memory now; openraft is told they are durable only by
         // the callback, which the FlushWorker fires after the batch's fdatasync.
-        wal.flush(true, Some(FlushCallback::Raft(callback)))
+        wal.flush(true, Some(FlushCallback::Raft(callback, Instant::now())))
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {

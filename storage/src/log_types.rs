@@ -5,6 +5,7 @@
 use std::fmt;
 use std::io;
 use std::io::Read;
+use std::time::Instant;
 
 use cairn_raft::TypeConfig;
 use cairn_raft::codec;
@@ -55,18 +56,29 @@ impl<T: DeserializeOwned> codeq::Decode for Cd<T> {
     }
 }
 
-/// Completion of a WAL flush: either openraft's append callback or a waiter in `save_vote`.
+/// Completion of a WAL flush: either openraft's append callback or a waiter in `save_vote`,
+/// with when the write was handed to the WAL.
 pub(crate) enum FlushCallback {
-    Raft(IOFlushed<TypeConfig>),
-    Wait(tokio::sync::oneshot::Sender<io::Result<()>>),
+    Raft(IOFlushed<TypeConfig>, Instant),
+    Wait(tokio::sync::oneshot::Sender<io::Result<()>>, Instant),
 }
+
+/// Seconds from handing a write to the WAL until its fdatasync completed (group-commit wait,
+/// queueing behind the previous sync, and the sync itself), by what was written.
+pub const WAL_DURABLE_SECONDS: &str = "cairn_wal_durable_seconds";
 
 impl raft_log::Callback for FlushCallback {
     // Runs on raft-log's FlushWorker thread after the batch's fdatasync (or with its error).
     fn send(self, res: Result<(), io::Error>) {
         match self {
-            FlushCallback::Raft(cb) => cb.io_completed(res),
-            FlushCallback::Wait(tx) => {
+            FlushCallback::Raft(cb, since) => {
+                metrics::histogram!(WAL_DURABLE_SECONDS, "write" => "append")
+                    .record(since.elapsed().as_secs_f64());
+                cb.io_completed(res)
+            }
+            FlushCallback::Wait(tx, since) => {
+                metrics::histogram!(WAL_DURABLE_SECONDS, "write" => "vote")
+                    .record(since.elapsed().as_secs_f64());
                 // The waiter may have been cancelled; nothing else to notify then.
                 let _ = tx.send(res);
             }

@@ -172,4 +172,8 @@ fn describe() {
         "Workflows in the default namespace, by status"
     );
     describe_gauge!("cairn_watchers", "Open watch streams");
+    describe_histogram!(
+        cairn_storage::WAL_DURABLE_SECONDS,
+        "WAL write handed over -> fdatasync done, by write (append, vote)"
+    );
 }
