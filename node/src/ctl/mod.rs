@@ -9,6 +9,7 @@
 mod backup;
 mod cluster;
 mod conn;
+mod coord;
 pub mod error;
 mod output;
 mod workflow;
@@ -80,6 +81,21 @@ enum CtlCmd {
     Workflow {
         #[command(subcommand)]
         cmd: workflow::WorkflowCmd,
+    },
+    /// Read checkpoints (metadata).
+    Checkpoint {
+        #[command(subcommand)]
+        cmd: coord::CheckpointCmd,
+    },
+    /// Read locks.
+    Lock {
+        #[command(subcommand)]
+        cmd: coord::LockCmd,
+    },
+    /// Read elections.
+    Election {
+        #[command(subcommand)]
+        cmd: coord::ElectionCmd,
     },
 }
 
@@ -155,6 +171,17 @@ pub async fn run(args: CtlArgs) -> ExitCode {
 async fn dispatch(args: CtlArgs) -> CtlResult<(Report, Option<CtlError>)> {
     let timeout = Duration::from_millis(args.timeout_ms.max(1));
     let conn = || Conn::new(args.endpoints.clone(), timeout);
+    // The data commands go through cairn-client (leader discovery and retries included).
+    let client = || -> CtlResult<cairn_client::Client> {
+        let config = cairn_client::ClientConfig {
+            request_timeout: timeout,
+            ..Default::default()
+        };
+        Ok(cairn_client::Client::with_config(
+            args.endpoints.clone(),
+            config,
+        )?)
+    };
     let report = match args.cmd {
         CtlCmd::Status => return cluster::status(&conn()?).await,
         CtlCmd::Member { cmd } => {
@@ -189,14 +216,10 @@ async fn dispatch(args: CtlArgs) -> CtlResult<(Report, Option<CtlError>)> {
             id,
             members,
         } => backup::restore(file, data_dir, id, members).await?,
-        CtlCmd::Workflow { cmd } => {
-            let config = cairn_client::ClientConfig {
-                request_timeout: timeout,
-                ..Default::default()
-            };
-            let client = cairn_client::Client::with_config(args.endpoints.clone(), config)?;
-            workflow::run(&client, cmd).await?
-        }
+        CtlCmd::Workflow { cmd } => workflow::run(&client()?, cmd).await?,
+        CtlCmd::Checkpoint { cmd } => coord::checkpoint(&client()?, cmd).await?,
+        CtlCmd::Lock { cmd } => coord::lock(&client()?, cmd).await?,
+        CtlCmd::Election { cmd } => coord::election(&client()?, cmd).await?,
     };
     Ok((report, None))
 }
