@@ -117,7 +117,6 @@ fn refresh_workflow_counts(reader: &WorkflowReader) {
 }
 
 /// Hook for the watch service: the number of open watch streams.
-#[allow(dead_code)]
 pub fn set_watchers(n: usize) {
     metrics::gauge!("cairn_watchers").set(n as f64);
 }
