@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use cairn_client::{Client, ClientConfig, CreateWorkflow, Definition, Error, Target};
 use cairn_cluster_tests::Cluster;
 use cairn_cluster_tests::linearizability::{
-    KvInput, KvModel, KvOutput, Operation, Verdict, WorkflowInput, WorkflowModel, WorkflowOutput,
-    check,
+    KvInput, KvModel, KvOutput, Model, Operation, Verdict, WorkflowInput, WorkflowModel,
+    WorkflowOutput, check,
 };
 
-type History = Arc<Mutex<Vec<Operation<KvInput, KvOutput>>>>;
+type History = Shared<KvInput, KvOutput>;
 
 /// Writes a history (in invocation order) beside the cluster's logs, which the harness keeps
 /// when a test fails, and returns where.
@@ -121,9 +121,30 @@ async fn kv_history_under_leader_pauses_is_linearizable() {
 
 async fn kv_history_is_linearizable(fault: Fault) {
     let mut cluster = Cluster::start(3).await.unwrap();
+    let history = record(&mut cluster, fault, worker).await;
+    let answered = history.iter().filter(|op| op.ret.is_some()).count();
+    assert!(answered > 100, "only {answered} operations answered");
+    assert_linearizable(&cluster, &KvModel, &history, |i| i.key().to_string());
+}
+
+type Shared<I, O> = Arc<Mutex<Vec<Operation<I, O>>>>;
+
+/// Runs `client_loop` on 6 clients for 8 s while `fault` hits the leader twice, and returns
+/// everything they recorded.
+async fn record<I, O, W, Fut>(
+    cluster: &mut Cluster,
+    fault: Fault,
+    client_loop: W,
+) -> Vec<Operation<I, O>>
+where
+    I: Send + 'static,
+    O: Send + 'static,
+    W: Fn(u64, Client, Instant, Instant, Shared<I, O>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let start = Instant::now();
     let until = start + Duration::from_secs(8);
-    let history: History = Arc::default();
+    let history: Shared<I, O> = Arc::default();
     let config = ClientConfig {
         retry_deadline: Duration::from_secs(3),
         ..ClientConfig::default()
@@ -131,7 +152,7 @@ async fn kv_history_is_linearizable(fault: Fault) {
     let mut tasks = Vec::new();
     for id in 0..6 {
         let client = Client::with_config(cluster.endpoints(), config.clone()).unwrap();
-        tasks.push(tokio::spawn(worker(
+        tasks.push(tokio::spawn(client_loop(
             id,
             client,
             start,
@@ -139,21 +160,23 @@ async fn kv_history_is_linearizable(fault: Fault) {
             history.clone(),
         )));
     }
-    nemesis(&mut cluster, fault, 2).await;
+    nemesis(cluster, fault, 2).await;
     for t in tasks {
         t.await.unwrap();
     }
-    let history = std::mem::take(&mut *history.lock().unwrap());
-    let answered = history.iter().filter(|op| op.ret.is_some()).count();
-    assert!(answered > 100, "only {answered} operations answered");
-    let verdict = check(
-        &KvModel,
-        &history,
-        |input| input.key().to_string(),
-        Duration::from_secs(60),
-    );
+    std::mem::take(&mut *history.lock().unwrap())
+}
+
+/// Checks `history` against `model`; on failure the history is kept beside the cluster logs.
+fn assert_linearizable<M: Model>(
+    cluster: &Cluster,
+    model: &M,
+    history: &[Operation<M::Input, M::Output>],
+    key_of: impl Fn(&M::Input) -> String,
+) {
+    let verdict = check(model, history, key_of, Duration::from_secs(60));
     if verdict != Verdict::Ok {
-        panic!("{verdict:?}; history in {}", dump(&cluster, &history));
+        panic!("{verdict:?}; history in {}", dump(cluster, history));
     }
 }
 
@@ -183,7 +206,7 @@ async fn nemesis(cluster: &mut Cluster, fault: Fault, rounds: usize) {
     }
 }
 
-type WfHistory = Arc<Mutex<Vec<Operation<WorkflowInput, WorkflowOutput>>>>;
+type WfHistory = Shared<WorkflowInput, WorkflowOutput>;
 
 /// Reads a workflow, then tries to flip it at the version it read.
 async fn racer(id: u64, client: Client, start: Instant, until: Instant, history: WfHistory) {
@@ -270,29 +293,7 @@ async fn workflow_history_is_linearizable(fault: Fault) {
             .await
             .unwrap();
     }
-    let start = Instant::now();
-    let until = start + Duration::from_secs(8);
-    let history: WfHistory = Arc::default();
-    let config = ClientConfig {
-        retry_deadline: Duration::from_secs(3),
-        ..ClientConfig::default()
-    };
-    let mut tasks = Vec::new();
-    for id in 0..6 {
-        let client = Client::with_config(cluster.endpoints(), config.clone()).unwrap();
-        tasks.push(tokio::spawn(racer(
-            id,
-            client,
-            start,
-            until,
-            history.clone(),
-        )));
-    }
-    nemesis(&mut cluster, fault, 2).await;
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let history = std::mem::take(&mut *history.lock().unwrap());
+    let history = record(&mut cluster, fault, racer).await;
     let moved = history
         .iter()
         .filter(|op| matches!(op.output, Some(WorkflowOutput::Moved { .. })))
@@ -305,13 +306,5 @@ async fn workflow_history_is_linearizable(fault: Fault) {
             ("PONG".into(), "PING".into()),
         ],
     };
-    let verdict = check(
-        &model,
-        &history,
-        |i| i.id().to_string(),
-        Duration::from_secs(60),
-    );
-    if verdict != Verdict::Ok {
-        panic!("{verdict:?}; history in {}", dump(&cluster, &history));
-    }
+    assert_linearizable(&cluster, &model, &history, |i| i.id().to_string());
 }
