@@ -11,6 +11,12 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
     Ok(postcard::to_stdvec(value)?)
 }
 
+/// The length `encode` would produce, counted without building it (byte and string fields
+/// count by their length, so this is cheap even for large values).
+pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, CodecError> {
+    Ok(postcard::experimental::serialized_size(value)?)
+}
+
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     Ok(postcard::from_bytes(bytes)?)
 }
@@ -18,5 +24,29 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
 impl From<CodecError> for std::io::Error {
     fn from(e: CodecError) -> Self {
         std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::command::{Command, Request, Session};
+
+    #[test]
+    fn encoded_len_is_the_length_encode_produces() {
+        let req = Request {
+            session: Some(Session {
+                client_id: "c".repeat(32),
+                sequence: 7,
+                first_incomplete: 5,
+            }),
+            time_ms: 1_700_000_000_000,
+            fence: None,
+            command: Command::Put {
+                key: b"k".to_vec(),
+                value: vec![9; 1 << 20],
+                expected_revision: Some(3),
+            },
+        };
+        assert_eq!(req.encoded_len(), super::encode(&req).unwrap().len());
     }
 }

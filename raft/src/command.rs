@@ -140,26 +140,12 @@ impl fmt::Display for Request {
 }
 
 impl Request {
-    /// Roughly how many bytes the request occupies on the wire: the large byte fields of the
-    /// commands that carry them (values, checkpoint payloads and chunks), plus a small
-    /// constant. Replication reads use it to keep an AppendEntries under the peer message
-    /// limit when entries are large.
-    pub fn approx_bytes(&self) -> usize {
-        const BASE: usize = 128;
-        BASE + match &self.command {
-            Command::Put { key, value, .. } => key.len() + value.len(),
-            Command::Delete { key, .. } => key.len(),
-            Command::Checkpoint(CheckpointCommand::UploadChunk { data, .. }) => data.len(),
-            Command::Checkpoint(CheckpointCommand::Save(save)) => {
-                save.payload.len() + save.metadata.len()
-            }
-            Command::Checkpoint(CheckpointCommand::CommitUpload { save, .. }) => {
-                save.metadata.len()
-            }
-            // Bounded by the record limits (metadata up to 1 MiB by default): exact when
-            // encodable, which every replicated request is.
-            other => crate::codec::encode(other).map_or(0, |v| v.len()),
-        }
+    /// How many bytes the request occupies encoded. Replication reads use it to keep an
+    /// AppendEntries under the peer message limit when entries are large.
+    pub fn encoded_len(&self) -> usize {
+        // Every replicated request encodes; should one not, it counts as huge, which only
+        // makes a replication read stop early.
+        crate::codec::encoded_len(self).unwrap_or(usize::MAX / 2)
     }
 }
 

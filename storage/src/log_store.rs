@@ -149,7 +149,7 @@ impl RaftLogReader<TypeConfig> for LogReader {
                 payload: payload.0,
             };
             bytes += match &entry.payload {
-                openraft::EntryPayload::Normal(req) => req.approx_bytes(),
+                openraft::EntryPayload::Normal(req) => req.encoded_len(),
                 _ => 256,
             };
             out.push(entry);
