@@ -77,9 +77,12 @@ pub(crate) struct BatchCtx<'a> {
     pub(crate) events: EventSink,
     /// Client sessions the run touched, written back by [`finish_run`].
     sessions: session::SessionCache,
-    /// Workflow definitions decoded in this run, by (name, version).
-    definitions:
-        std::collections::HashMap<(String, u32), std::sync::Arc<cairn_raft::workflow::Definition>>,
+    /// Workflow definitions decoded in this run, by name then version (looked up by `&str`,
+    /// so a hit allocates nothing).
+    definitions: std::collections::HashMap<
+        String,
+        std::collections::HashMap<u32, std::sync::Arc<cairn_raft::workflow::Definition>>,
+    >,
 }
 
 impl<'a> BatchCtx<'a> {

@@ -50,8 +50,7 @@ pub(super) fn definition(
     };
     // A (name, version) never changes once registered, so the run may reuse a decoded one:
     // every transition needs its workflow's definition.
-    let key = (name.to_string(), version);
-    if let Some(d) = ctx.definitions.get(&key) {
+    if let Some(d) = ctx.definitions.get(name).and_then(|v| v.get(&version)) {
         return Ok(Some((version, d.clone())));
     }
     let found = match get(ctx, Space::Definitions, &keys::definition(name, version))? {
@@ -60,7 +59,10 @@ pub(super) fn definition(
     };
     Ok(found.map(|d| {
         let d = Arc::new(d);
-        ctx.definitions.insert(key, d.clone());
+        ctx.definitions
+            .entry(name.to_string())
+            .or_default()
+            .insert(version, d.clone());
         (version, d)
     }))
 }
@@ -81,12 +83,20 @@ pub(super) fn put_workflow(
     old: Option<&WorkflowRecord>,
     new: &WorkflowRecord,
 ) -> TxResult<()> {
-    if let Some(old) = old {
-        ctx.index_ops
-            .extend(index::keys_of(old).into_iter().map(IndexOp::Remove));
+    // Only keys that differ move (a transition keeps the creation key, an update the status
+    // key): no remove-then-reinsert of the same key.
+    let new_keys = index::keys_of(new);
+    let old_keys = old.map(index::keys_of).unwrap_or_default();
+    for k in &old_keys {
+        if !new_keys.contains(k) {
+            ctx.index_ops.push(IndexOp::Remove(k.clone()));
+        }
     }
-    ctx.index_ops
-        .extend(index::keys_of(new).into_iter().map(IndexOp::Insert));
+    for k in new_keys {
+        if !old_keys.contains(&k) {
+            ctx.index_ops.push(IndexOp::Insert(k));
+        }
+    }
     ctx.tx
         .tree(Space::Workflows)
         .insert(new.id.as_bytes(), encode(new)?)?;
