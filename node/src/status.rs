@@ -6,6 +6,7 @@
 use cairn_api::meta::{self, kind};
 use cairn_raft::checkpoint::CheckpointError;
 use cairn_raft::coord::CoordError;
+use cairn_raft::txn::KvError;
 use cairn_raft::workflow::{TaskError, WorkflowError};
 use cairn_raft::{CommandError, ForwardError};
 use cairn_storage::CheckpointReadError;
@@ -50,7 +51,25 @@ pub fn command_error(e: CommandError) -> Status {
         CommandError::Workflow(e) => workflow_error(e),
         CommandError::Checkpoint(e) => checkpoint_error(e),
         CommandError::Coord(e) => coord_error(e),
+        CommandError::Kv(e) => kv_error(&e),
     }
+}
+
+/// A transaction or compaction rejection, with the code and message etcd gives it: etcd
+/// clients recognise errors by that message (e.g. clientv3's `rpctypes.ErrCompacted`).
+pub fn kv_error(e: &KvError) -> Status {
+    use Code::{InvalidArgument, NotFound, OutOfRange};
+    let code = match e {
+        KvError::LeaseNotFound(_) => NotFound,
+        KvError::Compacted { .. } | KvError::FutureRevision { .. } => OutOfRange,
+        KvError::KeyNotFound
+        | KvError::DuplicateKey
+        | KvError::TooDeep
+        | KvError::ValueProvided
+        | KvError::LeaseProvided
+        | KvError::EmptyKey => InvalidArgument,
+    };
+    Status::new(code, format!("etcdserver: {e}"))
 }
 
 /// A lease/lock/election rejection. A stale fence carries the current token or term.

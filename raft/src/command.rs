@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{CheckpointCommand, CheckpointError, CheckpointReply};
 use crate::coord::{CoordCommand, CoordError, CoordReply, Fence};
+use crate::txn::{KvError, TxnCommand, TxnReply};
 use crate::workflow::{WorkflowCommand, WorkflowError, WorkflowReply};
 
 /// Identifies one logical client request across retries (Raft thesis §6.3): the state machine
@@ -54,6 +55,13 @@ pub enum Command {
     Workflow(WorkflowCommand),
     Checkpoint(CheckpointCommand),
     Coord(CoordCommand),
+    /// An etcd-style transaction (also etcd's Put and DeleteRange).
+    Txn(TxnCommand),
+    /// Forget key history at and below `revision`: every node drops it from its watch
+    /// history, and reads and watches from below it answer `Compacted`.
+    Compact {
+        revision: u64,
+    },
 }
 
 /// The state machine's reply to one applied entry. `revision` is the entry's log index.
@@ -77,6 +85,13 @@ pub enum Response {
     Coord {
         revision: u64,
         reply: CoordReply,
+    },
+    Txn {
+        revision: u64,
+        reply: TxnReply,
+    },
+    Compacted {
+        revision: u64,
     },
     /// A deterministic rejection: nothing was written.
     Rejected(CommandError),
@@ -105,6 +120,8 @@ pub enum CommandError {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Coord(#[from] CoordError),
+    #[error(transparent)]
+    Kv(#[from] KvError),
 }
 
 /// The state machine's record of one key.
@@ -118,6 +135,8 @@ pub struct KvRecord {
     pub mod_revision: u64,
     /// Number of writes since creation (1 after the first put).
     pub version: u64,
+    /// The lease the key is attached to (0 = none): revoking or expiring it deletes the key.
+    pub lease: u64,
 }
 
 impl fmt::Display for Request {
@@ -135,6 +154,14 @@ impl fmt::Display for Request {
             Command::Workflow(c) => write!(f, "workflow({})", c.name()),
             Command::Checkpoint(c) => write!(f, "checkpoint({})", c.name()),
             Command::Coord(c) => write!(f, "coord({})", c.name()),
+            Command::Txn(t) => write!(
+                f,
+                "txn({} compares, {}/{} ops)",
+                t.compare.len(),
+                t.success.len(),
+                t.failure.len()
+            ),
+            Command::Compact { revision } => write!(f, "compact({revision})"),
         }
     }
 }
@@ -158,6 +185,8 @@ impl Response {
             | Response::Workflow { revision, .. }
             | Response::Checkpoint { revision, .. }
             | Response::Coord { revision, .. }
+            | Response::Txn { revision, .. }
+            | Response::Compacted { revision }
             | Response::Empty { revision } => Some(*revision),
             Response::Rejected(_) => None,
         }

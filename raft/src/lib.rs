@@ -11,6 +11,7 @@ pub mod peer_proto;
 pub mod peer_server;
 pub mod proposer;
 pub mod snapshot_receive;
+pub mod txn;
 pub mod types;
 pub mod workflow;
 

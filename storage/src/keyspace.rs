@@ -105,6 +105,8 @@ pub(crate) mod meta_key {
     /// use max(their time, this), so a leader whose clock runs behind an earlier leader's
     /// cannot move time backwards (and, for instance, age dedup records early).
     pub(crate) const CLOCK: &[u8] = b"clock";
+    /// The replicated compaction floor (BE u64): the last `Compact` command's revision.
+    pub(crate) const COMPACTED: &[u8] = b"compacted";
 }
 
 /// The state machine's sled database with one handle per space, indexed by space id.

@@ -9,6 +9,7 @@ use cairn_raft::codec;
 use cairn_raft::command::KvRecord;
 
 use crate::error::StorageError;
+use crate::watch::EventHub;
 use crate::workflow_index::WorkflowIndex;
 
 /// Shared between the state machine and its readers: the applied index, and an install
@@ -92,13 +93,16 @@ pub(crate) fn get_decoded<T: serde::de::DeserializeOwned>(
 /// Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
 pub struct KvReader {
-    kv: sled::Tree,
-    gate: Arc<ReadGate>,
+    pub(crate) kv: sled::Tree,
+    pub(crate) gate: Arc<ReadGate>,
+    /// The watch history: the applied revision of the trees, and the past for reads at an
+    /// earlier revision (see `kv_range`).
+    pub(crate) hub: Arc<EventHub>,
 }
 
 impl KvReader {
-    pub(crate) fn new(kv: sled::Tree, gate: Arc<ReadGate>) -> Self {
-        Self { kv, gate }
+    pub(crate) fn new(kv: sled::Tree, gate: Arc<ReadGate>, hub: Arc<EventHub>) -> Self {
+        Self { kv, gate, hub }
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<KvRecord>, StorageError> {

@@ -5,7 +5,7 @@
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use cairn_raft::command::Response;
 use cairn_raft::types::{Entry, LogId, Snapshot, SnapshotMeta, StoredMembership};
@@ -20,6 +20,7 @@ use crate::config::StorageConfig;
 use crate::coord_reader::CoordReader;
 use crate::error::StorageError;
 use crate::keyspace::{Space, Trees, Tx, meta_key};
+use crate::kv_keys::KvKeys;
 use crate::load::{load_snapshot, read_applied};
 use crate::machine::{self, BatchCtx, MachineConfig};
 use crate::reader::{KvReader, ReadGate};
@@ -39,6 +40,8 @@ pub struct StateMachineStore {
     apply_batch_max: usize,
     /// Watch events of committed batches (see `crate::watch`).
     hub: Arc<EventHub>,
+    /// Only apply and snapshot install use it; the mutex just makes the store `Sync`.
+    kv_keys: Arc<Mutex<KvKeys>>,
 }
 
 impl StateMachineStore {
@@ -55,6 +58,7 @@ impl StateMachineStore {
                 applied.map_or(0, |l| l.index()),
                 WorkflowIndex::rebuild(&trees)?,
             )),
+            kv_keys: Arc::new(Mutex::new(KvKeys::rebuild(&trees)?)),
             trees,
             snapshots,
             machine: MachineConfig {
@@ -88,7 +92,11 @@ impl StateMachineStore {
 
     /// A read-only view of the key-value space, usable concurrently with apply.
     pub fn reader(&self) -> KvReader {
-        KvReader::new(self.trees.get(Space::Kv).clone(), self.gate.clone())
+        KvReader::new(
+            self.trees.get(Space::Kv).clone(),
+            self.gate.clone(),
+            self.hub.clone(),
+        )
     }
 
     /// Where the peer transport writes incoming snapshot files (name them `*.incoming`).
@@ -128,43 +136,52 @@ impl StateMachineStore {
         times: &[u64],
         prescanned: &Option<Vec<Vec<u8>>>,
     ) -> Result<(Vec<Response>, usize), StorageError> {
+        let mut kv_keys = self.kv_keys.lock().unwrap_or_else(|p| p.into_inner());
         let mut index = self.gate.commit_lock();
-        let (out, last, index_ops, events) = self.trees.all().transaction(|view| {
-            let mut ctx = BatchCtx::new(Tx::new(view), self.machine, prescanned.clone());
-            let mut out = Vec::with_capacity(entries.len());
-            let mut membership = None;
-            for (i, (entry, now)) in entries.iter().zip(times).enumerate() {
-                if i > 0 && machine::prune_due(&ctx, entry, *now)? {
-                    break;
+        let (out, last, index_ops, events, kv_written, compact_to) =
+            self.trees.all().transaction(|view| {
+                let mut ctx =
+                    BatchCtx::new(Tx::new(view), &kv_keys, self.machine, prescanned.clone());
+                let mut out = Vec::with_capacity(entries.len());
+                let mut membership = None;
+                for (i, (entry, now)) in entries.iter().zip(times).enumerate() {
+                    if i > 0 && machine::prune_due(&ctx, entry, *now)? {
+                        break;
+                    }
+                    out.push(machine::apply_entry(&mut ctx, entry, *now)?);
+                    if let EntryPayload::Membership(m) = &entry.payload {
+                        membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
+                    }
                 }
-                out.push(machine::apply_entry(&mut ctx, entry, *now)?);
-                if let EntryPayload::Membership(m) = &entry.payload {
-                    membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
+                machine::finish_run(&mut ctx)?;
+                let Some(last) = entries.get(out.len().saturating_sub(1)) else {
+                    return Ok((out, None, Vec::new(), Vec::new(), Default::default(), None));
+                };
+                let meta = ctx.tx.tree(Space::Meta);
+                meta.insert(meta_key::LAST_APPLIED, machine::encode(&last.log_id)?)?;
+                let clock = times[out.len() - 1];
+                meta.insert(meta_key::CLOCK, &clock.to_be_bytes()[..])?;
+                if let Some(m) = &membership {
+                    meta.insert(meta_key::MEMBERSHIP, machine::encode(m)?)?;
                 }
-            }
-            machine::finish_run(&mut ctx)?;
-            let Some(last) = entries.get(out.len().saturating_sub(1)) else {
-                return Ok((out, None, Vec::new(), Vec::new()));
-            };
-            let meta = ctx.tx.tree(Space::Meta);
-            meta.insert(meta_key::LAST_APPLIED, machine::encode(&last.log_id)?)?;
-            let clock = times[out.len() - 1];
-            meta.insert(meta_key::CLOCK, &clock.to_be_bytes()[..])?;
-            if let Some(m) = &membership {
-                meta.insert(meta_key::MEMBERSHIP, machine::encode(m)?)?;
-            }
-            Ok((
-                out,
-                Some(last.log_id.index()),
-                ctx.index_ops,
-                ctx.events.take(),
-            ))
-        })?;
+                Ok((
+                    out,
+                    Some(last.log_id.index()),
+                    ctx.index_ops,
+                    ctx.events.take(),
+                    ctx.kv_written.take(),
+                    ctx.compact_to.get(),
+                ))
+            })?;
         index.apply(index_ops);
+        kv_keys.apply(kv_written);
         // Still under the commit lock: a watch snapshot sees the hub's revision and the
         // trees of the same applied state.
         if let Some(last) = last {
             self.hub.publish(last, events);
+        }
+        if let Some(floor) = compact_to {
+            self.hub.compact(floor);
         }
         drop(index);
         if let Some(index) = last {
@@ -231,6 +248,7 @@ impl StateMachineStore {
         {
             let mut index = self.gate.commit_lock();
             *index = WorkflowIndex::rebuild(&self.trees)?;
+            *self.kv_keys.lock().unwrap_or_else(|p| p.into_inner()) = KvKeys::rebuild(&self.trees)?;
             // The entries the snapshot covers were never applied here: no events for them.
             self.hub.reset(snapshot_index);
         }
@@ -340,6 +358,7 @@ impl StateMachineStore {
             machine: self.machine,
             apply_batch_max: self.apply_batch_max,
             hub: self.hub.clone(),
+            kv_keys: self.kv_keys.clone(),
         }
     }
 }

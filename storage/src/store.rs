@@ -26,7 +26,8 @@ use crate::state_machine::StateMachineStore;
 
 /// Version of the on-disk layout and encodings. Bump on any incompatible change.
 /// 2: one dedup session per client (not per request), workflow spaces.
-pub const DATA_VERSION: u32 = 2;
+/// 3: key records carry their lease (etcd lease-attached keys).
+pub const DATA_VERSION: u32 = 3;
 
 const VERSION_FILE: &str = "VERSION";
 const SUBDIRS: [&str; 3] = ["log", "sm", "snapshots"];

@@ -75,6 +75,8 @@ pub enum LeaseAttachment {
     Lock { name: String, owner: String },
     /// Election `name`, led or campaigned for by `candidate`.
     Election { name: String, candidate: String },
+    /// A key put with the lease through the etcd API.
+    Key(Vec<u8>),
 }
 
 /// A lease and what it keeps alive.
@@ -100,6 +102,7 @@ impl LeaseDetails {
                         name,
                         candidate: a.owner,
                     }),
+                    Target::Key(key) => Some(LeaseAttachment::Key(key)),
                 })
                 .collect(),
         }

@@ -11,6 +11,11 @@ pub enum Attachment {
     Lock { name: String, owner: String },
     /// Leading or campaigning, by candidate.
     Election { name: String, candidate: String },
+    /// A key put with this lease (etcd's lease-attached keys).
+    Key {
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

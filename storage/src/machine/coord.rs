@@ -377,6 +377,24 @@ fn take(
     Ok(Ok(reply))
 }
 
+pub(super) fn lease_exists(ctx: &BatchCtx<'_>, id: u64) -> TxResult<bool> {
+    Ok(ctx.tx.tree(Space::Leases).get(lease_key(id))?.is_some())
+}
+
+/// Binds `key` to lease `id` (which the caller has checked exists).
+pub(super) fn attach_key(ctx: &BatchCtx<'_>, id: u64, key: &[u8]) -> TxResult<()> {
+    if let Some(mut l) = lease(ctx, id)?
+        && l.attached.insert(Attachment::Key { key: key.to_vec() })
+    {
+        put_lease(ctx, &l)?;
+    }
+    Ok(())
+}
+
+pub(super) fn detach_key(ctx: &BatchCtx<'_>, id: u64, key: &[u8]) -> TxResult<()> {
+    detach(ctx, id, &Attachment::Key { key: key.to_vec() })
+}
+
 fn detach(ctx: &BatchCtx<'_>, lease_id: u64, attachment: &Attachment) -> TxResult<()> {
     if let Some(mut l) = lease(ctx, lease_id)?
         && l.attached.remove(attachment)
@@ -474,6 +492,16 @@ fn end_lease(ctx: &BatchCtx<'_>, l: &LeaseRecord, revision: u64, now_ms: u64) ->
         let (kind, name, owner) = match a {
             Attachment::Lock { name, owner } => (Kind::Lock, name, owner),
             Attachment::Election { name, candidate } => (Kind::Election, name, candidate),
+            Attachment::Key { key } => {
+                // Only while the key is still this lease's (a later put moved it otherwise,
+                // and detached it then).
+                if let Some(rec) = super::kv::load(ctx, key)?
+                    && rec.lease == l.id
+                {
+                    super::kv::remove(ctx, key, rec, false)?;
+                }
+                continue;
+            }
         };
         let mut rec = record(ctx, kind, name)?;
         rec.waiters

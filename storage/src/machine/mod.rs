@@ -8,6 +8,7 @@ mod coord;
 mod kv;
 mod session;
 mod task;
+mod txn;
 mod workflow;
 mod workflow_store;
 
@@ -23,7 +24,11 @@ use serde::de::DeserializeOwned;
 use sled::transaction::ConflictableTransactionError;
 
 use crate::error::StorageError;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
 use crate::keyspace::{Space, Trees, Tx};
+use crate::kv_keys::KvKeys;
 use crate::watch::EventSink;
 use crate::workflow_index::IndexOp;
 
@@ -68,6 +73,13 @@ pub(crate) struct MachineConfig {
 /// are rarely cut, and the outcome is the same however entries are grouped.
 pub(crate) struct BatchCtx<'a> {
     pub(crate) tx: Tx<'a>,
+    /// The committed key set, for range operations (see `kv_keys`).
+    kv_keys: &'a KvKeys,
+    /// Keys this run wrote (true) or removed (false), laid over `kv_keys` and applied to it
+    /// once the transaction commits.
+    pub(crate) kv_written: RefCell<BTreeMap<Vec<u8>, bool>>,
+    /// Set by a `Compact` command: every node drops watch history up to it after commit.
+    pub(crate) compact_to: Cell<Option<u64>>,
     config: MachineConfig,
     /// Expired expiry-index keys, valid for the run's first entry only.
     prescanned: Option<Vec<Vec<u8>>>,
@@ -86,9 +98,17 @@ pub(crate) struct BatchCtx<'a> {
 }
 
 impl<'a> BatchCtx<'a> {
-    pub(crate) fn new(tx: Tx<'a>, config: MachineConfig, prescanned: Option<Vec<Vec<u8>>>) -> Self {
+    pub(crate) fn new(
+        tx: Tx<'a>,
+        kv_keys: &'a KvKeys,
+        config: MachineConfig,
+        prescanned: Option<Vec<Vec<u8>>>,
+    ) -> Self {
         Self {
             tx,
+            kv_keys,
+            kv_written: RefCell::default(),
+            compact_to: Cell::default(),
             config,
             prescanned,
             index_ops: Vec::new(),
@@ -193,6 +213,8 @@ fn apply_request(
             Command::Workflow(cmd) => workflow::apply(ctx, revision, now_ms, cmd)?,
             Command::Checkpoint(cmd) => checkpoint::apply(ctx, revision, now_ms, cmd)?,
             Command::Coord(cmd) => coord::apply(ctx, revision, now_ms, cmd)?,
+            Command::Txn(cmd) => txn::apply(ctx, revision, cmd)?,
+            Command::Compact { revision: target } => kv::compact(ctx, revision, *target)?,
         }
     };
 
@@ -208,5 +230,7 @@ mod checkpoint_tests;
 mod coord_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;
 #[cfg(test)]
 mod workflow_tests;

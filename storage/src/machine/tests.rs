@@ -12,6 +12,7 @@ fn rec(value: &str, create: u64, modr: u64, version: u64) -> KvRecord {
         create_revision: create,
         mod_revision: modr,
         version,
+        lease: 0,
     }
 }
 

@@ -175,6 +175,18 @@ impl EventHub {
         self.notify.send_replace(through);
     }
 
+    /// Drops history at and below `floor` (a replicated `Compact`): watchers resuming from
+    /// there get `Compacted`.
+    pub(crate) fn compact(&self, floor: u64) {
+        let mut r = self.lock();
+        while r.kept.front().is_some_and(|k| k.events.revision <= floor) {
+            if let Some(old) = r.kept.pop_front() {
+                r.bytes -= old.bytes;
+            }
+        }
+        r.compacted = r.compacted.max(floor.min(r.current));
+    }
+
     /// A snapshot at `at` replaced the state: the revisions it covers never passed through
     /// here, so history restarts empty at `at`.
     pub(crate) fn reset(&self, at: u64) {
@@ -243,6 +255,7 @@ mod tests {
                     create_revision: revision,
                     mod_revision: revision,
                     version: 1,
+                    lease: 0,
                 },
                 prev: None,
             }],

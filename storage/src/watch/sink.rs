@@ -81,6 +81,7 @@ mod tests {
                 create_revision: 1,
                 mod_revision: 1,
                 version: 1,
+                lease: 0,
             },
             prev: None,
         }

@@ -217,6 +217,12 @@ fn attachment_pb(a: &Attachment) -> pb::LeaseAttachment {
     let (target, owner) = match a {
         Attachment::Lock { name, owner } => (Target::Lock(name.clone()), owner),
         Attachment::Election { name, candidate } => (Target::Election(name.clone()), candidate),
+        Attachment::Key { key } => {
+            return pb::LeaseAttachment {
+                target: Some(Target::Key(key.clone())),
+                owner: String::new(),
+            };
+        }
     };
     pb::LeaseAttachment {
         target: Some(target),
