@@ -29,6 +29,9 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::config::NodeConfig;
+use crate::etcd::header::{Headers, cluster_id_of};
+use crate::etcd::kv::EtcdKv;
+use crate::etcd::watch::EtcdWatch;
 use crate::services::admin::{AdminOptions, AdminService};
 use crate::services::checkpoint::CheckpointService;
 use crate::services::coord::Coord;
@@ -40,6 +43,7 @@ use crate::services::kv::KvService;
 use crate::services::watch::{Settings as WatchSettings, WatchService};
 use crate::services::workflow::WorkflowService;
 use crate::{checkpoint_retention, lease_keeper, workflow_retention};
+use etcd_client::proto::{PbKvServer, PbWatchServer};
 
 /// How long a client request may wait for its proposal to commit before answering
 /// DeadlineExceeded (the outcome then is unknown; clients retry with the same idempotency key).
@@ -48,11 +52,18 @@ const PROPOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long in-flight RPCs may take to finish once a node is asked to stop.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(2);
 
+/// Raft's cluster name, and the seed of the etcd API's cluster id.
+const CLUSTER_NAME: &str = "cairn";
+
+/// How often an idle etcd watcher that asked for progress notifications gets one (etcd's
+/// default).
+const ETCD_PROGRESS_INTERVAL: Duration = Duration::from_secs(600);
+
 pub type CairnRaft = openraft::Raft<TypeConfig, StateMachineStore>;
 
 fn raft_config(cfg: &NodeConfig) -> anyhow::Result<Config> {
     let config = Config {
-        cluster_name: "cairn".into(),
+        cluster_name: CLUSTER_NAME.into(),
         heartbeat_interval: cfg.heartbeat_ms,
         election_timeout_min: cfg.election_min_ms,
         election_timeout_max: cfg.election_max_ms,
@@ -145,6 +156,9 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         applied_hub.clone(),
         cfg.coord,
     );
+    let etcd_headers = Headers::new(proposer.clone(), cluster_id_of(CLUSTER_NAME));
+    let etcd_reader = reader.clone();
+    let etcd_hub = watch_reader.hub().clone();
     let (health_reporter, health_service) = crate::ops::health_service();
     let client_server = Server::builder()
         .layer(crate::metrics::grpc::GrpcMetricsLayer)
@@ -181,6 +195,22 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
             ))
             .max_encoding_message_size(usize::MAX),
         )
+        .add_service(
+            PbKvServer::new(EtcdKv::new(
+                gateway.clone(),
+                etcd_reader,
+                etcd_headers.clone(),
+                cfg.limits,
+            ))
+            .max_decoding_message_size(message_limit)
+            .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(PbWatchServer::new(EtcdWatch::new(
+            etcd_hub,
+            etcd_headers,
+            ETCD_PROGRESS_INTERVAL,
+            stop_rx.clone(),
+        )))
         .add_service(LeasesServer::new(LeaseService::new(coord.clone())))
         .add_service(LocksServer::new(LockService::new(coord.clone())))
         .add_service(ElectionsServer::new(ElectionService::new(coord)))

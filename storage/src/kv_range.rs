@@ -19,8 +19,8 @@ use crate::watch::{Change, HistoryRead};
 pub type RangeAt = Result<(RangeReply, u64), KvError>;
 
 impl KvReader {
-    /// `spec` at `revision` (0 = the applied state). The returned revision is the one the
-    /// reply reflects: the applied state's for a current read (the trees and the watch
+    /// `spec` at `revision` (0 = the applied state), and the applied revision, which etcd
+    /// reports in the response header whatever revision was read (the trees and the watch
     /// history are read under one commit exclusion, so they agree).
     pub fn range_at(&self, spec: &RangeSpec, revision: u64) -> Result<RangeAt, StorageError> {
         self.gate.guarded(|| {
@@ -66,7 +66,7 @@ impl KvReader {
                 .into_iter()
                 .map(|(key, record)| KeyValue { key, record })
                 .collect();
-            Ok(Ok((spec.finish(count, kvs), revision)))
+            Ok(Ok((spec.finish(count, kvs), current)))
         })
     }
 
