@@ -31,6 +31,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::config::NodeConfig;
 use crate::etcd::header::{Headers, cluster_id_of};
 use crate::etcd::kv::EtcdKv;
+use crate::etcd::store::EtcdStore;
 use crate::etcd::watch::EtcdWatch;
 use crate::services::admin::{AdminOptions, AdminService};
 use crate::services::checkpoint::CheckpointService;
@@ -157,8 +158,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         cfg.coord,
     );
     let etcd_headers = Headers::new(proposer.clone(), cluster_id_of(CLUSTER_NAME));
-    let etcd_reader = reader.clone();
-    let etcd_hub = watch_reader.hub().clone();
+    let etcd_store = EtcdStore::new(gateway.clone(), reader.clone(), applied_hub.clone());
     let (health_reporter, health_service) = crate::ops::health_service();
     let client_server = Server::builder()
         .layer(crate::metrics::grpc::GrpcMetricsLayer)
@@ -197,8 +197,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         )
         .add_service(
             PbKvServer::new(EtcdKv::new(
-                gateway.clone(),
-                etcd_reader,
+                etcd_store.clone(),
                 etcd_headers.clone(),
                 cfg.limits,
             ))
@@ -206,7 +205,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
             .max_encoding_message_size(usize::MAX),
         )
         .add_service(PbWatchServer::new(EtcdWatch::new(
-            etcd_hub,
+            applied_hub.clone(),
             etcd_headers,
             ETCD_PROGRESS_INTERVAL,
             stop_rx.clone(),

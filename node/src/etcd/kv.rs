@@ -3,9 +3,8 @@
 //! the local state machine after a read index (or at once when serializable), at the current
 //! revision or a past one inside the watch history; Compact is a replicated command.
 
-use cairn_raft::txn::{OpReply, TxnCommand, TxnReply};
+use cairn_raft::txn::{OpReply, TxnCommand};
 use cairn_raft::{Command, Response};
-use cairn_storage::KvReader;
 use etcd_client::proto::{
     PbCompactionRequest, PbCompactionResponse, PbDeleteRequest, PbDeleteResponse, PbKvService,
     PbPutRequest, PbPutResponse, PbRangeRequest, PbRangeResponse, PbRangeStreamResponse,
@@ -15,22 +14,21 @@ use tonic::{Request, Response as TonicResponse, Status};
 
 use super::header::Headers;
 use super::kv_convert::{self as convert, Convert};
+use super::store::EtcdStore;
 use crate::config::Limits;
-use crate::services::gateway::{Gateway, unexpected};
+use crate::services::gateway::unexpected;
 use crate::status;
 
 pub struct EtcdKv {
-    gateway: Gateway,
-    reader: KvReader,
+    store: EtcdStore,
     headers: Headers,
     limits: Limits,
 }
 
 impl EtcdKv {
-    pub fn new(gateway: Gateway, reader: KvReader, headers: Headers, limits: Limits) -> Self {
+    pub fn new(store: EtcdStore, headers: Headers, limits: Limits) -> Self {
         Self {
-            gateway,
-            reader,
+            store,
             headers,
             limits,
         }
@@ -39,15 +37,6 @@ impl EtcdKv {
     fn convert(&self) -> Convert<'_> {
         Convert {
             limits: &self.limits,
-        }
-    }
-
-    /// Proposes `cmd` (checked first, so a bad transaction never reaches the log).
-    async fn run(&self, cmd: TxnCommand) -> Result<(u64, TxnReply), Status> {
-        cmd.validate().map_err(|e| status::kv_error(&e))?;
-        match self.gateway.propose(None, Command::Txn(cmd)).await? {
-            Response::Txn { revision, reply } => Ok((revision, reply)),
-            other => Err(unexpected(other)),
         }
     }
 }
@@ -60,12 +49,7 @@ impl PbKvService for EtcdKv {
         let r = req.into_inner();
         let serializable = r.serializable;
         let (spec, revision) = self.convert().range_request(r)?;
-        self.gateway.before_read(serializable).await?;
-        let (reply, current) = self
-            .reader
-            .range_at(&spec, revision)
-            .map_err(status::storage_error)?
-            .map_err(|e| status::kv_error(&e))?;
+        let (reply, current) = self.store.range(&spec, revision, serializable).await?;
         Ok(TonicResponse::new(convert::range_response(
             &self.headers,
             current,
@@ -83,7 +67,7 @@ impl PbKvService for EtcdKv {
 
     async fn put(&self, req: Request<PbPutRequest>) -> Reply<PbPutResponse> {
         let op = self.convert().put(req.into_inner())?;
-        let (revision, mut reply) = self.run(TxnCommand::put(op)).await?;
+        let (revision, mut reply) = self.store.txn(TxnCommand::put(op)).await?;
         match reply.responses.pop() {
             Some(OpReply::Put { prev }) => Ok(TonicResponse::new(convert::put_response(
                 &self.headers,
@@ -101,7 +85,7 @@ impl PbKvService for EtcdKv {
             success: vec![op],
             failure: Vec::new(),
         };
-        let (revision, mut reply) = self.run(cmd).await?;
+        let (revision, mut reply) = self.store.txn(cmd).await?;
         match reply.responses.pop() {
             Some(OpReply::DeleteRange { deleted, prev }) => Ok(TonicResponse::new(
                 convert::delete_response(&self.headers, revision, deleted, prev),
@@ -112,7 +96,7 @@ impl PbKvService for EtcdKv {
 
     async fn txn(&self, req: Request<PbTxnRequest>) -> Reply<PbTxnResponse> {
         let cmd = self.convert().txn(req.into_inner())?;
-        let (revision, reply) = self.run(cmd).await?;
+        let (revision, reply) = self.store.txn(cmd).await?;
         Ok(TonicResponse::new(convert::txn_response(
             &self.headers,
             revision,
@@ -126,6 +110,7 @@ impl PbKvService for EtcdKv {
             .map_err(|_| Status::invalid_argument("etcdserver: revision must not be negative"))?;
         // `physical` needs no wait: apply drops the history before it answers.
         match self
+            .store
             .gateway
             .propose(None, Command::Compact { revision })
             .await?

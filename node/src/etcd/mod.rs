@@ -4,4 +4,6 @@
 pub mod header;
 pub mod kv;
 mod kv_convert;
+pub mod recipes;
+pub mod store;
 pub mod watch;
