@@ -44,6 +44,7 @@ impl LockCycle {
 }
 
 impl Op for LockCycle {
+    type Error = Error;
     async fn run(&mut self) -> Result<Outcome, Error> {
         let name = format!("{}-{}", self.prefix, self.rng.random_range(0..self.names));
         let opts = LockOptions::new().ttl(LOCK_TTL).wait(LOCK_WAIT);

@@ -5,6 +5,7 @@
 
 mod checkpoint;
 mod coord;
+mod etcd;
 mod watch;
 mod workloads;
 
@@ -38,6 +39,19 @@ pub enum Workload {
     Lock,
     /// Election failover time after the leader stops renewing (`--failover-rounds`).
     ElectionFailover,
+    /// Linearizable gets of random keys among `--keys` prefilled ones (`--api etcd`).
+    Get,
+    /// Compare-and-swap transactions on `--keys` hot keys (`--api etcd`).
+    Cas,
+}
+
+/// Which client API drives the workload.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    /// Cairn's own API through cairn-client.
+    Cairn,
+    /// The etcd v3 API through the etcd-client crate: works against Cairn and against etcd.
+    Etcd,
 }
 
 impl Workload {
@@ -50,6 +64,8 @@ impl Workload {
             Workload::Checkpoint => "checkpoint",
             Workload::Lock => "lock",
             Workload::ElectionFailover => "election-failover",
+            Workload::Get => "get",
+            Workload::Cas => "cas",
         }
     }
 }
@@ -61,6 +77,11 @@ pub struct BenchArgs {
     endpoints: crate::endpoints_arg::EndpointsArg,
     #[arg(long, value_enum, default_value_t = Workload::Put)]
     workload: Workload,
+    #[arg(long, value_enum, default_value_t = Api::Cairn)]
+    api: Api,
+    /// Names the system measured in the JSON line (e.g. "etcd" when pointed at etcd).
+    #[arg(long, default_value = "cairn")]
+    system: String,
     /// Concurrent closed-loop tasks.
     #[arg(long, default_value_t = 16)]
     clients: usize,
@@ -144,10 +165,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.workload == Workload::Lock && args.lock_names == 0 {
         bail!("--lock-names must be at least 1");
     }
+    let (measure_start, tasks) = match args.api {
+        Api::Cairn => spawn_cairn(&args).await?,
+        Api::Etcd => spawn_etcd(&args).await?,
+    };
+    report(&args, tasks, measure_start).await
+}
+
+type Tasks = Vec<tokio::task::JoinHandle<TaskResult>>;
+
+/// Starts the closed-loop tasks of a Cairn-API workload; returns when measuring starts.
+async fn spawn_cairn(args: &BenchArgs) -> anyhow::Result<(Instant, Tasks)> {
     let shared = Client::connect(args.endpoints.list.iter().cloned()).context("bad --endpoints")?;
     // Data the workload needs is prepared before the clock starts.
     let prepare_concurrency = args.clients.max(16);
     match args.workload {
+        Workload::Get | Workload::Cas => {
+            bail!("the {} workload runs with --api etcd", args.workload.name())
+        }
         // Watch, checkpoint and election-failover returned above.
         Workload::Put
         | Workload::Watch
@@ -183,14 +218,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 measure_start,
                 end,
             )),
-            Workload::Put | Workload::Watch | Workload::Checkpoint | Workload::ElectionFailover => {
-                tokio::spawn(closed_loop(
-                    workloads::Put::new(client, args.keys, args.value_size),
-                    hist,
-                    measure_start,
-                    end,
-                ))
-            }
+            Workload::Put
+            | Workload::Watch
+            | Workload::Checkpoint
+            | Workload::ElectionFailover
+            | Workload::Get
+            | Workload::Cas => tokio::spawn(closed_loop(
+                workloads::Put::new(client, args.keys, args.value_size),
+                hist,
+                measure_start,
+                end,
+            )),
             Workload::Transition => tokio::spawn(closed_loop(
                 workloads::Flip::new(client, args.workflows, args.expected_version),
                 hist,
@@ -206,6 +244,58 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         });
     }
 
+    Ok((measure_start, tasks))
+}
+
+/// Starts the closed-loop tasks of an etcd-API workload.
+async fn spawn_etcd(args: &BenchArgs) -> anyhow::Result<(Instant, Tasks)> {
+    let shared = etcd::connect(&args.endpoints.list)
+        .await
+        .context("connecting to the etcd endpoints")?;
+    if args.workload == Workload::Get {
+        etcd::prefill(&shared, args.keys, args.value_size, args.clients.max(16))
+            .await
+            .context("prefilling keys")?;
+    }
+    let mut ops = Vec::with_capacity(args.clients);
+    for _ in 0..args.clients {
+        let client = if args.client_per_task {
+            etcd::connect(&args.endpoints.list).await?
+        } else {
+            shared.clone()
+        };
+        ops.push(match args.workload {
+            Workload::Put => EtcdOp::Put(etcd::Put::new(client, args.keys, args.value_size)),
+            Workload::Get => EtcdOp::Get(etcd::Get::new(client, args.keys)),
+            Workload::Cas => EtcdOp::Cas(etcd::Cas::new(client, args.keys)),
+            Workload::Lock => EtcdOp::Lock(etcd::LockCycle::new(client, args.lock_names).await?),
+            other => bail!("--api etcd runs put, get, cas and lock, not {}", other.name()),
+        });
+    }
+    let measure_start = Instant::now() + Duration::from_secs(args.warmup_secs);
+    let end = measure_start + Duration::from_secs(args.duration_secs);
+    let mut tasks = Vec::with_capacity(args.clients);
+    for op in ops {
+        let hist = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)?;
+        tasks.push(match op {
+            EtcdOp::Put(op) => tokio::spawn(closed_loop(op, hist, measure_start, end)),
+            EtcdOp::Get(op) => tokio::spawn(closed_loop(op, hist, measure_start, end)),
+            EtcdOp::Cas(op) => tokio::spawn(closed_loop(op, hist, measure_start, end)),
+            EtcdOp::Lock(op) => tokio::spawn(closed_loop(op, hist, measure_start, end)),
+        });
+    }
+    Ok((measure_start, tasks))
+}
+
+enum EtcdOp {
+    Put(etcd::Put),
+    Get(etcd::Get),
+    Cas(etcd::Cas),
+    Lock(etcd::LockCycle),
+}
+
+/// Waits for the tasks and prints the run's JSON line.
+async fn report(args: &BenchArgs, tasks: Tasks, measure_start: Instant) -> anyhow::Result<()> {
     let mut total = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)?;
     let (mut ops, mut conflicts, mut errors, mut first_error) = (0u64, 0u64, 0u64, None);
     let mut last_finish = measure_start;
@@ -249,6 +339,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Workload::Put | Workload::Watch | Workload::Checkpoint | Workload::ElectionFailover => {
             format!("\"value_size\":{}", args.value_size)
         }
+        Workload::Get => format!("\"keys\":{},\"value_size\":{}", args.keys, args.value_size),
+        Workload::Cas => format!("\"keys\":{},\"conflicts\":{conflicts}", args.keys),
         Workload::Transition => format!(
             "\"workflows\":{},\"expected_version\":{},\"conflicts\":{conflicts}",
             args.workflows, args.expected_version
@@ -259,10 +351,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ),
     };
     println!(
-        "{{\"bench\":\"{}\",\"clients\":{},\"duration_s\":{},{workload_fields},\
+        "{{\"bench\":\"{}\",\"system\":{},\"api\":\"{}\",\"clients\":{},\"duration_s\":{},{workload_fields},\
          \"ops\":{},\"errors\":{},\"ops_per_s\":{},\
          \"p50_ms\":{},\"p99_ms\":{},\"p999_ms\":{},\"max_ms\":{}}}",
         args.workload.name(),
+        serde_json::Value::from(args.system.as_str()),
+        match args.api {
+            Api::Cairn => "cairn",
+            Api::Etcd => "etcd",
+        },
         args.clients,
         args.duration_secs,
         ops,

@@ -19,7 +19,9 @@ pub enum Outcome {
 
 /// One closed-loop task's operation.
 pub trait Op: Send + 'static {
-    fn run(&mut self) -> impl Future<Output = Result<Outcome, Error>> + Send;
+    /// Cairn's or etcd's client error: only reported, so anything printable.
+    type Error: std::fmt::Display + Send;
+    fn run(&mut self) -> impl Future<Output = Result<Outcome, Self::Error>> + Send;
 }
 
 pub struct Put {
@@ -46,6 +48,7 @@ impl Put {
 }
 
 impl Op for Put {
+    type Error = Error;
     async fn run(&mut self) -> Result<Outcome, Error> {
         self.key.clear();
         // Writing into a String cannot fail.
@@ -138,6 +141,7 @@ impl Flip {
 }
 
 impl Op for Flip {
+    type Error = Error;
     async fn run(&mut self) -> Result<Outcome, Error> {
         let n = self.rng.random_range(0..self.workflows);
         let id = workflow_id(n);
@@ -230,6 +234,7 @@ impl ListActive {
 }
 
 impl Op for ListActive {
+    type Error = Error;
     async fn run(&mut self) -> Result<Outcome, Error> {
         let page = self.client.list_workflows(&active_query()).await?;
         if page.workflows.len() != self.expect {
