@@ -28,6 +28,7 @@ struct State {
     headers: Vec<(String, u64)>,
     workflows: BTreeMap<String, (String, u64)>,
     applied: u32,
+    compactions: u64,
 }
 
 #[derive(Clone, Default)]
@@ -274,12 +275,32 @@ impl Workflows for Mock {
                 events: vec![event(1)],
                 next_version: Some(2),
                 revision: 5,
+                compacted_before: 0,
             },
             _ => GetHistoryResponse {
                 events: vec![event(2)],
                 next_version: None,
                 revision: 5,
+                compacted_before: 0,
             },
+        }))
+    }
+
+    async fn compact_history(
+        &self,
+        req: Request<CompactHistoryRequest>,
+    ) -> Result<Response<CompactHistoryResponse>, Status> {
+        let r = req.into_inner();
+        // Two bounded rounds: the first stops short, the second finishes.
+        let round = self.with(|s| {
+            s.compactions += 1;
+            s.compactions
+        });
+        Ok(Response::new(CompactHistoryResponse {
+            floor: round * 10 + r.keep_last,
+            removed: 10,
+            done: round >= 2,
+            revision: 9,
         }))
     }
 
@@ -434,7 +455,11 @@ async fn retries_and_resume_keep_one_idempotency_key() {
 async fn reads_convert_json_tasks_and_history() {
     let mock = Mock::default();
     mock.with(|s| s.workflows.insert("w".into(), ("RUNNING".into(), 4)));
-    let c = Client::with_config([serve(mock).await], fast_config(Duration::from_secs(3))).unwrap();
+    let c = Client::with_config(
+        [serve(mock.clone()).await],
+        fast_config(Duration::from_secs(3)),
+    )
+    .unwrap();
     let d = c.workflow("w", true).await.unwrap().expect("exists");
     assert_eq!(d.workflow.metadata, json!({"job": {"step": 2}}));
     assert_eq!(d.workflow.version, 4);
@@ -455,4 +480,8 @@ async fn reads_convert_json_tasks_and_history() {
     );
     assert_eq!(events[0].event, None);
     assert_eq!(events[1].event.as_deref(), Some("start"));
+
+    // Compaction repeats until the server says it is done.
+    assert_eq!(c.compact_history("w", 3).await.unwrap(), 23);
+    assert_eq!(mock.with(|s| s.compactions), 2);
 }

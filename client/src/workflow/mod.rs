@@ -307,6 +307,29 @@ impl Client {
         }
     }
 
+    /// Forgets the oldest history events of workflow `id`, keeping the last `keep_last`
+    /// versions' (at least 1); repeats until done (each request removes a bounded number).
+    /// Returns the new floor: events below that version are gone. Safe to retry: compacting
+    /// to the same point twice changes nothing, so it needs no idempotency key.
+    pub async fn compact_history(&self, id: &str, keep_last: u64) -> Result<u64> {
+        let msg = pb::CompactHistoryRequest {
+            header: None,
+            workflow_id: id.to_string(),
+            keep_last,
+        };
+        loop {
+            let resp = self
+                .call("compact_history", |ch, t| {
+                    let req = request(msg.clone(), t);
+                    async move { Self::workflows(ch).compact_history(req).await }
+                })
+                .await?;
+            if resp.done {
+                return Ok(resp.floor);
+            }
+        }
+    }
+
     /// Up to `limit` history events of workflow `id` from version `from_version` (0 = the
     /// server's page size).
     pub async fn history(&self, id: &str, from_version: u64, limit: u32) -> Result<HistoryPage> {
@@ -330,6 +353,7 @@ impl Client {
                 .collect::<Result<_>>()?,
             next_version: resp.next_version,
             revision: resp.revision,
+            compacted_before: resp.compacted_before,
         })
     }
 

@@ -282,6 +282,8 @@ pub struct HistoryPage {
     /// `Some(v)` when more may follow: ask again from version `v`.
     pub next_version: Option<u64>,
     pub revision: u64,
+    /// Events of versions below this were compacted away (0: none were, or none asked for).
+    pub compacted_before: u64,
 }
 
 /// A task (agent execution record) of a workflow.

@@ -269,7 +269,10 @@ async fn spawn_etcd(args: &BenchArgs) -> anyhow::Result<(Instant, Tasks)> {
             Workload::Get => EtcdOp::Get(etcd::Get::new(client, args.keys)),
             Workload::Cas => EtcdOp::Cas(etcd::Cas::new(client, args.keys)),
             Workload::Lock => EtcdOp::Lock(etcd::LockCycle::new(client, args.lock_names).await?),
-            other => bail!("--api etcd runs put, get, cas and lock, not {}", other.name()),
+            other => bail!(
+                "--api etcd runs put, get, cas and lock, not {}",
+                other.name()
+            ),
         });
     }
     let measure_start = Instant::now() + Duration::from_secs(args.warmup_secs);

@@ -321,3 +321,26 @@ pub async fn snapshot(conn: &Conn) -> CtlResult<Report> {
         msg,
     ))
 }
+
+/// Through the etcd API's Compact, which Cairn serves on the client port: a replicated
+/// command, applied (history dropped) on every node before it answers.
+pub async fn compact(endpoints: &[String], revision: u64) -> CtlResult<Report> {
+    let mut client = etcd_client::Client::connect(endpoints, None)
+        .await
+        .map_err(|e| CtlError::Unavailable(e.to_string()))?;
+    let rev = i64::try_from(revision)
+        .map_err(|_| CtlError::Invalid(format!("revision {revision} is out of range")))?;
+    match client.compact(rev, None).await {
+        Ok(_) => Ok(Report::new(
+            json!({ "compacted": revision }),
+            format!("history at and below revision {revision} compacted"),
+        )),
+        Err(etcd_client::Error::GRpcStatus(s)) if s.code() == tonic::Code::OutOfRange => {
+            Err(CtlError::Refused {
+                kind: "compaction".into(),
+                message: s.message().to_string(),
+            })
+        }
+        Err(e) => Err(CtlError::Unavailable(e.to_string())),
+    }
+}

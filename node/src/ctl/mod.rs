@@ -61,6 +61,10 @@ enum CtlCmd {
     },
     /// Build a snapshot on the leader now.
     Snapshot,
+    /// Forget key history at and below REVISION on every node: watches and reads from before
+    /// it answer "compacted" (etcd's compact; the node's history window is also bounded by
+    /// count, bytes and age).
+    Compact { revision: u64 },
     /// Stream a consistent snapshot of the whole state from the leader into FILE.
     Backup { file: PathBuf },
     /// Seed a new, empty data directory from a backup (checksum verified first).
@@ -209,6 +213,7 @@ async fn dispatch(args: CtlArgs) -> CtlResult<(Report, Option<CtlError>)> {
             cmd: LeaderCmd::Transfer { id },
         } => cluster::leader_transfer(&conn()?, id).await?,
         CtlCmd::Snapshot => cluster::snapshot(&conn()?).await?,
+        CtlCmd::Compact { revision } => cluster::compact(&args.endpoints, revision).await?,
         CtlCmd::Backup { file } => backup::backup(&conn()?, &file).await?,
         CtlCmd::Restore {
             file,

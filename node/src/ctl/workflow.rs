@@ -31,6 +31,12 @@ pub enum WorkflowCmd {
     },
     /// A workflow's change history, oldest first.
     History { id: String },
+    /// Forget a workflow's oldest history events, keeping the last --keep-last versions'.
+    CompactHistory {
+        id: String,
+        #[arg(long, default_value_t = 100)]
+        keep_last: u64,
+    },
     /// Move a workflow to a status (or along the edge an event selects).
     Transition {
         id: String,
@@ -208,6 +214,16 @@ pub async fn run(client: &Client, cmd: WorkflowCmd) -> CtlResult<Report> {
             Ok(Report::new(
                 json!({ "id": id, "events": events.iter().map(event_json).collect::<Vec<_>>() }),
                 human,
+            ))
+        }
+        WorkflowCmd::CompactHistory { id, keep_last } => {
+            if keep_last == 0 {
+                return Err(CtlError::Usage("--keep-last must be at least 1".into()));
+            }
+            let floor = client.compact_history(&id, keep_last).await?;
+            Ok(Report::new(
+                json!({ "id": id, "history_floor": floor }),
+                format!("{id}: history before version {floor} compacted"),
             ))
         }
         WorkflowCmd::Transition {

@@ -35,7 +35,16 @@ pub enum WorkflowCommand {
     },
     /// Create or change tasks of one workflow, all or nothing.
     UpsertTasks(Box<UpsertTasks>),
+    /// Forget history events older than the last `keep_last` (at least 1) versions, at most
+    /// [`MAX_HISTORY_COMPACT`] of them per command (the reply says how far it got).
+    CompactHistory {
+        id: String,
+        keep_last: u64,
+    },
 }
+
+/// History events one `CompactHistory` removes at most, bounding one entry's apply work.
+pub const MAX_HISTORY_COMPACT: u64 = 10_000;
 
 impl WorkflowCommand {
     /// A short name for logs.
@@ -48,6 +57,7 @@ impl WorkflowCommand {
             WorkflowCommand::Delete { .. } => "delete",
             WorkflowCommand::Purge { .. } => "purge",
             WorkflowCommand::UpsertTasks(_) => "upsert_tasks",
+            WorkflowCommand::CompactHistory { .. } => "compact_history",
         }
     }
 }
@@ -144,6 +154,13 @@ pub enum WorkflowReply {
     Tasks {
         workflow_id: String,
         tasks: Vec<TaskRef>,
+    },
+    /// Events below `floor` are gone; `removed` of them by this command. `floor` below the
+    /// requested one means the per-command bound stopped it: send the command again.
+    HistoryCompacted {
+        id: String,
+        floor: u64,
+        removed: u64,
     },
 }
 

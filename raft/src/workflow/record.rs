@@ -35,6 +35,8 @@ pub struct WorkflowRecord {
     pub routing_strategy: String,
     pub max_concurrent: u32,
     pub total_tasks: u32,
+    /// History events of versions below this were compacted away (0 or 1: none were).
+    pub history_floor: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use cairn_raft::command::Response;
-use cairn_raft::workflow::command::{CreateWorkflow, TransitionWorkflow, UpdateWorkflow};
+use cairn_raft::workflow::command::{
+    CreateWorkflow, MAX_HISTORY_COMPACT, TransitionWorkflow, UpdateWorkflow,
+};
 use cairn_raft::workflow::names::is_valid_id;
 use cairn_raft::workflow::record::HistoryKind;
 use cairn_raft::workflow::{
@@ -16,6 +18,8 @@ use serde_json::Value;
 
 use super::workflow_store as store;
 use super::{BatchCtx, TxResult};
+use crate::keyspace::Space;
+use crate::workflow_keys as keys;
 
 /// A decision: the reply to give, or why the command is refused.
 pub(super) type Outcome = Result<WorkflowReply, WorkflowError>;
@@ -37,6 +41,7 @@ pub(super) fn apply(
             finished_before_ms,
         } => purge(ctx, ids, *finished_before_ms)?,
         WorkflowCommand::UpsertTasks(u) => super::task::upsert(ctx, revision, now_ms, u)?,
+        WorkflowCommand::CompactHistory { id, keep_last } => compact_history(ctx, id, *keep_last)?,
     };
     Ok(match outcome {
         Ok(reply) => Response::Workflow { revision, reply },
@@ -206,6 +211,7 @@ fn create(
         routing_strategy: c.routing_strategy.clone(),
         max_concurrent: c.max_concurrent,
         total_tasks: c.total_tasks,
+        history_floor: 0,
     };
     store::put_workflow(ctx, None, &rec)?;
     store::append_history(ctx, &id, &event(&rec, HistoryKind::Created, "", &c.actor))?;
@@ -362,6 +368,34 @@ fn delete(ctx: &mut BatchCtx<'_>, id: &str, force: bool) -> TxResult<Outcome> {
     Ok(Ok(WorkflowReply::Deleted {
         id: id.to_string(),
         tasks,
+    }))
+}
+
+/// Removes the workflow's oldest history events, keeping the last `keep_last` versions'.
+/// The record keeps the floor, so removal needs no scan and reads know where history starts;
+/// its version is unchanged (like a task change, compaction is not a workflow change).
+fn compact_history(ctx: &mut BatchCtx<'_>, id: &str, keep_last: u64) -> TxResult<Outcome> {
+    let mut rec = match load_at(ctx, id, None)? {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(e)),
+    };
+    let from = rec.history_floor.max(1);
+    let target = rec.version.saturating_sub(keep_last.max(1)) + 1;
+    let floor = target.min(from + MAX_HISTORY_COMPACT).max(from);
+    let history = ctx.tx.tree(Space::History);
+    for v in from..floor {
+        history.remove(keys::history(id, v))?;
+    }
+    if floor != from {
+        rec.history_floor = floor;
+        ctx.tx
+            .tree(Space::Workflows)
+            .insert(id.as_bytes(), super::encode(&rec)?)?;
+    }
+    Ok(Ok(WorkflowReply::HistoryCompacted {
+        id: id.to_string(),
+        floor,
+        removed: floor - from,
     }))
 }
 

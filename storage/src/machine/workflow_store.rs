@@ -113,9 +113,10 @@ pub(super) fn remove_workflow(ctx: &mut BatchCtx<'_>, rec: &WorkflowRecord) -> T
     ctx.index_ops
         .extend(index::keys_of(rec).into_iter().map(IndexOp::Remove));
     let id = &rec.id;
-    // Every change appended exactly one event numbered by the version it produced.
+    // Every change appended exactly one event numbered by the version it produced; those
+    // below the floor were compacted already.
     let history = ctx.tx.tree(Space::History);
-    for v in 1..=rec.version {
+    for v in rec.history_floor.max(1)..=rec.version {
         history.remove(keys::history(id, v))?;
     }
     let dir = task_dir(ctx, id)?;

@@ -715,3 +715,62 @@ async fn indexes_are_rebuilt_on_open_and_snapshot_install() {
     let (_log, reopened) = crate::test_util::open_in(&dir, crate::StorageConfig::default()).await;
     assert_eq!(expected, answers(&reopened));
 }
+
+#[tokio::test]
+async fn compacting_history_keeps_the_latest_events_and_deletes_cleanly() {
+    let mut h = Harness::new().await;
+    let empty = h.workflow_state();
+    h.create("wf", "default", &[]);
+    h.transition("wf", ev("start"), None).unwrap();
+    h.transition("wf", status("PAUSED"), None).unwrap();
+    h.transition("wf", ev("resume"), None).unwrap();
+    let compact = |keep_last| WorkflowCommand::CompactHistory {
+        id: "wf".into(),
+        keep_last,
+    };
+    assert_eq!(
+        h.apply(compact(2)),
+        Ok(WorkflowReply::HistoryCompacted {
+            id: "wf".into(),
+            floor: 3,
+            removed: 2
+        })
+    );
+    let rec = h.sm.workflow_reader().workflow("wf").unwrap().unwrap();
+    // Compaction is not a change of the workflow: its version stays.
+    assert_eq!((rec.version, rec.history_floor), (4, 3));
+    let page = h.sm.workflow_reader().history("wf", 1, 100).unwrap();
+    let versions: Vec<u64> = page.events.iter().map(|e| e.version).collect();
+    assert_eq!(versions, vec![3, 4]);
+    // Compacting to where it already is removes nothing; keep_last 0 still keeps one.
+    assert_eq!(
+        h.apply(compact(5)),
+        Ok(WorkflowReply::HistoryCompacted {
+            id: "wf".into(),
+            floor: 3,
+            removed: 0
+        })
+    );
+    assert_eq!(
+        h.apply(compact(0)),
+        Ok(WorkflowReply::HistoryCompacted {
+            id: "wf".into(),
+            floor: 4,
+            removed: 1
+        })
+    );
+    assert_eq!(
+        h.apply(WorkflowCommand::CompactHistory {
+            id: "nope".into(),
+            keep_last: 1
+        }),
+        Err(WorkflowError::NotFound("nope".into()))
+    );
+    // Deleting after compaction leaves nothing behind.
+    h.apply(WorkflowCommand::Delete {
+        id: "wf".into(),
+        force: true,
+    })
+    .unwrap();
+    assert_eq!(empty, h.workflow_state());
+}

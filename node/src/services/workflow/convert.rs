@@ -152,6 +152,7 @@ mod tests {
             routing_strategy: String::new(),
             max_concurrent: 0,
             total_tasks: 0,
+            history_floor: 0,
         }
     }
 

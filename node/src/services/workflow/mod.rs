@@ -9,6 +9,7 @@ mod validate_tests;
 
 use cairn_api::v1 as pb;
 use cairn_api::v1::workflows_server::Workflows;
+use cairn_raft::workflow::command::MAX_HISTORY_COMPACT;
 use cairn_raft::workflow::{WorkflowCommand, WorkflowError, WorkflowReply};
 use cairn_raft::{Command, Response, now_ms};
 use cairn_storage::WorkflowReader;
@@ -319,9 +320,25 @@ impl Workflows for WorkflowService {
             .reader
             .history(&r.workflow_id, r.from_version.max(1), limit as usize)
             .map_err(status::storage_error)?;
-        // Only an empty page can mean a missing workflow: a workflow always has version 1.
-        if page.events.is_empty() {
-            self.require_workflow(&r.workflow_id)?;
+        // Only an empty page can mean a missing workflow: a workflow always keeps at least
+        // its latest event. The floor says whether older events were compacted away.
+        let mut compacted_before = 0;
+        if page.events.is_empty() || r.from_version.max(1) < page.events[0].version {
+            match self
+                .reader
+                .workflow(&r.workflow_id)
+                .map_err(status::storage_error)?
+            {
+                Some(rec) if rec.history_floor > r.from_version.max(1) => {
+                    compacted_before = rec.history_floor;
+                }
+                Some(_) => {}
+                None => {
+                    return Err(status::workflow_error(WorkflowError::NotFound(
+                        r.workflow_id,
+                    )));
+                }
+            }
         }
         Ok(self.gateway.reply(pb::GetHistoryResponse {
             events: page
@@ -331,7 +348,36 @@ impl Workflows for WorkflowService {
                 .collect(),
             next_version: page.next_version,
             revision,
+            compacted_before,
         }))
+    }
+
+    async fn compact_history(
+        &self,
+        req: Request<pb::CompactHistoryRequest>,
+    ) -> Reply<pb::CompactHistoryResponse> {
+        let r = req.into_inner();
+        validate::id("workflow_id", &r.workflow_id)?;
+        if r.keep_last == 0 {
+            return Err(status::invalid("keep_last must be at least 1"));
+        }
+        let command = WorkflowCommand::CompactHistory {
+            id: r.workflow_id,
+            keep_last: r.keep_last,
+        };
+        match self.propose(r.header, None, command).await? {
+            (revision, WorkflowReply::HistoryCompacted { floor, removed, .. }) => {
+                // Done unless the bound stopped it: a full batch may have more behind it.
+                let done = removed < MAX_HISTORY_COMPACT;
+                Ok(self.gateway.reply(pb::CompactHistoryResponse {
+                    floor,
+                    removed,
+                    done,
+                    revision,
+                }))
+            }
+            (_, other) => Err(unexpected_reply(other)),
+        }
     }
 
     async fn upsert_tasks(
