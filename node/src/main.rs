@@ -8,6 +8,7 @@ mod config;
 mod coord_config;
 mod ctl;
 mod endpoints_arg;
+mod etcd;
 mod health;
 mod http;
 mod lease_keeper;

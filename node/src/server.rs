@@ -29,6 +29,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::config::NodeConfig;
+use crate::etcd::{EtcdParts, EtcdServers};
 use crate::services::admin::{AdminOptions, AdminService};
 use crate::services::checkpoint::CheckpointService;
 use crate::services::coord::Coord;
@@ -145,6 +146,19 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         applied_hub.clone(),
         cfg.coord,
     );
+    let admin_options = AdminOptions {
+        data_dir: cfg.data_dir.clone(),
+        http_addr: http_addr.clone(),
+        reachable_within: reachable_within(&cfg),
+    };
+    let etcd = EtcdServers::new(EtcdParts {
+        gateway: gateway.clone(),
+        proposer: proposer.clone(),
+        coord_reader: coord_reader.clone(),
+        hub: applied_hub.clone(),
+        coord: cfg.coord,
+        admin: AdminService::new(proposer.clone(), admin_options.clone()),
+    });
     let (health_reporter, health_service) = crate::ops::health_service();
     let client_server = Server::builder()
         .layer(crate::metrics::grpc::GrpcMetricsLayer)
@@ -195,12 +209,13 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         )
         .add_service(AdminServer::new(AdminService::new(
             proposer.clone(),
-            AdminOptions {
-                data_dir: cfg.data_dir.clone(),
-                http_addr: http_addr.clone(),
-                reachable_within: reachable_within(&cfg),
-            },
+            admin_options,
         )))
+        // etcd v3 API (docs/etcd-compat.md), on the same port so etcd clients need only the
+        // member's client address.
+        .add_service(etcd.lease)
+        .add_service(etcd.cluster)
+        .add_service(etcd.maintenance)
         .serve_with_incoming_shutdown(incoming(client_listener), stopped(stop_rx.clone()));
     let peer_task = tokio::spawn(peer_server);
     let client_task = tokio::spawn(client_server);
