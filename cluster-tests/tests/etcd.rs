@@ -39,6 +39,9 @@ fn assert_status(e: Error, code: Code, message: &str) {
     assert_eq!((s.code(), s.message()), (code, message), "{s:?}");
 }
 
+/// A listed member: id, name, peer URLs, client URLs, is learner.
+type MemberRow = (u64, String, Vec<String>, Vec<String>, bool);
+
 /// Some member other than the leader.
 fn follower(leader: u64) -> u64 {
     if leader == 1 { 2 } else { 1 }
@@ -72,7 +75,7 @@ async fn status_member_list_and_refusals() {
         cluster_ids.push(header.cluster_id());
 
         let members = c.member_list().await.unwrap();
-        let mut seen: Vec<(u64, String, Vec<String>, Vec<String>, bool)> = members
+        let mut seen: Vec<MemberRow> = members
             .members()
             .iter()
             .map(|m| {
