@@ -3,7 +3,7 @@
 //! the log (forwarded to the leader); TimeToLive and Leases are linearizable reads.
 
 use cairn_raft::coord::{CoordCommand, CoordReply};
-use cairn_raft::{Command, Response as Reply_, now_ms};
+use cairn_raft::{Command, Response as CairnResponse, now_ms};
 use cairn_storage::CoordReader;
 use etcd_client::proto::{
     PbLeaseGrantRequest, PbLeaseGrantResponse, PbLeaseKeepAliveRequest, PbLeaseKeepAliveResponse,
@@ -99,7 +99,7 @@ impl Inner {
             .await
             .map_err(errors::lease)?
         {
-            Reply_::Coord { revision, reply } => Ok((revision, reply)),
+            CairnResponse::Coord { revision, reply } => Ok((revision, reply)),
             other => Err(unexpected(other)),
         }
     }
