@@ -347,3 +347,26 @@ async fn leases_expire_unless_kept_alive() {
         "{listed:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_without_quorum_says_so_in_etcds_words() {
+    let mut cluster = Cluster::start(3).await.unwrap();
+    let leader = cluster.leader(Duration::from_secs(20)).await.unwrap();
+    let survivor = follower(leader);
+    for id in (1..=3).filter(|id| *id != survivor) {
+        cluster.kill(id);
+    }
+    let mut c = client_of(&cluster, survivor).await;
+    // Once its election timeout passes, the survivor knows there is no leader.
+    let status = wait_until(Duration::from_secs(20), "a status without leader", || {
+        let mut c = c.clone();
+        async move { c.status().await.ok().filter(|s| s.leader() == 0) }
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.errors(), ["etcdserver: no leader"]);
+    // A write cannot commit: UNAVAILABLE, which etcd clients retry, never a success.
+    let s = status_of(c.lease_grant(10, None).await.unwrap_err());
+    assert_eq!(s.code(), Code::Unavailable, "{s:?}");
+    assert_eq!(s.message(), "etcdserver: no leader", "{s:?}");
+}

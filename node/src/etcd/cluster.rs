@@ -56,6 +56,7 @@ impl ClusterService {
             .collect()
     }
 
+    /// Whether `id` is a voter (false: a learner) in this node's view; None if not a member.
     fn is_voter(&self, id: NodeId) -> Option<bool> {
         let metrics = self.proposer.raft().metrics();
         let m = metrics.borrow_watched();

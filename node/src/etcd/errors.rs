@@ -43,9 +43,11 @@ pub fn lease_ttl_too_large() -> Status {
 /// means its own deadline passed, and it would not retry.
 pub fn common(s: Status) -> Status {
     match s.code() {
-        // Cairn's "not the leader" with no leader to name: none is elected right now.
+        // Cairn's "no leader elected" (the proposer's words), or "not the leader" with no
+        // leader to name: none is elected right now.
         Code::Unavailable
-            if s.message() == "not the leader" && s.metadata().get(meta::LEADER).is_none() =>
+            if s.metadata().get(meta::LEADER).is_none()
+                && matches!(s.message(), "not the leader" | "no leader elected") =>
         {
             reword(&s, Code::Unavailable, NO_LEADER)
         }
@@ -120,6 +122,8 @@ mod tests {
         assert_eq!((s.code(), s.message()), (Code::Unavailable, TIMED_OUT));
         let s = common(Status::unavailable("not the leader"));
         assert_eq!(s.message(), NO_LEADER);
+        let s = common(Status::unavailable("no leader elected"));
+        assert_eq!((s.code(), s.message()), (Code::Unavailable, NO_LEADER));
         let mut with_leader = Status::unavailable("not the leader");
         with_leader.metadata_mut().insert(
             meta::LEADER,
