@@ -1,5 +1,6 @@
-//! Generates the tonic/prost code for Cairn's public API. protoc comes from the
-//! protoc-bin-vendored crate so a fresh machine needs no system protobuf compiler.
+//! Generates the tonic/prost code for Cairn's public API (and, with the `etcd` feature,
+//! etcd's v3lock/v3election services). protoc comes from the protoc-bin-vendored crate so a
+//! fresh machine needs no system protobuf compiler.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var_os("PROTOC").is_none() {
@@ -24,6 +25,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .btree_map(".cairn.v1")
         .compile_protos(&protos, &["proto"])?;
     for p in protos {
+        println!("cargo:rerun-if-changed={p}");
+    }
+    if std::env::var_os("CARGO_FEATURE_ETCD").is_some() {
+        etcd()?;
+    }
+    Ok(())
+}
+
+/// v3lock and v3election import etcd's ResponseHeader and KeyValue. Our minimal copies of
+/// those two messages only let protoc check the imports; extern_path makes the generated code
+/// use etcd-client's types, so a service builds its headers and key-values with the same
+/// types as the KV/Lease/Cluster/Maintenance services.
+fn etcd() -> Result<(), Box<dyn std::error::Error>> {
+    let protos = [
+        "proto/etcd/v3lockpb/v3lock.proto",
+        "proto/etcd/v3electionpb/v3election.proto",
+    ];
+    tonic_prost_build::configure()
+        .extern_path(
+            ".etcdserverpb.ResponseHeader",
+            "::etcd_client::proto::PbResponseHeader",
+        )
+        .extern_path(".mvccpb.KeyValue", "::etcd_client::proto::PbKeyValue")
+        .compile_protos(&protos, &["proto"])?;
+    for p in protos.iter().chain(&[
+        "proto/etcd/etcdserverpb/header.proto",
+        "proto/etcd/mvccpb/kv.proto",
+    ]) {
         println!("cargo:rerun-if-changed={p}");
     }
     Ok(())

@@ -6,6 +6,21 @@ pub mod v1 {
     tonic::include_proto!("cairn.v1");
 }
 
+/// etcd's v3lock and v3election services, which etcd-client does not export. Their headers
+/// and key-values are etcd-client's own types (re-exported here as `etcd_client`).
+#[cfg(feature = "etcd")]
+pub mod etcd {
+    pub use etcd_client;
+
+    pub mod v3lockpb {
+        tonic::include_proto!("v3lockpb");
+    }
+
+    pub mod v3electionpb {
+        tonic::include_proto!("v3electionpb");
+    }
+}
+
 /// Response metadata keys shared by the server and the client crate.
 pub mod meta {
     /// On a "not leader"/"unavailable" answer: the client address of the current leader.

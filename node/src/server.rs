@@ -29,10 +29,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::config::NodeConfig;
-use crate::etcd::header::{Headers, cluster_id_of};
-use crate::etcd::kv::EtcdKv;
-use crate::etcd::store::EtcdStore;
-use crate::etcd::watch::EtcdWatch;
+use crate::etcd::{EtcdParts, EtcdServers};
 use crate::services::admin::{AdminOptions, AdminService};
 use crate::services::checkpoint::CheckpointService;
 use crate::services::coord::Coord;
@@ -44,7 +41,6 @@ use crate::services::kv::KvService;
 use crate::services::watch::{Settings as WatchSettings, WatchService};
 use crate::services::workflow::WorkflowService;
 use crate::{checkpoint_retention, lease_keeper, workflow_retention};
-use etcd_client::proto::{PbKvServer, PbWatchServer};
 
 /// How long a client request may wait for its proposal to commit before answering
 /// DeadlineExceeded (the outcome then is unknown; clients retry with the same idempotency key).
@@ -53,18 +49,11 @@ const PROPOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long in-flight RPCs may take to finish once a node is asked to stop.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(2);
 
-/// Raft's cluster name, and the seed of the etcd API's cluster id.
-const CLUSTER_NAME: &str = "cairn";
-
-/// How often an idle etcd watcher that asked for progress notifications gets one (etcd's
-/// default).
-const ETCD_PROGRESS_INTERVAL: Duration = Duration::from_secs(600);
-
 pub type CairnRaft = openraft::Raft<TypeConfig, StateMachineStore>;
 
 fn raft_config(cfg: &NodeConfig) -> anyhow::Result<Config> {
     let config = Config {
-        cluster_name: CLUSTER_NAME.into(),
+        cluster_name: "cairn".into(),
         heartbeat_interval: cfg.heartbeat_ms,
         election_timeout_min: cfg.election_min_ms,
         election_timeout_max: cfg.election_max_ms,
@@ -157,8 +146,22 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         applied_hub.clone(),
         cfg.coord,
     );
-    let etcd_headers = Headers::new(proposer.clone(), cluster_id_of(CLUSTER_NAME));
-    let etcd_store = EtcdStore::new(gateway.clone(), reader.clone(), applied_hub.clone());
+    let admin_options = AdminOptions {
+        data_dir: cfg.data_dir.clone(),
+        http_addr: http_addr.clone(),
+        reachable_within: reachable_within(&cfg),
+    };
+    let etcd = EtcdServers::new(EtcdParts {
+        gateway: gateway.clone(),
+        proposer: proposer.clone(),
+        coord_reader: coord_reader.clone(),
+        hub: applied_hub.clone(),
+        coord: cfg.coord,
+        admin: AdminService::new(proposer.clone(), admin_options.clone()),
+        reader: reader.clone(),
+        limits: cfg.limits,
+        stop: stop_rx.clone(),
+    });
     let (health_reporter, health_service) = crate::ops::health_service();
     let client_server = Server::builder()
         .layer(crate::metrics::grpc::GrpcMetricsLayer)
@@ -195,21 +198,6 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
             ))
             .max_encoding_message_size(usize::MAX),
         )
-        .add_service(
-            PbKvServer::new(EtcdKv::new(
-                etcd_store.clone(),
-                etcd_headers.clone(),
-                cfg.limits,
-            ))
-            .max_decoding_message_size(message_limit)
-            .max_encoding_message_size(usize::MAX),
-        )
-        .add_service(PbWatchServer::new(EtcdWatch::new(
-            applied_hub.clone(),
-            etcd_headers,
-            ETCD_PROGRESS_INTERVAL,
-            stop_rx.clone(),
-        )))
         .add_service(LeasesServer::new(LeaseService::new(coord.clone())))
         .add_service(LocksServer::new(LockService::new(coord.clone())))
         .add_service(ElectionsServer::new(ElectionService::new(coord)))
@@ -224,12 +212,21 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         )
         .add_service(AdminServer::new(AdminService::new(
             proposer.clone(),
-            AdminOptions {
-                data_dir: cfg.data_dir.clone(),
-                http_addr: http_addr.clone(),
-                reachable_within: reachable_within(&cfg),
-            },
+            admin_options,
         )))
+        // etcd v3 API (docs/etcd-compat.md), on the same port so etcd clients need only the
+        // member's client address.
+        .add_service(
+            etcd.kv
+                .max_decoding_message_size(message_limit)
+                .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(etcd.watch)
+        .add_service(etcd.lock)
+        .add_service(etcd.election)
+        .add_service(etcd.lease)
+        .add_service(etcd.cluster)
+        .add_service(etcd.maintenance)
         .serve_with_incoming_shutdown(incoming(client_listener), stopped(stop_rx.clone()));
     let peer_task = tokio::spawn(peer_server);
     let client_task = tokio::spawn(client_server);

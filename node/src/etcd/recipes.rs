@@ -281,8 +281,3 @@ impl Drop for DeleteOnDrop {
         }
     }
 }
-
-/// The record view an Observe stream compares to decide whether the leader changed.
-pub fn leader_identity(kv: &KeyValue) -> (&[u8], u64) {
-    (&kv.key, kv.record.mod_revision)
-}

@@ -29,10 +29,6 @@ impl EtcdStore {
         }
     }
 
-    pub fn hub(&self) -> &Arc<EventHub> {
-        &self.hub
-    }
-
     /// Proposes `cmd` (checked first, so a bad transaction never reaches the log), and returns
     /// its revision and reply.
     pub async fn txn(&self, cmd: TxnCommand) -> Result<(u64, TxnReply), Status> {

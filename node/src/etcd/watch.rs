@@ -126,14 +126,13 @@ impl Stream {
         loop {
             if behind {
                 // Catch up before waiting, but still take requests between rounds.
-                match futures::FutureExt::now_or_never(requests.next()) {
-                    Some(Some(Ok(req))) => {
-                        if self.handle(req).await.is_err() {
-                            return;
-                        }
-                    }
-                    Some(Some(Err(_)) | None) => return,
-                    None => {}
+                let alive = match futures::FutureExt::now_or_never(requests.next()) {
+                    Some(Some(Ok(req))) => self.handle(req).await.is_ok(),
+                    Some(Some(Err(_)) | None) => false,
+                    None => true,
+                };
+                if !alive {
+                    return;
                 }
             } else {
                 let stopping = async {

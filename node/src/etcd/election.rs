@@ -1,0 +1,162 @@
+//! etcd's Election service (`v3electionpb.Election`), with clientv3's Election recipe run
+//! server-side (see `recipes`): a candidacy is the key `name/<lease hex>` holding the
+//! candidate's value, the leader is the oldest key under `name/`, and the leader key's
+//! create revision is its term (`LeaderKey.rev`). Observe streams each new leader or value.
+
+use std::pin::Pin;
+
+use cairn_api::etcd::v3electionpb::election_server::Election;
+use cairn_api::etcd::v3electionpb::{
+    CampaignRequest, CampaignResponse, LeaderKey, LeaderRequest, LeaderResponse, ProclaimRequest,
+    ProclaimResponse, ResignRequest, ResignResponse,
+};
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::header::{Headers, to_i64};
+use super::kv_convert::key_value;
+use super::lock::{lease_id, name_arg};
+use super::recipes::{Recipes, prefix_of};
+
+pub struct ElectionService {
+    recipes: Recipes,
+    headers: Headers,
+}
+
+impl ElectionService {
+    pub fn new(recipes: Recipes, headers: Headers) -> Self {
+        Self { recipes, headers }
+    }
+}
+
+fn no_leader() -> Status {
+    Status::failed_precondition("etcdserver: election: no leader")
+}
+
+/// The leader key of a request: its key and term (create revision).
+fn leader_arg(leader: Option<LeaderKey>) -> Result<(Vec<u8>, u64), Status> {
+    let l = leader.ok_or_else(|| Status::invalid_argument("etcdserver: leader is not provided"))?;
+    name_arg(&l.key)?;
+    let rev = u64::try_from(l.rev)
+        .map_err(|_| Status::invalid_argument("etcdserver: leader rev must not be negative"))?;
+    Ok((l.key, rev))
+}
+
+#[tonic::async_trait]
+impl Election for ElectionService {
+    async fn campaign(
+        &self,
+        req: Request<CampaignRequest>,
+    ) -> Result<Response<CampaignResponse>, Status> {
+        let r = req.into_inner();
+        name_arg(&r.name)?;
+        let lease = lease_id(r.lease)?;
+        let owned = self
+            .recipes
+            .acquire(&prefix_of(&r.name), lease, &r.value, true)
+            .await?;
+        Ok(Response::new(CampaignResponse {
+            header: Some(self.headers.at(owned.revision)),
+            leader: Some(LeaderKey {
+                name: r.name,
+                key: owned.key,
+                rev: to_i64(owned.create_revision),
+                lease: r.lease,
+            }),
+        }))
+    }
+
+    async fn proclaim(
+        &self,
+        req: Request<ProclaimRequest>,
+    ) -> Result<Response<ProclaimResponse>, Status> {
+        let r = req.into_inner();
+        let (key, rev) = leader_arg(r.leader)?;
+        let revision = self.recipes.proclaim(&key, rev, &r.value).await?;
+        Ok(Response::new(ProclaimResponse {
+            header: Some(self.headers.at(revision)),
+        }))
+    }
+
+    async fn leader(
+        &self,
+        req: Request<LeaderRequest>,
+    ) -> Result<Response<LeaderResponse>, Status> {
+        let r = req.into_inner();
+        name_arg(&r.name)?;
+        let store = self.recipes.store();
+        store.gateway.before_read(false).await?;
+        let (leader, revision) = self.recipes.owner(&prefix_of(&r.name))?;
+        let kv = leader.ok_or_else(no_leader)?;
+        Ok(Response::new(LeaderResponse {
+            header: Some(self.headers.at(revision)),
+            kv: Some(key_value(kv)),
+        }))
+    }
+
+    type ObserveStream = Pin<Box<dyn Stream<Item = Result<LeaderResponse, Status>> + Send>>;
+
+    async fn observe(
+        &self,
+        req: Request<LeaderRequest>,
+    ) -> Result<Response<Self::ObserveStream>, Status> {
+        let r = req.into_inner();
+        name_arg(&r.name)?;
+        self.recipes.store().gateway.before_read(false).await?;
+        let prefix = prefix_of(&r.name);
+        let recipes = self.recipes.clone();
+        let headers = self.headers.clone();
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            // The last leader sent, by key and mod revision (a proclaim changes the latter).
+            let mut last: Option<(Vec<u8>, u64)> = None;
+            loop {
+                let (leader, revision) = match recipes.owner(&prefix) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                };
+                if let Some(kv) = leader {
+                    let id = (kv.key.clone(), kv.record.mod_revision);
+                    if last.as_ref() != Some(&id) {
+                        last = Some(id);
+                        let resp = LeaderResponse {
+                            header: Some(headers.at(revision)),
+                            kv: Some(key_value(kv)),
+                        };
+                        if tx.send(Ok(resp)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                tokio::select! {
+                    changed = recipes.store().changed_after(revision) => {
+                        if let Err(e) = changed {
+                            let _ = tx.send(Err(e)).await;
+                            return;
+                        }
+                    }
+                    () = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn resign(
+        &self,
+        req: Request<ResignRequest>,
+    ) -> Result<Response<ResignResponse>, Status> {
+        let r = req.into_inner();
+        let (key, rev) = leader_arg(r.leader)?;
+        // Like clientv3: resigning a leadership already lost is not an error.
+        let revision = self.recipes.release(&key, rev).await?;
+        Ok(Response::new(ResignResponse {
+            header: Some(self.headers.at(revision)),
+        }))
+    }
+}
