@@ -117,10 +117,6 @@ async fn status_member_list_and_refusals() {
     );
     c.defragment().await.unwrap();
     assert_eq!(
-        status_of(c.hash_kv(0).await.unwrap_err()).code(),
-        Code::Unimplemented
-    );
-    assert_eq!(
         status_of(c.hash().await.unwrap_err()).code(),
         Code::Unimplemented
     );

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use cairn_cluster_tests::Cluster;
+use cairn_cluster_tests::{Cluster, wait_until};
 use etcd_client::{
     Client, Compare, CompareOp, DeleteOptions, EventType, GetOptions, PutOptions, SortOrder,
     SortTarget, Txn, TxnOp, TxnOpResponse, WatchOptions,
@@ -215,6 +215,23 @@ async fn watch_resumes_from_a_revision_on_another_node_and_reports_compaction() 
     );
     let last = seen[2].3;
     drop(stream);
+
+    // Every member hashes the key space at one revision identically (once it applied it).
+    let mut hashes = Vec::new();
+    for ep in &eps {
+        let mut c = etcd(std::slice::from_ref(ep)).await;
+        let h = wait_until(Duration::from_secs(10), "the member to apply the revision", || {
+            let mut c = c.clone();
+            async move { c.hash_kv(last).await.ok() }
+        })
+        .await
+        .unwrap();
+        assert_eq!(h.hash_revision(), last);
+        hashes.push(h.hash());
+        // Deterministic: asking again gives the same hash.
+        assert_eq!(c.hash_kv(last).await.unwrap().hash(), h.hash());
+    }
+    assert!(hashes.iter().all(|h| *h == hashes[0]), "{hashes:?}");
 
     // Resume on another node from just after what was seen: nothing lost, nothing repeated.
     writer.put("w/2", "c", None).await.unwrap();

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use cairn_api::v1::admin_server::Admin;
 use cairn_api::v1::{StatusRequest, TransferLeaderRequest};
+use cairn_raft::txn::{KeyRange, RangeSpec};
 use etcd_client::proto::{
     PbAlarmRequest, PbAlarmResponse, PbDefragmentRequest, PbDefragmentResponse, PbDowngradeRequest,
     PbDowngradeResponse, PbHashKvRequest, PbHashKvResponse, PbHashRequest, PbHashResponse,
@@ -19,7 +20,8 @@ use tonic::{Request, Response, Status};
 
 use super::admin_route::on_leader;
 use super::errors;
-use super::header::Headers;
+use super::header::{Headers, to_i64};
+use super::store::EtcdStore;
 use crate::services::admin::AdminService;
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -37,11 +39,16 @@ const ALARM_DEACTIVATE: i32 = 2;
 pub struct MaintenanceService {
     admin: Arc<AdminService>,
     headers: Headers,
+    store: EtcdStore,
 }
 
 impl MaintenanceService {
-    pub fn new(admin: Arc<AdminService>, headers: Headers) -> Self {
-        Self { admin, headers }
+    pub fn new(admin: Arc<AdminService>, headers: Headers, store: EtcdStore) -> Self {
+        Self {
+            admin,
+            headers,
+            store,
+        }
     }
 }
 
@@ -109,12 +116,39 @@ impl PbMaintenanceService for MaintenanceService {
         ))
     }
 
-    async fn hash_kv(&self, _req: Request<PbHashKvRequest>) -> Reply<PbHashKvResponse> {
-        Err(errors::unsupported(
-            "HashKV",
-            "a hash of the key space at a revision needs the etcd key index and history, \
-             which Cairn does not serve yet",
-        ))
+    /// CRC-32 of every key and record (value, revisions, version, lease) in key order, at
+    /// `revision` (0: this member's applied state, no read index) or at a past one inside the
+    /// history window. Members at the same revision agree exactly; the number is not etcd's
+    /// (that hashes etcd's own MVCC encoding).
+    async fn hash_kv(&self, req: Request<PbHashKvRequest>) -> Reply<PbHashKvResponse> {
+        let revision = u64::try_from(req.into_inner().revision)
+            .map_err(|_| Status::invalid_argument("etcdserver: revision must not be negative"))?;
+        let all = RangeSpec {
+            range: KeyRange {
+                key: vec![0],
+                range_end: vec![0],
+            },
+            ..RangeSpec::default()
+        };
+        let (reply, current) = self.store.local_range(&all, revision)?;
+        let mut crc = crc32fast::Hasher::new();
+        for kv in &reply.kvs {
+            for part in [&kv.key, &kv.record.value] {
+                crc.update(&(part.len() as u64).to_be_bytes());
+                crc.update(part);
+            }
+            let r = &kv.record;
+            for n in [r.create_revision, r.mod_revision, r.version, r.lease] {
+                crc.update(&n.to_be_bytes());
+            }
+        }
+        let (compacted, _) = self.store.history_window();
+        Ok(Response::new(PbHashKvResponse {
+            header: Some(self.headers.at(current)),
+            hash: crc.finalize(),
+            compact_revision: to_i64(compacted),
+            hash_revision: to_i64(if revision == 0 { current } else { revision }),
+        }))
     }
 
     type SnapshotStream = tokio_stream::Empty<Result<PbSnapshotResponse, Status>>;

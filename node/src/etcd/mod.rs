@@ -84,6 +84,7 @@ impl EtcdServers {
         let admin = Arc::new(parts.admin);
         let store = store::EtcdStore::new(parts.gateway.clone(), parts.reader, parts.hub.clone());
         let recipes = recipes::Recipes::new(store.clone());
+        let maintenance_store = store.clone();
         Self {
             kv: PbKvServer::new(EtcdKv::new(store, headers.clone(), parts.limits)),
             watch: PbWatchServer::new(EtcdWatch::new(
@@ -105,7 +106,11 @@ impl EtcdServers {
                 admin.clone(),
                 headers.clone(),
             )),
-            maintenance: PbMaintenanceServer::new(MaintenanceService::new(admin, headers)),
+            maintenance: PbMaintenanceServer::new(MaintenanceService::new(
+                admin,
+                headers,
+                maintenance_store,
+            )),
         }
     }
 }

@@ -63,6 +63,11 @@ impl EtcdStore {
             .map_err(|e: KvError| status::kv_error(&e))
     }
 
+    /// (compacted, current): revisions after `compacted` can be read here.
+    pub fn history_window(&self) -> (u64, u64) {
+        self.hub.window()
+    }
+
     /// Waits until this node has applied `revision` (a write acknowledged by the leader may
     /// not have reached this replica yet; a recipe reading locally must not look earlier).
     pub async fn applied(&self, revision: u64) -> Result<(), Status> {
