@@ -10,6 +10,7 @@ pub mod network;
 pub mod peer_proto;
 pub mod peer_server;
 pub mod proposer;
+mod read_rounds;
 pub mod snapshot_receive;
 pub mod txn;
 pub mod types;

@@ -16,6 +16,7 @@ use crate::codec::{decode, encode};
 use crate::command::{Request, Response};
 use crate::network::peer_client;
 use crate::peer_proto::Payload;
+use crate::read_rounds::ReadRounds;
 use crate::types::{NodeId, NodeInfo, Raft, TypeConfig};
 
 /// Why a request could not be served; travels between nodes, so it is serializable.
@@ -57,6 +58,9 @@ pub struct Proposer<SM: RaftStateMachine<TypeConfig>> {
     id: NodeId,
     pool: ChannelPool,
     timeout: Duration,
+    /// Read-index rounds on this node as leader, and as a follower asking the leader.
+    local_reads: ReadRounds,
+    remote_reads: ReadRounds,
 }
 
 impl<SM: RaftStateMachine<TypeConfig>> Clone for Proposer<SM> {
@@ -66,6 +70,8 @@ impl<SM: RaftStateMachine<TypeConfig>> Clone for Proposer<SM> {
             id: self.id,
             pool: self.pool.clone(),
             timeout: self.timeout,
+            local_reads: self.local_reads.clone(),
+            remote_reads: self.remote_reads.clone(),
         }
     }
 }
@@ -85,6 +91,8 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
             id,
             pool,
             timeout,
+            local_reads: ReadRounds::default(),
+            remote_reads: ReadRounds::default(),
         }
     }
 
@@ -155,9 +163,14 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
     pub async fn linearize(&self) -> Result<u64, ForwardError> {
         let index = match self.route()? {
             None => self.read_index_local().await?,
-            Some(leader) => {
-                let reply = self.call_leader(&leader, &(), Rpc::ReadIndex).await?;
-                decode::<Result<u64, ForwardError>>(&reply).map_err(ForwardError::unavailable)??
+            Some(_) => {
+                let this = self.clone();
+                self.remote_reads
+                    .index(move || {
+                        let this = this.clone();
+                        async move { this.leader_read_index().await }
+                    })
+                    .await?
             }
         };
         self.raft
@@ -168,9 +181,28 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
         Ok(index)
     }
 
+    /// One read-index round on the leader, asked from here (a follower).
+    async fn leader_read_index(&self) -> Result<u64, ForwardError> {
+        let Some(leader) = self.route()? else {
+            return self.read_index_local().await;
+        };
+        let reply = self.call_leader(&leader, &(), Rpc::ReadIndex).await?;
+        decode::<Result<u64, ForwardError>>(&reply).map_err(ForwardError::unavailable)?
+    }
+
     /// On the leader: confirms leadership with a quorum and returns the index a linearizable
-    /// read must wait for.
+    /// read must wait for. Concurrent callers share rounds (see `read_rounds`).
     pub async fn read_index_local(&self) -> Result<u64, ForwardError> {
+        let this = self.clone();
+        self.local_reads
+            .index(move || {
+                let this = this.clone();
+                async move { this.read_index_round().await }
+            })
+            .await
+    }
+
+    async fn read_index_round(&self) -> Result<u64, ForwardError> {
         let res = tokio::time::timeout(
             self.timeout,
             self.raft.get_read_log_id(ReadPolicy::ReadIndex),
