@@ -183,3 +183,42 @@ async fn election_campaign_proclaim_observe_and_resign() {
         .unwrap_err();
     assert!(err.to_string().contains("not leader"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locks_without_a_lease_still_exclude_each_other() {
+    let cluster = Cluster::start(3).await.unwrap();
+    let eps = cluster.endpoints();
+    let mut a = etcd(&eps[0]).await;
+    let first = a.lock("bare", None).await.unwrap().key().to_vec();
+    let mut b = etcd(&eps[1]).await;
+    let waiter = tokio::spawn(async move { b.lock("bare", None).await.map(|r| r.key().to_vec()) });
+    // Once the second locker's key is in line, it must still be waiting.
+    wait_until(
+        Duration::from_secs(10),
+        "the second key in the line",
+        || {
+            let mut a = a.clone();
+            async move {
+                let n = a
+                    .get("bare/", Some(GetOptions::new().with_prefix()))
+                    .await
+                    .unwrap()
+                    .count();
+                (n == 2).then_some(())
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        !waiter.is_finished(),
+        "a second lease-less locker got the held lock"
+    );
+    a.unlock(first.clone()).await.unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("the second locker gets it after unlock")
+        .unwrap()
+        .unwrap();
+    assert_ne!(first, second);
+}

@@ -220,10 +220,14 @@ async fn watch_resumes_from_a_revision_on_another_node_and_reports_compaction() 
     let mut hashes = Vec::new();
     for ep in &eps {
         let mut c = etcd(std::slice::from_ref(ep)).await;
-        let h = wait_until(Duration::from_secs(10), "the member to apply the revision", || {
-            let mut c = c.clone();
-            async move { c.hash_kv(last).await.ok() }
-        })
+        let h = wait_until(
+            Duration::from_secs(10),
+            "the member to apply the revision",
+            || {
+                let mut c = c.clone();
+                async move { c.hash_kv(last).await.ok() }
+            },
+        )
         .await
         .unwrap();
         assert_eq!(h.hash_revision(), last);

@@ -95,7 +95,15 @@ impl Recipes {
         value: &[u8],
         reput_value: bool,
     ) -> Result<Owned, Status> {
-        let key = key_for(prefix, lease);
+        let key = if lease == 0 {
+            // No lease, no session identity to reuse the key by: a key of its own (the '-'
+            // keeps it apart from every lease-named key), or two callers would share one.
+            let mut k = prefix.to_vec();
+            k.extend_from_slice(format!("nolease-{:016x}", rand::random::<u64>()).as_bytes());
+            k
+        } else {
+            key_for(prefix, lease)
+        };
         let cmd = TxnCommand {
             compare: vec![created_at(&key, 0)],
             success: vec![
