@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod linearizability;
+pub mod net;
 pub mod ops;
 pub mod ports;
 mod wait;
