@@ -59,12 +59,15 @@ pub fn cairn_bin() -> anyhow::Result<PathBuf> {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe()?;
-    // target/<profile>/deps/<test> -> target/<profile>/cairn
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("locate target dir")?;
-    let bin = profile_dir.join("cairn");
+    // A test: target/<profile>/deps/<test> -> target/<profile>/cairn; a binary of this crate
+    // (the chaos command): target/<profile>/chaos -> target/<profile>/cairn.
+    let exe_dir = exe.parent().context("locate target dir")?;
+    let beside = exe_dir.join("cairn");
+    let bin = if beside.exists() {
+        beside
+    } else {
+        exe_dir.parent().context("locate target dir")?.join("cairn")
+    };
     anyhow::ensure!(
         bin.exists(),
         "{} not found: run `cargo build --bin cairn` first or set CAIRN_BIN",

@@ -1,0 +1,86 @@
+//! Raft invariants from sampled node status: at most one leader per term; a node's term
+//! never goes backwards (it is durable with the vote); within one process lifetime a node's
+//! commit and applied indexes never go backwards.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::Anomaly;
+
+/// One status answer. `epoch` counts the node's restarts, so a restarted process (which may
+/// report lower volatile indexes) is not compared with its predecessor.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub t: u64,
+    pub node: u64,
+    pub epoch: u64,
+    pub term: u64,
+    pub leader: bool,
+    pub committed: u64,
+    pub applied: u64,
+}
+
+pub fn check(samples: &[Sample]) -> Vec<Anomaly> {
+    let mut out = Vec::new();
+    let mut leaders: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+    let mut last: BTreeMap<u64, &Sample> = BTreeMap::new();
+    for s in samples {
+        if s.leader {
+            leaders.entry(s.term).or_default().insert(s.node);
+        }
+        if let Some(p) = last.get(&s.node) {
+            if s.term < p.term {
+                out.push(Anomaly::new(
+                    "term-regress",
+                    format!("node {} term {} -> {} at {}us", s.node, p.term, s.term, s.t),
+                ));
+            }
+            if s.epoch == p.epoch && (s.committed < p.committed || s.applied < p.applied) {
+                out.push(Anomaly::new(
+                    "index-regress",
+                    format!(
+                        "node {} committed {} -> {}, applied {} -> {} at {}us",
+                        s.node, p.committed, s.committed, p.applied, s.applied, s.t
+                    ),
+                ));
+            }
+        }
+        last.insert(s.node, s);
+    }
+    for (term, nodes) in leaders {
+        if nodes.len() > 1 {
+            out.push(Anomaly::new(
+                "two-leaders",
+                format!("term {term} led by {nodes:?}"),
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Sample, check};
+
+    fn s(node: u64, epoch: u64, term: u64, leader: bool, idx: u64) -> Sample {
+        Sample {
+            t: 0,
+            node,
+            epoch,
+            term,
+            leader,
+            committed: idx,
+            applied: idx,
+        }
+    }
+
+    #[test]
+    fn catches_two_leaders_and_regressions_but_not_a_restart() {
+        assert!(check(&[s(1, 0, 2, true, 5), s(2, 0, 3, true, 6), s(1, 1, 3, false, 1)]).is_empty());
+        let bad = check(&[s(1, 0, 2, true, 5), s(2, 0, 2, true, 5)]);
+        assert_eq!(bad[0].class, "two-leaders");
+        let bad = check(&[s(1, 0, 2, false, 5), s(1, 0, 2, false, 4)]);
+        assert_eq!(bad[0].class, "index-regress");
+        let bad = check(&[s(1, 0, 3, false, 5), s(1, 1, 2, false, 6)]);
+        assert_eq!(bad[0].class, "term-regress");
+    }
+}
