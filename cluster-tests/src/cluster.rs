@@ -99,7 +99,11 @@ impl Cluster {
     /// links between them can be cut. The caller drives the cluster from inside the hub
     /// namespace ([`Net::block_on`]), where the node addresses are reachable.
     pub async fn start_in(net: Arc<Net>, n: usize, opts: ClusterOptions) -> anyhow::Result<Self> {
-        anyhow::ensure!(net.len() == n, "the network has {} nodes, not {n}", net.len());
+        anyhow::ensure!(
+            net.len() == n,
+            "the network has {} nodes, not {n}",
+            net.len()
+        );
         Self::start_inner(n, opts, Some(net)).await
     }
 

@@ -34,13 +34,17 @@ fn client_of(cluster: &Cluster, ids: &[u64], deadline: Duration) -> Client {
 /// Waits until node `id` serves `key` = `value` from its own state.
 async fn has(cluster: &Cluster, id: u64, key: &str, value: &str) {
     let c = client_of(cluster, &[id], Duration::from_secs(2));
-    wait_until(Duration::from_secs(30), &format!("{key} on node {id}"), || {
-        let c = c.clone();
-        async move {
-            let kv = c.get_serializable(key).await.ok()??;
-            (kv.value == value.as_bytes()).then_some(())
-        }
-    })
+    wait_until(
+        Duration::from_secs(30),
+        &format!("{key} on node {id}"),
+        || {
+            let c = c.clone();
+            async move {
+                let kv = c.get_serializable(key).await.ok()??;
+                (kv.value == value.as_bytes()).then_some(())
+            }
+        },
+    )
     .await
     .unwrap();
 }
@@ -65,11 +69,15 @@ fn an_isolated_leader_loses_to_the_majority_and_catches_up_after_heal() {
         majority.put("p/k", "after-split").await.unwrap();
         // The old leader cannot commit anything on its own.
         let alone = client_of(&cluster, &[old], Duration::from_secs(3));
-        assert!(alone.put("p/lost", "x").await.is_err(), "a minority of one acked a write");
+        assert!(
+            alone.put("p/lost", "x").await.is_err(),
+            "a minority of one acked a write"
+        );
         n2.heal().unwrap();
         has(&cluster, old, "p/k", "after-split").await;
         assert!(majority.get("p/lost").await.unwrap().is_none());
-    });
+    })
+    .expect("run in the hub namespace");
 }
 
 #[test]
@@ -113,5 +121,6 @@ fn minority_split_bridge_and_one_way_cuts_on_five_nodes() {
         for id in all {
             has(&cluster, id, "s/k", "one-way").await;
         }
-    });
+    })
+    .expect("run in the hub namespace");
 }

@@ -101,8 +101,10 @@ impl Recorder {
     /// Records an invocation; returns its time.
     pub fn invoke(&self, client: u64, kind: &str, op: &dyn std::fmt::Debug) -> u64 {
         let t = self.now();
-        self.line(json!({"t": t, "client": client, "kind": kind, "phase": "invoke",
-            "op": format!("{op:?}")}));
+        self.line(
+            json!({"t": t, "client": client, "kind": kind, "phase": "invoke",
+            "op": format!("{op:?}")}),
+        );
         t
     }
 
@@ -115,8 +117,10 @@ impl Recorder {
         result: &dyn std::fmt::Debug,
     ) -> u64 {
         let t = self.now();
-        self.line(json!({"t": t, "client": client, "kind": kind, "phase": outcome.as_str(),
-            "result": format!("{result:?}")}));
+        self.line(
+            json!({"t": t, "client": client, "kind": kind, "phase": outcome.as_str(),
+            "result": format!("{result:?}")}),
+        );
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {
             Outcome::Ok => c.ok += 1,

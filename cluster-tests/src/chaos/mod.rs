@@ -65,7 +65,7 @@ impl Default for Config {
 pub fn run_blocking(cfg: Config) -> anyhow::Result<Report> {
     let net = Net::new(cfg.nodes)?;
     let inner = net.clone();
-    net.block_on(async move { run(inner, cfg).await })
+    net.block_on(async move { run(inner, cfg).await })?
 }
 
 fn client(cluster: &Cluster, ids: Option<&[u64]>) -> anyhow::Result<Client> {
@@ -97,8 +97,7 @@ fn pingpong() -> WorkflowModel {
 
 /// Runs one chaos run in `net` (call from inside its hub, see [`Net::block_on`]).
 pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
-    let mut cluster =
-        Cluster::start_in(net.clone(), cfg.nodes, ClusterOptions::default()).await?;
+    let mut cluster = Cluster::start_in(net.clone(), cfg.nodes, ClusterOptions::default()).await?;
     let n = cfg.nodes as u64;
     if !cfg.node_env.is_empty() {
         for id in 1..=n {
@@ -150,16 +149,32 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
     let mut tasks: Vec<JoinHandle<()>> = Vec::new();
     for id in 0..3 {
         let c = client(&cluster, None)?;
-        tasks.push(tokio::spawn(workload::kv_worker(id, c, rec.clone(), stop.clone())));
+        tasks.push(tokio::spawn(workload::kv_worker(
+            id,
+            c,
+            rec.clone(),
+            stop.clone(),
+        )));
     }
     for id in 10..12 {
         let c = client(&cluster, None)?;
-        tasks.push(tokio::spawn(workload::workflow_racer(id, c, rec.clone(), stop.clone())));
+        tasks.push(tokio::spawn(workload::workflow_racer(
+            id,
+            c,
+            rec.clone(),
+            stop.clone(),
+        )));
     }
     for id in 20..23 {
         let c = client(&cluster, None)?;
         let ttl = cfg.lock_ttl;
-        tasks.push(tokio::spawn(workload::lock_worker(id, c, rec.clone(), stop.clone(), ttl)));
+        tasks.push(tokio::spawn(workload::lock_worker(
+            id,
+            c,
+            rec.clone(),
+            stop.clone(),
+            ttl,
+        )));
     }
 
     let started = Instant::now();
@@ -189,8 +204,14 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
     }
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
-        if tokio::time::timeout(Duration::from_secs(60), t).await.is_err() {
-            anomalies.push(Anomaly::new("liveness", "a client did not finish within 60 s"));
+        if tokio::time::timeout(Duration::from_secs(60), t)
+            .await
+            .is_err()
+        {
+            anomalies.push(Anomaly::new(
+                "liveness",
+                "a client did not finish within 60 s",
+            ));
         }
     }
     let final_rev = nem.recover().await;
@@ -223,13 +244,27 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
         (v, _) => format!("kv {v:?}"),
     };
     let log = std::mem::take(&mut *watch_log.lock().unwrap_or_else(|p| p.into_inner()));
-    let acked = rec.acked_puts.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let written = rec.written.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let acked = rec
+        .acked_puts
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let written = rec
+        .written
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let fenced = rec.fenced.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let lost = check::watch::lost_writes(&acked, &store);
     let lost_count = lost.len() as u64;
     anomalies.extend(lost);
-    anomalies.extend(check::watch::check(&log.records, delivered, &acked, &written, &store));
+    anomalies.extend(check::watch::check(
+        &log.records,
+        delivered,
+        &acked,
+        &written,
+        &store,
+    ));
     anomalies.extend(check::lock::check(&log.records, LOCK, LOCK_DATA, &fenced));
     let samples = std::mem::take(&mut *samples.lock().unwrap_or_else(|p| p.into_inner()));
     anomalies.extend(check::raft::check(&samples));
@@ -281,7 +316,10 @@ async fn converge(cluster: &Cluster, n: u64, anomalies: &mut Vec<Anomaly>) -> Kv
     }
     let target = store.values().map(|(_, r)| *r).max().unwrap_or(0);
     for id in 1..=n {
-        if let Err(e) = cluster.wait_applied(id, target, Duration::from_secs(30)).await {
+        if let Err(e) = cluster
+            .wait_applied(id, target, Duration::from_secs(30))
+            .await
+        {
             anomalies.push(Anomaly::new("convergence", format!("{e:#}")));
             continue;
         }
@@ -340,7 +378,10 @@ async fn wait_watch(log: &Mutex<WatchLog>, store: &KvMap, anomalies: &mut Vec<An
     .await;
     if let Err(e) = reached {
         let errors = log.lock().unwrap_or_else(|p| p.into_inner()).errors.clone();
-        anomalies.push(Anomaly::new("watch-stalled", format!("{e}; errors {errors:?}")));
+        anomalies.push(Anomaly::new(
+            "watch-stalled",
+            format!("{e}; errors {errors:?}"),
+        ));
     }
     delivered()
 }

@@ -59,17 +59,23 @@ impl Scenario {
         Self::ALL
             .into_iter()
             .find(|x| x.name() == s)
-            .ok_or_else(|| anyhow::anyhow!("unknown scenario {s:?} (partition, kill, pause, failpoint, clock)"))
+            .ok_or_else(|| {
+                anyhow::anyhow!("unknown scenario {s:?} (partition, kill, pause, failpoint, clock)")
+            })
     }
 }
 
 /// libfaketime from the Debian package, if installed: its pthread-safe variant, since a
 /// node is a multi-threaded process.
 pub fn faketime_lib() -> Option<String> {
-    ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib"]
-        .iter()
-        .map(|d| format!("{d}/faketime/libfaketimeMT.so.1"))
-        .find(|p| std::path::Path::new(p).exists())
+    [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib",
+    ]
+    .iter()
+    .map(|d| format!("{d}/faketime/libfaketimeMT.so.1"))
+    .find(|p| std::path::Path::new(p).exists())
 }
 
 /// How to undo the fault in force.
@@ -153,8 +159,10 @@ impl<'a> Nemesis<'a> {
         let leader = match self.cluster.leader(Duration::from_secs(30)).await {
             Ok(l) => l,
             Err(e) => {
-                self.anomalies
-                    .push(Anomaly::new("liveness", format!("no leader before a fault: {e}")));
+                self.anomalies.push(Anomaly::new(
+                    "liveness",
+                    format!("no leader before a fault: {e}"),
+                ));
                 return Ok(());
             }
         };
@@ -238,7 +246,10 @@ impl<'a> Nemesis<'a> {
         let after = 20 + self.rng.below(80);
         let spec = format!("{point}={after}*off->return");
         self.respawn(victim, vec![("FAILPOINTS".into(), spec.clone())])?;
-        self.record(format!("failpoint-{point}"), json!({"node": victim, "spec": spec}));
+        self.record(
+            format!("failpoint-{point}"),
+            json!({"node": victim, "spec": spec}),
+        );
         Ok(Undo::RestartClean(victim, "failpoint"))
     }
 
@@ -323,7 +334,8 @@ impl<'a> Nemesis<'a> {
                 self.rec.acked("chaos/probe", &value, rev);
                 let d = started.elapsed();
                 self.recoveries.push(d);
-                self.rec.note("recovered", json!({"ms": d.as_millis() as u64}));
+                self.rec
+                    .note("recovered", json!({"ms": d.as_millis() as u64}));
                 Some(d)
             }
             Err(e) => {

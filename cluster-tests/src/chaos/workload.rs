@@ -81,7 +81,10 @@ pub async fn kv_worker(id: u64, client: Client, rec: Arc<Recorder>, stop: Arc<At
             }
             _ => client.get(key.clone()).await.map(|kv| {
                 KvOutput::Get(kv.map(|kv| {
-                    (String::from_utf8_lossy(&kv.value).into_owned(), kv.mod_revision)
+                    (
+                        String::from_utf8_lossy(&kv.value).into_owned(),
+                        kv.mod_revision,
+                    )
                 }))
             }),
         };
@@ -229,7 +232,10 @@ pub async fn lock_worker(
             let value = format!("c{id}-t{token}-s{seq}");
             rec.wrote(&value);
             let call = rec.invoke(id, "fenced", &value);
-            let result = client.fenced(&guard.fence()).put(LOCK_DATA, value.clone()).await;
+            let result = client
+                .fenced(&guard.fence())
+                .put(LOCK_DATA, value.clone())
+                .await;
             let mut w = FencedWrite {
                 client: id,
                 token,
@@ -268,6 +274,8 @@ pub async fn lock_worker(
 }
 
 /// What the watcher saw, in order.
+// Events are the common variant and are kept as the client yields them.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum WatchRecord {
     Event {

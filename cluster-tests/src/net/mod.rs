@@ -12,8 +12,8 @@
 mod netns;
 mod partition;
 
-pub(crate) use netns::enter as netns_enter;
 pub use netns::Netns;
+pub(crate) use netns::enter as netns_enter;
 pub use partition::Partition;
 
 use std::future::Future;
@@ -103,7 +103,13 @@ impl Net {
         ns.run("ip", &["link", "set", "lo", "up"])?;
         ns.run(
             "ip",
-            &["addr", "add", &format!("{}/24", Self::ip(id)), "dev", "eth0"],
+            &[
+                "addr",
+                "add",
+                &format!("{}/24", Self::ip(id)),
+                "dev",
+                "eth0",
+            ],
         )?;
         ns.run("ip", &["link", "set", "eth0", "up"])?;
         nodes.push(Arc::new(ns));
@@ -142,20 +148,19 @@ impl Net {
 
     /// Runs `fut` to completion on a fresh runtime whose threads all live in the hub, where
     /// node addresses are reachable; a panic inside is resumed on the caller.
-    pub fn block_on<F>(self: &Arc<Self>, fut: F) -> F::Output
+    pub fn block_on<F>(self: &Arc<Self>, fut: F) -> anyhow::Result<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         let hub_fd = self.hub.raw_fd();
-        let handle = std::thread::spawn(move || {
-            netns::enter(hub_fd).expect("enter the hub namespace");
-            tokio::runtime::Builder::new_multi_thread()
+        let handle = std::thread::spawn(move || -> anyhow::Result<F::Output> {
+            netns::enter(hub_fd).context("enter the hub namespace")?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
-                .build()
-                .expect("tokio runtime")
-                .block_on(fut)
+                .build()?;
+            Ok(rt.block_on(fut))
         });
         match handle.join() {
             Ok(v) => v,

@@ -83,10 +83,8 @@ impl Net {
             return Ok(());
         }
         let src = Net::ip(from);
-        self.node_ns(to)?.run(
-            "iptables",
-            &["-w", "-A", "INPUT", "-s", &src, "-j", "DROP"],
-        )?;
+        self.node_ns(to)?
+            .run("iptables", &["-w", "-A", "INPUT", "-s", &src, "-j", "DROP"])?;
         cut.push((from, to));
         Ok(())
     }
@@ -98,8 +96,7 @@ impl Net {
         nodes.sort_unstable();
         nodes.dedup();
         for to in nodes {
-            self.node_ns(to)?
-                .run("iptables", &["-w", "-F", "INPUT"])?;
+            self.node_ns(to)?.run("iptables", &["-w", "-F", "INPUT"])?;
         }
         cut.clear();
         Ok(())

@@ -108,7 +108,12 @@ fn fenced(token: u64, revision: u64) -> FencedWrite {
 
 #[test]
 fn fenced_writes_under_the_current_token_pass() {
-    let records = [grant(3, 3), put(4, "d", "c1-t3-s0"), grant(7, 7), put(8, "d", "c2-t7-s0")];
+    let records = [
+        grant(3, 3),
+        put(4, "d", "c1-t3-s0"),
+        grant(7, 7),
+        put(8, "d", "c2-t7-s0"),
+    ];
     let found = lock::check(&records, "l", "d", &[fenced(3, 4), fenced(7, 8)]);
     assert!(found.is_empty(), "{found:?}");
 }

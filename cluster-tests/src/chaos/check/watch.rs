@@ -96,7 +96,10 @@ pub fn check(
         if a.revision > reset_at && a.revision <= delivered && !delivered_puts.contains(&triple) {
             out.push(Anomaly::new(
                 "watch-gap",
-                format!("acked {} = {} at {} never delivered", a.key, a.value, a.revision),
+                format!(
+                    "acked {} = {} at {} never delivered",
+                    a.key, a.value, a.revision
+                ),
             ));
         }
     }
@@ -143,4 +146,3 @@ pub fn lost_writes(acked: &[AckedPut], store: &KvMap) -> Vec<Anomaly> {
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
-
