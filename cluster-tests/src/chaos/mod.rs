@@ -18,13 +18,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cairn_client::{Client, ClientConfig, CreateWorkflow, Definition};
+use cairn_client::{Client, ClientConfig, Definition};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
 use self::check::{Anomaly, watch::KvMap};
 use self::history::Recorder;
-use self::workload::{LOCK, LOCK_DATA, PREFIX, WORKFLOWS, WatchLog};
+use self::workload::{LOCK, LOCK_DATA, PREFIX, WatchLog};
 use crate::linearizability::{KvModel, Verdict, WorkflowModel, check as linearizable};
 use crate::net::Net;
 use crate::{Cluster, ClusterOptions, wait_until};
@@ -121,11 +121,6 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
         .transition("PING", "PONG")
         .transition("PONG", "PING");
     setup.register_definition(&def).await?;
-    for id in WORKFLOWS {
-        setup
-            .create_workflow(CreateWorkflow::new().id(id).definition("pingpong"))
-            .await?;
-    }
     rec.wrote("start");
     let from = setup.put("chaos/start", "start").await?;
     rec.acked("chaos/start", "start", from);
@@ -244,6 +239,8 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
         (v, _) => format!("kv {v:?}"),
     };
     let log = std::mem::take(&mut *watch_log.lock().unwrap_or_else(|p| p.into_inner()));
+    let watch_text: String = log.records.iter().map(|r| format!("{r:?}\n")).collect();
+    let _ = std::fs::write(dir.join("watch.txt"), watch_text);
     let acked = rec
         .acked_puts
         .lock()

@@ -8,14 +8,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cairn_client::{
-    Client, Error, LockOptions, Target, WatchChange, WatchFilter, WatchItem, WatchObject,
+    Client, CreateWorkflow, Error, LockOptions, Target, WatchChange, WatchFilter, WatchItem,
+    WatchObject,
 };
 
 use super::history::{FencedWrite, Outcome, Recorder};
 use crate::linearizability::{KvInput, KvOutput, Operation, WorkflowInput, WorkflowOutput};
 
-pub const KV_KEYS: [&str; 3] = ["chaos/kv/a", "chaos/kv/b", "chaos/kv/c"];
-pub const WORKFLOWS: [&str; 2] = ["chaos-a", "chaos-b"];
+/// Registers per generation; the KV workers move to fresh keys (and the racers to fresh
+/// workflows) every [`GENERATION_US`], which bounds each key's history, so the
+/// linearizability search stays fast however long a run is (linearizability is local: a
+/// history is linearizable iff each key's is).
+const KV_KEYS: [&str; 3] = ["a", "b", "c"];
+const WORKFLOWS: [&str; 2] = ["a", "b"];
+pub const GENERATION_US: u64 = 20_000_000;
 pub const LOCK: &str = "chaos/lock";
 pub const LOCK_DATA: &str = "chaos/lock-data";
 /// What the watcher follows: every key the workloads write, and the lock.
@@ -41,15 +47,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Puts unique values, compare-and-sets on the revision last seen, and reads, over
-/// [`KV_KEYS`], until `stop`.
+/// Puts unique values, compare-and-sets on the revision last seen, and reads, over the keys
+/// of the current generation, until `stop`.
 pub async fn kv_worker(id: u64, client: Client, rec: Arc<Recorder>, stop: Arc<AtomicBool>) {
     let mut n = 0u64;
-    let mut last_rev = [0u64; KV_KEYS.len()];
+    let mut last_rev: std::collections::HashMap<String, u64> = Default::default();
     while !stop.load(Ordering::Relaxed) {
         n += 1;
+        let generation = rec.now() / GENERATION_US;
         let k = ((id + n) % KV_KEYS.len() as u64) as usize;
-        let key = KV_KEYS[k].to_string();
+        let key = format!("chaos/kv/{generation}/{}", KV_KEYS[k]);
+        let last = last_rev.entry(key.clone()).or_default();
         let value = format!("c{id}-{n}");
         let input = match n % 3 {
             0 => KvInput::Put {
@@ -59,7 +67,7 @@ pub async fn kv_worker(id: u64, client: Client, rec: Arc<Recorder>, stop: Arc<At
             1 => KvInput::PutIf {
                 key: key.clone(),
                 value: value.clone(),
-                expected: last_rev[k],
+                expected: *last,
             },
             _ => KvInput::Get { key: key.clone() },
         };
@@ -108,11 +116,11 @@ pub async fn kv_worker(id: u64, client: Client, rec: Arc<Recorder>, stop: Arc<At
         let ret = rec.complete(id, "kv", outcome, &output);
         match &output {
             Some(KvOutput::Put { revision }) => {
-                last_rev[k] = *revision;
+                *last = *revision;
                 rec.acked(&key, &value, *revision);
             }
-            Some(KvOutput::Mismatch { current }) => last_rev[k] = *current,
-            Some(KvOutput::Get(seen)) => last_rev[k] = seen.as_ref().map_or(0, |(_, r)| *r),
+            Some(KvOutput::Mismatch { current }) => *last = *current,
+            Some(KvOutput::Get(seen)) => *last = seen.as_ref().map_or(0, |(_, r)| *r),
             _ => {}
         }
         lock(&rec.kv).push(Operation {
@@ -125,12 +133,26 @@ pub async fn kv_worker(id: u64, client: Client, rec: Arc<Recorder>, stop: Arc<At
     }
 }
 
-/// Reads a workflow, then moves it PING <-> PONG at the version it read, until `stop`.
+/// Reads a workflow of the current generation (creating it first if nobody has), then moves
+/// it PING <-> PONG at the version it read, until `stop`.
 pub async fn workflow_racer(id: u64, client: Client, rec: Arc<Recorder>, stop: Arc<AtomicBool>) {
     let mut n = 0u64;
+    let mut created = std::collections::HashSet::new();
     while !stop.load(Ordering::Relaxed) {
         n += 1;
-        let wf = WORKFLOWS[((id + n) % 2) as usize];
+        let generation = rec.now() / GENERATION_US;
+        let wf = format!("chaos-{generation}-{}", WORKFLOWS[((id + n) % 2) as usize]);
+        if !created.contains(&wf) {
+            // Setup, not part of the history: a new workflow starts at PING, version 1.
+            let new = CreateWorkflow::new().id(wf.as_str()).definition("pingpong");
+            match client.create_workflow(new).await {
+                Ok(_) | Err(Error::AlreadyExists(_)) => {
+                    created.insert(wf.clone());
+                }
+                Err(_) => continue,
+            }
+        }
+        let wf = wf.as_str();
         let input = WorkflowInput::Read { id: wf.into() };
         let call = rec.invoke(id, "workflow", &input);
         let (status, version) = match client.workflow(wf, false).await {
