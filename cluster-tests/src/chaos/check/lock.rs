@@ -28,16 +28,24 @@ pub fn check(
     let mut out = Vec::new();
     let mut current = 0u64; // 0: free
     let mut highest = 0u64;
-    let mut grant = |token: u64, at: u64, current: &mut u64, out: &mut Vec<Anomaly>| {
-        if token != 0 && token != *current && token <= highest {
-            out.push(Anomaly::new(
-                "token-regress",
-                format!("{name} granted token {token} at {at} after token {highest}"),
-            ));
-        }
-        highest = highest.max(token);
-        *current = token;
-    };
+    // `restated`: a watch reset states the lock afresh, so the token in force may equal the
+    // highest seen; a new grant in an event must exceed it (a token is its grant's revision).
+    let mut grant =
+        |token: u64, at: u64, restated: bool, current: &mut u64, out: &mut Vec<Anomaly>| {
+            let stale = if restated {
+                token < highest
+            } else {
+                token <= highest
+            };
+            if token != 0 && token != *current && stale {
+                out.push(Anomaly::new(
+                    "token-regress",
+                    format!("{name} granted token {token} at {at} after token {highest}"),
+                ));
+            }
+            highest = highest.max(token);
+            *current = token;
+        };
     for r in records {
         match r {
             WatchRecord::Reset { revision, objects } => {
@@ -47,14 +55,14 @@ pub fn check(
                         && l.name == name
                     {
                         let t = l.holder.as_ref().map_or(0, |h| h.token);
-                        grant(t, *revision, &mut current, &mut out);
+                        grant(t, *revision, true, &mut current, &mut out);
                     }
                 }
             }
             WatchRecord::Event { revision, change } => match change {
                 WatchChange::Lock { lock } if lock.name == name => {
                     let t = lock.holder.as_ref().map_or(0, |h| h.token);
-                    grant(t, *revision, &mut current, &mut out);
+                    grant(t, *revision, false, &mut current, &mut out);
                 }
                 WatchChange::LockDeleted { name: n } if n == name => current = 0,
                 WatchChange::KvPut { kv, .. } if kv.key == data.as_bytes() => {

@@ -129,3 +129,26 @@ fn a_write_under_a_superseded_token_and_a_token_regress_are_caught() {
     let found = lock::check(&[], "l", "d", &[fenced(7, 8), fenced(3, 9)]);
     assert_eq!(found[0].class, "fence-order", "{found:?}");
 }
+
+/// Found by a chaos run under kill -9: the watch could not resume and restated the lock in a
+/// reset; the holder it names is the one already known, not a token going back.
+#[test]
+fn a_watch_reset_restating_the_current_holder_is_not_a_regress() {
+    let reset = WatchRecord::Reset {
+        revision: 9,
+        objects: vec![cairn_client::WatchObject::Lock(LockState {
+            name: "l".into(),
+            holder: Some(Holder {
+                owner: "o".into(),
+                lease_id: 1,
+                token: 7,
+                value: vec![],
+                since_ms: 0,
+            }),
+            waiters: vec![],
+        })],
+    };
+    let records = [grant(7, 7), reset, grant(12, 7), put(13, "d", "c1-t7-s2")];
+    let found = lock::check(&records, "l", "d", &[]);
+    assert!(found.is_empty(), "{found:?}");
+}
