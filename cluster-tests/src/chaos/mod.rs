@@ -311,7 +311,7 @@ async fn converge(cluster: &Cluster, n: u64, anomalies: &mut Vec<Anomaly>) -> Kv
             Err(e) => anomalies.push(Anomaly::new("liveness", format!("final read: {e}"))),
         }
     }
-    let target = store.values().map(|(_, r)| *r).max().unwrap_or(0);
+    let target = store.values().map(|(_, r, _)| *r).max().unwrap_or(0);
     for id in 1..=n {
         if let Err(e) = cluster
             .wait_applied(id, target, Duration::from_secs(30))
@@ -327,10 +327,25 @@ async fn converge(cluster: &Cluster, n: u64, anomalies: &mut Vec<Anomaly>) -> Kv
         .await;
         match seen {
             Ok(local) if local == store => {}
-            Ok(_) => anomalies.push(Anomaly::new(
-                "replica-divergence",
-                format!("node {id}'s state differs from the cluster's at revision {target}"),
-            )),
+            Ok(local) => {
+                let differ: Vec<String> = local
+                    .iter()
+                    .filter(|(k, v)| store.get(*k) != Some(*v))
+                    .take(5)
+                    .map(|(k, v)| {
+                        format!(
+                            "{}: {:?} vs {:?}",
+                            String::from_utf8_lossy(k),
+                            v,
+                            store.get(k)
+                        )
+                    })
+                    .collect();
+                anomalies.push(Anomaly::new(
+                    "replica-divergence",
+                    format!("node {id} differs from the cluster at {target}: {differ:?}"),
+                ));
+            }
             Err(e) => anomalies.push(Anomaly::new("convergence", format!("node {id}: {e}"))),
         }
     }
@@ -356,7 +371,7 @@ async fn local_range(addr: String) -> Option<KvMap> {
             .ok()?
             .into_inner();
         for p in page.kvs {
-            map.insert(p.key, (p.value, p.mod_revision));
+            map.insert(p.key, (p.value, p.mod_revision, p.version));
         }
         if page.next_key.is_empty() {
             return Some(map);
@@ -367,7 +382,7 @@ async fn local_range(addr: String) -> Option<KvMap> {
 
 /// Waits until the watch has delivered everything the store holds; returns how far it got.
 async fn wait_watch(log: &Mutex<WatchLog>, store: &KvMap, anomalies: &mut Vec<Anomaly>) -> u64 {
-    let target = store.values().map(|(_, r)| *r).max().unwrap_or(0);
+    let target = store.values().map(|(_, r, _)| *r).max().unwrap_or(0);
     let delivered = || log.lock().unwrap_or_else(|p| p.into_inner()).delivered;
     let reached = wait_until(Duration::from_secs(30), "the watch to catch up", || async {
         (delivered() >= target).then_some(())

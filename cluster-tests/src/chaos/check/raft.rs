@@ -27,6 +27,10 @@ pub fn check(samples: &[Sample]) -> Vec<Anomaly> {
         if s.leader {
             leaders.entry(s.term).or_default().insert(s.node);
         }
+        // Term 0: a process that has not loaded its vote yet (just restarted) says nothing.
+        if s.term == 0 {
+            continue;
+        }
         if let Some(p) = last.get(&s.node) {
             if s.term < p.term {
                 out.push(Anomaly::new(

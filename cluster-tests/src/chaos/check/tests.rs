@@ -64,7 +64,8 @@ fn a_complete_ordered_stream_passes() {
         value: "b".into(),
         create_revision: 5,
         mod_revision: 6,
-        version: 2,
+        // As the helper's events say (each event is version 1).
+        version: 1,
     }]);
     let acks = [acked("k", "a", 5), acked("k", "b", 6)];
     let found = watch::check(&records, 6, &acks, &written(&["a", "b"]), &store);

@@ -11,13 +11,16 @@ use super::Anomaly;
 use crate::chaos::history::AckedPut;
 use crate::chaos::workload::WatchRecord;
 
-/// key -> (value, mod revision).
-pub type KvMap = BTreeMap<Vec<u8>, (Vec<u8>, u64)>;
+/// key -> (value, mod revision, version). The version counts the writes to the key, so two
+/// replicas (or a replica and the watch) that agree on it applied the same number of writes.
+pub type KvMap = BTreeMap<Vec<u8>, (Vec<u8>, u64, u64)>;
+
+pub fn record(kv: &KeyValue) -> (Vec<u8>, u64, u64) {
+    (kv.value.clone(), kv.mod_revision, kv.version)
+}
 
 pub fn store_map(kvs: &[KeyValue]) -> KvMap {
-    kvs.iter()
-        .map(|kv| (kv.key.clone(), (kv.value.clone(), kv.mod_revision)))
-        .collect()
+    kvs.iter().map(|kv| (kv.key.clone(), record(kv))).collect()
 }
 
 /// Checks `records` (a watch from `from` that delivered every revision up to `delivered`)
@@ -44,7 +47,7 @@ pub fn check(
                 view.clear();
                 for o in objects {
                     if let WatchObject::Kv(kv) = o {
-                        view.insert(kv.key.clone(), (kv.value.clone(), kv.mod_revision));
+                        view.insert(kv.key.clone(), record(kv));
                     }
                 }
             }
@@ -70,7 +73,7 @@ pub fn check(
                                 format!("{} = {} at {revision}", lossy(&kv.key), lossy(&kv.value)),
                             ));
                         }
-                        view.insert(kv.key.clone(), (kv.value.clone(), kv.mod_revision));
+                        view.insert(kv.key.clone(), record(kv));
                     }
                     WatchChange::KvDelete { key, .. } => {
                         view.remove(key);
@@ -115,8 +118,8 @@ pub fn check(
                 format!(
                     "{}: store {:?} watch {:?}",
                     lossy(k),
-                    store.get(k).map(|(v, r)| (lossy(v), r)),
-                    view.get(k).map(|(v, r)| (lossy(v), r))
+                    store.get(k).map(|(v, r, n)| (lossy(v), r, n)),
+                    view.get(k).map(|(v, r, n)| (lossy(v), r, n))
                 )
             })
             .collect();
@@ -132,7 +135,9 @@ pub fn lost_writes(acked: &[AckedPut], store: &KvMap) -> Vec<Anomaly> {
         .iter()
         .filter(|a| match store.get(a.key.as_bytes()) {
             None => true,
-            Some((v, rev)) => *rev < a.revision || (*rev == a.revision && v != a.value.as_bytes()),
+            Some((v, rev, _)) => {
+                *rev < a.revision || (*rev == a.revision && v != a.value.as_bytes())
+            }
         })
         .map(|a| {
             Anomaly::new(
