@@ -24,7 +24,8 @@ pub enum Scenario {
     /// iptables cuts: isolate the leader or a follower, minority/majority split, one-way,
     /// bridge.
     Partition,
-    /// SIGKILL the leader, a minority, or every node; restart.
+    /// SIGKILL the leader, a minority, or every node, restart after a while; or SIGKILL the
+    /// leader and restart it at once.
     Kill,
     /// SIGSTOP the leader or a follower past an election timeout; SIGCONT.
     Pause,
@@ -212,15 +213,27 @@ impl<'a> Nemesis<'a> {
 
     fn kill_some(&mut self, leader: u64) -> Undo {
         let n = self.n();
-        let (kind, victims) = match self.rng.below(3) {
+        let (kind, victims) = match self.rng.below(4) {
             0 => ("kill-leader", vec![leader]),
             1 => ("kill-minority", self.rng.subset(n, (n as usize - 1) / 2)),
-            _ => ("kill-all", (1..=n).collect()),
+            2 => ("kill-all", (1..=n).collect()),
+            _ => ("restart-leader", vec![leader]),
         };
         for id in &victims {
             self.kill(*id);
         }
         self.record(kind.into(), json!(victims));
+        if kind == "restart-leader" {
+            // Back before the followers' election timeout: the restarted leader must not
+            // carry on in its old term with a log that lost what it had already replicated.
+            for id in &victims {
+                if let Err(e) = self.respawn(*id, Vec::new()) {
+                    self.anomalies
+                        .push(Anomaly::new("harness", format!("{e:#}")));
+                }
+            }
+            return Undo::Restart(Vec::new());
+        }
         Undo::Restart(victims)
     }
 
