@@ -2,12 +2,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use cairn_api::v1::admin_client::AdminClient;
 use cairn_api::v1::{StatusRequest, StatusResponse};
 
+use crate::net::Net;
 use crate::ports::free_addr;
 use crate::wait::wait_until;
 
@@ -43,6 +45,8 @@ pub struct Cluster {
     pub nodes: Vec<NodeProc>,
     members: Vec<String>,
     opts: ClusterOptions,
+    /// Set when each node runs in its own namespace of this network.
+    net: Option<Arc<Net>>,
     bin: PathBuf,
     root: PathBuf,
     // Held so the directory lives as long as the cluster; removed on drop unless a test failed.
@@ -55,18 +59,30 @@ pub fn cairn_bin() -> anyhow::Result<PathBuf> {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe()?;
-    // target/<profile>/deps/<test> -> target/<profile>/cairn
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("locate target dir")?;
-    let bin = profile_dir.join("cairn");
+    // A test: target/<profile>/deps/<test> -> target/<profile>/cairn; a binary of this crate
+    // (the chaos command): target/<profile>/chaos -> target/<profile>/cairn.
+    let exe_dir = exe.parent().context("locate target dir")?;
+    let beside = exe_dir.join("cairn");
+    let bin = if beside.exists() {
+        beside
+    } else {
+        exe_dir.parent().context("locate target dir")?.join("cairn")
+    };
     anyhow::ensure!(
         bin.exists(),
         "{} not found: run `cargo build --bin cairn` first or set CAIRN_BIN",
         bin.display()
     );
     Ok(bin)
+}
+
+/// (client, peer) addresses for node `id`: its own address inside `net`, or free loopback
+/// ports.
+fn addrs(net: Option<&Net>, id: u64) -> anyhow::Result<(String, String)> {
+    Ok(match net {
+        Some(_) => (Net::client_addr(id), Net::peer_addr(id)),
+        None => (free_addr()?, free_addr()?),
+    })
 }
 
 impl Cluster {
@@ -76,16 +92,37 @@ impl Cluster {
     }
 
     pub async fn start_with(n: usize, opts: ClusterOptions) -> anyhow::Result<Self> {
+        Self::start_inner(n, opts, None).await
+    }
+
+    /// Starts `n` nodes, each in its own namespace of `net` (which must have `n` nodes), so
+    /// links between them can be cut. The caller drives the cluster from inside the hub
+    /// namespace ([`Net::block_on`]), where the node addresses are reachable.
+    pub async fn start_in(net: Arc<Net>, n: usize, opts: ClusterOptions) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            net.len() == n,
+            "the network has {} nodes, not {n}",
+            net.len()
+        );
+        Self::start_inner(n, opts, Some(net)).await
+    }
+
+    async fn start_inner(
+        n: usize,
+        opts: ClusterOptions,
+        net: Option<Arc<Net>>,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("cairn-cluster-")
             .tempdir()?;
         let bin = cairn_bin()?;
         let mut nodes = Vec::new();
         for id in 1..=n as u64 {
+            let (client_addr, peer_addr) = addrs(net.as_deref(), id)?;
             nodes.push(NodeProc {
                 id,
-                client_addr: free_addr()?,
-                peer_addr: free_addr()?,
+                client_addr,
+                peer_addr,
                 data_dir: dir.path().join(format!("node-{id}")),
                 log_path: dir.path().join(format!("node-{id}.log")),
                 env: Vec::new(),
@@ -100,6 +137,7 @@ impl Cluster {
             nodes,
             members,
             opts,
+            net,
             bin,
             root: dir.path().to_path_buf(),
             dir: Some(dir),
@@ -115,6 +153,19 @@ impl Cluster {
             )));
         }
         Ok(cluster)
+    }
+
+    /// The network the nodes run in, if they run in namespaces.
+    pub fn net(&self) -> Option<&Arc<Net>> {
+        self.net.as_ref()
+    }
+
+    /// Keeps the data dir and logs after the cluster is dropped; returns where they are.
+    pub fn keep(&mut self) -> PathBuf {
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.keep();
+        }
+        self.root.clone()
     }
 
     pub fn dir(&self) -> &Path {
@@ -137,10 +188,14 @@ impl Cluster {
     /// Adds a node that is not an initial member (to be joined with `--join`).
     pub fn add_node(&mut self) -> anyhow::Result<u64> {
         let id = self.nodes.len() as u64 + 1;
+        if let Some(net) = &self.net {
+            anyhow::ensure!(net.add_node()? == id, "network and cluster disagree on ids");
+        }
+        let (client_addr, peer_addr) = addrs(self.net.as_deref(), id)?;
         self.nodes.push(NodeProc {
             id,
-            client_addr: free_addr()?,
-            peer_addr: free_addr()?,
+            client_addr,
+            peer_addr,
             data_dir: self.root.join(format!("node-{id}")),
             log_path: self.root.join(format!("node-{id}.log")),
             env: Vec::new(),
@@ -154,6 +209,10 @@ impl Cluster {
         let members = self.members.join(",");
         let bin = self.bin.clone();
         let opts = self.opts.extra_args.clone();
+        let netns = match &self.net {
+            Some(net) => Some(net.node_ns(id)?),
+            None => None,
+        };
         let node = self.node_mut(id);
         anyhow::ensure!(node.child.is_none(), "node {id} is already running");
         let log = std::fs::OpenOptions::new()
@@ -178,11 +237,16 @@ impl Cluster {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
-        // SAFETY: only prctl(2) between fork and exec (async-signal-safe): a node gets SIGTERM
-        // if the test process dies, so a killed test run leaves no process behind.
+        let ns_fd = netns.as_ref().map(|ns| ns.raw_fd());
+        // SAFETY: only setns(2) and prctl(2) between fork and exec (async-signal-safe): a node
+        // gets SIGTERM if the test process dies, so a killed test run leaves no process (and
+        // so no namespace) behind.
         #[allow(unsafe_code)]
         unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                if let Some(fd) = ns_fd {
+                    crate::net::netns_enter(fd)?;
+                }
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
                 Ok(())
             });
@@ -271,6 +335,24 @@ impl Cluster {
             let id = self.exited().unwrap_or(0);
             anyhow::anyhow!("node {id} exited; its log:\n{}", self.log_of(id))
         })
+    }
+
+    /// Waits until the running nodes among `ids` agree on a leader that is one of them and
+    /// says it leads (the majority side of a partition), and returns it.
+    pub async fn leader_among(&self, ids: &[u64], timeout: Duration) -> anyhow::Result<u64> {
+        wait_until(timeout, &format!("a leader among {ids:?}"), || async {
+            let mut leader = None;
+            for id in ids.iter().filter(|id| self.node(**id).is_running()) {
+                let l = self.status(*id).await.ok()?.leader_id?;
+                if leader.is_some_and(|x| x != l) {
+                    return None;
+                }
+                leader = Some(l);
+            }
+            let l = leader.filter(|l| ids.contains(l))?;
+            (self.status(l).await.ok()?.state == "leader").then_some(l)
+        })
+        .await
     }
 
     /// SIGSTOP (`true`) or SIGCONT (`false`): the process freezes with everything in flight,

@@ -2,8 +2,10 @@
 //! loopback ports in a temporary directory, kills and restarts them, and waits on cluster
 //! conditions with deadlines. Dropping a [`Cluster`] kills every process it started.
 
+pub mod chaos;
 pub mod cluster;
 pub mod linearizability;
+pub mod net;
 pub mod ops;
 pub mod ports;
 mod wait;

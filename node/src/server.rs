@@ -62,6 +62,12 @@ fn raft_config(cfg: &NodeConfig) -> anyhow::Result<Config> {
         // Large batches per append amortise the per-RPC cost under load.
         max_payload_entries: 1024,
         install_snapshot_timeout: 60_000,
+        // A leader killed and restarted within an election timeout must not resume its old
+        // term without a vote: it replicates entries before they are durable locally, so it
+        // can come back missing entries its followers hold and then write different entries
+        // at the same (term, index), breaking Raft's log matching (replicas diverged; found by
+        // the chaos suite's restart-leader fault). An election in a new term resolves it.
+        enable_leader_restore: Some(false),
         ..Default::default()
     };
     Ok(config.validate()?)

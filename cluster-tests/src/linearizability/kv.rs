@@ -97,7 +97,10 @@ impl Model for KvModel {
                 Some(KvOutput::Put { revision }),
             ) => rev_is(state, *expected).then(|| Some((value.clone(), Some(*revision)))),
             (KvInput::PutIf { expected, .. }, Some(KvOutput::Mismatch { current })) => {
-                let consistent = !rev_is(state, *expected) && rev_is(state, *current);
+                // The revision was `current`, hence not `expected`. (Not `!rev_is(expected)`:
+                // an unknown revision "may be" anything, including `expected`, and negating
+                // that wrongly ruled out every mismatch after a write of unknown outcome.)
+                let consistent = expected != current && rev_is(state, *current);
                 // The answer reveals an unknown revision.
                 consistent.then(|| state.as_ref().map(|(v, _)| (v.clone(), Some(*current))))
             }

@@ -102,6 +102,28 @@ fn stale_read_after_a_completed_write_is_illegal() {
     );
 }
 
+/// Found by a chaos run under kill -9: a put whose answer was lost leaves the register's
+/// revision unknown, and a later compare-and-set that mismatched on it is legal.
+#[test]
+fn a_mismatch_after_a_write_of_unknown_outcome_is_legal() {
+    let unknown = Operation {
+        client: 1,
+        input: KvInput::Put {
+            key: "k".into(),
+            value: "b".into(),
+        },
+        call: 11,
+        ret: None,
+        output: None,
+    };
+    let lose = cas(2, "c", 5, 40, 50, KvOutput::Mismatch { current: 7 });
+    let h = [put(1, "k", "a", 0, 10, 5), unknown, lose.clone()];
+    assert_eq!(verdict(&h), Verdict::Ok);
+    // Without the unknown write, nothing could have moved the key off revision 5.
+    let h = [put(1, "k", "a", 0, 10, 5), lose];
+    assert!(matches!(verdict(&h), Verdict::Illegal { .. }));
+}
+
 #[test]
 fn two_winning_compare_and_sets_on_one_revision_are_illegal() {
     let base = put(1, "k", "a", 0, 10, 5);

@@ -75,6 +75,9 @@ impl Gateway {
 
     /// Waits for the read index unless the caller accepts a possibly stale local read.
     pub async fn before_read(&self, serializable: bool) -> Result<(), Status> {
+        // Negative control of the chaos checkers (failpoints builds only): a deliberate
+        // stale-read bug, serving a linearizable read from local state without a read index.
+        fail::fail_point!("stale-read", |_| Ok(()));
         if !serializable {
             self.proposer
                 .linearize()

@@ -1,0 +1,376 @@
+//! The nemesis: injects one fault at a time, chosen by the seeded generator from the enabled
+//! scenarios, holds it, undoes it, and measures how long the cluster takes to serve a write
+//! and a read again. Every fault goes to the schedule (`schedule.jsonl`) and the history.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use cairn_api::v1::TransferLeaderRequest;
+use cairn_api::v1::admin_client::AdminClient;
+use cairn_client::{Client, ClientConfig};
+use serde_json::json;
+
+use super::check::Anomaly;
+use super::history::Recorder;
+use super::rng::Rng;
+use crate::net::{Net, Partition};
+use crate::{Cluster, wait_until};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// iptables cuts: isolate the leader or a follower, minority/majority split, one-way,
+    /// bridge.
+    Partition,
+    /// SIGKILL the leader, a minority, or every node, restart after a while; or SIGKILL the
+    /// leader and restart it at once.
+    Kill,
+    /// SIGSTOP the leader or a follower past an election timeout; SIGCONT.
+    Pause,
+    /// Restart a node with a storage failpoint that fails after a while (fsync, append,
+    /// apply): it must stop, never go on; then restart it clean.
+    Failpoint,
+    /// Restart a node under libfaketime with a clock running fast or slow, make it leader
+    /// (it stamps lease times), then restart it with a true clock.
+    Clock,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 5] = [
+        Scenario::Partition,
+        Scenario::Kill,
+        Scenario::Pause,
+        Scenario::Failpoint,
+        Scenario::Clock,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Partition => "partition",
+            Scenario::Kill => "kill",
+            Scenario::Pause => "pause",
+            Scenario::Failpoint => "failpoint",
+            Scenario::Clock => "clock",
+        }
+    }
+
+    pub fn parse(s: &str) -> anyhow::Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|x| x.name() == s)
+            .ok_or_else(|| {
+                anyhow::anyhow!("unknown scenario {s:?} (partition, kill, pause, failpoint, clock)")
+            })
+    }
+}
+
+/// libfaketime from the Debian package, if installed: its pthread-safe variant, since a
+/// node is a multi-threaded process.
+pub fn faketime_lib() -> Option<String> {
+    [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib",
+    ]
+    .iter()
+    .map(|d| format!("{d}/faketime/libfaketimeMT.so.1"))
+    .find(|p| std::path::Path::new(p).exists())
+}
+
+/// How to undo the fault in force.
+enum Undo {
+    Heal,
+    Restart(Vec<u64>),
+    Resume(Vec<u64>),
+    /// Restart with a clean environment (after a failpoint or a skewed clock).
+    RestartClean(u64, &'static str),
+}
+
+pub struct Nemesis<'a> {
+    pub cluster: &'a mut Cluster,
+    pub net: Arc<Net>,
+    pub rng: Rng,
+    pub rec: Arc<Recorder>,
+    /// Restarts per node (index id-1), for the Raft invariant sampler.
+    pub epochs: Arc<Vec<AtomicU64>>,
+    pub schedule: std::fs::File,
+    pub faults: BTreeMap<String, u64>,
+    pub recoveries: Vec<Duration>,
+    pub anomalies: Vec<Anomaly>,
+    probe: Client,
+    probes: u64,
+}
+
+impl<'a> Nemesis<'a> {
+    pub fn new(
+        cluster: &'a mut Cluster,
+        net: Arc<Net>,
+        seed: u64,
+        rec: Arc<Recorder>,
+        epochs: Arc<Vec<AtomicU64>>,
+        schedule: std::fs::File,
+    ) -> anyhow::Result<Self> {
+        let config = ClientConfig {
+            retry_deadline: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(1),
+            ..ClientConfig::default()
+        };
+        let probe = Client::with_config(cluster.endpoints(), config)?;
+        Ok(Self {
+            cluster,
+            net,
+            rng: Rng::new(seed),
+            rec,
+            epochs,
+            schedule,
+            faults: BTreeMap::new(),
+            recoveries: Vec::new(),
+            anomalies: Vec::new(),
+            probe,
+            probes: 0,
+        })
+    }
+
+    fn n(&self) -> u64 {
+        self.cluster.nodes.len() as u64
+    }
+
+    fn record(&mut self, kind: String, detail: serde_json::Value) {
+        let line = json!({"t": self.rec.now(), "fault": kind, "detail": detail});
+        let _ = writeln!(self.schedule, "{line}");
+        self.rec.note("fault", line);
+        *self.faults.entry(kind).or_default() += 1;
+    }
+
+    fn kill(&mut self, id: u64) {
+        self.cluster.kill(id);
+        self.epochs[(id - 1) as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn respawn(&mut self, id: u64, env: Vec<(String, String)>) -> anyhow::Result<()> {
+        self.kill(id);
+        self.cluster.node_mut(id).env = env;
+        self.cluster.spawn(id, &[])
+    }
+
+    /// One fault of `scenario`: inject, hold, undo, wait for recovery.
+    pub async fn round(&mut self, scenario: Scenario) -> anyhow::Result<()> {
+        let leader = match self.cluster.leader(Duration::from_secs(30)).await {
+            Ok(l) => l,
+            Err(e) => {
+                self.anomalies.push(Anomaly::new(
+                    "liveness",
+                    format!("no leader before a fault: {e}"),
+                ));
+                return Ok(());
+            }
+        };
+        let hold = self.rng.millis(1500, 4000);
+        let undo = match scenario {
+            Scenario::Partition => self.partition(leader)?,
+            Scenario::Kill => self.kill_some(leader),
+            Scenario::Pause => self.pause(leader),
+            Scenario::Failpoint => self.failpoint(leader)?,
+            Scenario::Clock => self.clock(leader).await?,
+        };
+        tokio::time::sleep(hold).await;
+        self.undo(undo)?;
+        self.recover().await;
+        Ok(())
+    }
+
+    fn partition(&mut self, leader: u64) -> anyhow::Result<Undo> {
+        let n = self.n();
+        let follower = leader % n + 1;
+        let p = match self.rng.below(6) {
+            0 => Partition::Isolate { node: leader },
+            1 => Partition::Isolate { node: follower },
+            2 => {
+                let minority = self.rng.subset(n, (n as usize - 1) / 2);
+                let majority = (1..=n).filter(|x| !minority.contains(x)).collect();
+                Partition::Split {
+                    groups: vec![minority, majority],
+                }
+            }
+            3 => Partition::OneWay {
+                from: leader,
+                to: follower,
+            },
+            4 => Partition::OneWay {
+                from: follower,
+                to: leader,
+            },
+            _ => Partition::Bridge {
+                middle: self.rng.below(n) + 1,
+            },
+        };
+        self.net.partition(&p)?;
+        self.record(format!("partition-{}", p.kind()), json!(format!("{p:?}")));
+        Ok(Undo::Heal)
+    }
+
+    fn kill_some(&mut self, leader: u64) -> Undo {
+        let n = self.n();
+        let (kind, victims) = match self.rng.below(4) {
+            0 => ("kill-leader", vec![leader]),
+            1 => ("kill-minority", self.rng.subset(n, (n as usize - 1) / 2)),
+            2 => ("kill-all", (1..=n).collect()),
+            _ => ("restart-leader", vec![leader]),
+        };
+        for id in &victims {
+            self.kill(*id);
+        }
+        self.record(kind.into(), json!(victims));
+        if kind == "restart-leader" {
+            // Back before the followers' election timeout: the restarted leader must not
+            // carry on in its old term with a log that lost what it had already replicated.
+            for id in &victims {
+                if let Err(e) = self.respawn(*id, Vec::new()) {
+                    self.anomalies
+                        .push(Anomaly::new("harness", format!("{e:#}")));
+                }
+            }
+            return Undo::Restart(Vec::new());
+        }
+        Undo::Restart(victims)
+    }
+
+    fn pause(&mut self, leader: u64) -> Undo {
+        let (kind, victim) = if self.rng.below(2) == 0 {
+            ("pause-leader", leader)
+        } else {
+            ("pause-follower", leader % self.n() + 1)
+        };
+        self.cluster.pause(victim, true);
+        self.record(kind.into(), json!(victim));
+        Undo::Resume(vec![victim])
+    }
+
+    fn failpoint(&mut self, leader: u64) -> anyhow::Result<Undo> {
+        let point = *self.rng.pick(&["log-fsync", "log-append", "apply"]);
+        let victim = if self.rng.below(2) == 0 {
+            leader
+        } else {
+            leader % self.n() + 1
+        };
+        // Healthy for a while (to rejoin and take writes), then the call fails.
+        let after = 20 + self.rng.below(80);
+        let spec = format!("{point}={after}*off->return");
+        self.respawn(victim, vec![("FAILPOINTS".into(), spec.clone())])?;
+        self.record(
+            format!("failpoint-{point}"),
+            json!({"node": victim, "spec": spec}),
+        );
+        Ok(Undo::RestartClean(victim, "failpoint"))
+    }
+
+    async fn clock(&mut self, leader: u64) -> anyhow::Result<Undo> {
+        let Some(lib) = faketime_lib() else {
+            anyhow::bail!("libfaketime is not installed (scripts/install-deps)");
+        };
+        let victim = leader % self.n() + 1;
+        let rate = *self.rng.pick(&["x4", "x3", "x0.3"]);
+        let env = vec![
+            ("LD_PRELOAD".into(), lib),
+            ("FAKETIME".into(), format!("+0 {rate}")),
+            // Only the wall clock: lease times are stamped from it. (With the monotonic clock
+            // faked too, a node froze once it led, in libfaketime 0.9.10.)
+            ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
+        ];
+        self.respawn(victim, env)?;
+        // The leader stamps lease times with its clock: give the skewed node the lead, once it
+        // has caught up (a leader hands over only to a member that is up to date).
+        let applied = self.cluster.status(leader).await.map_or(0, |s| s.applied);
+        let _ = self
+            .cluster
+            .wait_applied(victim, applied, Duration::from_secs(20))
+            .await;
+        let moved = transfer_to(self.cluster, victim).await;
+        self.record(
+            format!("clock-{}", if rate == "x0.3" { "slow" } else { "fast" }),
+            json!({"node": victim, "rate": rate, "leads": moved}),
+        );
+        Ok(Undo::RestartClean(victim, "clock"))
+    }
+
+    fn undo(&mut self, undo: Undo) -> anyhow::Result<()> {
+        match undo {
+            Undo::Heal => self.net.heal()?,
+            Undo::Resume(ids) => ids.iter().for_each(|id| self.cluster.pause(*id, false)),
+            Undo::Restart(ids) => {
+                for id in ids {
+                    self.respawn(id, Vec::new())?;
+                }
+            }
+            Undo::RestartClean(id, why) => {
+                if why == "failpoint" {
+                    match self.cluster.exit_status(id) {
+                        Some(s) if s.success() => self.anomalies.push(Anomaly::new(
+                            "storage-error-clean-exit",
+                            format!("node {id} exited 0 after a storage failure"),
+                        )),
+                        Some(_) => *self.faults.entry("failpoint-crash".into()).or_default() += 1,
+                        None => {}
+                    }
+                }
+                self.respawn(id, Vec::new())?;
+            }
+        }
+        self.rec.note("healed", json!(null));
+        Ok(())
+    }
+
+    /// Waits until a leader is agreed and a write then a read of it succeed; records how long
+    /// that took, or a liveness anomaly after 30 s.
+    pub async fn recover(&mut self) -> Option<Duration> {
+        let started = Instant::now();
+        self.probes += 1;
+        let value = format!("probe-{}", self.probes);
+        self.rec.wrote(&value);
+        let probe = self.probe.clone();
+        let cluster = &*self.cluster;
+        let ok = wait_until(Duration::from_secs(30), "recovery after heal", || {
+            let (probe, value) = (probe.clone(), value.clone());
+            async move {
+                cluster.leader(Duration::from_secs(2)).await.ok()?;
+                let rev = probe.put("chaos/probe", value.clone()).await.ok()?;
+                let kv = probe.get("chaos/probe").await.ok()??;
+                (kv.mod_revision >= rev).then_some(rev)
+            }
+        })
+        .await;
+        match ok {
+            Ok(rev) => {
+                // The probe write is acknowledged like any other.
+                self.rec.acked("chaos/probe", &value, rev);
+                let d = started.elapsed();
+                self.recoveries.push(d);
+                self.rec
+                    .note("recovered", json!({"ms": d.as_millis() as u64}));
+                Some(d)
+            }
+            Err(e) => {
+                self.anomalies.push(Anomaly::new("liveness", e.to_string()));
+                None
+            }
+        }
+    }
+}
+
+/// Asks whoever leads to hand over to `to` until `to` leads (20 s at most).
+async fn transfer_to(cluster: &Cluster, to: u64) -> bool {
+    wait_until(Duration::from_secs(20), "leadership moved", || async {
+        let from = cluster.leader(Duration::from_secs(5)).await.ok()?;
+        if from == to {
+            return Some(());
+        }
+        let addr = format!("http://{}", cluster.node(from).client_addr);
+        let mut admin = AdminClient::connect(addr).await.ok()?;
+        let _ = admin.transfer_leader(TransferLeaderRequest { to }).await;
+        (cluster.leader(Duration::from_secs(2)).await.ok()? == to).then_some(())
+    })
+    .await
+    .is_ok()
+}
