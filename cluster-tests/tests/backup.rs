@@ -179,6 +179,28 @@ async fn backup_under_load_restores_into_a_new_cluster_with_the_same_data() {
     .await
     .unwrap();
 
+    // The restored cluster has an id of its own, the same on every member.
+    let cluster_id = |eps: Vec<String>| async move {
+        wait_until(Duration::from_secs(10), "a cluster id", || {
+            let eps = eps.clone();
+            async move {
+                let out = ctl(&eps, &["status"]).await.ok()?;
+                out.json["cluster_id"].as_str().map(String::from)
+            }
+        })
+        .await
+        .unwrap()
+    };
+    let source_id = cluster_id(eps.clone()).await;
+    let restored_id = cluster_id(new_eps.clone()).await;
+    assert_ne!(source_id, restored_id);
+    // Each member restored its own copy: they must have derived the same id.
+    for ep in &new_eps {
+        let mut e = etcd_client::Client::connect([ep], None).await.unwrap();
+        let id = e.status().await.unwrap().header().unwrap().cluster_id();
+        assert_eq!(format!("{id:016x}"), restored_id, "{ep}");
+    }
+
     let restored_client = Client::connect(new_eps.clone()).unwrap();
     let got: BTreeMap<String, u64> = restored_client
         .range_all("k")

@@ -55,9 +55,15 @@ async fn status_member_list_and_refusals() {
     for id in 1..=3 {
         let mut c = client_of(&cluster, id).await;
         // A follower learns the leader from its first heartbeat; wait for that, no longer.
+        // The cluster's id is chosen by its first leader just after the election: wait for it
+        // to be applied here too.
         let status = wait_until(Duration::from_secs(10), "status naming the leader", || {
             let mut c = c.clone();
-            async move { c.status().await.ok().filter(|s| s.leader() == leader) }
+            async move {
+                c.status().await.ok().filter(|s| {
+                    s.leader() == leader && s.header().is_some_and(|h| h.cluster_id() != 0)
+                })
+            }
         })
         .await
         .unwrap();

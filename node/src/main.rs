@@ -4,6 +4,7 @@
 mod bench;
 mod checkpoint_retention;
 mod cli_kv;
+mod cluster_id;
 mod config;
 mod coord_config;
 mod ctl;

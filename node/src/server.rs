@@ -28,6 +28,7 @@ use tokio::sync::watch;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use crate::cluster_id::ClusterId;
 use crate::config::NodeConfig;
 use crate::etcd::{EtcdParts, EtcdServers};
 use crate::services::admin::{AdminOptions, AdminService};
@@ -152,10 +153,12 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         applied_hub.clone(),
         cfg.coord,
     );
+    let cluster_id = ClusterId::new(reader.clone());
     let admin_options = AdminOptions {
         data_dir: cfg.data_dir.clone(),
         http_addr: http_addr.clone(),
         reachable_within: reachable_within(&cfg),
+        cluster_id: Some(cluster_id.clone()),
     };
     let etcd = EtcdServers::new(EtcdParts {
         gateway: gateway.clone(),
@@ -164,6 +167,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         hub: applied_hub.clone(),
         coord: cfg.coord,
         admin: AdminService::new(proposer.clone(), admin_options.clone()),
+        cluster_id: cluster_id.clone(),
         reader: reader.clone(),
         limits: cfg.limits,
         stop: stop_rx.clone(),
@@ -258,6 +262,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     );
     let lease_task =
         lease_keeper::spawn(proposer.clone(), coord_reader, applied_hub, stop_rx.clone());
+    let cluster_id_task = crate::cluster_id::spawn(cluster_id, proposer.clone(), stop_rx.clone());
 
     tracing::info!(
         id = cfg.id,
@@ -316,7 +321,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     // down) can hold it.
     for task in retention_task
         .into_iter()
-        .chain([checkpoint_task, lease_task])
+        .chain([checkpoint_task, lease_task, cluster_id_task])
     {
         let abort = task.abort_handle();
         if tokio::time::timeout(SHUTDOWN_DRAIN, task).await.is_err() {

@@ -62,6 +62,11 @@ pub enum Command {
     Compact {
         revision: u64,
     },
+    /// Name the cluster, once: the first leader proposes a random id; later ones change
+    /// nothing. A restore names the new cluster itself (see cairn-storage's restore).
+    SetClusterId {
+        id: u64,
+    },
 }
 
 /// The state machine's reply to one applied entry. `revision` is the entry's log index.
@@ -162,6 +167,7 @@ impl fmt::Display for Request {
                 t.failure.len()
             ),
             Command::Compact { revision } => write!(f, "compact({revision})"),
+            Command::SetClusterId { id } => write!(f, "set_cluster_id({id:x})"),
         }
     }
 }

@@ -107,6 +107,8 @@ pub(crate) mod meta_key {
     pub(crate) const CLOCK: &[u8] = b"clock";
     /// The replicated compaction floor (BE u64): the last `Compact` command's revision.
     pub(crate) const COMPACTED: &[u8] = b"compacted";
+    /// The cluster's id (BE u64), set once by `SetClusterId` or by a restore.
+    pub(crate) const CLUSTER_ID: &[u8] = b"cluster_id";
 }
 
 /// The state machine's sled database with one handle per space, indexed by space id.

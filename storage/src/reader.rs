@@ -94,6 +94,7 @@ pub(crate) fn get_decoded<T: serde::de::DeserializeOwned>(
 #[derive(Clone)]
 pub struct KvReader {
     pub(crate) kv: sled::Tree,
+    meta: sled::Tree,
     pub(crate) gate: Arc<ReadGate>,
     /// The watch history: the applied revision of the trees, and the past for reads at an
     /// earlier revision (see `kv_range`).
@@ -101,8 +102,28 @@ pub struct KvReader {
 }
 
 impl KvReader {
-    pub(crate) fn new(kv: sled::Tree, gate: Arc<ReadGate>, hub: Arc<EventHub>) -> Self {
-        Self { kv, gate, hub }
+    pub(crate) fn new(
+        kv: sled::Tree,
+        meta: sled::Tree,
+        gate: Arc<ReadGate>,
+        hub: Arc<EventHub>,
+    ) -> Self {
+        Self {
+            kv,
+            meta,
+            gate,
+            hub,
+        }
+    }
+
+    /// The cluster's id, 0 until the first leader (or a restore) has set it.
+    pub fn cluster_id(&self) -> Result<u64, StorageError> {
+        self.gate.guarded(
+            || match self.meta.get(crate::keyspace::meta_key::CLUSTER_ID)? {
+                Some(b) => crate::keyspace::decode_u64(&b, "cluster id"),
+                None => Ok(0),
+            },
+        )
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<KvRecord>, StorageError> {

@@ -170,8 +170,19 @@ fn seed(
     Ok((records, published.path))
 }
 
+/// The restored cluster's id: a new one, but the same on every member restored from the same
+/// backup with the same member list (each member runs its own restore). FNV-1a over the
+/// snapshot meta, which holds both.
+fn new_cluster_id(meta: &SnapshotMeta) -> u64 {
+    let text = format!("restored {meta:?}");
+    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    h.max(1)
+}
+
 /// Copies every record except the Raft bookkeeping the new cluster replaces (last applied,
-/// membership, a stray install marker); `load_snapshot` writes those from `meta`.
+/// membership, a stray install marker, the cluster id); `load_snapshot` writes those from `meta`.
 fn copy_records(
     backup: &Path,
     out: &Path,
@@ -181,11 +192,13 @@ fn copy_records(
     let mut writer = SnapshotWriter::create(out, meta)?;
     let mut records = 0u64;
     while let Some(rec) = reader.next_record()? {
+        // The new cluster gets its own id (written below).
         let replaced = rec.space == Space::Meta
             && [
                 meta_key::LAST_APPLIED,
                 meta_key::MEMBERSHIP,
                 meta_key::INSTALL_MARKER,
+                meta_key::CLUSTER_ID,
             ]
             .contains(&rec.key.as_slice());
         if replaced {
@@ -194,6 +207,8 @@ fn copy_records(
         writer.write_record(rec.space, &rec.key, &rec.value)?;
         records += 1;
     }
+    let id = new_cluster_id(meta);
+    writer.write_record(Space::Meta, meta_key::CLUSTER_ID, &id.to_be_bytes())?;
     Ok((records, writer.finish()?))
 }
 

@@ -94,6 +94,7 @@ impl StateMachineStore {
     pub fn reader(&self) -> KvReader {
         KvReader::new(
             self.trees.get(Space::Kv).clone(),
+            self.trees.get(Space::Meta).clone(),
             self.gate.clone(),
             self.hub.clone(),
         )

@@ -126,7 +126,12 @@ pub async fn status(conn: &Conn) -> CtlResult<(Report, Option<CtlError>)> {
     if changing {
         human.push_str("a membership change is in progress\n");
     }
+    let cluster_id = leader.map(|l| l.cluster_id).filter(|id| *id != 0);
+    if let Some(id) = cluster_id {
+        human.push_str(&format!("cluster {id:016x}\n"));
+    }
     let json = json!({
+        "cluster_id": cluster_id.map(|id| format!("{id:016x}")),
         "leader": leader.map(|l| l.id),
         "term": leader.map(|l| l.term),
         "membership_changing": changing,

@@ -61,6 +61,7 @@ pub struct EtcdParts {
     /// The admin service the Cluster and Maintenance services map membership changes, leader
     /// transfer and status onto (the same checks as `cairn ctl`).
     pub admin: AdminService,
+    pub cluster_id: crate::cluster_id::ClusterId,
     pub reader: KvReader,
     pub limits: Limits,
     /// Set when the node stops: open watch streams end.
@@ -80,7 +81,7 @@ pub struct EtcdServers {
 
 impl EtcdServers {
     pub fn new(parts: EtcdParts) -> Self {
-        let headers = Headers::new(parts.proposer.clone(), parts.hub.clone());
+        let headers = Headers::new(parts.proposer.clone(), parts.hub.clone(), parts.cluster_id);
         let admin = Arc::new(parts.admin);
         let store = store::EtcdStore::new(parts.gateway.clone(), parts.reader, parts.hub.clone());
         let recipes = recipes::Recipes::new(store.clone());

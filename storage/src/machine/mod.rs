@@ -27,7 +27,7 @@ use crate::error::StorageError;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use crate::keyspace::{Space, Trees, Tx};
+use crate::keyspace::{Space, Trees, Tx, meta_key};
 use crate::kv_keys::KvKeys;
 use crate::watch::EventSink;
 use crate::workflow_index::IndexOp;
@@ -215,6 +215,13 @@ fn apply_request(
             Command::Coord(cmd) => coord::apply(ctx, revision, now_ms, cmd)?,
             Command::Txn(cmd) => txn::apply(ctx, revision, cmd)?,
             Command::Compact { revision: target } => kv::compact(ctx, revision, *target)?,
+            Command::SetClusterId { id } => {
+                let meta = ctx.tx.tree(Space::Meta);
+                if meta.get(meta_key::CLUSTER_ID)?.is_none() && *id != 0 {
+                    meta.insert(meta_key::CLUSTER_ID, &id.to_be_bytes()[..])?;
+                }
+                Response::Empty { revision }
+            }
         }
     };
 

@@ -27,6 +27,7 @@ use openraft::{ChangeMembers, RaftMetrics};
 use tonic::{Code, Request, Response, Status};
 
 use self::membership::{ClusterView, DEFAULT_MAX_LAG, Removal};
+use crate::cluster_id::ClusterId;
 use crate::config::check_addr;
 use crate::status;
 
@@ -42,6 +43,8 @@ pub struct AdminOptions {
     pub http_addr: String,
     /// A member that has not answered the leader for this long counts as unreachable.
     pub reachable_within: Duration,
+    /// None in tests that build the service without a store.
+    pub cluster_id: Option<ClusterId>,
 }
 
 pub struct AdminService {
@@ -128,11 +131,9 @@ impl Admin for AdminService {
         let disk = tokio::task::spawn_blocking(move || report::disk_usage(&dir))
             .await
             .unwrap_or(0);
-        Ok(Response::new(report::status(
-            &self.metrics(),
-            disk,
-            &self.opts.http_addr,
-        )))
+        let mut status = report::status(&self.metrics(), disk, &self.opts.http_addr);
+        status.cluster_id = self.opts.cluster_id.as_ref().map_or(0, ClusterId::get);
+        Ok(Response::new(status))
     }
 
     async fn add_learner(

@@ -86,6 +86,8 @@ pub fn status(m: &RaftMetrics<TypeConfig>, disk_bytes: u64, http_addr: &str) -> 
         disk_bytes,
         http_addr: http_addr.to_string(),
         membership_changing: view.changing,
+        // Filled in by the service, which reads the replicated id.
+        cluster_id: 0,
     }
 }
 
