@@ -145,7 +145,13 @@ impl Cluster {
         for id in 1..=n as u64 {
             cluster.spawn(id, &[])?;
         }
-        if let Err(e) = cluster.leader(Duration::from_secs(20)).await {
+        // Started means bootstrapped: a leader, and the cluster id its first leader proposes
+        // applied everywhere, so that entry never lands among a test's own writes.
+        let started = match cluster.leader(Duration::from_secs(20)).await {
+            Ok(_) => cluster.cluster_id_everywhere(Duration::from_secs(20)).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = started {
             // Keep the evidence: the caller gets an error, not a panic, so Drop would delete it.
             let kept = cluster.dir.take().map(|d| d.keep());
             return Err(e.context(format!(
@@ -335,6 +341,19 @@ impl Cluster {
             let id = self.exited().unwrap_or(0);
             anyhow::anyhow!("node {id} exited; its log:\n{}", self.log_of(id))
         })
+    }
+
+    /// Waits until every running node has applied the cluster's id.
+    async fn cluster_id_everywhere(&self, timeout: Duration) -> anyhow::Result<()> {
+        wait_until(timeout, "the cluster id on every node", || async {
+            for n in self.nodes.iter().filter(|n| n.is_running()) {
+                if self.status(n.id).await.ok()?.cluster_id == 0 {
+                    return None;
+                }
+            }
+            Some(())
+        })
+        .await
     }
 
     /// Waits until the running nodes among `ids` agree on a leader that is one of them and

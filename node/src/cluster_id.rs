@@ -50,7 +50,8 @@ pub fn spawn(
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        // Short: a new cluster should be named right after its first election.
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
         while id.get() == 0 {
             tokio::select! {
                 _ = tick.tick() => {}
