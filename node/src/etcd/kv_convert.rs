@@ -1,6 +1,7 @@
 //! etcd KV messages to Cairn's replicated transaction types and back. Every bad input is an
 //! INVALID_ARGUMENT with etcd's own message where etcd has one.
 
+use cairn_raft::command::KvRecord;
 use cairn_raft::txn::{
     Compare, CompareOp, CompareTarget, KeyRange, KeyValue, OpReply, PutOp, RangeReply, RangeSpec,
     SortOrder, SortTarget, TxnCommand, TxnOp, TxnReply,
@@ -27,13 +28,18 @@ fn non_negative(v: i64, what: &str) -> Result<u64, Status> {
 }
 
 pub fn key_value(kv: KeyValue) -> PbKeyValue {
+    pb_key_value(kv.key, kv.record)
+}
+
+/// etcd's KeyValue for `key` holding `r`.
+pub fn pb_key_value(key: Vec<u8>, r: KvRecord) -> PbKeyValue {
     PbKeyValue {
-        key: kv.key,
-        create_revision: to_i64(kv.record.create_revision),
-        mod_revision: to_i64(kv.record.mod_revision),
-        version: to_i64(kv.record.version),
-        value: kv.record.value,
-        lease: to_i64(kv.record.lease),
+        key,
+        create_revision: to_i64(r.create_revision),
+        mod_revision: to_i64(r.mod_revision),
+        version: to_i64(r.version),
+        value: r.value,
+        lease: to_i64(r.lease),
     }
 }
 

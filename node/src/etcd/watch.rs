@@ -21,6 +21,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::header::{Headers, to_i64};
+use super::kv_convert::pb_key_value;
 
 /// Revisions pulled for one watcher per round, so one far-behind watcher cannot starve the
 /// others on its stream.
@@ -331,14 +332,7 @@ impl Stream {
 }
 
 fn kv(key: &[u8], r: &KvRecord) -> PbKeyValue {
-    PbKeyValue {
-        key: key.to_vec(),
-        create_revision: to_i64(r.create_revision),
-        mod_revision: to_i64(r.mod_revision),
-        version: to_i64(r.version),
-        value: r.value.clone(),
-        lease: to_i64(r.lease),
-    }
+    pb_key_value(key.to_vec(), r.clone())
 }
 
 /// The etcd event for `change` at `revision`, if the watcher wants it.

@@ -111,13 +111,14 @@ fn run(
                     (Some(e), true) => e.lease,
                     _ => p.lease,
                 };
-                let prev = existing
-                    .clone()
-                    .filter(|_| p.prev_kv)
-                    .map(|record| KeyValue {
+                // Copy the old record only when the caller asked for it.
+                let prev = match &existing {
+                    Some(record) if p.prev_kv => Some(KeyValue {
                         key: p.key.clone(),
-                        record,
-                    });
+                        record: record.clone(),
+                    }),
+                    _ => None,
+                };
                 write(ctx, revision, &p.key, value, lease, existing)?;
                 OpReply::Put { prev }
             }
