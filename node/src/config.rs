@@ -14,7 +14,7 @@ use crate::coord_config::{CoordArgs, CoordConfig, CoordFile};
 use crate::watch_config::{WatchArgs, WatchConfig, WatchFile};
 
 /// See `ServeArgs::wal_batch_wait_us`.
-const DEFAULT_WAL_BATCH_WAIT_US: u64 = 100;
+const DEFAULT_WAL_BATCH_WAIT_US: u64 = 0;
 
 /// `cairn serve` flags. Every flag is optional here so a TOML file can supply it instead.
 
@@ -57,9 +57,9 @@ pub struct ServeArgs {
     /// Log entries kept behind a snapshot (so slightly lagging followers avoid a snapshot).
     #[arg(long, env = "CAIRN_KEEP_LOGS")]
     pub keep_logs: Option<u64>,
-    /// How long the WAL flush thread gathers more appends before one fdatasync, in µs. Raft
-    /// already hands it every entry that queued during the previous flush, so a short wait
-    /// keeps group commit under load without taxing a lone write.
+    /// How long the WAL flush thread waits for more appends before one fdatasync, in µs
+    /// (default 0). Every append queued during the previous fdatasync joins the next one
+    /// anyway, so under load batches form without a wait, and a lone write pays none.
     #[arg(long, env = "CAIRN_WAL_BATCH_WAIT_US")]
     pub wal_batch_wait_us: Option<u64>,
     /// Largest accepted value, in bytes.

@@ -19,7 +19,8 @@ pub struct StorageConfig {
     pub log_cache_bytes: usize,
     /// Most entries applied in one sled transaction.
     pub apply_batch_max: usize,
-    /// How long the WAL flush thread gathers appends before one fdatasync.
+    /// How long the WAL flush thread waits for more appends before one fdatasync (appends
+    /// already queued always share it).
     pub wal_batch_wait: std::time::Duration,
     /// Limits the apply enforces on merged workflow metadata and labels (a merge patch can
     /// grow a record past what the node checked). Must be identical on every node.
@@ -36,7 +37,7 @@ impl Default for StorageConfig {
             sled_cache_bytes: 256 * 1024 * 1024,
             log_cache_bytes: 256 * 1024 * 1024,
             apply_batch_max: 1024,
-            wal_batch_wait: std::time::Duration::from_micros(100),
+            wal_batch_wait: std::time::Duration::ZERO,
             record_limits: RecordLimits::default(),
             watch_history: HistoryLimits::default(),
         }
