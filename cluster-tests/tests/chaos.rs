@@ -48,6 +48,7 @@ fn a_short_chaos_run_across_every_scenario_finds_no_anomaly() {
     );
     assert!(report.ops_ok > 500, "{}", report.text());
     assert!(report.fenced_writes > 10, "{}", report.text());
+    assert!(report.checkpoints_acked > 10, "{}", report.text());
 }
 
 /// A negative control: with the `stale-read` failpoint armed, a node answers linearizable

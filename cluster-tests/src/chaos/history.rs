@@ -47,6 +47,33 @@ pub struct FencedWrite {
     pub stale: Option<u64>,
 }
 
+/// A checkpoint save of the checkpoint workload, as its client saw it.
+#[derive(Clone, Debug)]
+pub struct CheckpointSave {
+    pub client: u64,
+    pub workflow: String,
+    /// Unique per save: how a stored checkpoint is traced back to the save that made it.
+    pub label: String,
+    pub payload: Vec<u8>,
+    pub call: u64,
+    pub ret: Option<u64>,
+    pub outcome: Outcome,
+    /// (id, revision) the cluster answered, when acknowledged.
+    pub saved: Option<(String, u64)>,
+}
+
+/// A load, during the run, of a checkpoint whose save was acknowledged before it began.
+#[derive(Clone, Debug)]
+pub struct CheckpointLoad {
+    pub client: u64,
+    pub workflow: String,
+    pub id: String,
+    pub call: u64,
+    /// The payload, or the definite refusal (not found, data loss). A load without a
+    /// definite answer is not kept.
+    pub found: Result<Vec<u8>, String>,
+}
+
 /// A KV put acknowledged with a revision: it must show up in the watch and the store.
 #[derive(Clone, Debug)]
 pub struct AckedPut {
@@ -68,6 +95,8 @@ pub struct Recorder {
     pub kv: Mutex<Vec<Operation<KvInput, KvOutput>>>,
     pub workflow: Mutex<Vec<Operation<WorkflowInput, WorkflowOutput>>>,
     pub fenced: Mutex<Vec<FencedWrite>>,
+    pub checkpoint_saves: Mutex<Vec<CheckpointSave>>,
+    pub checkpoint_loads: Mutex<Vec<CheckpointLoad>>,
     pub acked_puts: Mutex<Vec<AckedPut>>,
     /// Every value a client ever asked to write (a value seen anywhere else is a phantom).
     pub written: Mutex<std::collections::HashSet<String>>,
@@ -82,6 +111,8 @@ impl Recorder {
             kv: Mutex::default(),
             workflow: Mutex::default(),
             fenced: Mutex::default(),
+            checkpoint_saves: Mutex::default(),
+            checkpoint_loads: Mutex::default(),
             acked_puts: Mutex::default(),
             written: Mutex::default(),
             counts: Mutex::default(),

@@ -1,13 +1,16 @@
-//! The chaos driver: a cluster in its own network, KV, workflow and fenced-lock clients plus
-//! a watcher recording every operation, a nemesis injecting seeded faults until the run's
-//! time is up, then every checker over the history. The `chaos` binary and the short chaos
-//! test both run [`run`].
+//! The chaos driver: a cluster in its own network, KV, workflow, fenced-lock and checkpoint
+//! clients plus a watcher recording every operation, a nemesis injecting seeded faults until
+//! the run's time is up, then every checker over the history. The `chaos` binary and the
+//! short chaos test both run [`run`].
 
 pub mod check;
+pub mod checkpoints;
 pub mod history;
 pub mod nemesis;
+mod replacement;
 pub mod report;
 pub mod rng;
+pub mod roster;
 mod sampler;
 mod settle;
 pub mod workload;
@@ -15,7 +18,7 @@ pub mod workload;
 pub use nemesis::Scenario;
 pub use report::Report;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +28,7 @@ use tokio::task::JoinHandle;
 
 use self::check::Anomaly;
 use self::history::Recorder;
+use self::roster::{Roster, RosterClient};
 use self::workload::{LOCK, LOCK_DATA, WatchLog};
 use crate::linearizability::{KvModel, Verdict, WorkflowModel, check as linearizable};
 use crate::net::Net;
@@ -69,21 +73,15 @@ pub fn run_blocking(cfg: Config) -> anyhow::Result<Report> {
     net.block_on(async move { run(inner, cfg).await })?
 }
 
-pub(crate) fn client(cluster: &Cluster, ids: Option<&[u64]>) -> anyhow::Result<Client> {
+/// A workload client on `endpoints`.
+pub(crate) fn client_on(endpoints: Vec<String>) -> anyhow::Result<Client> {
     let config = ClientConfig {
         retry_deadline: Duration::from_secs(3),
         request_timeout: Duration::from_secs(2),
         connect_timeout: Duration::from_secs(1),
         ..ClientConfig::default()
     };
-    let eps = match ids {
-        Some(ids) => ids
-            .iter()
-            .map(|id| cluster.node(*id).client_addr.clone())
-            .collect(),
-        None => cluster.endpoints(),
-    };
-    Ok(Client::with_config(eps, config)?)
+    Ok(Client::with_config(endpoints, config)?)
 }
 
 fn pingpong() -> WorkflowModel {
@@ -117,34 +115,30 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
         .to_string(),
     )?;
     let rec = Arc::new(Recorder::create(&dir.join("history.jsonl"))?);
-    let setup = client(&cluster, None)?;
+    let roster = Arc::new(Roster::new(&cluster));
+    let setup = client_on(roster.endpoints())?;
     let def = Definition::new("pingpong", ["PING", "PONG"], "PING", Vec::<String>::new())
         .transition("PING", "PONG")
         .transition("PONG", "PING");
     setup.register_definition(&def).await?;
+    checkpoints::create_workflows(&setup, "pingpong").await?;
     rec.wrote("start");
     let from = setup.put("chaos/start", "start").await?;
     rec.acked("chaos/start", "start", from);
 
     let stop = Arc::new(AtomicBool::new(false));
     let watch_log = Arc::new(Mutex::new(WatchLog::default()));
-    let watch_task = tokio::spawn(workload::watcher(
-        client(&cluster, None)?,
-        from,
-        watch_log.clone(),
-    ));
-    let epochs: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+    let watch_task = tokio::spawn(workload::watcher(roster.clone(), from, watch_log.clone()));
     let samples = Arc::new(Mutex::new(Vec::new()));
     let sampler = tokio::spawn(sampler::run(
-        cluster.endpoints(),
-        epochs.clone(),
+        roster.clone(),
         rec.clone(),
         samples.clone(),
         stop.clone(),
     ));
     let mut tasks: Vec<JoinHandle<()>> = Vec::new();
     for id in 0..3 {
-        let c = client(&cluster, None)?;
+        let c = RosterClient::new(roster.clone())?;
         tasks.push(tokio::spawn(workload::kv_worker(
             id,
             c,
@@ -153,7 +147,7 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
         )));
     }
     for id in 10..12 {
-        let c = client(&cluster, None)?;
+        let c = RosterClient::new(roster.clone())?;
         tasks.push(tokio::spawn(workload::workflow_racer(
             id,
             c,
@@ -162,7 +156,7 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
         )));
     }
     for id in 20..23 {
-        let c = client(&cluster, None)?;
+        let c = RosterClient::new(roster.clone())?;
         let ttl = cfg.lock_ttl;
         tasks.push(tokio::spawn(workload::lock_worker(
             id,
@@ -170,6 +164,15 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
             rec.clone(),
             stop.clone(),
             ttl,
+        )));
+    }
+    for id in 30..32 {
+        let c = RosterClient::new(roster.clone())?;
+        tasks.push(tokio::spawn(checkpoints::worker(
+            id,
+            c,
+            rec.clone(),
+            stop.clone(),
         )));
     }
 
@@ -180,7 +183,7 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
         net.clone(),
         cfg.seed,
         rec.clone(),
-        epochs,
+        roster.clone(),
         schedule,
     )?;
     let mut anomalies: Vec<Anomaly> = Vec::new();
@@ -195,7 +198,7 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
     }
     // Leave nothing cut, stopped or paused, then stop the clients.
     let _ = net.heal();
-    for id in 1..=n {
+    for id in 1..=nem.cluster.nodes.len() as u64 {
         nem.cluster.pause(id, false);
     }
     stop.store(true, Ordering::Relaxed);
@@ -218,9 +221,13 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
     let duration = started.elapsed();
     let _ = sampler.await;
 
-    let store = settle::converge(&cluster, n, &mut anomalies).await;
+    let voters = roster.voters();
+    let store = settle::converge(&cluster, &roster, &mut anomalies).await;
     let delivered = settle::wait_watch(&watch_log, &store, &mut anomalies).await;
     watch_task.abort();
+    let reader = client_on(roster.endpoints())?;
+    let stored = checkpoints::read_back(&reader, &mut anomalies).await;
+    checkpoints::compare_replicas(&cluster, &voters, &stored, &mut anomalies).await;
 
     // Checking.
     let check_started = Instant::now();
@@ -263,6 +270,19 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
         &store,
     ));
     anomalies.extend(check::lock::check(&log.records, LOCK, LOCK_DATA, &fenced));
+    let saves = std::mem::take(
+        &mut *rec
+            .checkpoint_saves
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()),
+    );
+    let loads = std::mem::take(
+        &mut *rec
+            .checkpoint_loads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()),
+    );
+    anomalies.extend(check::checkpoint::check(&saves, &loads, &stored));
     let samples = std::mem::take(&mut *samples.lock().unwrap_or_else(|p| p.into_inner()));
     anomalies.extend(check::raft::check(&samples));
     let checker_time = check_started.elapsed();
@@ -282,6 +302,9 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
         fenced_writes: fenced.iter().filter(|w| w.revision.is_some()).count() as u64,
         fenced_refused: fenced.iter().filter(|w| w.stale.is_some()).count() as u64,
         watch_events: log.records.len() as u64,
+        checkpoints_acked: saves.iter().filter(|s| s.saved.is_some()).count() as u64,
+        checkpoints_checked: stored.len() as u64,
+        members: voters,
         status_samples: samples.len() as u64,
         checker_time,
         linearizability: lin,

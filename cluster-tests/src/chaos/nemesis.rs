@@ -1,13 +1,15 @@
 //! The nemesis: injects one fault at a time, chosen by the seeded generator from the enabled
 //! scenarios, holds it, undoes it, and measures how long the cluster takes to serve a write
 //! and a read again. Every fault goes to the schedule (`schedule.jsonl`) and the history.
+//! Faults pick their victims among the current voters ([`Roster`]): a replacement takes a
+//! node id out of the cluster for good and brings a new one in.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use cairn_api::v1::TransferLeaderRequest;
 use cairn_api::v1::admin_client::AdminClient;
 use cairn_client::{Client, ClientConfig};
@@ -15,7 +17,9 @@ use serde_json::json;
 
 use super::check::Anomaly;
 use super::history::Recorder;
+use super::replacement;
 use super::rng::Rng;
+use super::roster::Roster;
 use crate::net::{Net, Partition};
 use crate::{Cluster, wait_until};
 
@@ -35,15 +39,22 @@ pub enum Scenario {
     /// Restart a node under libfaketime with a clock running fast or slow, make it leader
     /// (it stamps lease times), then restart it with a true clock.
     Clock,
+    /// SIGKILL the leader or a follower and delete its data dir: it is gone for good. A node
+    /// that lost its log and vote must not rejoin under its old id (it could vote twice in
+    /// a term, or count towards a quorum for entries it no longer has), so, as an operator
+    /// would, start a new id with an empty data dir that joins as a learner, wait until it
+    /// has caught up, and swap it for the dead voter with ReplaceMember.
+    Replace,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::Partition,
         Scenario::Kill,
         Scenario::Pause,
         Scenario::Failpoint,
         Scenario::Clock,
+        Scenario::Replace,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +64,7 @@ impl Scenario {
             Scenario::Pause => "pause",
             Scenario::Failpoint => "failpoint",
             Scenario::Clock => "clock",
+            Scenario::Replace => "replace",
         }
     }
 
@@ -61,7 +73,8 @@ impl Scenario {
             .into_iter()
             .find(|x| x.name() == s)
             .ok_or_else(|| {
-                anyhow::anyhow!("unknown scenario {s:?} (partition, kill, pause, failpoint, clock)")
+                let names: Vec<&str> = Self::ALL.iter().map(|s| s.name()).collect();
+                anyhow::anyhow!("unknown scenario {s:?} ({})", names.join(", "))
             })
     }
 }
@@ -86,6 +99,11 @@ enum Undo {
     Resume(Vec<u64>),
     /// Restart with a clean environment (after a failpoint or a skewed clock).
     RestartClean(u64, &'static str),
+    /// Bring in node `new` for the dead voter `old`.
+    Replace {
+        old: u64,
+        new: u64,
+    },
 }
 
 pub struct Nemesis<'a> {
@@ -93,8 +111,8 @@ pub struct Nemesis<'a> {
     pub net: Arc<Net>,
     pub rng: Rng,
     pub rec: Arc<Recorder>,
-    /// Restarts per node (index id-1), for the Raft invariant sampler.
-    pub epochs: Arc<Vec<AtomicU64>>,
+    /// The member set, which a replacement changes, and restarts per node.
+    pub roster: Arc<Roster>,
     pub schedule: std::fs::File,
     pub faults: BTreeMap<String, u64>,
     pub recoveries: Vec<Duration>,
@@ -109,21 +127,16 @@ impl<'a> Nemesis<'a> {
         net: Arc<Net>,
         seed: u64,
         rec: Arc<Recorder>,
-        epochs: Arc<Vec<AtomicU64>>,
+        roster: Arc<Roster>,
         schedule: std::fs::File,
     ) -> anyhow::Result<Self> {
-        let config = ClientConfig {
-            retry_deadline: Duration::from_secs(2),
-            request_timeout: Duration::from_secs(1),
-            ..ClientConfig::default()
-        };
-        let probe = Client::with_config(cluster.endpoints(), config)?;
+        let probe = probe_client(&roster)?;
         Ok(Self {
             cluster,
             net,
             rng: Rng::new(seed),
             rec,
-            epochs,
+            roster,
             schedule,
             faults: BTreeMap::new(),
             recoveries: Vec::new(),
@@ -133,8 +146,11 @@ impl<'a> Nemesis<'a> {
         })
     }
 
-    fn n(&self) -> u64 {
-        self.cluster.nodes.len() as u64
+    /// The voter after `leader` in id order.
+    fn follower(&self, leader: u64) -> u64 {
+        let voters = self.roster.voters();
+        let at = voters.iter().position(|v| *v == leader).unwrap_or(0);
+        voters[(at + 1) % voters.len()]
     }
 
     fn record(&mut self, kind: String, detail: serde_json::Value) {
@@ -146,7 +162,7 @@ impl<'a> Nemesis<'a> {
 
     fn kill(&mut self, id: u64) {
         self.cluster.kill(id);
-        self.epochs[(id - 1) as usize].fetch_add(1, Ordering::Relaxed);
+        self.roster.restarted(id);
     }
 
     fn respawn(&mut self, id: u64, env: Vec<(String, String)>) -> anyhow::Result<()> {
@@ -174,22 +190,27 @@ impl<'a> Nemesis<'a> {
             Scenario::Pause => self.pause(leader),
             Scenario::Failpoint => self.failpoint(leader)?,
             Scenario::Clock => self.clock(leader).await?,
+            Scenario::Replace => self.replace(leader)?,
         };
         tokio::time::sleep(hold).await;
-        self.undo(undo)?;
+        self.undo(undo).await?;
         self.recover().await;
         Ok(())
     }
 
     fn partition(&mut self, leader: u64) -> anyhow::Result<Undo> {
-        let n = self.n();
-        let follower = leader % n + 1;
+        let voters = self.roster.voters();
+        let follower = self.follower(leader);
         let p = match self.rng.below(6) {
             0 => Partition::Isolate { node: leader },
             1 => Partition::Isolate { node: follower },
             2 => {
-                let minority = self.rng.subset(n, (n as usize - 1) / 2);
-                let majority = (1..=n).filter(|x| !minority.contains(x)).collect();
+                let minority = self.rng.subset(&voters, (voters.len() - 1) / 2);
+                let majority = voters
+                    .iter()
+                    .copied()
+                    .filter(|x| !minority.contains(x))
+                    .collect();
                 Partition::Split {
                     groups: vec![minority, majority],
                 }
@@ -203,20 +224,23 @@ impl<'a> Nemesis<'a> {
                 to: leader,
             },
             _ => Partition::Bridge {
-                middle: self.rng.below(n) + 1,
+                middle: *self.rng.pick(&voters),
             },
         };
-        self.net.partition(&p)?;
+        self.net.partition_among(&p, &voters)?;
         self.record(format!("partition-{}", p.kind()), json!(format!("{p:?}")));
         Ok(Undo::Heal)
     }
 
     fn kill_some(&mut self, leader: u64) -> Undo {
-        let n = self.n();
+        let voters = self.roster.voters();
         let (kind, victims) = match self.rng.below(4) {
             0 => ("kill-leader", vec![leader]),
-            1 => ("kill-minority", self.rng.subset(n, (n as usize - 1) / 2)),
-            2 => ("kill-all", (1..=n).collect()),
+            1 => (
+                "kill-minority",
+                self.rng.subset(&voters, (voters.len() - 1) / 2),
+            ),
+            2 => ("kill-all", voters),
             _ => ("restart-leader", vec![leader]),
         };
         for id in &victims {
@@ -241,7 +265,7 @@ impl<'a> Nemesis<'a> {
         let (kind, victim) = if self.rng.below(2) == 0 {
             ("pause-leader", leader)
         } else {
-            ("pause-follower", leader % self.n() + 1)
+            ("pause-follower", self.follower(leader))
         };
         self.cluster.pause(victim, true);
         self.record(kind.into(), json!(victim));
@@ -253,7 +277,7 @@ impl<'a> Nemesis<'a> {
         let victim = if self.rng.below(2) == 0 {
             leader
         } else {
-            leader % self.n() + 1
+            self.follower(leader)
         };
         // Healthy for a while (to rejoin and take writes), then the call fails.
         let after = 20 + self.rng.below(80);
@@ -270,7 +294,7 @@ impl<'a> Nemesis<'a> {
         let Some(lib) = faketime_lib() else {
             anyhow::bail!("libfaketime is not installed (scripts/install-deps)");
         };
-        let victim = leader % self.n() + 1;
+        let victim = self.follower(leader);
         let rate = *self.rng.pick(&["x4", "x3", "x0.3"]);
         let env = vec![
             ("LD_PRELOAD".into(), lib),
@@ -295,7 +319,46 @@ impl<'a> Nemesis<'a> {
         Ok(Undo::RestartClean(victim, "clock"))
     }
 
-    fn undo(&mut self, undo: Undo) -> anyhow::Result<()> {
+    /// Kills the leader or a follower and deletes its data dir; its replacement is a new
+    /// node (id, namespace, address, data dir), started when the fault is undone.
+    fn replace(&mut self, leader: u64) -> anyhow::Result<Undo> {
+        let (kind, old) = if self.rng.below(2) == 0 {
+            ("replace-leader", leader)
+        } else {
+            ("replace-follower", self.follower(leader))
+        };
+        self.kill(old);
+        let dir = self.cluster.node(old).data_dir.clone();
+        std::fs::remove_dir_all(&dir).with_context(|| format!("delete {}", dir.display()))?;
+        // Its own namespace and address, as every node has.
+        let new = self.cluster.add_node()?;
+        self.record(kind.into(), json!({"old": old, "new": new}));
+        Ok(Undo::Replace { old, new })
+    }
+
+    /// Starts `new` as a learner joining through the live voters, waits until it has caught
+    /// up, swaps it for `old`, and moves the run (roster, clients) to the new member set.
+    async fn bring_in(&mut self, old: u64, new: u64) -> anyhow::Result<()> {
+        let via: Vec<String> = self
+            .roster
+            .voters()
+            .into_iter()
+            .filter(|id| *id != old)
+            .map(|id| self.cluster.node(id).client_addr.clone())
+            .collect();
+        self.cluster
+            .spawn(new, &["--join".to_string(), via.join(",")])?;
+        self.roster
+            .joined(new, self.cluster.node(new).client_addr.clone());
+        replacement::catch_up(self.cluster, new).await?;
+        replacement::swap(self.cluster, old, new).await?;
+        self.roster.replaced(old, new);
+        self.probe = probe_client(&self.roster)?;
+        self.rec.note("replaced", json!({"old": old, "new": new}));
+        Ok(())
+    }
+
+    async fn undo(&mut self, undo: Undo) -> anyhow::Result<()> {
         match undo {
             Undo::Heal => self.net.heal()?,
             Undo::Resume(ids) => ids.iter().for_each(|id| self.cluster.pause(*id, false)),
@@ -317,6 +380,10 @@ impl<'a> Nemesis<'a> {
                 }
                 self.respawn(id, Vec::new())?;
             }
+            Undo::Replace { old, new } => self
+                .bring_in(old, new)
+                .await
+                .with_context(|| format!("replacing node {old} by node {new}"))?,
         }
         self.rec.note("healed", json!(null));
         Ok(())
@@ -357,6 +424,16 @@ impl<'a> Nemesis<'a> {
             }
         }
     }
+}
+
+/// The recovery probe's client: short retries, so a probe that fails is tried again soon.
+fn probe_client(roster: &Roster) -> anyhow::Result<Client> {
+    let config = ClientConfig {
+        retry_deadline: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(1),
+        ..ClientConfig::default()
+    };
+    Ok(Client::with_config(roster.endpoints(), config)?)
 }
 
 /// Asks whoever leads to hand over to `to` until `to` leads (20 s at most).

@@ -23,6 +23,11 @@ pub struct Report {
     /// Fenced writes the cluster refused as stale: a holder wrote after losing its lock.
     pub fenced_refused: u64,
     pub watch_events: u64,
+    /// Checkpoint saves acknowledged, and checkpoints found and loaded back after healing.
+    pub checkpoints_acked: u64,
+    pub checkpoints_checked: u64,
+    /// The voters at the end (replacements change them).
+    pub members: Vec<u64>,
     pub status_samples: u64,
     pub checker_time: Duration,
     /// "ok", or "illegal"/"timeout" with the partition that failed.
@@ -62,6 +67,8 @@ impl Report {
             "fenced_writes": self.fenced_writes,
             "fenced_refused": self.fenced_refused,
             "watch_events": self.watch_events,
+            "checkpoints": {"acked": self.checkpoints_acked, "checked": self.checkpoints_checked},
+            "members": self.members,
             "status_samples": self.status_samples,
             "checker_ms": self.checker_time.as_millis() as u64,
             "linearizability": self.linearizability,
@@ -99,6 +106,10 @@ impl Report {
             self.watch_events,
             self.status_samples,
             self.lost_acked_writes
+        );
+        s += &format!(
+            "checkpoints: {} saves acknowledged, {} found and loaded back; members at the end {:?}\n",
+            self.checkpoints_acked, self.checkpoints_checked, self.members
         );
         s += &format!(
             "recovery after heal: max {:?}, mean {:?}\n",

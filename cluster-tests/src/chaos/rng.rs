@@ -32,9 +32,9 @@ impl Rng {
         Duration::from_millis(lo + self.below(hi.saturating_sub(lo) + 1))
     }
 
-    /// `k` distinct ids out of `1..=n`.
-    pub fn subset(&mut self, n: u64, k: usize) -> Vec<u64> {
-        let mut ids: Vec<u64> = (1..=n).collect();
+    /// `k` distinct ids out of `from`.
+    pub fn subset(&mut self, from: &[u64], k: usize) -> Vec<u64> {
+        let mut ids = from.to_vec();
         for i in (1..ids.len()).rev() {
             ids.swap(i, self.below(i as u64 + 1) as usize);
         }
@@ -52,8 +52,9 @@ mod tests {
     fn same_seed_same_sequence_and_subsets_are_distinct() {
         let (mut a, mut b) = (Rng::new(7), Rng::new(7));
         assert_eq!(a.next_u64(), b.next_u64());
-        let s = a.subset(5, 3);
+        let from = [1, 2, 4, 6, 7];
+        let s = a.subset(&from, 3);
         assert_eq!(s.len(), 3);
-        assert!(s.windows(2).all(|w| w[0] < w[1]) && s.iter().all(|x| (1..=5).contains(x)));
+        assert!(s.windows(2).all(|w| w[0] < w[1]) && s.iter().all(|x| from.contains(x)));
     }
 }

@@ -1,6 +1,7 @@
-//! Samples every node's status a few times a second for the Raft invariant checker.
+//! Samples every member's status (learners included) a few times a second for the Raft
+//! invariant checker.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use cairn_api::v1::admin_client::AdminClient;
 
 use super::check::raft::Sample;
 use super::history::Recorder;
+use super::roster::Roster;
 
 async fn status(addr: &str) -> Option<cairn_api::v1::StatusResponse> {
     let connect = AdminClient::connect(format!("http://{addr}"));
@@ -21,22 +23,20 @@ async fn status(addr: &str) -> Option<cairn_api::v1::StatusResponse> {
     Some(c.status(req).await.ok()?.into_inner())
 }
 
-/// Polls `addrs` (node id = index + 1) every 250 ms until `stop`.
+/// Polls the roster's members every 250 ms until `stop`.
 pub async fn run(
-    addrs: Vec<String>,
-    epochs: Arc<Vec<AtomicU64>>,
+    roster: Arc<Roster>,
     rec: Arc<Recorder>,
     samples: Arc<Mutex<Vec<Sample>>>,
     stop: Arc<AtomicBool>,
 ) {
     while !stop.load(Ordering::Relaxed) {
-        for (i, addr) in addrs.iter().enumerate() {
-            let before = epochs[i].load(Ordering::Relaxed);
-            let Some(s) = status(addr).await else {
+        for (id, addr, before) in roster.sampled() {
+            let Some(s) = status(&addr).await else {
                 continue;
             };
             // A restart during the call: the answer may come from either process.
-            if epochs[i].load(Ordering::Relaxed) != before {
+            if roster.epoch(id) != Some(before) {
                 continue;
             }
             samples
@@ -44,7 +44,7 @@ pub async fn run(
                 .unwrap_or_else(|p| p.into_inner())
                 .push(Sample {
                     t: rec.now(),
-                    node: i as u64 + 1,
+                    node: id,
                     epoch: before,
                     term: s.term,
                     leader: s.state == "leader",

@@ -5,14 +5,19 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::check::{self, Anomaly, watch::KvMap};
-use super::client;
+use super::client_on;
+use super::roster::Roster;
 use super::workload::{PREFIX, WatchLog};
 use crate::{Cluster, wait_until};
 
-/// After healing: every node applies everything and holds the same watched keys (compared
+/// After healing: every voter applies everything and holds the same watched keys (compared
 /// node by node through serializable reads of its own state). Returns the store's view.
-pub(super) async fn converge(cluster: &Cluster, n: u64, anomalies: &mut Vec<Anomaly>) -> KvMap {
-    let reader = client(cluster, None).ok();
+pub(super) async fn converge(
+    cluster: &Cluster,
+    roster: &Roster,
+    anomalies: &mut Vec<Anomaly>,
+) -> KvMap {
+    let reader = client_on(roster.endpoints()).ok();
     let mut store = KvMap::new();
     if let Some(r) = &reader {
         match r.range_all(PREFIX).await {
@@ -21,7 +26,7 @@ pub(super) async fn converge(cluster: &Cluster, n: u64, anomalies: &mut Vec<Anom
         }
     }
     let target = store.values().map(|(_, r, _)| *r).max().unwrap_or(0);
-    for id in 1..=n {
+    for id in roster.voters() {
         if let Err(e) = cluster
             .wait_applied(id, target, Duration::from_secs(30))
             .await

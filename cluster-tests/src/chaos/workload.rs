@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cairn_client::{
-    Client, CreateWorkflow, Error, LockOptions, Target, WatchChange, WatchFilter, WatchItem,
-    WatchObject,
+    CreateWorkflow, Error, LockOptions, Target, WatchChange, WatchFilter, WatchItem, WatchObject,
+    WatchStream,
 };
 
 use super::history::{FencedWrite, Outcome, Recorder};
+use super::roster::{Roster, RosterClient};
 use crate::linearizability::{KvInput, KvOutput, Operation, WorkflowInput, WorkflowOutput};
 
 /// Registers per generation; the KV workers move to fresh keys (and the racers to fresh
@@ -28,7 +29,7 @@ pub const LOCK_DATA: &str = "chaos/lock-data";
 pub const PREFIX: &str = "chaos/";
 
 /// Errors that mean the operation did not take effect.
-fn definite(e: &Error) -> bool {
+pub(super) fn definite(e: &Error) -> bool {
     matches!(
         e,
         Error::RevisionMismatch { .. }
@@ -49,11 +50,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Puts unique values, compare-and-sets on the revision last seen, and reads, over the keys
 /// of the current generation, until `stop`.
-pub async fn kv_worker(id: u64, client: Client, rec: Arc<Recorder>, stop: Arc<AtomicBool>) {
+pub async fn kv_worker(
+    id: u64,
+    mut clients: RosterClient,
+    rec: Arc<Recorder>,
+    stop: Arc<AtomicBool>,
+) {
     let mut n = 0u64;
     let mut last_rev: std::collections::HashMap<String, u64> = Default::default();
     while !stop.load(Ordering::Relaxed) {
         n += 1;
+        let client = clients.get();
         let generation = rec.now() / GENERATION_US;
         let k = ((id + n) % KV_KEYS.len() as u64) as usize;
         let key = format!("chaos/kv/{generation}/{}", KV_KEYS[k]);
@@ -135,11 +142,17 @@ pub async fn kv_worker(id: u64, client: Client, rec: Arc<Recorder>, stop: Arc<At
 
 /// Reads a workflow of the current generation (creating it first if nobody has), then moves
 /// it PING <-> PONG at the version it read, until `stop`.
-pub async fn workflow_racer(id: u64, client: Client, rec: Arc<Recorder>, stop: Arc<AtomicBool>) {
+pub async fn workflow_racer(
+    id: u64,
+    mut clients: RosterClient,
+    rec: Arc<Recorder>,
+    stop: Arc<AtomicBool>,
+) {
     let mut n = 0u64;
     let mut created = std::collections::HashSet::new();
     while !stop.load(Ordering::Relaxed) {
         n += 1;
+        let client = clients.get();
         let generation = rec.now() / GENERATION_US;
         let wf = format!("chaos-{generation}-{}", WORKFLOWS[((id + n) % 2) as usize]);
         if !created.contains(&wf) {
@@ -220,7 +233,7 @@ pub async fn workflow_racer(id: u64, client: Client, rec: Arc<Recorder>, stop: A
 /// holder writing after its successor took over), releases, and again until `stop`.
 pub async fn lock_worker(
     id: u64,
-    client: Client,
+    mut clients: RosterClient,
     rec: Arc<Recorder>,
     stop: Arc<AtomicBool>,
     ttl: Duration,
@@ -230,6 +243,8 @@ pub async fn lock_worker(
         .wait(Duration::from_secs(2))
         .owner(format!("chaos-{id}"));
     while !stop.load(Ordering::Relaxed) {
+        // Between lock cycles only: the guard belongs to the client that took the lock.
+        let client = clients.get();
         rec.invoke(id, "lock", &"acquire");
         let guard = match client.lock(LOCK, opts.clone()).await {
             Ok(g) => {
@@ -319,12 +334,35 @@ pub struct WatchLog {
     pub errors: Vec<String>,
 }
 
-/// Follows [`PREFIX`] (keys and locks) from `from` for as long as it is not aborted.
-pub async fn watcher(client: Client, from: u64, log: Arc<Mutex<WatchLog>>) {
-    let filter = WatchFilter::new().kv_prefix(PREFIX).locks_prefix(PREFIX);
-    let mut stream = client.watch(filter, from);
+/// Follows [`PREFIX`] (keys and locks) from `from` for as long as it is not aborted. When
+/// the voter set changes, it resumes on a client of the new voters from the revision after
+/// the last one delivered (a stream's own failover only knows the endpoints it started with).
+pub async fn watcher(roster: Arc<Roster>, from: u64, log: Arc<Mutex<WatchLog>>) {
+    let mut changes = roster.changes();
+    let mut from = from;
+    loop {
+        let Ok(client) = super::client_on(roster.endpoints()) else {
+            return;
+        };
+        let filter = WatchFilter::new().kv_prefix(PREFIX).locks_prefix(PREFIX);
+        let stream = client.watch(filter, from);
+        tokio::select! {
+            () = follow(stream, &log) => return,
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+        let delivered = lock(&log).delivered;
+        from = from.max(delivered + 1);
+    }
+}
+
+/// Records `stream`'s items in `log` until it ends.
+async fn follow(mut stream: WatchStream, log: &Mutex<WatchLog>) {
     while let Some(item) = stream.recv().await {
-        let mut log = lock(&log);
+        let mut log = lock(log);
         match item {
             Ok(WatchItem::Events { revision, events }) => {
                 log.records

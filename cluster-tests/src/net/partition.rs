@@ -5,7 +5,7 @@
 
 use super::Net;
 
-/// A shape of partition over nodes `1..=n`.
+/// A shape of partition over a set of nodes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Partition {
     /// Packets from `from` never reach `to` (the other direction still works).
@@ -21,21 +21,22 @@ pub enum Partition {
 }
 
 impl Partition {
-    /// The directed links this partition cuts in a cluster of `n` nodes.
-    pub fn links(&self, n: u64) -> Vec<(u64, u64)> {
+    /// The directed links this partition cuts between `nodes`.
+    pub fn links(&self, nodes: &[u64]) -> Vec<(u64, u64)> {
         let both = |a: u64, b: u64| [(a, b), (b, a)];
         match self {
             Partition::OneWay { from, to } => vec![(*from, *to)],
             Partition::TwoWay { a, b } => both(*a, *b).to_vec(),
-            Partition::Isolate { node } => (1..=n)
-                .filter(|o| o != node)
-                .flat_map(|o| both(*node, o))
+            Partition::Isolate { node } => nodes
+                .iter()
+                .filter(|o| *o != node)
+                .flat_map(|o| both(*node, *o))
                 .collect(),
             Partition::Split { groups } => {
                 let group_of = |x: u64| groups.iter().position(|g| g.contains(&x));
                 let mut links = Vec::new();
-                for a in 1..=n {
-                    for b in 1..=n {
+                for &a in nodes {
+                    for &b in nodes {
                         if a != b && group_of(a) != group_of(b) {
                             links.push((a, b));
                         }
@@ -45,7 +46,7 @@ impl Partition {
             }
             Partition::Bridge { middle } => {
                 // The rest split in two halves by id; only `middle` crosses.
-                let others: Vec<u64> = (1..=n).filter(|x| x != middle).collect();
+                let others: Vec<u64> = nodes.iter().copied().filter(|x| x != middle).collect();
                 let (left, right) = others.split_at(others.len() / 2);
                 left.iter()
                     .flat_map(|a| right.iter().flat_map(move |b| both(*a, *b)))
@@ -67,10 +68,16 @@ impl Partition {
 }
 
 impl Net {
-    /// Cuts the links of `p` (adding to any already cut).
+    /// Cuts the links of `p` between every node of the network (adding to any already cut).
     pub fn partition(&self, p: &Partition) -> anyhow::Result<()> {
         let n = self.nodes.lock().unwrap_or_else(|e| e.into_inner()).len() as u64;
-        for (from, to) in p.links(n) {
+        self.partition_among(p, &(1..=n).collect::<Vec<_>>())
+    }
+
+    /// Cuts the links of `p` between `nodes` only: the cluster's members, once nodes that
+    /// left it (replaced ones) no longer count.
+    pub fn partition_among(&self, p: &Partition, nodes: &[u64]) -> anyhow::Result<()> {
+        for (from, to) in p.links(nodes) {
             self.cut_link(from, to)?;
         }
         Ok(())
@@ -114,18 +121,32 @@ mod tests {
 
     #[test]
     fn shapes_cut_the_expected_links() {
-        assert_eq!(Partition::OneWay { from: 1, to: 2 }.links(3), vec![(1, 2)]);
-        let iso = Partition::Isolate { node: 2 }.links(3);
+        let (three, five) = ([1, 2, 3], [1, 2, 3, 4, 5]);
+        assert_eq!(
+            Partition::OneWay { from: 1, to: 2 }.links(&three),
+            vec![(1, 2)]
+        );
+        let iso = Partition::Isolate { node: 2 }.links(&three);
         assert_eq!(iso, vec![(2, 1), (1, 2), (2, 3), (3, 2)]);
         let split = Partition::Split {
             groups: vec![vec![1, 2], vec![3, 4, 5]],
         }
-        .links(5);
+        .links(&five);
         assert_eq!(split.len(), 12, "2*3 pairs, both ways");
         assert!(!split.contains(&(1, 2)) && !split.contains(&(3, 4)));
-        let bridge = Partition::Bridge { middle: 3 }.links(5);
+        let bridge = Partition::Bridge { middle: 3 }.links(&five);
         // Halves {1,2} and {4,5}: 4 pairs both ways; nothing touches 3.
         assert_eq!(bridge.len(), 8);
         assert!(bridge.iter().all(|(a, b)| *a != 3 && *b != 3));
+    }
+
+    #[test]
+    fn shapes_cut_only_links_between_the_given_members() {
+        // Node 2 was replaced by node 4: nothing is cut to or from 2.
+        let members = [1, 3, 4];
+        let iso = Partition::Isolate { node: 4 }.links(&members);
+        assert_eq!(iso, vec![(4, 1), (1, 4), (4, 3), (3, 4)]);
+        let bridge = Partition::Bridge { middle: 1 }.links(&members);
+        assert_eq!(bridge, vec![(3, 4), (4, 3)]);
     }
 }

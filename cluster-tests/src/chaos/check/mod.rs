@@ -1,6 +1,7 @@
 //! Checkers of a chaos run's history beyond linearizability: the watch stream, lock fencing,
-//! acknowledged writes, and Raft invariants sampled from node status.
+//! acknowledged writes, checkpoints, and Raft invariants sampled from node status.
 
+pub mod checkpoint;
 pub mod lock;
 pub mod raft;
 pub mod watch;
@@ -21,5 +22,7 @@ impl Anomaly {
     }
 }
 
+#[cfg(test)]
+mod checkpoint_tests;
 #[cfg(test)]
 mod tests;
