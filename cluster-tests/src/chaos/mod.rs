@@ -94,9 +94,18 @@ fn pingpong() -> WorkflowModel {
     }
 }
 
+/// Snapshot every 2,000 entries and keep 500 behind it (defaults 100,000 and 1,000): a run
+/// then builds snapshots and purges the log all along, so a node killed, paused or cut off
+/// for a few seconds, and every replacement, catches up through a snapshot install while
+/// faults go on, instead of replaying a log that is never purged.
+const NODE_ARGS: [&str; 4] = ["--snapshot-logs", "2000", "--keep-logs", "500"];
+
 /// Runs one chaos run in `net` (call from inside its hub, see [`Net::block_on`]).
 pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
-    let mut cluster = Cluster::start_in(net.clone(), cfg.nodes, ClusterOptions::default()).await?;
+    let opts = ClusterOptions {
+        extra_args: NODE_ARGS.iter().map(|a| a.to_string()).collect(),
+    };
+    let mut cluster = Cluster::start_in(net.clone(), cfg.nodes, opts).await?;
     let n = cfg.nodes as u64;
     if !cfg.node_env.is_empty() {
         for id in 1..=n {

@@ -273,14 +273,25 @@ impl<'a> Nemesis<'a> {
     }
 
     fn failpoint(&mut self, leader: u64) -> anyhow::Result<Undo> {
-        let point = *self.rng.pick(&["log-fsync", "log-append", "apply"]);
+        let point = *self.rng.pick(&[
+            "log-fsync",
+            "log-append",
+            "apply",
+            "vote-save",
+            "snapshot-install",
+        ]);
         let victim = if self.rng.below(2) == 0 {
             leader
         } else {
             self.follower(leader)
         };
-        // Healthy for a while (to rejoin and take writes), then the call fails.
-        let after = 20 + self.rng.below(80);
+        // Healthy for a while (to rejoin and take writes), then the call fails. Votes are
+        // saved once per election (a restarted leader holds one) and snapshots installed only
+        // by a lagging node, so those two fail on their first or second call.
+        let after = match point {
+            "vote-save" | "snapshot-install" => self.rng.below(2),
+            _ => 20 + self.rng.below(80),
+        };
         let spec = format!("{point}={after}*off->return");
         self.respawn(victim, vec![("FAILPOINTS".into(), spec.clone())])?;
         self.record(
