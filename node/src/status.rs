@@ -19,6 +19,7 @@ pub fn forward_error(e: ForwardError) -> Status {
         ForwardError::NotLeader { .. } => Status::unavailable("not the leader"),
         ForwardError::Unavailable { reason, .. } => Status::unavailable(reason.clone()),
         ForwardError::Timeout(_) => Status::deadline_exceeded(e.to_string()),
+        ForwardError::Unimplemented => Status::unavailable(e.to_string()),
     };
     if let Some(addr) = leader.filter(|a| !a.is_empty())
         && let Ok(v) = MetadataValue::try_from(addr.as_str())

@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod codec;
 pub mod command;
 pub mod coord;
+pub mod forward_batch;
 pub mod network;
 pub mod peer_proto;
 pub mod peer_server;

@@ -149,6 +149,22 @@ where
         reply(&self.proposer.write_local(request).await)
     }
 
+    async fn forward_batch(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let requests: Vec<command::Request> = arg(req)?;
+        if requests.len() > crate::forward_batch::MAX_BATCH {
+            return Err(Status::invalid_argument(format!(
+                "{} forwarded writes in one call; at most {}",
+                requests.len(),
+                crate::forward_batch::MAX_BATCH
+            )));
+        }
+        // Proposed concurrently, so Raft batches them into as few appends as it can.
+        let outcomes =
+            futures::future::join_all(requests.into_iter().map(|r| self.proposer.write_local(r)))
+                .await;
+        reply(&outcomes)
+    }
+
     async fn read_index(&self, _req: Request<Payload>) -> Result<Response<Payload>, Status> {
         reply(&self.proposer.read_index_local().await)
     }

@@ -12,8 +12,9 @@ use openraft::storage::RaftStateMachine;
 use serde::{Deserialize, Serialize};
 
 use crate::channels::ChannelPool;
-use crate::codec::{decode, encode};
+use crate::codec::{decode, encode, encoded_len};
 use crate::command::{Request, Response};
+use crate::forward_batch::{BATCHED_MAX_BYTES, ForwardQueue};
 use crate::network::peer_client;
 use crate::peer_proto::Payload;
 use crate::read_rounds::ReadRounds;
@@ -34,6 +35,9 @@ pub enum ForwardError {
     },
     #[error("timed out after {0:?}; the outcome is unknown")]
     Timeout(Duration),
+    /// The leader does not serve that peer call (an older version): nothing was applied.
+    #[error("the leader does not implement this call")]
+    Unimplemented,
 }
 
 impl ForwardError {
@@ -48,7 +52,7 @@ impl ForwardError {
     pub fn leader(&self) -> Option<&NodeInfo> {
         match self {
             Self::NotLeader { leader } | Self::Unavailable { leader, .. } => leader.as_ref(),
-            Self::Timeout(_) => None,
+            Self::Timeout(_) | Self::Unimplemented => None,
         }
     }
 }
@@ -61,6 +65,8 @@ pub struct Proposer<SM: RaftStateMachine<TypeConfig>> {
     /// Read-index rounds on this node as leader, and as a follower asking the leader.
     local_reads: ReadRounds,
     remote_reads: ReadRounds,
+    /// Writes waiting to be forwarded to the leader (see `forward_batch`).
+    forwards: ForwardQueue,
 }
 
 impl<SM: RaftStateMachine<TypeConfig>> Clone for Proposer<SM> {
@@ -72,6 +78,7 @@ impl<SM: RaftStateMachine<TypeConfig>> Clone for Proposer<SM> {
             timeout: self.timeout,
             local_reads: self.local_reads.clone(),
             remote_reads: self.remote_reads.clone(),
+            forwards: self.forwards.clone(),
         }
     }
 }
@@ -93,6 +100,7 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
             timeout,
             local_reads: ReadRounds::default(),
             remote_reads: ReadRounds::default(),
+            forwards: ForwardQueue::default(),
         }
     }
 
@@ -126,11 +134,62 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
     pub async fn write(&self, req: Request) -> Result<Response, ForwardError> {
         match self.route()? {
             None => self.write_local(req).await,
-            Some(leader) => {
-                let reply = self.call_leader(&leader, &req, Rpc::Forward).await?;
-                decode::<Result<Response, ForwardError>>(&reply)
-                    .map_err(ForwardError::unavailable)?
+            Some(leader) if encoded_len(&req).unwrap_or(usize::MAX) > BATCHED_MAX_BYTES => {
+                self.forward_one(&leader, &req).await
             }
+            Some(_) => {
+                let (outcome, start) = self.forwards.push(req);
+                if start {
+                    let this = self.clone();
+                    tokio::spawn(async move { this.send_forwards().await });
+                }
+                outcome.await.unwrap_or_else(|_| {
+                    Err(ForwardError::unavailable(
+                        "forwarding stopped; outcome unknown",
+                    ))
+                })
+            }
+        }
+    }
+
+    async fn forward_one(
+        &self,
+        leader: &NodeInfo,
+        req: &Request,
+    ) -> Result<Response, ForwardError> {
+        let reply = self.call_leader(leader, req, Rpc::Forward).await?;
+        decode::<Result<Response, ForwardError>>(&reply).map_err(ForwardError::unavailable)?
+    }
+
+    /// One sender of queued forwards: sends batches until the queue is empty.
+    async fn send_forwards(&self) {
+        while let Some(batch) = self.forwards.next_batch() {
+            let outcomes = match self.route() {
+                Err(e) => Err(e),
+                // Leading now: propose here.
+                Ok(None) => Ok(futures::future::join_all(
+                    batch.requests.iter().map(|r| self.write_local(r.clone())),
+                )
+                .await),
+                Ok(Some(leader)) => self.forward_batch(&leader, &batch.requests).await,
+            };
+            batch.answer(outcomes);
+        }
+    }
+
+    async fn forward_batch(
+        &self,
+        leader: &NodeInfo,
+        requests: &[Request],
+    ) -> Result<Vec<Result<Response, ForwardError>>, ForwardError> {
+        match self.call_leader(leader, requests, Rpc::ForwardBatch).await {
+            Ok(reply) => decode(&reply).map_err(ForwardError::unavailable),
+            // A leader from before ForwardBatch (a rolling upgrade): one call per write.
+            Err(ForwardError::Unimplemented) => Ok(futures::future::join_all(
+                requests.iter().map(|r| self.forward_one(leader, r)),
+            )
+            .await),
+            Err(e) => Err(e),
         }
     }
 
@@ -220,7 +279,7 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
         }
     }
 
-    async fn call_leader<T: Serialize>(
+    async fn call_leader<T: Serialize + ?Sized>(
         &self,
         leader: &NodeInfo,
         msg: &T,
@@ -242,6 +301,7 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
         request.set_timeout(self.timeout);
         let reply = match rpc {
             Rpc::Forward => client.forward(request).await,
+            Rpc::ForwardBatch => client.forward_batch(request).await,
             Rpc::ReadIndex => client.read_index(request).await,
         };
         match reply {
@@ -249,6 +309,7 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
             Err(s) if s.code() == tonic::Code::DeadlineExceeded => {
                 Err(ForwardError::Timeout(self.timeout))
             }
+            Err(s) if s.code() == tonic::Code::Unimplemented => Err(ForwardError::Unimplemented),
             Err(s) => Err(unavailable(&s.message())),
         }
     }
@@ -256,5 +317,6 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
 
 enum Rpc {
     Forward,
+    ForwardBatch,
     ReadIndex,
 }
