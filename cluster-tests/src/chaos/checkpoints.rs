@@ -17,6 +17,7 @@ use super::check::checkpoint::Stored;
 use super::history::{CheckpointLoad, CheckpointSave, Outcome, Recorder};
 use super::rng::Rng;
 use super::roster::RosterClient;
+use super::settle::local_views;
 use super::workload::definite;
 use crate::{Cluster, Deadline, wait_until};
 
@@ -203,19 +204,15 @@ pub async fn compare_replicas(
 ) {
     let target = stored.iter().map(|s| s.revision).max().unwrap_or(0);
     let want: Vec<(String, String, u64, u32, u64)> = stored.iter().map(summary).collect();
-    for &id in voters {
-        if let Err(e) = cluster
-            .wait_applied(id, target, Duration::from_secs(30))
-            .await
-        {
-            anomalies.push(Anomaly::new("convergence", format!("{e:#}")));
-            continue;
-        }
-        let addr = cluster.node(id).client_addr.clone();
-        let local = wait_until(Duration::from_secs(10), "a serializable listing", || {
-            local_listing(addr.clone())
-        })
-        .await;
+    let views = local_views(
+        cluster,
+        voters,
+        target,
+        "a serializable listing",
+        local_listing,
+    )
+    .await;
+    for (id, local) in views {
         match local {
             Ok(local) => {
                 let got: Vec<_> = local.iter().map(summary).collect();
@@ -236,7 +233,7 @@ pub async fn compare_replicas(
                     ));
                 }
             }
-            Err(e) => anomalies.push(Anomaly::new("convergence", format!("node {id}: {e}"))),
+            Err(e) => anomalies.push(Anomaly::new("convergence", format!("node {id}: {e:#}"))),
         }
     }
 }

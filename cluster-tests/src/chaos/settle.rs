@@ -1,6 +1,7 @@
 //! After the faults: every node catches up and holds the same state, and the watch delivers
 //! everything the store holds.
 
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -26,19 +27,16 @@ pub(super) async fn converge(
         }
     }
     let target = store.values().map(|(_, r, _)| *r).max().unwrap_or(0);
-    for id in roster.voters() {
-        if let Err(e) = cluster
-            .wait_applied(id, target, Duration::from_secs(30))
-            .await
-        {
-            anomalies.push(Anomaly::new("convergence", format!("{e:#}")));
-            continue;
-        }
-        let addr = cluster.node(id).client_addr.clone();
-        let seen = wait_until(Duration::from_secs(10), "a serializable range", || {
-            local_range(addr.clone())
-        })
-        .await;
+    let voters = roster.voters();
+    let views = local_views(
+        cluster,
+        &voters,
+        target,
+        "a serializable range",
+        local_range,
+    )
+    .await;
+    for (id, seen) in views {
         match seen {
             Ok(local) if local == store => {}
             Ok(local) => {
@@ -60,10 +58,41 @@ pub(super) async fn converge(
                     format!("node {id} differs from the cluster at {target}: {differ:?}"),
                 ));
             }
-            Err(e) => anomalies.push(Anomaly::new("convergence", format!("node {id}: {e}"))),
+            Err(e) => anomalies.push(Anomaly::new("convergence", format!("node {id}: {e:#}"))),
         }
     }
     store
+}
+
+/// For each voter in turn: waits until it has applied `target`, then reads `what` from its own
+/// state with `read(client address)` (retried for a while). A voter that does not catch up is
+/// a convergence failure.
+pub(super) async fn local_views<T, F, Fut>(
+    cluster: &Cluster,
+    voters: &[u64],
+    target: u64,
+    what: &str,
+    read: F,
+) -> Vec<(u64, anyhow::Result<T>)>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let mut views = Vec::new();
+    for &id in voters {
+        let seen = match cluster
+            .wait_applied(id, target, Duration::from_secs(30))
+            .await
+        {
+            Ok(()) => {
+                let addr = cluster.node(id).client_addr.clone();
+                wait_until(Duration::from_secs(10), what, || read(addr.clone())).await
+            }
+            Err(e) => Err(e),
+        };
+        views.push((id, seen));
+    }
+    views
 }
 
 /// Node `addr`'s own view of [`PREFIX`] (a serializable range: no read index, no forwarding).
