@@ -47,8 +47,9 @@ impl ForwardQueue {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues `req` and waits for its outcome. Returns the sender loop to spawn when this
-    /// call must start one (fewer than [`MAX_IN_FLIGHT`] run).
+    /// Queues `req`. Returns where its outcome will arrive, and whether the caller must start
+    /// a sender (fewer than [`MAX_IN_FLIGHT`] run; a started sender counts itself out in
+    /// [`next_batch`](Self::next_batch) when the queue is empty).
     pub fn push(&self, req: Request) -> (oneshot::Receiver<Outcome>, bool) {
         let (reply, rx) = oneshot::channel();
         let mut state = self.state();
