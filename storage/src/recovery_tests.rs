@@ -59,7 +59,25 @@ async fn prepared() -> (TempDir, Dump) {
         .unwrap();
     sm.apply_batch(&entries[30..]).unwrap();
     let dump = sm.dump();
+    drop((log, sm));
+    wait_for_sled_lock(&dir.path().join("sm"));
     (dir, dump)
+}
+
+/// Returns once the state machine's sled directory can be opened again: the store's last
+/// handles (a background flush or snapshot thread) may let go of its file lock a moment after
+/// the store is dropped, and a test that reopens it at once then failed with WouldBlock.
+fn wait_for_sled_lock(path: &std::path::Path) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match sled::open(path) {
+            Ok(db) => return drop(db),
+            Err(e) if std::time::Instant::now() >= deadline => {
+                panic!("sled at {} still locked after 10 s: {e}", path.display())
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
 }
 
 /// Runs openraft's startup (restore snapshot, re-apply log up to committed).
