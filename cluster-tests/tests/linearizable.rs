@@ -248,14 +248,7 @@ async fn racer(id: u64, client: Client, start: Instant, until: Instant, history:
         let result = client
             .transition(wf, Target::status(to), Some(version), "racer", "")
             .await;
-        let output = match result {
-            Ok(r) => Some(WorkflowOutput::Moved { version: r.version }),
-            Err(Error::VersionConflict { current }) => Some(WorkflowOutput::Conflict { current }),
-            Err(Error::IllegalTransition { current, .. }) => {
-                Some(WorkflowOutput::Illegal { current })
-            }
-            Err(_) => None,
-        };
+        let output = WorkflowOutput::of_transition(&result);
         history.lock().unwrap().push(Operation {
             client: id,
             input: WorkflowInput::Transition {
@@ -299,12 +292,6 @@ async fn workflow_history_is_linearizable(fault: Fault) {
         .filter(|op| matches!(op.output, Some(WorkflowOutput::Moved { .. })))
         .count();
     assert!(moved > 20, "only {moved} transitions won");
-    let model = WorkflowModel {
-        initial: "PING".into(),
-        edges: vec![
-            ("PING".into(), "PONG".into()),
-            ("PONG".into(), "PING".into()),
-        ],
-    };
+    let model = WorkflowModel::pingpong();
     assert_linearizable(&cluster, &model, &history, |i| i.id().to_string());
 }

@@ -84,16 +84,6 @@ pub(crate) fn client_on(endpoints: Vec<String>) -> anyhow::Result<Client> {
     Ok(Client::with_config(endpoints, config)?)
 }
 
-fn pingpong() -> WorkflowModel {
-    WorkflowModel {
-        initial: "PING".into(),
-        edges: vec![
-            ("PING".into(), "PONG".into()),
-            ("PONG".into(), "PING".into()),
-        ],
-    }
-}
-
 /// Snapshot every 2,000 entries and keep 500 behind it (defaults 100,000 and 1,000): a run
 /// then builds snapshots and purges the log all along, so a node killed, paused or cut off
 /// for a few seconds, and every replacement, catches up through a snapshot install while
@@ -245,7 +235,12 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
     let budget = cfg.checker_budget;
     let (kv_verdict, wf_verdict, kv_len, wf_len) = tokio::task::spawn_blocking(move || {
         let k = linearizable(&KvModel, &kv, |i| i.key().to_string(), budget);
-        let w = linearizable(&pingpong(), &wf, |i| i.id().to_string(), budget);
+        let w = linearizable(
+            &WorkflowModel::pingpong(),
+            &wf,
+            |i| i.id().to_string(),
+            budget,
+        );
         (k, w, kv.len(), wf.len())
     })
     .await?;

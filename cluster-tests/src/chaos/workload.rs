@@ -204,14 +204,7 @@ pub async fn workflow_racer(
         let result = client
             .transition(wf, Target::status(to), Some(version), "chaos", "")
             .await;
-        let output = match result {
-            Ok(r) => Some(WorkflowOutput::Moved { version: r.version }),
-            Err(Error::VersionConflict { current }) => Some(WorkflowOutput::Conflict { current }),
-            Err(Error::IllegalTransition { current, .. }) => {
-                Some(WorkflowOutput::Illegal { current })
-            }
-            Err(_) => None,
-        };
+        let output = WorkflowOutput::of_transition(&result);
         let outcome = match &output {
             Some(WorkflowOutput::Moved { .. }) => Outcome::Ok,
             Some(_) => Outcome::Fail,

@@ -234,16 +234,6 @@ fn generated_valid_histories_of_thousands_of_operations_pass() {
     assert_eq!(verdict(&history), Verdict::Ok);
 }
 
-fn pingpong() -> WorkflowModel {
-    WorkflowModel {
-        initial: "PING".into(),
-        edges: vec![
-            ("PING".into(), "PONG".into()),
-            ("PONG".into(), "PING".into()),
-        ],
-    }
-}
-
 fn transition(
     client: u64,
     to: &str,
@@ -269,7 +259,7 @@ fn transition(
 fn workflow_transitions_win_once_per_version() {
     let check_wf = |h: &[Operation<WorkflowInput, WorkflowOutput>]| {
         check(
-            &pingpong(),
+            &WorkflowModel::pingpong(),
             h,
             |i| i.id().to_string(),
             Duration::from_secs(5),

@@ -45,6 +45,24 @@ pub enum WorkflowOutput {
     },
 }
 
+impl WorkflowOutput {
+    /// What a client's transition call says, in the model's terms; `None` when the outcome is
+    /// unknown (any other error).
+    pub fn of_transition(
+        result: &Result<cairn_client::WorkflowRef, cairn_client::Error>,
+    ) -> Option<Self> {
+        use cairn_client::Error;
+        match result {
+            Ok(r) => Some(Self::Moved { version: r.version }),
+            Err(Error::VersionConflict { current }) => Some(Self::Conflict { current: *current }),
+            Err(Error::IllegalTransition { current, .. }) => Some(Self::Illegal {
+                current: current.clone(),
+            }),
+            Err(_) => None,
+        }
+    }
+}
+
 /// A workflow definition as a set of legal edges, and the state a workflow starts in.
 pub struct WorkflowModel {
     pub initial: String,
@@ -52,6 +70,17 @@ pub struct WorkflowModel {
 }
 
 impl WorkflowModel {
+    /// PING <-> PONG: the definition the linearizability tests and the chaos workload drive.
+    pub fn pingpong() -> Self {
+        Self {
+            initial: "PING".into(),
+            edges: vec![
+                ("PING".into(), "PONG".into()),
+                ("PONG".into(), "PING".into()),
+            ],
+        }
+    }
+
     fn legal(&self, from: &str, to: &str) -> bool {
         self.edges.iter().any(|(f, t)| f == from && t == to)
     }
