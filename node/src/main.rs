@@ -15,6 +15,7 @@ mod http;
 mod lease_keeper;
 mod metrics;
 mod ops;
+mod raft_watch;
 mod server;
 mod services;
 mod status;

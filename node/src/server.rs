@@ -31,6 +31,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::cluster_id::ClusterId;
 use crate::config::NodeConfig;
 use crate::etcd::{EtcdParts, EtcdServers};
+use crate::raft_watch::RaftWatch;
 use crate::services::admin::{AdminOptions, AdminService};
 use crate::services::checkpoint::CheckpointService;
 use crate::services::coord::Coord;
@@ -337,11 +338,10 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
 }
 
 /// Resolves when Raft's core stops by itself (openraft stops on any storage error): its
-/// metrics channel closes.
+/// metrics channels close.
 async fn raft_stopped(raft: CairnRaft) {
-    use openraft::rt::WatchReceiver;
-    let mut metrics = raft.metrics();
-    while metrics.changed().await.is_ok() {}
+    let mut watch = RaftWatch::new(&raft, None);
+    while watch.next().await {}
 }
 
 /// First start of an initial member: initialise the cluster with the configured voters.

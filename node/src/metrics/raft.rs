@@ -3,14 +3,15 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use cairn_raft::{NodeId, TypeConfig};
 use metrics::{counter, gauge, histogram};
 use openraft::metrics::MetricsRecorder;
-use openraft::rt::WatchReceiver;
 use openraft::{RaftMetrics, ServerState};
 use tokio::sync::watch;
 
+use crate::raft_watch::RaftWatch;
 use crate::server::CairnRaft;
 
 /// What the previous metrics update showed, to count changes.
@@ -79,18 +80,21 @@ fn update(m: &RaftMetrics<TypeConfig>, seen: &mut Seen) {
     seen.peers = peers;
 }
 
+/// Indexes and lag are sampled this often; role changes are seen at once.
+const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+
 /// Follows the metrics watch until `stop`; also installs the [`Recorder`].
 pub fn spawn(raft: CairnRaft, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if let Err(e) = raft.set_metrics_recorder(Some(Arc::new(Recorder))).await {
             tracing::warn!(error = %e, "could not install the raft metrics recorder");
         }
-        let mut rx = raft.metrics();
+        let mut watch = RaftWatch::new(&raft, Some(SAMPLE_EVERY));
         let mut seen = Seen::default();
         loop {
-            update(&rx.borrow_watched(), &mut seen);
+            update(&watch.metrics(), &mut seen);
             tokio::select! {
-                changed = rx.changed() => if changed.is_err() { break },
+                running = watch.next() => if !running { break },
                 _ = stop.wait_for(|s| *s) => break,
             }
         }
