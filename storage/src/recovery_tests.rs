@@ -126,9 +126,32 @@ async fn interrupted_install_is_moved_aside_and_rebuilt() {
 }
 
 #[tokio::test]
+async fn sled_from_another_boot_is_rebuilt_from_snapshot_and_log() {
+    let now = crate::store::boot_id().expect("this test needs Linux's boot_id");
+    let (dir, expected) = prepared().await;
+    // As if the machine had restarted since sled was last open: its unsynced writes may be
+    // torn, so it must not be trusted even though it opens.
+    fs::write(dir.path().join("sm.boot"), "an-earlier-boot\n").unwrap();
+
+    let (mut log, mut sm) = open_in(&dir, StorageConfig::default()).await;
+    assert_eq!(
+        sm.reader().applied_index(),
+        29,
+        "sled rebuilt from the snapshot"
+    );
+    start(&mut log, &mut sm).await;
+    assert_eq!(sm.reader().applied_index(), 59);
+    assert_eq!(sm.dump(), expected);
+    let recorded = fs::read_to_string(dir.path().join("sm.boot")).unwrap();
+    assert_eq!(recorded.trim(), now);
+}
+
+#[tokio::test]
 async fn restart_with_intact_sled_keeps_state() {
     let (dir, expected) = prepared().await;
     let (mut log, mut sm) = open_in(&dir, StorageConfig::default()).await;
+    // Same boot: sled is trusted as it is, nothing reloaded.
+    assert_eq!(sm.reader().applied_index(), 59);
     start(&mut log, &mut sm).await;
     assert_eq!(sm.dump(), expected);
     assert_eq!(

@@ -4,11 +4,14 @@
 //! ```text
 //! <dir>/VERSION      on-disk data version, written at init, checked on every open
 //! <dir>/log/         raft-log WAL: log entries, vote, committed (fsynced)
-//! <dir>/sm/          sled state machine (NOT fsynced on Linux; rebuildable)
+//! <dir>/sm/          sled state machine (not fsynced, see vendor/sled/CAIRN.md; rebuildable)
+//! <dir>/sm.boot      the machine boot that last opened sm/
 //! <dir>/snapshots/   snapshot files (fsynced)
 //! ```
 //! sled is never the only durable copy: after a repair openraft re-applies the log from sled's
-//! last_applied up to the saved committed index.
+//! last_applied up to the saved committed index. Within one boot the page cache keeps sled's
+//! writes through a process crash; after a machine restart its unsynced writes may be torn
+//! or lost in any order, so sled is then rebuilt from scratch.
 
 use std::fs;
 use std::io::{self, Write};
@@ -59,7 +62,9 @@ fn open_blocking(
     fsync_dir(dir)?;
 
     let snapshots = Arc::new(SnapshotDir::open(&dir.join("snapshots"))?);
+    drop_sled_from_another_boot(dir)?;
     let trees = open_sled(dir, config)?;
+    record_boot(dir)?;
     repair_from_snapshot(&trees, &snapshots)?;
     let log = LogStore::open(&dir.join("log"), config)?;
     check_no_gap(&trees, &log)?;
@@ -144,6 +149,55 @@ fn open_sled(dir: &Path, config: &StorageConfig) -> Result<Trees, StorageError> 
     fs::rename(&path, &aside)?;
     fsync_dir(dir)?;
     open_sled_at(&path, config)
+}
+
+const BOOT_FILE: &str = "sm.boot";
+
+/// The kernel's id for the running boot of this machine; `None` where there is none (the
+/// check is then off).
+pub(crate) fn boot_id() -> Option<String> {
+    fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// Removes sled when the machine has restarted since sled was last opened: writes it had not
+/// synced may be missing or torn in any order, which sled's recovery does not promise to
+/// detect. The snapshot and the fsynced log rebuild it.
+fn drop_sled_from_another_boot(dir: &Path) -> Result<(), StorageError> {
+    let (Some(now), Ok(then)) = (boot_id(), fs::read_to_string(dir.join(BOOT_FILE))) else {
+        return Ok(());
+    };
+    let sled = dir.join("sm");
+    if then.trim() == now || !sled.exists() {
+        return Ok(());
+    }
+    tracing::warn!(
+        last_opened_in_boot = then.trim(),
+        "the machine restarted since the state machine (sled) was last open; rebuilding it \
+         from snapshot + log"
+    );
+    fs::remove_dir_all(&sled)?;
+    fsync_dir(dir)?;
+    Ok(())
+}
+
+/// Notes the running boot as the one sled was last opened in.
+fn record_boot(dir: &Path) -> Result<(), StorageError> {
+    let Some(now) = boot_id() else {
+        return Ok(());
+    };
+    let path = dir.join(BOOT_FILE);
+    if fs::read_to_string(&path).is_ok_and(|then| then.trim() == now) {
+        return Ok(());
+    }
+    let tmp = dir.join("sm.boot.tmp");
+    let mut f = fs::File::create(&tmp)?;
+    writeln!(f, "{now}")?;
+    f.sync_all()?;
+    fs::rename(&tmp, &path)?;
+    fsync_dir(dir)?;
+    Ok(())
 }
 
 fn broken_path(dir: &Path) -> Result<PathBuf, StorageError> {
