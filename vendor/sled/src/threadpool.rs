@@ -68,7 +68,10 @@ impl Queue {
         // with the notify below.
         drop(queue);
 
-        self.cv.notify_all();
+        // CAIRN: one task wakes one worker. Upstream's notify_all woke every idle worker
+        // (seven, each then contending for the queue lock) for each task, and sled queues a
+        // task per applied transaction.
+        self.cv.notify_one();
 
         len
     }
