@@ -129,14 +129,14 @@ where
             },
         };
         // openraft answers only after the install finished (or was skipped as stale); then
-        // `incoming` drops and removes whatever the store did not take.
-        reply(
-            &self
-                .proposer
-                .raft()
-                .install_full_snapshot(vote, snapshot)
-                .await,
-        )
+        // `incoming` drops and removes whatever the store did not take, even if this call
+        // was cancelled meanwhile.
+        let raft = self.proposer.raft().clone();
+        let installed = snapshot_receive::install_detached(incoming, async move {
+            raft.install_full_snapshot(vote, snapshot).await
+        })
+        .await?;
+        reply(&installed)
     }
 
     async fn transfer_leader(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {

@@ -28,6 +28,25 @@ impl Drop for IncomingFile {
     }
 }
 
+/// Runs `install` (Raft installing `file`) to completion in its own task, and removes `file`
+/// only after it. The peer call that delivered the file can be cancelled at any moment (the
+/// leader timed out, or lost leadership mid-transfer), which drops its handler; had the
+/// handler owned the file, Raft could find it gone halfway through an install, and openraft
+/// treats a failed install as fatal (the chaos suite caught a follower stopping on ENOENT).
+pub(crate) async fn install_detached<F>(file: IncomingFile, install: F) -> Result<F::Output, Status>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(async move {
+        let out = install.await;
+        drop(file);
+        out
+    })
+    .await
+    .map_err(|e| Status::internal(format!("snapshot install task: {e}")))
+}
+
 /// Writes the chunks to `<dir>/<index>-<seq>.incoming`, fsyncs, and verifies the file.
 pub(crate) async fn receive<S>(
     dir: &Path,
@@ -163,6 +182,37 @@ mod tests {
             0,
             "the file is removed once Raft is done with it"
         );
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_call_keeps_the_file_until_the_install_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("7-0.incoming");
+        std::fs::write(&path, BODY).unwrap();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let (seen, saw) = tokio::sync::oneshot::channel::<bool>();
+        let install = {
+            let path = path.clone();
+            async move {
+                let _ = released.await;
+                let _ = seen.send(path.exists());
+            }
+        };
+        // The peer call is cancelled while Raft is still installing.
+        let call = install_detached(IncomingFile(path.clone()), install);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(20), call)
+                .await
+                .is_err()
+        );
+        assert!(path.exists(), "removed while the install was running");
+        release.send(()).unwrap();
+        assert!(saw.await.unwrap(), "the install found its file");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while path.exists() {
+            assert!(std::time::Instant::now() < deadline, "file left behind");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     #[tokio::test]
