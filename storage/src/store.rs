@@ -108,12 +108,7 @@ pub(crate) fn check_or_init_version(dir: &Path) -> Result<bool, StorageError> {
                     expected: DATA_VERSION,
                 });
             }
-            let tmp = dir.join("VERSION.tmp");
-            let mut f = fs::File::create(&tmp)?;
-            writeln!(f, "{DATA_VERSION}")?;
-            f.sync_all()?;
-            fs::rename(&tmp, &path)?;
-            fsync_dir(dir)?;
+            write_durably(dir, VERSION_FILE, &DATA_VERSION.to_string())?;
             Ok(true)
         }
         Err(e) => Err(e.into()),
@@ -187,15 +182,20 @@ fn record_boot(dir: &Path) -> Result<(), StorageError> {
     let Some(now) = boot_id() else {
         return Ok(());
     };
-    let path = dir.join(BOOT_FILE);
-    if fs::read_to_string(&path).is_ok_and(|then| then.trim() == now) {
+    if fs::read_to_string(dir.join(BOOT_FILE)).is_ok_and(|then| then.trim() == now) {
         return Ok(());
     }
-    let tmp = dir.join("sm.boot.tmp");
+    write_durably(dir, BOOT_FILE, &now)
+}
+
+/// Writes `<dir>/<name>` as one line, all or nothing: a temporary file, fsynced, renamed into
+/// place, and the directory fsynced.
+fn write_durably(dir: &Path, name: &str, line: &str) -> Result<(), StorageError> {
+    let tmp = dir.join(format!("{name}.tmp"));
     let mut f = fs::File::create(&tmp)?;
-    writeln!(f, "{now}")?;
+    writeln!(f, "{line}")?;
     f.sync_all()?;
-    fs::rename(&tmp, &path)?;
+    fs::rename(&tmp, dir.join(name))?;
     fsync_dir(dir)?;
     Ok(())
 }
