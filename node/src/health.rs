@@ -5,8 +5,6 @@
 //! restarted). Ready: live, a leader is known, and this node has applied (nearly) everything
 //! known committed, so its reads are current and its writes can be forwarded.
 
-use std::time::Duration;
-
 use cairn_raft::TypeConfig;
 use openraft::RaftMetrics;
 use tokio::sync::watch;
@@ -19,10 +17,6 @@ use crate::server::CairnRaft;
 /// A node this many entries behind in applying is still catching up (a snapshot install or a
 /// restart replaying its log); under normal load the gap is a handful of entries.
 pub const READY_APPLY_LAG: u64 = 1000;
-
-/// Readiness also turns on apply progress, which is sampled this often (role changes are seen
-/// at once).
-const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
 /// The gRPC service names reported besides the overall "" status.
 pub const SERVICES: [&str; 3] = ["cairn.v1.Kv", "cairn.v1.Workflows", "cairn.v1.Admin"];
@@ -56,7 +50,7 @@ pub fn spawn_grpc_health(
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut watch = RaftWatch::new(&raft, Some(SAMPLE_EVERY));
+        let mut watch = RaftWatch::sampled(&raft);
         let mut last = None;
         loop {
             let ready = readiness(&watch.metrics()).is_ok();

@@ -24,14 +24,24 @@ pub struct RaftWatch {
     tick: Option<Interval>,
 }
 
+/// How often a sampled watch wakes besides role changes: the lag of readiness and gauges
+/// behind applied progress.
+const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+
 impl RaftWatch {
-    /// Wakes on role changes, and every `every` if given.
-    pub fn new(raft: &CairnRaft, every: Option<Duration>) -> Self {
-        let tick = every.map(|d| {
-            let mut tick = tokio::time::interval(d);
-            tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
-            tick
-        });
+    /// Wakes on role changes and every [`SAMPLE_EVERY`].
+    pub fn sampled(raft: &CairnRaft) -> Self {
+        let mut tick = tokio::time::interval(SAMPLE_EVERY);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        Self::with_tick(raft, Some(tick))
+    }
+
+    /// Wakes on role changes only.
+    pub fn role_changes(raft: &CairnRaft) -> Self {
+        Self::with_tick(raft, None)
+    }
+
+    fn with_tick(raft: &CairnRaft, tick: Option<Interval>) -> Self {
         Self {
             raft: raft.clone(),
             server: raft.server_metrics(),

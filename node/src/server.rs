@@ -340,7 +340,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
 /// Resolves when Raft's core stops by itself (openraft stops on any storage error): its
 /// metrics channels close.
 async fn raft_stopped(raft: CairnRaft) {
-    let mut watch = RaftWatch::new(&raft, None);
+    let mut watch = RaftWatch::role_changes(&raft);
     while watch.next().await {}
 }
 

@@ -163,15 +163,16 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
 
     /// One sender of queued forwards: sends batches until the queue is empty.
     async fn send_forwards(&self) {
-        while let Some(batch) = self.forwards.next_batch() {
+        while let Some(mut batch) = self.forwards.next_batch() {
+            let requests = std::mem::take(&mut batch.requests);
             let outcomes = match self.route() {
                 Err(e) => Err(e),
                 // Leading now: propose here.
                 Ok(None) => Ok(futures::future::join_all(
-                    batch.requests.iter().map(|r| self.write_local(r.clone())),
+                    requests.into_iter().map(|r| self.write_local(r)),
                 )
                 .await),
-                Ok(Some(leader)) => self.forward_batch(&leader, &batch.requests).await,
+                Ok(Some(leader)) => self.forward_batch(&leader, &requests).await,
             };
             batch.answer(outcomes);
         }

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use cairn_raft::{NodeId, TypeConfig};
 use metrics::{counter, gauge, histogram};
@@ -80,16 +79,13 @@ fn update(m: &RaftMetrics<TypeConfig>, seen: &mut Seen) {
     seen.peers = peers;
 }
 
-/// Indexes and lag are sampled this often; role changes are seen at once.
-const SAMPLE_EVERY: Duration = Duration::from_millis(250);
-
 /// Follows the metrics watch until `stop`; also installs the [`Recorder`].
 pub fn spawn(raft: CairnRaft, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if let Err(e) = raft.set_metrics_recorder(Some(Arc::new(Recorder))).await {
             tracing::warn!(error = %e, "could not install the raft metrics recorder");
         }
-        let mut watch = RaftWatch::new(&raft, Some(SAMPLE_EVERY));
+        let mut watch = RaftWatch::sampled(&raft);
         let mut seen = Seen::default();
         loop {
             update(&watch.metrics(), &mut seen);
