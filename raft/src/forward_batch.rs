@@ -13,11 +13,10 @@ use tokio::sync::oneshot;
 use crate::command::{Request, Response};
 use crate::proposer::ForwardError;
 
-/// Batches in flight per follower. Each call takes a commit round on the leader plus ~1 ms of
-/// transport on a busy machine, so a write queued behind the limit waits most of a call: 16
-/// lets the concurrency of a typical client (a few to a dozen requests per member) go out at
-/// once (with 4, a forwarded write at 16 etcd clients queued ~0.5 ms), while heavier load
-/// still queues and shares calls.
+/// Batches in flight per follower. A write queued behind the limit waits most of a call (a
+/// leader commit plus the peer hop), so the limit is above the few to a dozen requests a
+/// client keeps at one member (with 4, 16 etcd clients queued ~0.5 ms per forwarded write);
+/// heavier load still queues and shares calls.
 pub const MAX_IN_FLIGHT: usize = 16;
 /// Most writes per call (only small writes are batched, see [`BATCHED_MAX_BYTES`], so a call
 /// stays far below the peer message limit).
@@ -126,7 +125,9 @@ mod tests {
         let q = ForwardQueue::default();
         let mut waits = Vec::new();
         let mut started = 0;
-        for i in 0..MAX_IN_FLIGHT as u64 + 6 {
+        // More writes than senders, so some must queue.
+        let n = MAX_IN_FLIGHT + 6;
+        for i in 0..n as u64 {
             let (rx, start) = q.push(req(i));
             started += usize::from(start);
             waits.push(rx);
@@ -134,7 +135,7 @@ mod tests {
         // Only MAX_IN_FLIGHT senders start; the rest wait in the queue for them.
         assert_eq!(started, MAX_IN_FLIGHT);
         let batch = q.next_batch().unwrap();
-        assert_eq!(batch.requests.len(), MAX_IN_FLIGHT + 6);
+        assert_eq!(batch.requests.len(), n);
         let outcomes = batch
             .requests
             .iter()
