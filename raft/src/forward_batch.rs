@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::oneshot;
 
-use crate::command::{Request, Response};
-use crate::proposer::ForwardError;
+use crate::error::ForwardError;
+use cairn_model::command::{Request, Response};
 
 /// Batches in flight per follower. A write queued behind the limit waits most of a call (a
 /// leader commit plus the peer hop), so the limit is above the few to a dozen requests a
@@ -109,7 +109,7 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::Command;
+    use cairn_model::command::Command;
 
     fn req(i: u64) -> Request {
         Request {

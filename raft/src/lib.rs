@@ -1,11 +1,17 @@
-//! cairn-raft: the openraft type configuration, the replicated command set, and the peer
-//! transport (tonic service + cached client channels) that carries Raft RPCs between nodes.
+//! cairn-raft: the Raft plumbing. The openraft type configuration, where a request enters Raft
+//! (the [`Proposer`]: propose as leader, forward to the leader otherwise, read-index rounds for
+//! linearizable reads) and the peer transport between nodes (tonic service, cached channels,
+//! batched forwarding, chunked snapshot streaming). What is replicated is defined in
+//! cairn-model; how it is stored and applied in cairn-storage.
+//!
+//! - [`types`]: openraft's type configuration ([`TypeConfig`], [`NodeInfo`]).
+//! - [`proposer`]: the entry point of writes and linearizable reads; [`error`]: its errors.
+//! - [`forward_batch`]: a follower's queue of writes forwarded to the leader in batches.
+//! - [`network`] (client side) and [`peer_server`] (server side) of the peer protocol, over
+//!   [`channels`]; [`snapshot_receive`] writes an incoming snapshot stream to disk.
 
 pub mod channels;
-pub mod checkpoint;
-pub mod codec;
-pub mod command;
-pub mod coord;
+pub mod error;
 pub mod forward_batch;
 pub mod network;
 pub mod peer_proto;
@@ -13,14 +19,12 @@ pub mod peer_server;
 pub mod proposer;
 mod read_rounds;
 pub mod snapshot_receive;
-pub mod txn;
 pub mod types;
-pub mod workflow;
 
 pub use channels::ChannelPool;
-pub use command::{Command, CommandError, KvRecord, Request, Response, Session};
+pub use error::ForwardError;
 pub use network::PeerNetworkFactory;
 pub use peer_server::PeerService;
-pub use proposer::{ForwardError, Proposer, now_ms};
+pub use proposer::{Proposer, now_ms};
 pub use snapshot_receive::SnapshotVerifier;
 pub use types::{NodeId, NodeInfo, SnapshotFile, TypeConfig};

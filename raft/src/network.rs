@@ -19,10 +19,10 @@ use tokio::io::AsyncReadExt;
 use tonic::transport::Channel;
 
 use crate::channels::{ChannelPool, MAX_PEER_MESSAGE};
-use crate::codec::{decode, encode};
 use crate::peer_proto::raft_peer_client::RaftPeerClient;
 use crate::peer_proto::{Payload, SnapshotChunk};
 use crate::types::{NodeId, NodeInfo, Snapshot, SnapshotFile, TypeConfig, Vote};
+use cairn_model::codec::{decode, encode};
 
 /// Snapshot files are streamed in chunks of this size: bounded memory on both ends.
 pub const SNAPSHOT_CHUNK: usize = 1024 * 1024;

@@ -12,13 +12,13 @@ use serde::Serialize;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::channels::MAX_PEER_MESSAGE;
-use crate::codec::{decode, encode};
-use crate::command;
 use crate::peer_proto::raft_peer_server::{RaftPeer, RaftPeerServer};
 use crate::peer_proto::{Payload, SnapshotChunk};
 use crate::proposer::Proposer;
 use crate::snapshot_receive::{self, SnapshotVerifier};
 use crate::types::{Snapshot, SnapshotFile, TypeConfig};
+use cairn_model::codec::{decode, encode};
+use cairn_model::command;
 
 pub struct PeerService<SM: RaftStateMachine<TypeConfig>> {
     proposer: Proposer<SM>,

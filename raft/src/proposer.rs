@@ -9,53 +9,17 @@ use openraft::ReadPolicy;
 use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::rt::WatchReceiver;
 use openraft::storage::RaftStateMachine;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::channels::ChannelPool;
-use crate::codec::{decode, encode, encoded_len};
-use crate::command::{Request, Response};
+use crate::error::ForwardError;
 use crate::forward_batch::{BATCHED_MAX_BYTES, ForwardQueue};
 use crate::network::peer_client;
 use crate::peer_proto::Payload;
 use crate::read_rounds::ReadRounds;
 use crate::types::{NodeId, NodeInfo, Raft, TypeConfig};
-
-/// Why a request could not be served; travels between nodes, so it is serializable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-pub enum ForwardError {
-    /// This node cannot serve it; `leader` is the leader it knows of, if any.
-    #[error("not the leader")]
-    NotLeader { leader: Option<NodeInfo> },
-    /// No leader, no quorum, or the node is stopping. The outcome of a write is unknown: retry
-    /// with the same idempotency key.
-    #[error("unavailable: {reason}")]
-    Unavailable {
-        reason: String,
-        leader: Option<NodeInfo>,
-    },
-    #[error("timed out after {0:?}; the outcome is unknown")]
-    Timeout(Duration),
-    /// The leader does not serve that peer call (an older version): nothing was applied.
-    #[error("the leader does not implement this call")]
-    Unimplemented,
-}
-
-impl ForwardError {
-    fn unavailable(reason: impl ToString) -> Self {
-        Self::Unavailable {
-            reason: reason.to_string(),
-            leader: None,
-        }
-    }
-
-    /// The leader this error points at, if it names one.
-    pub fn leader(&self) -> Option<&NodeInfo> {
-        match self {
-            Self::NotLeader { leader } | Self::Unavailable { leader, .. } => leader.as_ref(),
-            Self::Timeout(_) | Self::Unimplemented => None,
-        }
-    }
-}
+use cairn_model::codec::{decode, encode, encoded_len};
+use cairn_model::command::{Request, Response};
 
 pub struct Proposer<SM: RaftStateMachine<TypeConfig>> {
     raft: Raft<SM>,

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use crate::proposer::ForwardError;
+use crate::error::ForwardError;
 
 type Waiter = oneshot::Sender<Result<u64, ForwardError>>;
 

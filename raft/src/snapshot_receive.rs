@@ -9,9 +9,9 @@ use futures::{Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tonic::Status;
 
-use crate::codec::decode;
 use crate::peer_proto::SnapshotChunk;
 use crate::types::{SnapshotMeta, Vote};
+use cairn_model::codec::decode;
 
 /// Checks a received snapshot file (checksum, then header) and returns the meta it holds.
 /// Supplied by the storage layer, which owns the file format.
@@ -108,7 +108,7 @@ mod tests {
     use openraft::vote::RaftLeaderId;
 
     use super::*;
-    use crate::codec::encode;
+    use cairn_model::codec::encode;
 
     const BODY: &[u8] = b"snapshot-bytes-0123456789";
 

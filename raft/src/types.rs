@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{Request, Response};
+use cairn_model::command::{Request, Response};
 
 pub type NodeId = u64;
 

@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use cairn_raft::checkpoint::{CheckpointRecord, Codec, RetentionPolicy, UploadRecord};
-use cairn_raft::codec;
-use cairn_raft::workflow::merge_patch;
+use cairn_model::checkpoint::{CheckpointRecord, Codec, RetentionPolicy, UploadRecord};
+use cairn_model::codec;
+use cairn_model::workflow::merge_patch;
 use serde::de::DeserializeOwned;
 
 use crate::error::StorageError;

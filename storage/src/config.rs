@@ -1,6 +1,6 @@
 //! `StorageConfig`: tunables of the on-disk storage, with production defaults.
 
-use cairn_raft::workflow::limits::RecordLimits;
+use cairn_model::workflow::limits::RecordLimits;
 
 use crate::watch::HistoryLimits;
 

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use cairn_raft::codec;
-use cairn_raft::coord::{ElectionRecord, LeaseRecord, LockRecord};
+use cairn_model::codec;
+use cairn_model::coord::{ElectionRecord, LeaseRecord, LockRecord};
 use serde::de::DeserializeOwned;
 
 use crate::error::StorageError;

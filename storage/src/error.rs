@@ -4,7 +4,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use cairn_raft::codec::CodecError;
+use cairn_model::codec::CodecError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cairn_raft::txn::KeyRange;
+use cairn_model::txn::KeyRange;
 
 use crate::error::StorageError;
 use crate::keyspace::{Space, Trees};

@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use cairn_raft::codec;
-use cairn_raft::command::KvRecord;
-use cairn_raft::txn::{KeyValue, KvError, RangeReply, RangeSpec};
+use cairn_model::KvRecord;
+use cairn_model::codec;
+use cairn_model::txn::{KeyValue, KvError, RangeReply, RangeSpec};
 
 use crate::error::StorageError;
 use crate::reader::KvReader;

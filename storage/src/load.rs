@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use cairn_raft::codec;
+use cairn_model::codec;
 use cairn_raft::types::{LogId, SnapshotMeta, StoredMembership};
 
 use crate::error::StorageError;

@@ -7,8 +7,8 @@ use std::io;
 use std::io::Read;
 use std::time::Instant;
 
+use cairn_model::codec;
 use cairn_raft::TypeConfig;
-use cairn_raft::codec;
 use cairn_raft::types::{LogId, Vote};
 use openraft::alias::PayloadOf;
 use openraft::storage::IOFlushed;

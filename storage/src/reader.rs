@@ -5,8 +5,8 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use cairn_raft::codec;
-use cairn_raft::command::KvRecord;
+use cairn_model::KvRecord;
+use cairn_model::codec;
 
 use crate::error::StorageError;
 use crate::watch::EventHub;

@@ -14,7 +14,7 @@ use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use cairn_raft::codec;
+use cairn_model::codec;
 use cairn_raft::types::SnapshotMeta;
 
 use crate::error::StorageError;

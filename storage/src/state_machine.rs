@@ -7,7 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use cairn_raft::command::Response;
+use cairn_model::command::Response;
 use cairn_raft::types::{Entry, LogId, Snapshot, SnapshotMeta, StoredMembership};
 use cairn_raft::{SnapshotFile, TypeConfig};
 use futures::{FutureExt, Stream, StreamExt};

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
+use cairn_model::command::{Command, Request, Session};
 use cairn_raft::TypeConfig;
-use cairn_raft::command::{Command, Request, Session};
 use cairn_raft::types::Entry;
 use openraft::EntryPayload;
 use openraft::testing::{blank_ent, log_id, membership_ent};

@@ -11,8 +11,8 @@
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
-use cairn_raft::codec;
-use cairn_raft::workflow::WorkflowRecord;
+use cairn_model::codec;
+use cairn_model::workflow::WorkflowRecord;
 
 use crate::error::StorageError;
 use crate::keyspace::{Space, Trees};

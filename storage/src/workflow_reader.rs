@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use cairn_raft::codec;
-use cairn_raft::workflow::query::{HistoryPage, ListPage, ListQuery, SortBy};
-use cairn_raft::workflow::{Definition, HistoryEvent, TaskRecord, WorkflowRecord};
+use cairn_model::codec;
+use cairn_model::workflow::query::{HistoryPage, ListPage, ListQuery, SortBy};
+use cairn_model::workflow::{Definition, HistoryEvent, TaskRecord, WorkflowRecord};
 use serde::de::DeserializeOwned;
 
 use crate::error::StorageError;

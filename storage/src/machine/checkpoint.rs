@@ -3,13 +3,13 @@
 //! removal of a deleted workflow's checkpoints. Like every domain, it decides first and writes
 //! last, so a rejection writes nothing.
 
-use cairn_raft::checkpoint::{
+use cairn_model::checkpoint::{
     CheckpointCommand, CheckpointError, CheckpointRecord, CheckpointReply, RetentionPolicy,
     SaveCheckpoint, UploadRecord,
 };
-use cairn_raft::command::Response;
-use cairn_raft::workflow::record::HistoryKind;
-use cairn_raft::workflow::{Target, WorkflowError, WorkflowRecord};
+use cairn_model::command::Response;
+use cairn_model::workflow::record::HistoryKind;
+use cairn_model::workflow::{Target, WorkflowError, WorkflowRecord};
 use serde::{Deserialize, Serialize};
 
 use super::workflow_store as store;

@@ -2,14 +2,14 @@
 //! caught and `latest_valid` skips it), delta chains, rollback, retention purge that spares
 //! parents, and removal with the workflow. Rejections write nothing.
 
-use cairn_raft::checkpoint::{
+use cairn_model::checkpoint::{
     CheckpointCommand, CheckpointError, CheckpointKind, CheckpointReply, Codec, RetentionPolicy,
     SaveCheckpoint,
 };
-use cairn_raft::command::{Command, CommandError, Response};
-use cairn_raft::workflow::command::{CreateWorkflow, TransitionWorkflow};
-use cairn_raft::workflow::record::HistoryKind;
-use cairn_raft::workflow::{Target, WorkflowCommand, WorkflowError};
+use cairn_model::command::{Command, CommandError, Response};
+use cairn_model::workflow::command::{CreateWorkflow, TransitionWorkflow};
+use cairn_model::workflow::record::HistoryKind;
+use cairn_model::workflow::{Target, WorkflowCommand, WorkflowError};
 
 use crate::keyspace::Space;
 use crate::test_util::{normal, req, temp_store};

@@ -4,13 +4,13 @@
 //! whose turn comes is granted in the same entry. Expiry only happens through a leader's
 //! command, checked against command time.
 
-use cairn_raft::command::Response;
-use cairn_raft::coord::command::{MAX_TTL_MS, MIN_TTL_MS};
-use cairn_raft::coord::{
+use cairn_model::command::Response;
+use cairn_model::coord::command::{MAX_TTL_MS, MIN_TTL_MS};
+use cairn_model::coord::{
     Attachment, CoordCommand, CoordError, CoordReply, Fence, Holder, LeaseChoice, LeaseRecord,
     LockRecord,
 };
-use cairn_raft::workflow::names::is_valid_id;
+use cairn_model::workflow::names::is_valid_id;
 
 use super::{BatchCtx, TxResult, decode, encode};
 use crate::keyspace::Space;

@@ -2,8 +2,8 @@
 //! only, lease end releasing everything attached at once, expiry only when due by command
 //! time, renewal on leader change, and fenced writes refused once the fence is stale.
 
-use cairn_raft::command::{Command, CommandError, Response};
-use cairn_raft::coord::{CoordCommand, CoordError, CoordReply, Fence, LeaseChoice};
+use cairn_model::command::{Command, CommandError, Response};
+use cairn_model::coord::{CoordCommand, CoordError, CoordReply, Fence, LeaseChoice};
 
 use crate::StateMachineStore;
 use crate::test_util::{normal, put, req, temp_store};

@@ -3,8 +3,9 @@
 //! watch event in step. Cairn's own Put/Delete (compare-and-set on mod-revision) and
 //! compaction live here; etcd transactions in `txn`.
 
-use cairn_raft::command::{CommandError, KvRecord, Response};
-use cairn_raft::txn::{KeyRange, KvError};
+use cairn_model::KvRecord;
+use cairn_model::command::{CommandError, Response};
+use cairn_model::txn::{KeyRange, KvError};
 
 use super::{BatchCtx, TxResult, coord, encode, get};
 use crate::keyspace::{Space, meta_key};

@@ -14,10 +14,10 @@ mod workflow_store;
 
 pub(crate) use checkpoint::CheckpointDir;
 
-use cairn_raft::codec;
-use cairn_raft::command::{Command, Request, Response};
+use cairn_model::codec;
+use cairn_model::command::{Command, Request, Response};
+use cairn_model::workflow::limits::RecordLimits;
 use cairn_raft::types::Entry;
-use cairn_raft::workflow::limits::RecordLimits;
 use openraft::EntryPayload;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -93,7 +93,7 @@ pub(crate) struct BatchCtx<'a> {
     /// so a hit allocates nothing).
     definitions: std::collections::HashMap<
         String,
-        std::collections::HashMap<u32, std::sync::Arc<cairn_raft::workflow::Definition>>,
+        std::collections::HashMap<u32, std::sync::Arc<cairn_model::workflow::Definition>>,
     >,
 }
 

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use cairn_raft::command::{CommandError, Response, Session};
+use cairn_model::command::{CommandError, Response, Session};
 use serde::{Deserialize, Serialize};
 
 use super::{BatchCtx, MachineConfig, TxResult, decode, encode};

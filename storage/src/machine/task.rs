@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cairn_raft::workflow::command::{TaskRef, TaskSpec, UpsertTasks};
-use cairn_raft::workflow::names::is_valid_id;
-use cairn_raft::workflow::task::{check_can_start, check_graph, check_transition};
-use cairn_raft::workflow::{TaskRecord, TaskStatus, WorkflowError, WorkflowReply};
+use cairn_model::workflow::command::{TaskRef, TaskSpec, UpsertTasks};
+use cairn_model::workflow::names::is_valid_id;
+use cairn_model::workflow::task::{check_can_start, check_graph, check_transition};
+use cairn_model::workflow::{TaskRecord, TaskStatus, WorkflowError, WorkflowReply};
 
 use super::workflow::Outcome;
 use super::workflow_store as store;
@@ -137,7 +137,7 @@ fn next_record(
     spec: &TaskSpec,
     revision: u64,
     now_ms: u64,
-) -> Result<TaskRecord, cairn_raft::workflow::TaskError> {
+) -> Result<TaskRecord, cairn_model::workflow::TaskError> {
     let mut rec = existing.cloned().unwrap_or_else(|| TaskRecord {
         workflow_id: workflow_id.to_string(),
         id: spec.id.clone(),

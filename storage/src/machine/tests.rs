@@ -1,6 +1,7 @@
 //! Apply semantics: revisions, versions, compare-and-set, dedup, expiry, determinism.
 
-use cairn_raft::command::{CommandError, KvRecord, Response};
+use cairn_model::KvRecord;
+use cairn_model::command::{CommandError, Response};
 use tempfile::TempDir;
 
 use crate::StorageConfig;

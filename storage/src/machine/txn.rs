@@ -4,8 +4,8 @@
 //! applied in order, each seeing the writes of those before it. A refused transaction writes
 //! nothing, and the checks never abort the shared batch transaction.
 
-use cairn_raft::command::Response;
-use cairn_raft::txn::{
+use cairn_model::command::Response;
+use cairn_model::txn::{
     Compare, KeyValue, KvError, OpReply, PutOp, RangeReply, RangeSpec, TxnCommand, TxnOp, TxnReply,
 };
 

@@ -2,9 +2,9 @@
 //! refusal, range operations over keys written earlier in the same batch, lease-attached keys
 //! deleted with their lease, and the compaction floor.
 
-use cairn_raft::command::{Command, CommandError, Response};
-use cairn_raft::coord::CoordCommand;
-use cairn_raft::txn::{
+use cairn_model::command::{Command, CommandError, Response};
+use cairn_model::coord::CoordCommand;
+use cairn_model::txn::{
     Compare, CompareOp, CompareTarget, KeyRange, KvError, OpReply, PutOp, RangeSpec, TxnCommand,
     TxnOp, TxnReply,
 };

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use cairn_raft::command::Response;
-use cairn_raft::workflow::command::{
+use cairn_model::command::Response;
+use cairn_model::workflow::command::{
     CreateWorkflow, MAX_HISTORY_COMPACT, TransitionWorkflow, UpdateWorkflow,
 };
-use cairn_raft::workflow::names::is_valid_id;
-use cairn_raft::workflow::record::HistoryKind;
-use cairn_raft::workflow::{
+use cairn_model::workflow::names::is_valid_id;
+use cairn_model::workflow::record::HistoryKind;
+use cairn_model::workflow::{
     Definition, HistoryEvent, Target, WorkflowCommand, WorkflowError, WorkflowRecord,
     WorkflowReply, merge_patch,
 };
@@ -285,7 +285,7 @@ fn patched_metadata(
     let patch: Value = serde_json::from_str(patch).map_err(|e| invalid("metadata_patch", e))?;
     if !patch.is_object() {
         return Err(WorkflowError::Limit(
-            cairn_raft::workflow::limits::LimitError::MetadataNotObject(
+            cairn_model::workflow::limits::LimitError::MetadataNotObject(
                 "a non-object merge patch".into(),
             ),
         ));

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use cairn_raft::workflow::{Definition, HistoryEvent, TaskRecord, WorkflowRecord};
+use cairn_model::workflow::{Definition, HistoryEvent, TaskRecord, WorkflowRecord};
 
 use super::{BatchCtx, TxResult, encode, get};
 use crate::keyspace::Space;

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use cairn_raft::command::{Command, CommandError, Response};
-use cairn_raft::workflow::command::{
+use cairn_model::command::{Command, CommandError, Response};
+use cairn_model::workflow::command::{
     CreateWorkflow, TaskSpec, TransitionWorkflow, UpdateWorkflow, UpsertTasks,
 };
-use cairn_raft::workflow::query::{ListQuery, SortBy};
-use cairn_raft::workflow::record::HistoryKind;
-use cairn_raft::workflow::{
+use cairn_model::workflow::query::{ListQuery, SortBy};
+use cairn_model::workflow::record::HistoryKind;
+use cairn_model::workflow::{
     Definition, Target, TaskError, TaskStatus, Transition, WorkflowCommand, WorkflowError,
     WorkflowReply,
 };
@@ -369,7 +369,7 @@ async fn list_and_count_use_indexes_with_filters_and_cursors() {
         statuses: statuses.iter().map(|s| s.to_string()).collect(),
         ..ListQuery::default()
     };
-    let ids = |page: &cairn_raft::workflow::query::ListPage| {
+    let ids = |page: &cairn_model::workflow::query::ListPage| {
         page.workflows
             .iter()
             .map(|w| w.id.clone())
@@ -567,7 +567,7 @@ async fn tasks_follow_their_machine_and_dependencies() {
         [("a", Completed), ("b", Running), ("c", Pending)]
     );
     assert_eq!(
-        cairn_raft::workflow::task::ready_tasks(&tasks),
+        cairn_model::workflow::task::ready_tasks(&tasks),
         Vec::<&str>::new(),
         "c waits for b"
     );

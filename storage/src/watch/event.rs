@@ -5,10 +5,10 @@
 //! a watcher can maintain its view from events alone, and filters decide from the event
 //! without reading the store.
 
-use cairn_raft::checkpoint::CheckpointRecord;
-use cairn_raft::command::KvRecord;
-use cairn_raft::coord::LockRecord;
-use cairn_raft::workflow::{HistoryEvent, TaskRecord, WorkflowRecord};
+use cairn_model::KvRecord;
+use cairn_model::checkpoint::CheckpointRecord;
+use cairn_model::coord::LockRecord;
+use cairn_model::workflow::{HistoryEvent, TaskRecord, WorkflowRecord};
 
 /// One change of replicated state.
 ///

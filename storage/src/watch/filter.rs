@@ -2,8 +2,8 @@
 //! objects. A change matches the filter if any selector matches it; the same selectors pick
 //! the objects of a catch-up snapshot, so events and snapshots always describe one view.
 
-use cairn_raft::checkpoint::CheckpointRecord;
-use cairn_raft::workflow::{TaskRecord, WorkflowRecord};
+use cairn_model::checkpoint::CheckpointRecord;
+use cairn_model::workflow::{TaskRecord, WorkflowRecord};
 
 use super::event::Change;
 
@@ -155,8 +155,8 @@ mod tests {
 
     use std::collections::BTreeMap;
 
-    use cairn_raft::command::KvRecord;
-    use cairn_raft::workflow::TaskStatus;
+    use cairn_model::KvRecord;
+    use cairn_model::workflow::TaskStatus;
 
     use super::*;
 

@@ -240,7 +240,7 @@ impl EventHub {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-    use cairn_raft::command::KvRecord;
+    use cairn_model::KvRecord;
 
     use super::*;
     use crate::watch::Change;

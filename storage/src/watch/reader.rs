@@ -9,11 +9,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use cairn_raft::checkpoint::CheckpointRecord;
-use cairn_raft::codec;
-use cairn_raft::command::KvRecord;
-use cairn_raft::coord::LockRecord;
-use cairn_raft::workflow::{TaskRecord, WorkflowRecord};
+use cairn_model::KvRecord;
+use cairn_model::checkpoint::CheckpointRecord;
+use cairn_model::codec;
+use cairn_model::coord::LockRecord;
+use cairn_model::workflow::{TaskRecord, WorkflowRecord};
 
 use super::filter::{Filter, Selector};
 use super::hub::EventHub;

@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 
-use cairn_raft::workflow::HistoryEvent;
+use cairn_model::workflow::HistoryEvent;
 
 use super::event::{Change, RevisionEvents};
 
@@ -69,7 +69,7 @@ impl EventSink {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use cairn_raft::command::KvRecord;
+    use cairn_model::KvRecord;
 
     use super::*;
 

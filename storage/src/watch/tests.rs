@@ -6,11 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use cairn_raft::checkpoint::{CheckpointCommand, CheckpointKind, Codec, SaveCheckpoint};
-use cairn_raft::command::Command;
-use cairn_raft::workflow::command::{CreateWorkflow, TaskSpec, TransitionWorkflow, UpsertTasks};
-use cairn_raft::workflow::record::HistoryKind;
-use cairn_raft::workflow::{Target, TaskStatus, WorkflowCommand};
+use cairn_model::checkpoint::{CheckpointCommand, CheckpointKind, Codec, SaveCheckpoint};
+use cairn_model::command::Command;
+use cairn_model::workflow::command::{CreateWorkflow, TaskSpec, TransitionWorkflow, UpsertTasks};
+use cairn_model::workflow::record::HistoryKind;
+use cairn_model::workflow::{Target, TaskStatus, WorkflowCommand};
 
 use super::{Change, Filter, HistoryRead, Object, RevisionEvents, Selector};
 use crate::StateMachineStore;
@@ -392,7 +392,7 @@ async fn an_installed_snapshot_restarts_the_history_at_its_revision() {
 
 #[tokio::test]
 async fn locks_report_holders_lines_and_release() {
-    use cairn_raft::coord::{CoordCommand, LeaseChoice};
+    use cairn_model::coord::{CoordCommand, LeaseChoice};
 
     let (_d, _log, sm) = temp_store().await;
     let acquire = |owner: &str| {

@@ -1,0 +1,247 @@
+//! `cairn ctl backup FILE` and `cairn ctl restore FILE --data-dir DIR --id N --member ...`.
+//!
+//! A backup is the leader's newest snapshot file, freshly built, streamed with a crc32 over
+//! the bytes. It is written to `FILE.partial`, checked (stream crc, size, then the file's own
+//! checksum), fsynced and only then renamed to FILE, so FILE is either a whole, verified
+//! backup or absent. A restore verifies the backup before writing anything.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cairn_api::v1::admin_client::AdminClient;
+use cairn_api::v1::{BackupRequest, backup_chunk};
+use cairn_storage::RestoreError;
+use serde_json::json;
+
+use super::conn::Conn;
+use super::error::{CtlError, CtlResult};
+use super::output::{Report, bytes};
+
+/// The whole transfer (including the snapshot build) must finish within this.
+const BACKUP_TIMEOUT: Duration = Duration::from_secs(3600);
+
+fn partial_path(file: &Path) -> PathBuf {
+    let mut name = file.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    file.with_file_name(name)
+}
+
+/// Progress on stderr, only when it is a terminal, at most ten times a second.
+struct Progress {
+    enabled: bool,
+    last: Instant,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self {
+            enabled: std::io::stderr().is_terminal(),
+            last: Instant::now(),
+        }
+    }
+
+    fn show(&mut self, done: u64, total: u64, force: bool) {
+        if !self.enabled || (!force && self.last.elapsed() < Duration::from_millis(100)) {
+            return;
+        }
+        self.last = Instant::now();
+        let pct = (done * 100).checked_div(total).unwrap_or(100);
+        let width = 30usize;
+        let filled = (pct as usize * width / 100).min(width);
+        eprint!(
+            "\rbackup [{}{}] {:>3}% {} / {}   ",
+            "#".repeat(filled),
+            " ".repeat(width - filled),
+            pct,
+            bytes(done),
+            bytes(total)
+        );
+        if force {
+            eprintln!();
+        }
+    }
+}
+
+pub async fn backup(conn: &Conn, file: &Path) -> CtlResult<Report> {
+    let partial = partial_path(file);
+    let result = tokio::time::timeout(BACKUP_TIMEOUT, fetch(conn, &partial)).await;
+    let outcome = match result {
+        Ok(r) => r,
+        Err(_) => Err(CtlError::Unavailable(format!(
+            "backup did not finish within {BACKUP_TIMEOUT:?}"
+        ))),
+    };
+    let fetched = match outcome {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    let verify_path = partial.clone();
+    let verified =
+        tokio::task::spawn_blocking(move || cairn_storage::verify_snapshot(&verify_path))
+            .await
+            .map_err(|e| CtlError::Other(e.to_string()))?;
+    if let Err(e) = verified {
+        let _ = fs::remove_file(&partial);
+        return Err(CtlError::Corrupt(format!(
+            "the received backup does not verify: {e}"
+        )));
+    }
+    fs::rename(&partial, file)
+        .map_err(|e| CtlError::Other(format!("rename to {}: {e}", file.display())))?;
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // Best effort: the file itself is fsynced; this makes its name durable too.
+        let _ = File::open(dir).and_then(|d| d.sync_all());
+    }
+    let msg = format!(
+        "backup of index {} (term {}) from node {}: {} ({}), crc32 {:08x}",
+        fetched.index,
+        fetched.term,
+        fetched.node,
+        file.display(),
+        bytes(fetched.size),
+        fetched.crc32
+    );
+    Ok(Report::new(
+        json!({
+            "file": file.display().to_string(),
+            "snapshot_index": fetched.index,
+            "snapshot_term": fetched.term,
+            "node_id": fetched.node,
+            "bytes": fetched.size,
+            "crc32": format!("{:08x}", fetched.crc32),
+        }),
+        msg,
+    ))
+}
+
+struct Fetched {
+    index: u64,
+    term: u64,
+    node: u64,
+    size: u64,
+    crc32: u32,
+}
+
+async fn fetch(conn: &Conn, partial: &Path) -> CtlResult<Fetched> {
+    let (addr, _) = conn.leader_addr().await?;
+    let mut client = AdminClient::new(conn.long_channel(&addr).await?)
+        .max_decoding_message_size(8 * 1024 * 1024);
+    let mut stream = client
+        .backup(BackupRequest {})
+        .await
+        .map_err(|s| CtlError::from_status(&addr, &s))?
+        .into_inner();
+    let io = |e: std::io::Error| CtlError::Other(format!("write {}: {e}", partial.display()));
+    let mut out = File::create(partial).map_err(io)?;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut header = None;
+    let mut received = 0u64;
+    let mut progress = Progress::new();
+    let broken = |why: &str| CtlError::Corrupt(format!("backup stream from {addr}: {why}"));
+    loop {
+        let msg = stream
+            .message()
+            .await
+            .map_err(|s| CtlError::from_status(&addr, &s))?
+            .ok_or_else(|| broken("ended before its trailer (transfer cut off)"))?;
+        match msg.part {
+            Some(backup_chunk::Part::Header(h)) if header.is_none() => header = Some(h),
+            Some(backup_chunk::Part::Data(data)) => {
+                let h = header
+                    .as_ref()
+                    .ok_or_else(|| broken("data before header"))?;
+                hasher.update(&data);
+                out.write_all(&data).map_err(io)?;
+                received += data.len() as u64;
+                progress.show(received, h.size, false);
+            }
+            Some(backup_chunk::Part::Trailer(t)) => {
+                let h = header.ok_or_else(|| broken("trailer before header"))?;
+                progress.show(received, h.size, true);
+                let crc32 = hasher.finalize();
+                if received != h.size {
+                    return Err(broken(&format!(
+                        "received {received} bytes, expected {}",
+                        h.size
+                    )));
+                }
+                if crc32 != t.crc32 {
+                    return Err(broken(&format!(
+                        "crc32 {crc32:08x} does not match the sender's {:08x}",
+                        t.crc32
+                    )));
+                }
+                out.sync_all().map_err(io)?;
+                return Ok(Fetched {
+                    index: h.snapshot_index,
+                    term: h.snapshot_term,
+                    node: h.node_id,
+                    size: received,
+                    crc32,
+                });
+            }
+            _ => return Err(broken("unexpected message")),
+        }
+    }
+}
+
+pub async fn restore(
+    file: PathBuf,
+    data_dir: PathBuf,
+    id: u64,
+    member_specs: Vec<String>,
+) -> CtlResult<Report> {
+    let mut members = BTreeMap::new();
+    for spec in &member_specs {
+        let (mid, info) = cairn_server::config::parse_member(spec)
+            .map_err(|e| CtlError::Usage(format!("{e:#}")))?;
+        members.insert(mid, info);
+    }
+    if !file.is_file() {
+        return Err(CtlError::NotFound(format!(
+            "backup file {} does not exist",
+            file.display()
+        )));
+    }
+    let (f, d, m) = (file.clone(), data_dir.clone(), members.clone());
+    let report = tokio::task::spawn_blocking(move || cairn_storage::restore_backup(&f, &d, id, &m))
+        .await
+        .map_err(|e| CtlError::Other(e.to_string()))?
+        .map_err(|e| match e {
+            e @ RestoreError::Corrupt(_) => CtlError::Corrupt(e.to_string()),
+            e @ RestoreError::NotEmpty(_) => CtlError::Refused {
+                kind: "not_empty".into(),
+                message: e.to_string(),
+            },
+            e @ RestoreError::InvalidMembers(_) => CtlError::Usage(e.to_string()),
+            other => CtlError::Other(other.to_string()),
+        })?;
+    let member_arg = member_specs.join(",");
+    let msg = format!(
+        "restored index {} (term {} in the source cluster, {} records) into {} for node {id}\n\
+         start it with: cairn serve --id {id} --data-dir {} --member {member_arg} ...\n\
+         restore every member listed from the same backup with the same --member list",
+        report.snapshot_index,
+        report.source_term,
+        report.records,
+        data_dir.display(),
+        data_dir.display(),
+    );
+    Ok(Report::new(
+        json!({
+            "data_dir": data_dir.display().to_string(),
+            "id": id,
+            "snapshot_index": report.snapshot_index,
+            "source_term": report.source_term,
+            "records": report.records,
+            "members": members.keys().collect::<Vec<_>>(),
+        }),
+        msg,
+    ))
+}

@@ -1,0 +1,169 @@
+//! `cairn up`: a local cluster for a newcomer. Starts N `cairn serve` child processes on
+//! 127.0.0.1 with data under `./cairn-data`, prints the endpoints, and stops them cleanly on
+//! Ctrl-C. Running it again resumes the same cluster from the same data directories.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use cairn_api::v1::StatusRequest;
+use cairn_api::v1::admin_client::AdminClient;
+use tokio::process::{Child, Command};
+
+#[derive(clap::Args, Debug)]
+pub struct UpArgs {
+    /// Where the nodes keep their data and logs.
+    #[arg(long, default_value = "cairn-data")]
+    pub data_dir: PathBuf,
+    /// Number of nodes.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u16,
+    /// Node i serves clients on BASE+i, peers on BASE+100+i and HTTP (/metrics, /readyz) on
+    /// BASE+200+i.
+    #[arg(long, default_value_t = 7000)]
+    pub base_port: u16,
+}
+
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (1..=9).contains(&args.nodes),
+        "--nodes must be between 1 and 9"
+    );
+    // Before any child exists: Ctrl-C from now on stops the nodes instead of orphaning them.
+    let mut stop = cairn_server::Shutdown::install().context("install signal handlers")?;
+    let exe = std::env::current_exe().context("locate the cairn binary")?;
+    std::fs::create_dir_all(&args.data_dir)?;
+    let client = |i: u16| format!("127.0.0.1:{}", args.base_port + i);
+    let peer = |i: u16| format!("127.0.0.1:{}", args.base_port + 100 + i);
+    let http = |i: u16| format!("127.0.0.1:{}", args.base_port + 200 + i);
+    let members: Vec<String> = (1..=args.nodes)
+        .map(|i| format!("{i}={}/{}", peer(i), client(i)))
+        .collect();
+
+    let mut children = Vec::new();
+    for i in 1..=args.nodes {
+        let log_path = args.data_dir.join(format!("node-{i}.log"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("open {}", log_path.display()))?;
+        let mut cmd = Command::new(&exe);
+        // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
+        // async-signal-safe. It makes a node stop if `cairn up` dies without cleaning up.
+        #[allow(unsafe_code)]
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = cmd
+            .arg("serve")
+            .args(["--id", &i.to_string()])
+            .arg("--data-dir")
+            .arg(args.data_dir.join(format!("node-{i}")))
+            .args(["--client-addr", &client(i), "--peer-addr", &peer(i)])
+            .args(["--http-addr", &http(i)])
+            .args(["--member", &members.join(",")])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            // Own process group: Ctrl-C reaches only `cairn up`, which then stops the
+            // nodes in order instead of all of them racing.
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .context("start node")?;
+        children.push((i, child));
+    }
+
+    let endpoints: Vec<String> = (1..=args.nodes).map(client).collect();
+    println!(
+        "cairn: {} nodes starting (data in {})",
+        args.nodes,
+        args.data_dir.display()
+    );
+    for i in 1..=args.nodes {
+        println!(
+            "  node {i}: client {}  peer {}  http {}  log {}",
+            client(i),
+            peer(i),
+            http(i),
+            args.data_dir.join(format!("node-{i}.log")).display()
+        );
+    }
+    let leader = tokio::select! {
+        leader = wait_for_leader(&endpoints, Duration::from_secs(30)) => Some(leader),
+        _ = stop.wait() => None,
+    };
+    match leader {
+        Some(Some(l)) => println!(
+            "cairn: leader is node {l}; try:\n  cairn kv put hello world\n  cairn kv get hello"
+        ),
+        Some(None) => println!("cairn: no leader yet; see the node logs"),
+        None => {
+            println!("\ncairn: stopping");
+            stop_all(&mut children).await;
+            return Ok(());
+        }
+    }
+    println!("cairn: press Ctrl-C to stop the cluster");
+
+    let exited = async {
+        loop {
+            for (i, child) in children.iter_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return (*i, status);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::select! {
+        _ = stop.wait() => println!("\ncairn: stopping"),
+        (i, status) = exited => println!("cairn: node {i} exited ({status}); stopping the others"),
+    }
+    stop_all(&mut children).await;
+    println!("cairn: stopped; run `cairn up` again to resume");
+    Ok(())
+}
+
+/// SIGTERM every node, then wait; a node that does not stop in time is killed.
+async fn stop_all(children: &mut [(u16, Child)]) {
+    for (_, child) in children.iter() {
+        if let Some(pid) = child.id() {
+            // SAFETY: plain kill(2) on a child we spawned and have not reaped.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::kill(pid as i32, libc::SIGTERM);
+            }
+        }
+    }
+    for (i, child) in children.iter_mut() {
+        match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
+            Ok(_) => {}
+            Err(_) => {
+                eprintln!("cairn: node {i} did not stop in 10 s; killing it");
+                let _ = child.kill().await;
+            }
+        }
+    }
+}
+
+async fn wait_for_leader(endpoints: &[String], timeout: Duration) -> Option<u64> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        for e in endpoints {
+            if let Ok(mut c) = AdminClient::connect(format!("http://{e}")).await
+                && let Ok(s) = c.status(StatusRequest {}).await
+                && let Some(l) = s.into_inner().leader_id
+            {
+                return Some(l);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}

@@ -1,0 +1,185 @@
+//! The replicated command set: what a log entry asks the state machine to do, and the typed
+//! reply it gives. Applying a command is deterministic (see cairn-storage's machine module), so
+//! everything the apply needs, including the time, travels inside the [`Request`].
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{CheckpointCommand, CheckpointError, CheckpointReply};
+use crate::coord::{CoordCommand, CoordError, CoordReply, Fence};
+use crate::txn::{KvError, TxnCommand, TxnReply};
+use crate::workflow::{WorkflowCommand, WorkflowError, WorkflowReply};
+
+/// Identifies one logical client request across retries (Raft thesis §6.3): the state machine
+/// remembers the reply of each `(client_id, sequence)` until the client acknowledges it and
+/// returns it again for a duplicate instead of applying twice.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Session {
+    pub client_id: String,
+    pub sequence: u64,
+    /// The client's lowest sequence still awaiting its final answer (0 = not reported). Every
+    /// reply below it has reached the client, so the machine may forget it.
+    pub first_incomplete: u64,
+}
+
+/// A log entry's application payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub session: Option<Session>,
+    /// The proposing leader's wall clock, ms since the Unix epoch. The machine never reads a
+    /// clock itself; every replica sees this same value.
+    pub time_ms: u64,
+    /// Apply only if this lock/election is still held with this token/term.
+    pub fence: Option<Fence>,
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Write `value` under `key`. With `expected_revision`, only if the key's current
+    /// mod-revision equals it (0 = the key must not exist).
+    Put {
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+        expected_revision: Option<u64>,
+    },
+    /// Remove `key`, optionally only at `expected_revision`.
+    Delete {
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        expected_revision: Option<u64>,
+    },
+    Workflow(WorkflowCommand),
+    Checkpoint(CheckpointCommand),
+    Coord(CoordCommand),
+    /// An etcd-style transaction (also etcd's Put and DeleteRange).
+    Txn(TxnCommand),
+    /// Forget key history at and below `revision`: every node drops it from its watch
+    /// history, and reads and watches from below it answer `Compacted`.
+    Compact {
+        revision: u64,
+    },
+    /// Name the cluster, once: the first leader proposes a random id; later ones change
+    /// nothing. A restore names the new cluster itself (see cairn-storage's restore).
+    SetClusterId {
+        id: u64,
+    },
+}
+
+/// The state machine's reply to one applied entry. `revision` is the entry's log index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    Put {
+        revision: u64,
+    },
+    Delete {
+        revision: u64,
+        deleted: bool,
+    },
+    Workflow {
+        revision: u64,
+        reply: WorkflowReply,
+    },
+    Checkpoint {
+        revision: u64,
+        reply: CheckpointReply,
+    },
+    Coord {
+        revision: u64,
+        reply: CoordReply,
+    },
+    Txn {
+        revision: u64,
+        reply: TxnReply,
+    },
+    Compacted {
+        revision: u64,
+    },
+    /// A deterministic rejection: nothing was written.
+    Rejected(CommandError),
+    /// Reply to a blank or membership entry, which carry no command.
+    Empty {
+        revision: u64,
+    },
+}
+
+/// Why the machine refused a command. Every replica refuses identically.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum CommandError {
+    #[error("revision mismatch: expected {expected}, current {current}")]
+    RevisionMismatch { expected: u64, current: u64 },
+    /// A retry of a sequence whose reply the machine no longer keeps (the client reported it
+    /// done, or it fell out of the per-client reply window): whether the original was applied
+    /// is unknown here, and applying it again could duplicate it.
+    #[error(
+        "request {sequence} is older than this client's remembered requests (from {floor}); \
+         its outcome is unknown"
+    )]
+    StaleSequence { sequence: u64, floor: u64 },
+    #[error(transparent)]
+    Workflow(#[from] WorkflowError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Coord(#[from] CoordError),
+    #[error(transparent)]
+    Kv(#[from] KvError),
+}
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.command {
+            Command::Put { key, value, .. } => {
+                write!(
+                    f,
+                    "put({} bytes key, {} bytes value)",
+                    key.len(),
+                    value.len()
+                )
+            }
+            Command::Delete { key, .. } => write!(f, "delete({} bytes key)", key.len()),
+            Command::Workflow(c) => write!(f, "workflow({})", c.name()),
+            Command::Checkpoint(c) => write!(f, "checkpoint({})", c.name()),
+            Command::Coord(c) => write!(f, "coord({})", c.name()),
+            Command::Txn(t) => write!(
+                f,
+                "txn({} compares, {}/{} ops)",
+                t.compare.len(),
+                t.success.len(),
+                t.failure.len()
+            ),
+            Command::Compact { revision } => write!(f, "compact({revision})"),
+            Command::SetClusterId { id } => write!(f, "set_cluster_id({id:x})"),
+        }
+    }
+}
+
+impl Request {
+    /// How many bytes the request occupies encoded. Replication reads use it to keep an
+    /// AppendEntries under the peer message limit when entries are large.
+    pub fn encoded_len(&self) -> usize {
+        // Every replicated request encodes; should one not, it counts as huge, which only
+        // makes a replication read stop early.
+        crate::codec::encoded_len(self).unwrap_or(usize::MAX / 2)
+    }
+}
+
+impl Response {
+    /// The revision at which the entry was applied, if the command was not rejected.
+    pub fn revision(&self) -> Option<u64> {
+        match self {
+            Response::Put { revision }
+            | Response::Delete { revision, .. }
+            | Response::Workflow { revision, .. }
+            | Response::Checkpoint { revision, .. }
+            | Response::Coord { revision, .. }
+            | Response::Txn { revision, .. }
+            | Response::Compacted { revision }
+            | Response::Empty { revision } => Some(*revision),
+            Response::Rejected(_) => None,
+        }
+    }
+}

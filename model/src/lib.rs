@@ -1,0 +1,21 @@
+//! cairn-model: what the cluster replicates and the pure rules over it. The replicated
+//! [`Command`] set and its replies, the records the state machine stores, and the checks that
+//! need no I/O (workflow definitions and legal transitions, task graphs, record limits, merge
+//! patches, etcd-style transaction compares). No Raft, no storage, no gRPC: the state machine
+//! (cairn-storage), the servers (cairn-server) and the client build on these types.
+//!
+//! - [`command`]: a log entry's payload ([`Request`]), the command set and typed replies.
+//! - [`workflow`], [`checkpoint`], [`coord`], [`txn`], [`kv`]: each domain's commands, records
+//!   and rules.
+//! - [`codec`]: the deterministic binary encoding of all of the above.
+
+pub mod checkpoint;
+pub mod codec;
+pub mod command;
+pub mod coord;
+pub mod kv;
+pub mod txn;
+pub mod workflow;
+
+pub use command::{Command, CommandError, Request, Response, Session};
+pub use kv::KvRecord;

@@ -1,0 +1,37 @@
+//! cairn-server: one Cairn node. [`serve`] opens storage, starts Raft, serves the peer port
+//! (cairn-raft's transport) and the client port (the Cairn API, the etcd v3 API, admin, health)
+//! and runs the leader's background duties until its shutdown future resolves.
+//!
+//! A client request's path through this crate:
+//! - `services/` (Cairn API) or `etcd/` (etcd v3 API): validate the request and build a
+//!   replicated command, or read through cairn-storage's readers;
+//! - `services/gateway.rs`: stamp the idempotency session and hand the command to
+//!   cairn-raft's `Proposer` (propose as leader, forward otherwise);
+//! - `status.rs`: the one map from every layer's errors to `tonic::Status`, for both APIs.
+//!
+//! Beside the request path: `config` (flags, env, TOML), `ops`, `health`, `http` and `metrics`
+//! (operations), `lease_keeper`, `checkpoint_retention`, `workflow_retention` and `cluster_id`
+//! (duties of the leader, each proposing commands on a timer), `raft_watch` (role changes).
+
+mod checkpoint_retention;
+mod cluster_id;
+pub mod config;
+mod coord_config;
+mod etcd;
+mod health;
+mod http;
+mod lease_keeper;
+mod metrics;
+mod ops;
+mod raft_handle;
+mod raft_watch;
+mod server;
+mod services;
+mod shutdown;
+mod status;
+mod watch_config;
+mod workflow_retention;
+
+pub use config::{NodeConfig, ServeArgs};
+pub use server::serve;
+pub use shutdown::Shutdown;

@@ -1,0 +1,498 @@
+//! The one place where Cairn errors become gRPC statuses. A "not leader"/"unavailable" answer
+//! carries the leader's client address in metadata so clients go straight to it; a rejected
+//! command carries its error kind (and current revision, version, status or legal targets)
+//! so clients can build typed errors.
+
+use cairn_api::meta::{self, kind};
+use cairn_model::CommandError;
+use cairn_model::checkpoint::CheckpointError;
+use cairn_model::coord::CoordError;
+use cairn_model::txn::KvError;
+use cairn_model::workflow::{TaskError, WorkflowError};
+use cairn_raft::ForwardError;
+use cairn_storage::CheckpointReadError;
+use tonic::metadata::MetadataValue;
+use tonic::{Code, Status};
+
+pub fn forward_error(e: ForwardError) -> Status {
+    let leader = e.leader().map(|l| l.client_addr.clone());
+    let mut status = match &e {
+        ForwardError::NotLeader { .. } => Status::unavailable("not the leader"),
+        ForwardError::Unavailable { reason, .. } => Status::unavailable(reason.clone()),
+        ForwardError::Timeout(_) => Status::deadline_exceeded(e.to_string()),
+        ForwardError::Unimplemented => Status::unavailable(e.to_string()),
+    };
+    if let Some(addr) = leader.filter(|a| !a.is_empty())
+        && let Ok(v) = MetadataValue::try_from(addr.as_str())
+    {
+        status.metadata_mut().insert(meta::LEADER, v);
+    }
+    status
+}
+
+pub fn command_error(e: CommandError) -> Status {
+    match e {
+        CommandError::RevisionMismatch { current, .. } => {
+            let mut s = Status::new(Code::Aborted, e.to_string());
+            s.metadata_mut().insert(
+                meta::ERROR_KIND,
+                MetadataValue::from_static(kind::REVISION_MISMATCH),
+            );
+            s.metadata_mut()
+                .insert(meta::CURRENT_REVISION, MetadataValue::from(current));
+            s
+        }
+        CommandError::StaleSequence { .. } => {
+            let mut s = Status::new(Code::FailedPrecondition, e.to_string());
+            s.metadata_mut().insert(
+                meta::ERROR_KIND,
+                MetadataValue::from_static(kind::STALE_SEQUENCE),
+            );
+            s
+        }
+        CommandError::Workflow(e) => workflow_error(e),
+        CommandError::Checkpoint(e) => checkpoint_error(e),
+        CommandError::Coord(e) => coord_error(e),
+        CommandError::Kv(e) => kv_error(&e),
+    }
+}
+
+/// A transaction or compaction rejection, with the code and message etcd gives it: etcd
+/// clients recognise errors by that message (e.g. clientv3's `rpctypes.ErrCompacted`).
+pub fn kv_error(e: &KvError) -> Status {
+    use Code::{InvalidArgument, NotFound, OutOfRange};
+    let code = match e {
+        KvError::LeaseNotFound(_) => NotFound,
+        KvError::Compacted { .. } | KvError::FutureRevision { .. } => OutOfRange,
+        KvError::KeyNotFound
+        | KvError::DuplicateKey
+        | KvError::TooDeep
+        | KvError::ValueProvided
+        | KvError::LeaseProvided
+        | KvError::EmptyKey => InvalidArgument,
+    };
+    Status::new(code, format!("etcdserver: {e}"))
+}
+
+/// A lease/lock/election rejection. A stale fence carries the current token or term.
+pub fn coord_error(e: CoordError) -> Status {
+    use Code::{AlreadyExists, FailedPrecondition, InvalidArgument, NotFound};
+    let (code, error_kind) = match &e {
+        CoordError::UnknownLease(_) => (NotFound, kind::UNKNOWN_LEASE),
+        CoordError::LeaseExists(_) => (AlreadyExists, kind::ALREADY_EXISTS),
+        CoordError::InvalidTtl { .. } | CoordError::InvalidName(_) | CoordError::InvalidOwner => {
+            (InvalidArgument, kind::INVALID_ARGUMENT)
+        }
+        CoordError::NotHolder { .. } => (FailedPrecondition, kind::NOT_HOLDER),
+        CoordError::NotWaiting { .. } => (FailedPrecondition, kind::NOT_WAITING),
+        CoordError::StaleFence { .. } => (FailedPrecondition, kind::STALE_FENCE),
+    };
+    let mut s = Status::new(code, e.to_string());
+    s.metadata_mut()
+        .insert(meta::ERROR_KIND, MetadataValue::from_static(error_kind));
+    if let CoordError::StaleFence { current, .. } = e {
+        s.metadata_mut()
+            .insert(meta::CURRENT_REVISION, MetadataValue::from(current));
+    }
+    s
+}
+
+/// A workflow rejection (from the machine, or from the node's own checks before proposing)
+/// as a status with its code and the metadata the client builds typed errors from.
+pub fn workflow_error(e: WorkflowError) -> Status {
+    use Code::{AlreadyExists, FailedPrecondition, InvalidArgument, NotFound};
+    let mut typed = Typed::default();
+    let (code, error_kind) = match &e {
+        WorkflowError::InvalidDefinition(_) => (InvalidArgument, kind::INVALID_DEFINITION),
+        WorkflowError::UnknownDefinition { .. } => (NotFound, kind::UNKNOWN_DEFINITION),
+        WorkflowError::NotFound(_) => (NotFound, kind::NOT_FOUND),
+        WorkflowError::AlreadyExists(_) => (AlreadyExists, kind::ALREADY_EXISTS),
+        WorkflowError::InvalidId(_) => (InvalidArgument, kind::INVALID_ID),
+        WorkflowError::IllegalTransition { error, .. } => {
+            typed.status = Some(error.current.clone());
+            typed.allowed = Some(error.allowed.join(","));
+            (FailedPrecondition, kind::ILLEGAL_TRANSITION)
+        }
+        WorkflowError::VersionConflict { current, .. } => {
+            typed.version = Some(*current);
+            (Code::Aborted, kind::VERSION_CONFLICT)
+        }
+        WorkflowError::TaskVersionConflict { current, .. } => {
+            typed.version = Some(*current);
+            (Code::Aborted, kind::TASK_VERSION_CONFLICT)
+        }
+        WorkflowError::NotTerminal { status, .. } => {
+            typed.status = Some(status.clone());
+            (FailedPrecondition, kind::NOT_TERMINAL)
+        }
+        WorkflowError::Terminal { status, .. } => {
+            typed.status = Some(status.clone());
+            (FailedPrecondition, kind::TERMINAL)
+        }
+        WorkflowError::Task { error, .. } => match error {
+            TaskError::IllegalTransition {
+                current, allowed, ..
+            } => {
+                typed.status = Some(current.as_str().to_string());
+                typed.allowed = Some(
+                    allowed
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
+                (FailedPrecondition, kind::TASK_ILLEGAL_TRANSITION)
+            }
+            TaskError::DependenciesPending { .. } => {
+                (FailedPrecondition, kind::DEPENDENCIES_PENDING)
+            }
+            TaskError::UnknownDependency { .. } => (InvalidArgument, kind::UNKNOWN_DEPENDENCY),
+            TaskError::SelfDependency(_) => (InvalidArgument, kind::SELF_DEPENDENCY),
+            TaskError::Cycle(_) => (InvalidArgument, kind::DEPENDENCY_CYCLE),
+        },
+        WorkflowError::Limit(_) => (InvalidArgument, kind::LIMIT),
+        WorkflowError::InvalidJson { .. } => (InvalidArgument, kind::INVALID_JSON),
+        WorkflowError::DuplicateTask(_) => (InvalidArgument, kind::DUPLICATE_TASK),
+    };
+    let mut s = with_kind(code, error_kind, e.to_string());
+    typed.attach(&mut s);
+    s
+}
+
+/// A checkpoint rejection by the machine. Bad references in the request are the caller's
+/// (InvalidArgument); an upload whose state does not admit the chunk or commit is a failed
+/// precondition; a workflow error maps as everywhere else.
+pub fn checkpoint_error(e: CheckpointError) -> Status {
+    use Code::{FailedPrecondition, InvalidArgument, NotFound};
+    let (code, error_kind) = match &e {
+        CheckpointError::Workflow(w) => return workflow_error(w.clone()),
+        CheckpointError::NotFound { .. } => (NotFound, kind::NOT_FOUND),
+        CheckpointError::UnknownParent { .. } => (InvalidArgument, kind::UNKNOWN_PARENT),
+        CheckpointError::DeltaWithoutParent => (InvalidArgument, kind::DELTA_WITHOUT_PARENT),
+        CheckpointError::UnknownUpload(_) => (FailedPrecondition, kind::UNKNOWN_UPLOAD),
+        CheckpointError::UploadOfOtherWorkflow { .. } => (InvalidArgument, kind::UPLOAD_REJECTED),
+        CheckpointError::ChunkOutOfOrder { .. }
+        | CheckpointError::ChunkMismatch { .. }
+        | CheckpointError::MissingChunks { .. } => (FailedPrecondition, kind::UPLOAD_REJECTED),
+    };
+    with_kind(code, error_kind, e.to_string())
+}
+
+/// A checkpoint that could not be loaded. Stored data that fails verification is DATA_LOSS
+/// and names the checkpoint in metadata, so a caller can fall back to another one.
+pub fn checkpoint_read_error(e: CheckpointReadError) -> Status {
+    match e {
+        CheckpointReadError::NotFound { .. } => {
+            with_kind(Code::NotFound, kind::NOT_FOUND, e.to_string())
+        }
+        CheckpointReadError::Integrity {
+            ref workflow_id,
+            ref id,
+            ..
+        } => {
+            let name = format!("{workflow_id}/{id}");
+            let mut s = with_kind(Code::DataLoss, kind::INTEGRITY, e.to_string());
+            if let Ok(v) = MetadataValue::try_from(name) {
+                s.metadata_mut().insert(meta::CHECKPOINT, v);
+            }
+            s
+        }
+        CheckpointReadError::NotMaterializable { .. } => with_kind(
+            Code::FailedPrecondition,
+            kind::NOT_MATERIALIZABLE,
+            e.to_string(),
+        ),
+        CheckpointReadError::Storage(e) => storage_error(e),
+    }
+}
+
+/// The optional typed details of a workflow rejection.
+#[derive(Default)]
+struct Typed {
+    status: Option<String>,
+    version: Option<u64>,
+    /// Comma-separated legal targets; present (possibly empty) on illegal transitions.
+    allowed: Option<String>,
+}
+
+impl Typed {
+    fn attach(self, s: &mut Status) {
+        let md = s.metadata_mut();
+        // Status names are ids ([A-Za-z0-9_.:/-]), always valid header values; anything else
+        // is left out rather than failing the answer.
+        if let Some(v) = self.status.and_then(|v| MetadataValue::try_from(v).ok()) {
+            md.insert(meta::CURRENT_STATUS, v);
+        }
+        if let Some(v) = self.version {
+            md.insert(meta::CURRENT_VERSION, MetadataValue::from(v));
+        }
+        if let Some(v) = self.allowed.and_then(|v| MetadataValue::try_from(v).ok()) {
+            md.insert(meta::ALLOWED, v);
+        }
+    }
+}
+
+/// A status with a machine-readable error kind.
+pub fn with_kind(code: Code, error_kind: &'static str, msg: impl Into<String>) -> Status {
+    let mut s = Status::new(code, msg);
+    s.metadata_mut()
+        .insert(meta::ERROR_KIND, MetadataValue::from_static(error_kind));
+    s
+}
+
+/// A read from the state machine failed. A snapshot install in progress is transient (retry,
+/// possibly elsewhere); a cursor the reader cannot decode is the caller's; anything else is a
+/// server fault.
+pub fn storage_error(e: cairn_storage::StorageError) -> Status {
+    match e {
+        cairn_storage::StorageError::SnapshotInstalling => {
+            Status::unavailable("installing a snapshot; retry")
+        }
+        e @ cairn_storage::StorageError::InvalidCursor => invalid(e.to_string()),
+        other => internal(other),
+    }
+}
+
+/// `what` exceeds its size limit: the message names both sizes.
+pub fn too_large(what: &str, size: usize, limit: usize) -> Status {
+    invalid(format!(
+        "{what} is {size} bytes; the limit is {limit} bytes"
+    ))
+}
+
+pub fn internal(e: impl std::fmt::Display) -> Status {
+    Status::internal(e.to_string())
+}
+
+pub fn invalid(msg: impl Into<String>) -> Status {
+    Status::invalid_argument(msg)
+}
+
+#[cfg(test)]
+#[path = "status_checkpoint_tests.rs"]
+mod checkpoint_tests;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_raft::NodeInfo;
+
+    #[test]
+    fn not_leader_carries_leader_address() {
+        let s = forward_error(ForwardError::NotLeader {
+            leader: Some(NodeInfo {
+                peer_addr: "127.0.0.1:2".into(),
+                client_addr: "127.0.0.1:1".into(),
+            }),
+        });
+        assert_eq!(s.code(), Code::Unavailable);
+        assert_eq!(s.metadata().get(meta::LEADER).unwrap(), "127.0.0.1:1");
+    }
+
+    #[test]
+    fn snapshot_install_is_retryable_and_limits_are_named() {
+        let s = storage_error(cairn_storage::StorageError::SnapshotInstalling);
+        assert_eq!(s.code(), Code::Unavailable);
+        let s = too_large("value", 10, 4);
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(s.message(), "value is 10 bytes; the limit is 4 bytes");
+    }
+
+    #[test]
+    fn revision_mismatch_is_aborted_with_current() {
+        let s = command_error(CommandError::RevisionMismatch {
+            expected: 3,
+            current: 7,
+        });
+        assert_eq!(s.code(), Code::Aborted);
+        assert_eq!(s.metadata().get(meta::CURRENT_REVISION).unwrap(), "7");
+        assert_eq!(
+            s.metadata().get(meta::ERROR_KIND).unwrap(),
+            "revision_mismatch"
+        );
+    }
+
+    use cairn_model::workflow::definition::TransitionError;
+    use cairn_model::workflow::limits::LimitError;
+    use cairn_model::workflow::{DefinitionError, TaskStatus};
+
+    fn md<'a>(s: &'a Status, key: &str) -> Option<&'a str> {
+        s.metadata().get(key).map(|v| v.to_str().unwrap())
+    }
+
+    #[test]
+    fn workflow_errors_have_codes_and_kinds() {
+        let task = |error| WorkflowError::Task {
+            id: "w".into(),
+            error,
+        };
+        let cases = [
+            (
+                WorkflowError::NotFound("w".into()),
+                Code::NotFound,
+                kind::NOT_FOUND,
+            ),
+            (
+                WorkflowError::UnknownDefinition {
+                    name: "d".into(),
+                    version: Some(2),
+                },
+                Code::NotFound,
+                kind::UNKNOWN_DEFINITION,
+            ),
+            (
+                WorkflowError::AlreadyExists("w".into()),
+                Code::AlreadyExists,
+                kind::ALREADY_EXISTS,
+            ),
+            (
+                WorkflowError::InvalidDefinition(DefinitionError::NoStates),
+                Code::InvalidArgument,
+                kind::INVALID_DEFINITION,
+            ),
+            (
+                WorkflowError::InvalidId("a b".into()),
+                Code::InvalidArgument,
+                kind::INVALID_ID,
+            ),
+            (
+                WorkflowError::Limit(LimitError::TooManyLabels { count: 9, limit: 8 }),
+                Code::InvalidArgument,
+                kind::LIMIT,
+            ),
+            (
+                WorkflowError::InvalidJson {
+                    field: "input".into(),
+                    message: "eof".into(),
+                },
+                Code::InvalidArgument,
+                kind::INVALID_JSON,
+            ),
+            (
+                WorkflowError::DuplicateTask("t".into()),
+                Code::InvalidArgument,
+                kind::DUPLICATE_TASK,
+            ),
+            (
+                task(TaskError::Cycle(vec!["a".into(), "b".into(), "a".into()])),
+                Code::InvalidArgument,
+                kind::DEPENDENCY_CYCLE,
+            ),
+            (
+                task(TaskError::SelfDependency("a".into())),
+                Code::InvalidArgument,
+                kind::SELF_DEPENDENCY,
+            ),
+            (
+                task(TaskError::UnknownDependency {
+                    task: "a".into(),
+                    dependency: "z".into(),
+                }),
+                Code::InvalidArgument,
+                kind::UNKNOWN_DEPENDENCY,
+            ),
+            (
+                task(TaskError::DependenciesPending {
+                    task: "b".into(),
+                    waiting: vec!["a".into()],
+                }),
+                Code::FailedPrecondition,
+                kind::DEPENDENCIES_PENDING,
+            ),
+        ];
+        for (e, code, k) in cases {
+            let msg = e.to_string();
+            let s = workflow_error(e);
+            assert_eq!(s.code(), code, "{msg}");
+            assert_eq!(md(&s, meta::ERROR_KIND), Some(k), "{msg}");
+            assert_eq!(s.message(), msg);
+        }
+    }
+
+    #[test]
+    fn illegal_transition_names_current_status_and_legal_targets() {
+        let s = command_error(CommandError::Workflow(WorkflowError::IllegalTransition {
+            id: "w".into(),
+            error: TransitionError {
+                current: "PENDING".into(),
+                requested: "PAUSED".into(),
+                allowed: vec!["RUNNING".into(), "CANCELLED".into()],
+            },
+        }));
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        assert_eq!(md(&s, meta::ERROR_KIND), Some(kind::ILLEGAL_TRANSITION));
+        assert_eq!(md(&s, meta::CURRENT_STATUS), Some("PENDING"));
+        assert_eq!(md(&s, meta::ALLOWED), Some("RUNNING,CANCELLED"));
+
+        // From a terminal status nothing is legal: the key is present and empty.
+        let s = workflow_error(WorkflowError::Task {
+            id: "w".into(),
+            error: TaskError::IllegalTransition {
+                task: "t".into(),
+                current: TaskStatus::Completed,
+                requested: TaskStatus::Running,
+                allowed: vec![],
+            },
+        });
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        assert_eq!(
+            md(&s, meta::ERROR_KIND),
+            Some(kind::TASK_ILLEGAL_TRANSITION)
+        );
+        assert_eq!(md(&s, meta::CURRENT_STATUS), Some("COMPLETED"));
+        assert_eq!(md(&s, meta::ALLOWED), Some(""));
+    }
+
+    #[test]
+    fn version_conflicts_are_aborted_with_the_current_version() {
+        let s = workflow_error(WorkflowError::VersionConflict {
+            id: "w".into(),
+            expected: 3,
+            current: 5,
+        });
+        assert_eq!(s.code(), Code::Aborted);
+        assert_eq!(md(&s, meta::ERROR_KIND), Some(kind::VERSION_CONFLICT));
+        assert_eq!(md(&s, meta::CURRENT_VERSION), Some("5"));
+        let s = workflow_error(WorkflowError::TaskVersionConflict {
+            workflow_id: "w".into(),
+            task_id: "t".into(),
+            expected: 0,
+            current: 2,
+        });
+        assert_eq!(s.code(), Code::Aborted);
+        assert_eq!(md(&s, meta::ERROR_KIND), Some(kind::TASK_VERSION_CONFLICT));
+        assert_eq!(md(&s, meta::CURRENT_VERSION), Some("2"));
+    }
+
+    #[test]
+    fn state_preconditions_name_the_current_status() {
+        for (e, k) in [
+            (
+                WorkflowError::NotTerminal {
+                    id: "w".into(),
+                    status: "RUNNING".into(),
+                },
+                kind::NOT_TERMINAL,
+            ),
+            (
+                WorkflowError::Terminal {
+                    id: "w".into(),
+                    status: "RUNNING".into(),
+                },
+                kind::TERMINAL,
+            ),
+        ] {
+            let s = workflow_error(e);
+            assert_eq!(s.code(), Code::FailedPrecondition);
+            assert_eq!(md(&s, meta::ERROR_KIND), Some(k));
+            assert_eq!(md(&s, meta::CURRENT_STATUS), Some("RUNNING"));
+            assert_eq!(md(&s, meta::ALLOWED), None);
+        }
+    }
+
+    #[test]
+    fn invalid_cursor_is_the_callers_fault() {
+        let s = storage_error(cairn_storage::StorageError::InvalidCursor);
+        assert_eq!(s.code(), Code::InvalidArgument);
+    }
+}
