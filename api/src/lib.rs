@@ -96,5 +96,17 @@ pub mod meta {
         pub const UNREACHABLE: &str = "unreachable";
         /// The member has the wrong role for the request (e.g. promoting a voter).
         pub const WRONG_ROLE: &str = "wrong_role";
+        // The node could not take or answer the request (always retryable, possibly at the
+        // leader named in `LEADER`).
+        /// This node is not the leader; `LEADER` names the leader when one is known.
+        pub const NOT_LEADER: &str = "not_leader";
+        /// No leader is elected right now.
+        pub const NO_LEADER: &str = "no_leader";
+        /// The node cannot serve the request now (stopping, installing a snapshot, ...).
+        pub const UNAVAILABLE: &str = "unavailable";
+        /// The request's proposal or wait did not finish in time; its outcome is unknown.
+        pub const TIMEOUT: &str = "timeout";
+        /// The node's current state does not allow the request.
+        pub const PRECONDITION: &str = "precondition";
     }
 }

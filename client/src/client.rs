@@ -1,10 +1,9 @@
 //! [`Client`]: the shared handle, its idempotency identity, and the retry loop every RPC goes
 //! through.
 
-use std::collections::BTreeSet;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cairn_api::v1::RequestHeader;
@@ -15,6 +14,7 @@ use tonic::{Response, Status};
 use crate::config::ClientConfig;
 use crate::endpoints::{Endpoints, Node};
 use crate::error::{Disposition, Error, Result, classify};
+use crate::in_flight::InFlight;
 use crate::retry::Backoff;
 
 /// Responses larger than tonic's 4 MiB default are legitimate (a range page of large values);
@@ -44,14 +44,8 @@ pub(crate) struct Inner {
     sequence: AtomicU64,
     /// Sequences of writes not yet finished (including ones held by a `PendingWrite`). The
     /// smallest is sent as `first_incomplete`, so the cluster forgets replies below it.
-    in_flight: Mutex<BTreeSet<u64>>,
-}
-
-impl Inner {
-    pub(crate) fn in_flight(&self) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
-        // The set stays consistent even if a holder panicked (insert/remove are atomic).
-        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
-    }
+    /// Shared, so a pending write's `SequenceHold` keeps only this set alive.
+    pub(crate) in_flight: Arc<InFlight>,
 }
 
 impl Client {
@@ -78,7 +72,7 @@ impl Client {
                 client_id,
                 // Start at 1 so 0 can never be mistaken for "no sequence".
                 sequence: AtomicU64::new(1),
-                in_flight: Mutex::new(BTreeSet::new()),
+                in_flight: Arc::default(),
             }),
         })
     }
@@ -99,9 +93,9 @@ impl Client {
     }
 
     /// A fresh idempotency key for one logical write. The sequence counts as in flight until
-    /// the write is finished (see `pending::SequenceHold`).
+    /// the write is finished (see `write_op::SequenceHold`).
     pub(crate) fn next_header(&self) -> RequestHeader {
-        let mut in_flight = self.inner.in_flight();
+        let mut in_flight = self.inner.in_flight.lock();
         // Allocated under the lock, so the smallest in-flight sequence is never one that a
         // concurrent caller has taken but not registered yet.
         let sequence = self.inner.sequence.fetch_add(1, Ordering::Relaxed);

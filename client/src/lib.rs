@@ -45,11 +45,13 @@ mod config;
 mod coord;
 mod endpoints;
 mod error;
+mod in_flight;
 mod kv;
 mod pending;
 mod retry;
 mod watch;
 mod workflow;
+mod write_op;
 
 pub use cairn_api::v1::{Member, StatusResponse};
 pub use checkpoint::{
@@ -65,7 +67,7 @@ pub use coord::{
 };
 pub use error::{Error, Result};
 pub use kv::{DeleteResult, KeyValue, RangePage};
-pub use pending::{PendingWrite, WriteOutcome};
+pub use pending::WriteOutcome;
 /// Re-exported so callers build metadata and task payloads with the same `Value` type.
 pub use serde_json;
 pub use watch::{
@@ -78,3 +80,4 @@ pub use workflow::{
     TaskRef, TaskSpec, TaskStatus, Transition, UpdateWorkflow, UpsertedTasks, VersionedDefinition,
     Workflow, WorkflowDetails, WorkflowPage, WorkflowRef,
 };
+pub use write_op::PendingWrite;

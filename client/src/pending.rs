@@ -5,91 +5,24 @@
 //!
 //! Every write of every service (KV, workflows, checkpoints) goes through
 //! [`Client::send_write`], so all of them share the retry loop, the idempotency header and
-//! this recovery path.
+//! this recovery path. The data of a write ([`WriteOp`], [`PendingWrite`]) is `write_op`'s.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use cairn_api::v1::{
-    CreateWorkflowRequest, DeleteRequest, DeleteWorkflowRequest, PutRequest,
-    RegisterDefinitionRequest, RequestHeader, RollbackWorkflowRequest, SetRetentionRequest,
-    TransitionWorkflowRequest, UpdateWorkflowRequest, UpsertTasksRequest,
-};
 use tonic::transport::Channel;
 use tonic::{Response, Status};
 
 use crate::checkpoint::SavedCheckpoint;
-use crate::checkpoint::transfer::CheckpointSave;
-use crate::client::{Client, Inner, request};
-use crate::coord::{CoordOutcome, CoordWrite};
+use crate::client::{Client, request};
+use crate::coord::CoordOutcome;
 use crate::error::{Error, Result};
 use crate::kv::DeleteResult;
 use crate::workflow::convert;
 use crate::workflow::{
     CreatedWorkflow, DeletedWorkflow, RegisteredDefinition, UpsertedTasks, WorkflowRef,
 };
-
-/// One logical write, as sent (header included), so it can be sent again unchanged.
-#[derive(Debug, Clone)]
-pub(crate) enum WriteOp {
-    Put(PutRequest),
-    Delete(DeleteRequest),
-    RegisterDefinition(RegisterDefinitionRequest),
-    CreateWorkflow(CreateWorkflowRequest),
-    TransitionWorkflow(TransitionWorkflowRequest),
-    UpdateWorkflow(UpdateWorkflowRequest),
-    DeleteWorkflow(DeleteWorkflowRequest),
-    UpsertTasks(UpsertTasksRequest),
-    /// A checkpoint save, unary or streamed by size (see `checkpoint::transfer`).
-    SaveCheckpoint(CheckpointSave),
-    RollbackWorkflow(RollbackWorkflowRequest),
-    SetRetention(SetRetentionRequest),
-    /// A lease, lock or election write (see `coord::write`).
-    Coord(CoordWrite),
-}
-
-impl WriteOp {
-    fn header(&self) -> Option<&RequestHeader> {
-        match self {
-            WriteOp::Put(r) => r.header.as_ref(),
-            WriteOp::Delete(r) => r.header.as_ref(),
-            WriteOp::RegisterDefinition(r) => r.header.as_ref(),
-            WriteOp::CreateWorkflow(r) => r.header.as_ref(),
-            WriteOp::TransitionWorkflow(r) => r.header.as_ref(),
-            WriteOp::UpdateWorkflow(r) => r.header.as_ref(),
-            WriteOp::DeleteWorkflow(r) => r.header.as_ref(),
-            WriteOp::UpsertTasks(r) => r.header.as_ref(),
-            WriteOp::SaveCheckpoint(s) => Some(&s.header),
-            WriteOp::RollbackWorkflow(r) => r.header.as_ref(),
-            WriteOp::SetRetention(r) => r.header.as_ref(),
-            WriteOp::Coord(w) => w.header(),
-        }
-    }
-}
-
-/// A write that may or may not have been applied. Resume it with [`Client::resume`].
-#[derive(Debug, Clone)]
-pub struct PendingWrite {
-    pub(crate) op: WriteOp,
-    /// The last failure seen before the retries ran out.
-    pub cause: String,
-    /// Keeps the write's sequence in flight while the write can still be resumed, so the
-    /// cluster keeps its reply.
-    pub(crate) hold: Option<Arc<SequenceHold>>,
-}
-
-/// A write's sequence, counted as in flight until the last holder drops it.
-#[derive(Debug)]
-pub(crate) struct SequenceHold {
-    inner: Arc<Inner>,
-    sequence: u64,
-}
-
-impl Drop for SequenceHold {
-    fn drop(&mut self) {
-        self.inner.in_flight().remove(&self.sequence);
-    }
-}
+use crate::write_op::{PendingWrite, SequenceHold, WriteOp};
 
 /// What a resumed write returns: the same as the original call would have.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,15 +44,6 @@ pub enum WriteOutcome {
     },
     /// A lease, lock or election write.
     Coord(CoordOutcome),
-}
-
-impl PendingWrite {
-    /// The idempotency key `(client_id, sequence)` every attempt of this write carries.
-    pub fn idempotency_key(&self) -> (&str, u64) {
-        self.op
-            .header()
-            .map_or(("", 0), |h| (h.client_id.as_str(), h.sequence))
-    }
 }
 
 /// Turns "retries exhausted" into [`Error::OutcomeUnknown`]: an attempt may have been applied
@@ -159,12 +83,9 @@ impl Client {
     /// become [`Error::OutcomeUnknown`]. Its sequence stays in flight until the write has a
     /// definite answer, or, if the outcome is unknown, until its `PendingWrite` is dropped.
     pub(crate) async fn send_write(&self, op: WriteOp) -> Result<WriteOutcome> {
-        let hold = op.header().map(|h| {
-            Arc::new(SequenceHold {
-                inner: self.inner.clone(),
-                sequence: h.sequence,
-            })
-        });
+        let hold = op
+            .header()
+            .map(|h| Arc::new(SequenceHold::new(self.inner.in_flight.clone(), h.sequence)));
         self.settle(op, hold).await
     }
 
@@ -331,14 +252,11 @@ impl Client {
 mod tests {
     use std::sync::Arc;
 
-    use super::SequenceHold;
     use crate::Client;
+    use crate::write_op::SequenceHold;
 
     fn hold(c: &Client, sequence: u64) -> Arc<SequenceHold> {
-        Arc::new(SequenceHold {
-            inner: c.inner.clone(),
-            sequence,
-        })
+        Arc::new(SequenceHold::new(c.inner.in_flight.clone(), sequence))
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub enum ForwardError {
     /// The leader does not serve that peer call (an older version): nothing was applied.
     #[error("the leader does not implement this call")]
     Unimplemented,
+    /// No leader is elected right now (last: variants travel between nodes by index).
+    #[error("no leader elected")]
+    NoLeader,
 }
 
 impl ForwardError {
@@ -39,7 +42,7 @@ impl ForwardError {
     pub fn leader(&self) -> Option<&NodeInfo> {
         match self {
             Self::NotLeader { leader } | Self::Unavailable { leader, .. } => leader.as_ref(),
-            Self::Timeout(_) | Self::Unimplemented => None,
+            Self::Timeout(_) | Self::Unimplemented | Self::NoLeader => None,
         }
     }
 }

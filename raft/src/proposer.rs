@@ -82,7 +82,7 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
         let metrics = self.raft.metrics();
         let m = metrics.borrow_watched();
         match m.current_leader {
-            None => Err(ForwardError::unavailable("no leader elected")),
+            None => Err(ForwardError::NoLeader),
             Some(id) if id == self.id => Ok(None),
             Some(id) => match m.membership_config.get_node(&id) {
                 Some(node) if !node.peer_addr.is_empty() => Ok(Some(node.clone())),

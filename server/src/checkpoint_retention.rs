@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::CheckpointConfig;
+use crate::leader_tick::{Ticker, leads};
 
 /// Workflows read per page of the sweep.
 const PAGE: usize = 500;
@@ -29,28 +30,21 @@ pub fn spawn(
     proposer: Proposer<StateMachineStore>,
     checkpoints: CheckpointReader,
     workflows: WorkflowReader,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
+    let mut ticker = Ticker::new(config.interval, stop);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(config.interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let sweeper = Sweeper {
             proposer,
             checkpoints,
             workflows,
             upload_timeout: config.upload_timeout,
         };
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.wait_for(|s| *s) => return,
+        while ticker.next().await {
+            if leads(&sweeper.proposer) {
+                sweeper.collect_uploads().await;
+                sweeper.apply_retention().await;
             }
-            // Only the leader proposes: every node doing it would multiply the work.
-            if !matches!(sweeper.proposer.route(), Ok(None)) {
-                continue;
-            }
-            sweeper.collect_uploads().await;
-            sweeper.apply_retention().await;
         }
     })
 }

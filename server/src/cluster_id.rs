@@ -10,6 +10,8 @@ use cairn_raft::Proposer;
 use cairn_storage::{KvReader, StateMachineStore};
 use tokio::sync::watch;
 
+use crate::leader_tick::{Ticker, leads};
+
 /// Reads the replicated id; cached once set (it never changes afterwards).
 #[derive(Clone)]
 pub struct ClusterId {
@@ -48,17 +50,13 @@ impl ClusterId {
 pub fn spawn(
     id: ClusterId,
     proposer: Proposer<StateMachineStore>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    // Short: a new cluster should be named right after its first election.
+    let mut ticker = Ticker::new(Duration::from_millis(100), stop);
     tokio::spawn(async move {
-        // Short: a new cluster should be named right after its first election.
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        while id.get() == 0 {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.wait_for(|s| *s) => return,
-            }
-            if matches!(proposer.route(), Ok(None)) {
+        while id.get() == 0 && ticker.next().await {
+            if leads(&proposer) {
                 let command = Command::SetClusterId {
                     id: rand::random::<u64>().max(1),
                 };

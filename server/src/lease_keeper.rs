@@ -18,6 +18,8 @@ use openraft::rt::WatchReceiver;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::leader_tick::Ticker;
+
 /// How often the keeper looks at leadership and at due leases: the delay between a lease
 /// falling due and its end, at most (plus one commit).
 const TICK: Duration = Duration::from_millis(100);
@@ -29,11 +31,10 @@ pub fn spawn(
     proposer: Proposer<StateMachineStore>,
     reader: CoordReader,
     hub: Arc<EventHub>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
+    let mut ticker = Ticker::new(TICK, stop);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut keeper = Keeper {
             proposer,
             reader,
@@ -41,11 +42,7 @@ pub fn spawn(
             renewed_in: None,
             scan: None,
         };
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.wait_for(|s| *s) => return,
-            }
+        while ticker.next().await {
             keeper.tick().await;
         }
     })

@@ -7,19 +7,22 @@
 //!   replicated command, or read through cairn-storage's readers;
 //! - `services/gateway.rs`: stamp the idempotency session and hand the command to
 //!   cairn-raft's `Proposer` (propose as leader, forward otherwise);
-//! - `status.rs`: the one map from every layer's errors to `tonic::Status`, for both APIs.
+//! - `error.rs`: the server's one error type, wrapping every layer's; `status/`: its one map
+//!   to `tonic::Status` for the Cairn API and one for the etcd API.
 //!
 //! Beside the request path: `config` (flags, env, TOML), `ops`, `health`, `http` and `metrics`
 //! (operations), `lease_keeper`, `checkpoint_retention`, `workflow_retention` and `cluster_id`
-//! (duties of the leader, each proposing commands on a timer), `raft_watch` (role changes).
+//! (duties of the leader, each proposing commands on a timer: `leader_tick`), `raft_watch` (role changes).
 
 mod checkpoint_retention;
 mod cluster_id;
 pub mod config;
 mod coord_config;
+mod error;
 mod etcd;
 mod health;
 mod http;
+mod leader_tick;
 mod lease_keeper;
 mod metrics;
 mod ops;

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Retention;
+use crate::leader_tick::{Ticker, leads};
 
 /// Ids per purge command: bounds one log entry and one apply transaction.
 const BATCH: usize = 500;
@@ -25,23 +26,15 @@ pub fn spawn(
     retention: Retention,
     proposer: Proposer<StateMachineStore>,
     reader: WorkflowReader,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Option<JoinHandle<()>> {
     let age = retention.age?;
+    let mut ticker = Ticker::new(retention.interval, stop);
     Some(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(retention.interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.wait_for(|s| *s) => return,
+        while ticker.next().await {
+            if leads(&proposer) {
+                sweep(&proposer, &reader, age).await;
             }
-            // Only the leader proposes: followers would forward, and every node doing so
-            // would multiply the work for nothing.
-            if !matches!(proposer.route(), Ok(None)) {
-                continue;
-            }
-            sweep(&proposer, &reader, age).await;
         }
     }))
 }

@@ -15,7 +15,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
-use super::{BenchArgs, MAX_LATENCY_US, num};
+use super::args::BenchArgs;
+use super::latency::{histogram, num};
 
 const NAMESPACE: &str = "bench-ckpt";
 /// Distinct payloads per task: consecutive saves differ, as a real agent's would.
@@ -133,10 +134,6 @@ struct TaskResult {
     errors: u64,
     first_error: Option<String>,
     finished: Instant,
-}
-
-fn histogram() -> anyhow::Result<Histogram<u64>> {
-    Ok(Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)?)
 }
 
 fn us(d: Duration) -> u64 {

@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use cairn_client::{CampaignOptions, Client, Error, LockOptions};
-use hdrhistogram::Histogram;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
+use super::args::BenchArgs;
+use super::latency::{histogram, num};
 use super::workloads::{Op, Outcome};
-use super::{BenchArgs, MAX_LATENCY_US, num};
 
 /// TTL of each benchmark lock's lease: far longer than a cycle, so no renewal ever runs.
 const LOCK_TTL: Duration = Duration::from_secs(10);
@@ -61,7 +61,7 @@ pub async fn election_failover(args: &BenchArgs) -> anyhow::Result<()> {
     }
     let client = Client::connect(args.endpoints.list.iter().cloned()).context("bad --endpoints")?;
     let ttl = Duration::from_millis(args.lease_ttl_ms);
-    let mut hist = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)?;
+    let mut hist = histogram()?;
     for round in 0..args.failover_rounds {
         let took = failover_round(&client, ttl, round)
             .await

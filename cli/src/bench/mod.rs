@@ -3,9 +3,11 @@
 //! fixed duration after an unmeasured warmup, and record per-op latency; the result is one
 //! JSON line on stdout, so runs are easy to collect and compare.
 
+mod args;
 mod checkpoint;
 mod coord;
 mod etcd;
+mod latency;
 mod watch;
 mod workloads;
 
@@ -16,124 +18,10 @@ use cairn_client::Client;
 use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
+pub use args::BenchArgs;
+use args::{Api, Workload};
+use latency::{histogram, num};
 use workloads::{Op, Outcome};
-
-/// Latencies above this (60 s in microseconds) are clamped; far beyond the client's retry
-/// deadline anyway.
-const MAX_LATENCY_US: u64 = 60_000_000;
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Workload {
-    /// KV puts of random keys.
-    Put,
-    /// Workflow transitions (a flip between two states) of random workflows.
-    Transition,
-    /// The "active workflows" list query (PENDING|RUNNING, 100 per page).
-    List,
-    /// Watch event delivery: latency with many watchers, or one watcher's throughput
-    /// (see `--watch-mode`).
-    Watch,
-    /// Checkpoint save+load round trips of `--checkpoint-bytes` JSON agent states.
-    Checkpoint,
-    /// Lock acquire+release cycles over `--lock-names` names.
-    Lock,
-    /// Election failover time after the leader stops renewing (`--failover-rounds`).
-    ElectionFailover,
-    /// Linearizable gets of random keys among `--keys` prefilled ones (`--api etcd`).
-    Get,
-    /// Compare-and-swap transactions on `--keys` hot keys (`--api etcd`).
-    Cas,
-}
-
-/// Which client API drives the workload.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Api {
-    /// Cairn's own API through cairn-client.
-    Cairn,
-    /// The etcd v3 API through the etcd-client crate: works against Cairn and against etcd.
-    Etcd,
-}
-
-impl Workload {
-    fn name(self) -> &'static str {
-        match self {
-            Workload::Put => "put",
-            Workload::Transition => "transition",
-            Workload::List => "list",
-            Workload::Watch => "watch",
-            Workload::Checkpoint => "checkpoint",
-            Workload::Lock => "lock",
-            Workload::ElectionFailover => "election-failover",
-            Workload::Get => "get",
-            Workload::Cas => "cas",
-        }
-    }
-}
-
-/// Measure throughput and latency against a running cluster.
-#[derive(clap::Args, Debug)]
-pub struct BenchArgs {
-    #[command(flatten)]
-    endpoints: crate::endpoints_arg::EndpointsArg,
-    #[arg(long, value_enum, default_value_t = Workload::Put)]
-    workload: Workload,
-    #[arg(long, value_enum, default_value_t = Api::Cairn)]
-    api: Api,
-    /// Names the system measured in the JSON line (e.g. "etcd" when pointed at etcd).
-    #[arg(long, default_value = "cairn")]
-    system: String,
-    /// Concurrent closed-loop tasks.
-    #[arg(long, default_value_t = 16)]
-    clients: usize,
-    /// Measured duration in seconds (after warmup).
-    #[arg(long, default_value_t = 10)]
-    duration_secs: u64,
-    /// Bytes per value (put).
-    #[arg(long, default_value_t = 256)]
-    value_size: usize,
-    /// Size of the key space keys are drawn from uniformly (put).
-    #[arg(long, default_value_t = 100_000)]
-    keys: u64,
-    /// Workflows to spread transitions over (transition), or in the listed namespace (list).
-    #[arg(long, default_value_t = 10_000)]
-    workflows: u64,
-    /// Send each transition with the version last seen (transition); conflicts are counted.
-    #[arg(long)]
-    expected_version: bool,
-    /// Of --workflows, how many stay active (list); the rest are made terminal.
-    #[arg(long, default_value_t = 100)]
-    active: u64,
-    /// Seconds of unmeasured load before measuring (connections, leader discovery, caches).
-    #[arg(long, default_value_t = 1)]
-    warmup_secs: u64,
-    /// Give every task its own Client (own HTTP/2 connections) instead of sharing one.
-    #[arg(long)]
-    client_per_task: bool,
-    /// What the watch workload measures.
-    #[arg(long, value_enum, default_value_t = watch::WatchMode::Latency)]
-    watch_mode: watch::WatchMode,
-    /// Concurrent watches (watch latency).
-    #[arg(long, default_value_t = 100)]
-    watchers: usize,
-    /// Puts per second, issued open-loop (watch latency).
-    #[arg(long, default_value_t = 1000)]
-    rate: u64,
-    /// Events one watcher replays (watch consume); the prefill uses --clients writers.
-    #[arg(long, default_value_t = 50_000)]
-    events: u64,
-    /// Raw size of each checkpoint (checkpoint).
-    #[arg(long, default_value_t = 1024 * 1024)]
-    checkpoint_bytes: usize,
-    /// Lock names the lock workload picks from at random.
-    #[arg(long, default_value_t = 100)]
-    lock_names: u64,
-    /// Lease TTL of the election leader, in ms (election-failover).
-    #[arg(long, default_value_t = 2000)]
-    lease_ttl_ms: u64,
-    /// Failovers measured (election-failover).
-    #[arg(long, default_value_t = 5)]
-    failover_rounds: u64,
-}
 
 /// What one task measured.
 struct TaskResult {
@@ -210,7 +98,7 @@ async fn spawn_cairn(args: &BenchArgs) -> anyhow::Result<(Instant, Tasks)> {
         } else {
             shared.clone()
         };
-        let hist = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)?;
+        let hist = histogram()?;
         tasks.push(match args.workload {
             Workload::Lock => tokio::spawn(closed_loop(
                 coord::LockCycle::new(client, args.lock_names),
@@ -279,7 +167,7 @@ async fn spawn_etcd(args: &BenchArgs) -> anyhow::Result<(Instant, Tasks)> {
     let end = measure_start + Duration::from_secs(args.duration_secs);
     let mut tasks = Vec::with_capacity(args.clients);
     for op in ops {
-        let hist = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)?;
+        let hist = histogram()?;
         tasks.push(match op {
             EtcdOp::Put(op) => tokio::spawn(closed_loop(op, hist, measure_start, end)),
             EtcdOp::Get(op) => tokio::spawn(closed_loop(op, hist, measure_start, end)),
@@ -299,7 +187,7 @@ enum EtcdOp {
 
 /// Waits for the tasks and prints the run's JSON line.
 async fn report(args: &BenchArgs, tasks: Tasks, measure_start: Instant) -> anyhow::Result<()> {
-    let mut total = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)?;
+    let mut total = histogram()?;
     let (mut ops, mut conflicts, mut errors, mut first_error) = (0u64, 0u64, 0u64, None);
     let mut last_finish = measure_start;
     for task in tasks {
@@ -374,11 +262,6 @@ async fn report(args: &BenchArgs, tasks: Tasks, measure_start: Instant) -> anyho
         ms(max),
     );
     Ok(())
-}
-
-/// A JSON number (`null` if not finite, which JSON cannot express).
-fn num(x: f64) -> String {
-    serde_json::Value::from(x).to_string()
 }
 
 /// One closed-loop task: an operation, wait for it, the next. Only operations that start

@@ -20,15 +20,8 @@ use hdrhistogram::Histogram;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::{BenchArgs, MAX_LATENCY_US, num};
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WatchMode {
-    /// Delivery latency with many watchers at a fixed write rate.
-    Latency,
-    /// Events per second one watcher consumes.
-    Consume,
-}
+use super::args::{BenchArgs, WatchMode};
+use super::latency::{histogram, num};
 
 const PREFIX: &str = "bench-watch/";
 /// Puts in flight at most (open loop: a slow cluster shows as missed rate, not as queueing).
@@ -36,10 +29,6 @@ const MAX_IN_FLIGHT: usize = 256;
 
 fn us_since(base: Instant) -> u64 {
     u64::try_from(base.elapsed().as_micros()).unwrap_or(u64::MAX)
-}
-
-fn histogram() -> anyhow::Result<Histogram<u64>> {
-    Ok(Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)?)
 }
 
 fn ms(h: &Histogram<u64>, q: f64) -> String {

@@ -11,7 +11,7 @@
 //! [`Error::IllegalTransition`] / [`Error::VersionConflict`].
 
 mod convert;
-pub(crate) mod transfer;
+mod transfer;
 mod types;
 
 use std::sync::Arc;
@@ -24,8 +24,9 @@ use crate::client::{Client, request};
 #[cfg(doc)]
 use crate::error::Error;
 use crate::error::Result;
-use crate::pending::{WriteOp, WriteOutcome, mismatched_reply};
+use crate::pending::{WriteOutcome, mismatched_reply};
 use crate::workflow::WorkflowRef;
+use crate::write_op::{CheckpointSave, WriteOp};
 
 /// The arguments of a rollback (see [`Client::rollback_workflow`]).
 pub(crate) struct Rollback<'a> {
@@ -61,7 +62,7 @@ impl Client {
         options: SaveOptions,
         fence: Option<pb::Fence>,
     ) -> Result<SavedCheckpoint> {
-        let save = transfer::CheckpointSave {
+        let save = CheckpointSave {
             fields: convert::fields(workflow_id, &options)?,
             header: self.next_header(),
             payload: Arc::new(payload),

@@ -3,8 +3,6 @@
 //! continues the same upload on the cluster); a load assembles the `Load` stream and checks
 //! the CRC-32 end to end. Both get attempt timeouts that grow with the payload.
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_api::v1 as pb;
@@ -18,7 +16,8 @@ use super::convert;
 use super::types::CheckpointInfo;
 use crate::client::{Client, MAX_RESPONSE_BYTES, request};
 use crate::error::Result;
-use crate::pending::{WriteOp, WriteOutcome, outcome_unknown};
+use crate::pending::{WriteOutcome, outcome_unknown};
+use crate::write_op::{CheckpointSave, WriteOp};
 
 /// Raw payload bytes per upload message, and the largest payload sent in one `Save`: the
 /// node's chunk size, so a unary save is exactly one log entry.
@@ -29,28 +28,6 @@ const MIN_BYTES_PER_SEC: f64 = 2.0 * 1024.0 * 1024.0;
 
 /// The largest payload a load is given time for (the cluster's default limit).
 const MAX_EXPECTED_LOAD: usize = 256 * 1024 * 1024;
-
-/// A save as sent, so it can be sent again unchanged (see `WriteOp`). The payload is shared,
-/// not copied, between attempts and a pending write.
-#[derive(Clone)]
-pub(crate) struct CheckpointSave {
-    pub(crate) header: pb::RequestHeader,
-    pub(crate) fields: pb::CheckpointFields,
-    pub(crate) payload: Arc<Vec<u8>>,
-    pub(crate) fence: Option<pb::Fence>,
-}
-
-impl fmt::Debug for CheckpointSave {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The payload may be hundreds of MiB: its size says enough.
-        f.debug_struct("CheckpointSave")
-            .field("header", &self.header)
-            .field("fields", &self.fields)
-            .field("fence", &self.fence)
-            .field("payload_bytes", &self.payload.len())
-            .finish()
-    }
-}
 
 impl Client {
     pub(crate) fn checkpoints(channel: Channel) -> CheckpointsClient<Channel> {

@@ -28,4 +28,3 @@ pub use types::{
     CoordOutcome, Fence, Holder, LeaderChange, LeaderState, LeaseAttachment, LeaseDetails,
     LeaseInfo, LockState,
 };
-pub(crate) use write::CoordWrite;

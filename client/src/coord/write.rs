@@ -17,35 +17,8 @@ use tonic::transport::Channel;
 use super::types::{CoordOutcome, Holder, LeaseInfo};
 use crate::client::{Client, MAX_RESPONSE_BYTES, request};
 use crate::error::{Error, Result};
-use crate::pending::{WriteOp, WriteOutcome, mismatched_reply, outcome_unknown};
-
-/// One logical coordination write, as sent (header included).
-#[derive(Debug, Clone)]
-pub(crate) enum CoordWrite {
-    Grant(pb::LeaseGrantRequest),
-    Revoke(pb::LeaseRevokeRequest),
-    Acquire(pb::AcquireLockRequest),
-    Release(pb::ReleaseLockRequest),
-    Refresh(pb::RefreshLockRequest),
-    Campaign(pb::CampaignRequest),
-    Resign(pb::ResignRequest),
-    Proclaim(pb::ProclaimRequest),
-}
-
-impl CoordWrite {
-    pub(crate) fn header(&self) -> Option<&pb::RequestHeader> {
-        match self {
-            CoordWrite::Grant(r) => r.header.as_ref(),
-            CoordWrite::Revoke(r) => r.header.as_ref(),
-            CoordWrite::Acquire(r) => r.header.as_ref(),
-            CoordWrite::Release(r) => r.header.as_ref(),
-            CoordWrite::Refresh(r) => r.header.as_ref(),
-            CoordWrite::Campaign(r) => r.header.as_ref(),
-            CoordWrite::Resign(r) => r.header.as_ref(),
-            CoordWrite::Proclaim(r) => r.header.as_ref(),
-        }
-    }
-}
+use crate::pending::{WriteOutcome, mismatched_reply, outcome_unknown};
+use crate::write_op::{CoordWrite, WriteOp};
 
 /// Which lease a lock or candidacy binds to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

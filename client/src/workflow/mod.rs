@@ -21,7 +21,8 @@ pub use types::*;
 
 use crate::client::{Client, MAX_RESPONSE_BYTES, request};
 use crate::error::{Error, Result};
-use crate::pending::{WriteOp, WriteOutcome, mismatched_reply};
+use crate::pending::{WriteOutcome, mismatched_reply};
+use crate::write_op::WriteOp;
 
 /// Page size of [`Client::history_all`].
 const HISTORY_PAGE: u32 = 500;

@@ -22,13 +22,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cairn_client::{Client, ClientConfig, Definition};
+use cairn_client::Definition;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
 use self::check::Anomaly;
 use self::history::Recorder;
-use self::roster::{Roster, RosterClient};
+use self::roster::{Roster, RosterClient, client_on};
 use self::workload::{LOCK, LOCK_DATA, WatchLog};
 use crate::linearizability::{KvModel, Verdict, WorkflowModel, check as linearizable};
 use crate::net::Net;
@@ -71,17 +71,6 @@ pub fn run_blocking(cfg: Config) -> anyhow::Result<Report> {
     let net = Net::new(cfg.nodes)?;
     let inner = net.clone();
     net.block_on(async move { run(inner, cfg).await })?
-}
-
-/// A workload client on `endpoints`.
-pub(crate) fn client_on(endpoints: Vec<String>) -> anyhow::Result<Client> {
-    let config = ClientConfig {
-        retry_deadline: Duration::from_secs(3),
-        request_timeout: Duration::from_secs(2),
-        connect_timeout: Duration::from_secs(1),
-        ..ClientConfig::default()
-    };
-    Ok(Client::with_config(endpoints, config)?)
 }
 
 /// Snapshot every 2,000 entries and keep 500 behind it (defaults 100,000 and 1,000): a run

@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use cairn_client::Client;
+use cairn_client::{Client, ClientConfig};
+use std::time::Duration;
 use tokio::sync::watch;
 
-use super::client_on;
 use crate::Cluster;
 
 #[derive(Clone, Debug)]
@@ -157,6 +157,17 @@ impl RosterClient {
         }
         self.client.clone()
     }
+}
+
+/// A workload client on `endpoints`.
+pub(crate) fn client_on(endpoints: Vec<String>) -> anyhow::Result<Client> {
+    let config = ClientConfig {
+        retry_deadline: Duration::from_secs(3),
+        request_timeout: Duration::from_secs(2),
+        connect_timeout: Duration::from_secs(1),
+        ..ClientConfig::default()
+    };
+    Ok(Client::with_config(endpoints, config)?)
 }
 
 #[cfg(test)]

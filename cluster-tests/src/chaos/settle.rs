@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::check::{self, Anomaly, watch::KvMap};
-use super::client_on;
 use super::roster::Roster;
+use super::roster::client_on;
 use super::workload::{PREFIX, WatchLog};
 use crate::{Cluster, wait_until};
 

@@ -334,7 +334,7 @@ pub async fn watcher(roster: Arc<Roster>, from: u64, log: Arc<Mutex<WatchLog>>) 
     let mut changes = roster.changes();
     let mut from = from;
     loop {
-        let Ok(client) = super::client_on(roster.endpoints()) else {
+        let Ok(client) = super::roster::client_on(roster.endpoints()) else {
             return;
         };
         let filter = WatchFilter::new().kv_prefix(PREFIX).locks_prefix(PREFIX);

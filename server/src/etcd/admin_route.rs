@@ -12,6 +12,7 @@ use cairn_api::v1::admin_client::AdminClient;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
+use crate::error::Error;
 use crate::services::admin::AdminService;
 
 /// Bounds the forwarded call; a membership change waits for its commit, a leader transfer for
@@ -29,12 +30,12 @@ fn leader_of(s: &Status) -> Option<String> {
 
 async fn connect(addr: &str) -> Result<AdminClient<Channel>, Status> {
     let channel = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| Status::unavailable(format!("leader address {addr}: {e}")))?
+        .map_err(|e| Error::Unavailable(format!("leader address {addr}: {e}")))?
         .connect_timeout(Duration::from_secs(2))
         .timeout(FORWARD_TIMEOUT)
         .connect()
         .await
-        .map_err(|e| Status::unavailable(format!("cannot reach the leader at {addr}: {e}")))?;
+        .map_err(|e| Error::Unavailable(format!("cannot reach the leader at {addr}: {e}")))?;
     Ok(AdminClient::new(channel))
 }
 

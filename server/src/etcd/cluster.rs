@@ -16,14 +16,14 @@ use etcd_client::proto::{
     PbMemberRemoveResponse, PbMemberUpdateRequest, PbMemberUpdateResponse,
 };
 use openraft::rt::WatchReceiver;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response};
 
 use super::admin_route::on_leader;
-use super::errors;
 use super::header::Headers;
+use super::reply::{Reply, unsupported};
+use crate::error::EtcdError;
 use crate::services::admin::AdminService;
-
-type Reply<T> = Result<Response<T>, Status>;
+use crate::status::{self, EtcdCall};
 
 pub struct ClusterService {
     proposer: Proposer<StateMachineStore>,
@@ -101,12 +101,12 @@ fn url(addr: &str) -> String {
 #[tonic::async_trait]
 impl PbClusterService for ClusterService {
     async fn member_add(&self, _req: Request<PbMemberAddRequest>) -> Reply<PbMemberAddResponse> {
-        Err(errors::unsupported(
+        unsupported(
             "MemberAdd",
             "a Cairn node joins by itself: start it with `cairn serve --id <id> --join \
              <member client address>` (it becomes a learner), then promote it with \
              MemberPromote (`etcdctl member promote <id>`)",
-        ))
+        )
     }
 
     async fn member_remove(
@@ -121,7 +121,7 @@ impl PbClusterService for ClusterService {
             |mut c| async move { c.remove_member(request).await },
         )
         .await
-        .map_err(errors::membership)?;
+        .map_err(|s| status::etcd_status(s, EtcdCall::Membership))?;
         Ok(Response::new(PbMemberRemoveResponse {
             header: Some(self.headers.at(resp.revision)),
             members: members_after(resp),
@@ -132,11 +132,11 @@ impl PbClusterService for ClusterService {
         &self,
         _req: Request<PbMemberUpdateRequest>,
     ) -> Reply<PbMemberUpdateResponse> {
-        Err(errors::unsupported(
+        unsupported(
             "MemberUpdate",
             "a member's addresses cannot change in place; start a node with the new \
              addresses and replace the old one (`cairn ctl member replace`)",
-        ))
+        )
     }
 
     async fn member_list(&self, req: Request<PbMemberListRequest>) -> Reply<PbMemberListResponse> {
@@ -145,7 +145,7 @@ impl PbClusterService for ClusterService {
             self.proposer
                 .linearize()
                 .await
-                .map_err(|e| errors::common(crate::status::forward_error(e)))?;
+                .map_err(|e| status::etcd(e.into(), EtcdCall::Membership))?;
         }
         Ok(Response::new(PbMemberListResponse {
             header: Some(self.headers.current()),
@@ -161,10 +161,18 @@ impl PbClusterService for ClusterService {
         // Cairn treats promoting a voter as done; etcd refuses it, and clients rely on that.
         match self.is_voter(id) {
             Some(true) => {
-                return Err(Status::failed_precondition(errors::MEMBER_NOT_LEARNER));
+                return Err(status::etcd(
+                    EtcdError::MemberNotLearner.into(),
+                    EtcdCall::Membership,
+                ));
             }
             Some(false) => {}
-            None => return Err(Status::not_found(errors::MEMBER_NOT_FOUND)),
+            None => {
+                return Err(status::etcd(
+                    EtcdError::MemberNotFound.into(),
+                    EtcdCall::Membership,
+                ));
+            }
         }
         // max_lag 0: the admin service's default bound on how far behind a learner may be.
         let request = PromoteLearnerRequest { id, max_lag: 0 };
@@ -174,7 +182,7 @@ impl PbClusterService for ClusterService {
             |mut c| async move { c.promote_learner(request).await },
         )
         .await
-        .map_err(errors::membership)?;
+        .map_err(|s| status::etcd_status(s, EtcdCall::Membership))?;
         Ok(Response::new(PbMemberPromoteResponse {
             header: Some(self.headers.at(resp.revision)),
             members: members_after(resp),

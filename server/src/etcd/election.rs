@@ -19,6 +19,9 @@ use super::header::{Headers, to_i64};
 use super::kv_convert::key_value;
 use super::lock::{lease_id, name_arg};
 use super::recipes::{Recipes, prefix_of};
+use super::reply::{Reply, answer};
+use crate::error::{Error, EtcdError};
+use crate::status::{self, EtcdCall};
 
 pub struct ElectionService {
     recipes: Recipes,
@@ -31,80 +34,78 @@ impl ElectionService {
     }
 }
 
-fn no_leader() -> Status {
-    Status::failed_precondition("etcdserver: election: no leader")
-}
-
 /// The leader key of a request: its key and term (create revision).
-fn leader_arg(leader: Option<LeaderKey>) -> Result<(Vec<u8>, u64), Status> {
-    let l = leader.ok_or_else(|| Status::invalid_argument("etcdserver: leader is not provided"))?;
+fn leader_arg(leader: Option<LeaderKey>) -> Result<(Vec<u8>, u64), EtcdError> {
+    let l = leader.ok_or(EtcdError::LeaderNotProvided)?;
     name_arg(&l.key)?;
-    let rev = u64::try_from(l.rev)
-        .map_err(|_| Status::invalid_argument("etcdserver: leader rev must not be negative"))?;
+    let rev = u64::try_from(l.rev).map_err(|_| EtcdError::NegativeLeaderRev)?;
     Ok((l.key, rev))
 }
 
 #[tonic::async_trait]
 impl Election for ElectionService {
-    async fn campaign(
-        &self,
-        req: Request<CampaignRequest>,
-    ) -> Result<Response<CampaignResponse>, Status> {
-        let r = req.into_inner();
-        name_arg(&r.name)?;
-        let lease = lease_id(r.lease)?;
-        let owned = self
-            .recipes
-            .acquire(&prefix_of(&r.name), lease, &r.value, true)
-            .await?;
-        Ok(Response::new(CampaignResponse {
-            header: Some(self.headers.at(owned.revision)),
-            leader: Some(LeaderKey {
-                name: r.name,
-                key: owned.key,
-                rev: to_i64(owned.create_revision),
-                lease: r.lease,
-            }),
-        }))
+    async fn campaign(&self, req: Request<CampaignRequest>) -> Reply<CampaignResponse> {
+        answer(EtcdCall::Recipe, async {
+            let r = req.into_inner();
+            name_arg(&r.name)?;
+            let lease = lease_id(r.lease)?;
+            let owned = self
+                .recipes
+                .acquire(&prefix_of(&r.name), lease, &r.value, true)
+                .await?;
+            Ok(CampaignResponse {
+                header: Some(self.headers.at(owned.revision)),
+                leader: Some(LeaderKey {
+                    name: r.name,
+                    key: owned.key,
+                    rev: to_i64(owned.create_revision),
+                    lease: r.lease,
+                }),
+            })
+        })
+        .await
     }
 
-    async fn proclaim(
-        &self,
-        req: Request<ProclaimRequest>,
-    ) -> Result<Response<ProclaimResponse>, Status> {
-        let r = req.into_inner();
-        let (key, rev) = leader_arg(r.leader)?;
-        let revision = self.recipes.proclaim(&key, rev, &r.value).await?;
-        Ok(Response::new(ProclaimResponse {
-            header: Some(self.headers.at(revision)),
-        }))
+    async fn proclaim(&self, req: Request<ProclaimRequest>) -> Reply<ProclaimResponse> {
+        answer(EtcdCall::Recipe, async {
+            let r = req.into_inner();
+            let (key, rev) = leader_arg(r.leader)?;
+            let revision = self.recipes.proclaim(&key, rev, &r.value).await?;
+            Ok(ProclaimResponse {
+                header: Some(self.headers.at(revision)),
+            })
+        })
+        .await
     }
 
-    async fn leader(
-        &self,
-        req: Request<LeaderRequest>,
-    ) -> Result<Response<LeaderResponse>, Status> {
-        let r = req.into_inner();
-        name_arg(&r.name)?;
-        let store = self.recipes.store();
-        store.gateway.before_read(false).await?;
-        let (leader, revision) = self.recipes.owner(&prefix_of(&r.name))?;
-        let kv = leader.ok_or_else(no_leader)?;
-        Ok(Response::new(LeaderResponse {
-            header: Some(self.headers.at(revision)),
-            kv: Some(key_value(kv)),
-        }))
+    async fn leader(&self, req: Request<LeaderRequest>) -> Reply<LeaderResponse> {
+        answer(EtcdCall::Recipe, async {
+            let r = req.into_inner();
+            name_arg(&r.name)?;
+            let store = self.recipes.store();
+            store.gateway.before_read(false).await?;
+            let (leader, revision) = self.recipes.owner(&prefix_of(&r.name))?;
+            let kv = leader.ok_or(EtcdError::ElectionNoLeader)?;
+            Ok(LeaderResponse {
+                header: Some(self.headers.at(revision)),
+                kv: Some(key_value(kv)),
+            })
+        })
+        .await
     }
 
     type ObserveStream = Pin<Box<dyn Stream<Item = Result<LeaderResponse, Status>> + Send>>;
 
-    async fn observe(
-        &self,
-        req: Request<LeaderRequest>,
-    ) -> Result<Response<Self::ObserveStream>, Status> {
+    async fn observe(&self, req: Request<LeaderRequest>) -> Reply<Self::ObserveStream> {
         let r = req.into_inner();
-        name_arg(&r.name)?;
-        self.recipes.store().gateway.before_read(false).await?;
+        let started: Result<(), Error> = async {
+            name_arg(&r.name)?;
+            self.recipes.store().gateway.before_read(false).await
+        }
+        .await;
+        started.map_err(|e| status::etcd(e, EtcdCall::Recipe))?;
+        // Errors end the stream, in etcd's words.
+        let failed = |e: Error| Err(status::etcd(e, EtcdCall::Recipe));
         let prefix = prefix_of(&r.name);
         let recipes = self.recipes.clone();
         let headers = self.headers.clone();
@@ -116,7 +117,7 @@ impl Election for ElectionService {
                 let (leader, revision) = match recipes.owner(&prefix) {
                     Ok(found) => found,
                     Err(e) => {
-                        let _ = tx.send(Err(e)).await;
+                        let _ = tx.send(failed(e)).await;
                         return;
                     }
                 };
@@ -136,7 +137,7 @@ impl Election for ElectionService {
                 tokio::select! {
                     changed = recipes.store().changed_after(revision) => {
                         if let Err(e) = changed {
-                            let _ = tx.send(Err(e)).await;
+                            let _ = tx.send(failed(e)).await;
                             return;
                         }
                     }
@@ -147,16 +148,16 @@ impl Election for ElectionService {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn resign(
-        &self,
-        req: Request<ResignRequest>,
-    ) -> Result<Response<ResignResponse>, Status> {
-        let r = req.into_inner();
-        let (key, rev) = leader_arg(r.leader)?;
-        // Like clientv3: resigning a leadership already lost is not an error.
-        let revision = self.recipes.release(&key, rev).await?;
-        Ok(Response::new(ResignResponse {
-            header: Some(self.headers.at(revision)),
-        }))
+    async fn resign(&self, req: Request<ResignRequest>) -> Reply<ResignResponse> {
+        answer(EtcdCall::Recipe, async {
+            let r = req.into_inner();
+            let (key, rev) = leader_arg(r.leader)?;
+            // Like clientv3: resigning a leadership already lost is not an error.
+            let revision = self.recipes.release(&key, rev).await?;
+            Ok(ResignResponse {
+                header: Some(self.headers.at(revision)),
+            })
+        })
+        .await
     }
 }

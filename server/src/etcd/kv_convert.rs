@@ -11,19 +11,19 @@ use etcd_client::proto::{
     PbRangeRequest, PbRangeResponse, PbResponseOp, PbTargetUnion, PbTxnOpRequest, PbTxnOpResponse,
     PbTxnRequest, PbTxnResponse,
 };
-use tonic::Status;
 
 use super::header::{Headers, to_i64};
 use crate::config::Limits;
+use crate::error::{Error, EtcdError};
 
 /// etcd's default `--max-txn-ops`.
 pub const MAX_TXN_OPS: usize = 128;
 
-fn invalid(msg: &str) -> Status {
-    Status::invalid_argument(format!("etcdserver: {msg}"))
+fn invalid(msg: &str) -> Error {
+    EtcdError::Invalid(msg.to_string()).into()
 }
 
-fn non_negative(v: i64, what: &str) -> Result<u64, Status> {
+fn non_negative(v: i64, what: &str) -> Result<u64, Error> {
     u64::try_from(v).map_err(|_| invalid(&format!("{what} must not be negative")))
 }
 
@@ -49,7 +49,7 @@ pub struct Convert<'a> {
 }
 
 impl Convert<'_> {
-    fn key(&self, key: &[u8]) -> Result<(), Status> {
+    fn key(&self, key: &[u8]) -> Result<(), Error> {
         if key.len() > self.limits.max_key_bytes {
             return Err(invalid(&format!(
                 "key is {} bytes, over the {} byte limit",
@@ -60,9 +60,9 @@ impl Convert<'_> {
         Ok(())
     }
 
-    fn range(&self, key: Vec<u8>, range_end: Vec<u8>) -> Result<KeyRange, Status> {
+    fn range(&self, key: Vec<u8>, range_end: Vec<u8>) -> Result<KeyRange, Error> {
         if key.is_empty() && range_end.is_empty() {
-            return Err(invalid("key is not provided"));
+            return Err(EtcdError::KeyNotProvided.into());
         }
         self.key(&key)?;
         self.key(&range_end)?;
@@ -70,9 +70,9 @@ impl Convert<'_> {
     }
 
     /// A Range request's spec and the revision to read at (0 = current).
-    pub fn range_request(&self, r: PbRangeRequest) -> Result<(RangeSpec, u64), Status> {
+    pub fn range_request(&self, r: PbRangeRequest) -> Result<(RangeSpec, u64), Error> {
         if r.key.is_empty() {
-            return Err(invalid("key is not provided"));
+            return Err(EtcdError::KeyNotProvided.into());
         }
         let sort_order = match r.sort_order {
             0 => SortOrder::None,
@@ -104,9 +104,9 @@ impl Convert<'_> {
         Ok((spec, non_negative(r.revision, "revision")?))
     }
 
-    pub fn put(&self, r: PbPutRequest) -> Result<PutOp, Status> {
+    pub fn put(&self, r: PbPutRequest) -> Result<PutOp, Error> {
         if r.key.is_empty() {
-            return Err(invalid("key is not provided"));
+            return Err(EtcdError::KeyNotProvided.into());
         }
         self.key(&r.key)?;
         if r.value.len() > self.limits.max_value_bytes {
@@ -120,18 +120,16 @@ impl Convert<'_> {
             key: r.key,
             value: r.value,
             // A negative id names no lease that can exist.
-            lease: u64::try_from(r.lease).map_err(|_| {
-                Status::not_found("etcdserver: requested lease not found".to_string())
-            })?,
+            lease: u64::try_from(r.lease).map_err(|_| Error::from(EtcdError::LeaseNotFound))?,
             prev_kv: r.prev_kv,
             ignore_value: r.ignore_value,
             ignore_lease: r.ignore_lease,
         })
     }
 
-    pub fn delete(&self, r: PbDeleteRequest) -> Result<TxnOp, Status> {
+    pub fn delete(&self, r: PbDeleteRequest) -> Result<TxnOp, Error> {
         if r.key.is_empty() {
-            return Err(invalid("key is not provided"));
+            return Err(EtcdError::KeyNotProvided.into());
         }
         Ok(TxnOp::DeleteRange {
             range: self.range(r.key, r.range_end)?,
@@ -139,7 +137,7 @@ impl Convert<'_> {
         })
     }
 
-    pub fn txn(&self, t: PbTxnRequest) -> Result<TxnCommand, Status> {
+    pub fn txn(&self, t: PbTxnRequest) -> Result<TxnCommand, Error> {
         // Per level, as etcd counts.
         if t.compare.len().max(t.success.len()).max(t.failure.len()) > MAX_TXN_OPS {
             return Err(invalid("too many operations in txn request"));
@@ -177,7 +175,7 @@ impl Convert<'_> {
         })
     }
 
-    fn compare(&self, c: PbCompare) -> Result<Compare, Status> {
+    fn compare(&self, c: PbCompare) -> Result<Compare, Error> {
         let op = match c.result {
             0 => CompareOp::Equal,
             1 => CompareOp::Greater,

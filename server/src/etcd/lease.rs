@@ -2,8 +2,8 @@
 //! Cairn's milliseconds and unsigned ids inside. Grant, revoke and each keep-alive go through
 //! the log (forwarded to the leader); TimeToLive and Leases are linearizable reads.
 
-use cairn_model::coord::{Attachment, CoordCommand, CoordReply};
-use cairn_model::{Command, Response as CairnResponse};
+use cairn_model::coord::{Attachment, CoordCommand, CoordError, CoordReply};
+use cairn_model::{Command, CommandError, Response as CairnResponse};
 use cairn_raft::now_ms;
 use cairn_storage::CoordReader;
 use etcd_client::proto::{
@@ -11,20 +11,16 @@ use etcd_client::proto::{
     PbLeaseLeasesRequest, PbLeaseLeasesResponse, PbLeaseRevokeRequest, PbLeaseRevokeResponse,
     PbLeaseService, PbLeaseStatus, PbLeaseTimeToLiveRequest, PbLeaseTimeToLiveResponse,
 };
-use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::errors;
 use super::header::Headers;
+use super::reply::{Reply, answer};
 use crate::coord_config::CoordConfig;
+use crate::error::{Error, EtcdError};
 use crate::services::gateway::{Gateway, unexpected};
-use crate::status;
-
-type Reply<T> = Result<Response<T>, Status>;
-
-/// Answers buffered per keep-alive stream before the sender waits for the client to read.
-const KEEP_ALIVE_BUFFER: usize = 16;
+use crate::services::keep_alive;
+use crate::status::{self, EtcdCall};
 
 pub struct LeaseService {
     inner: Inner,
@@ -77,10 +73,10 @@ fn secs(ms: u64) -> i64 {
 /// The TTL a grant asks for, in Cairn's milliseconds. As etcd does with its minimum TTL, a
 /// shorter (or zero or negative) TTL is raised to the node's minimum, in whole seconds so the
 /// TTL the answer reports is the one granted; a TTL above the node's maximum is refused.
-fn grant_ttl_ms(ttl_secs: i64, config: &CoordConfig) -> Result<u64, Status> {
+fn grant_ttl_ms(ttl_secs: i64, config: &CoordConfig) -> Result<u64, EtcdError> {
     let asked = u64::try_from(ttl_secs).unwrap_or(0).saturating_mul(1000);
     if asked > config.max_ttl_ms {
-        return Err(errors::lease_ttl_too_large());
+        return Err(EtcdError::LeaseTtlTooLarge);
     }
     let min_whole = config.min_ttl_ms.div_ceil(1000).saturating_mul(1000);
     let min = if min_whole <= config.max_ttl_ms {
@@ -92,14 +88,9 @@ fn grant_ttl_ms(ttl_secs: i64, config: &CoordConfig) -> Result<u64, Status> {
 }
 
 impl Inner {
-    /// Proposes a lease command; a rejection comes back in etcd's words.
-    async fn propose(&self, command: CoordCommand) -> Result<(u64, CoordReply), Status> {
-        match self
-            .gateway
-            .propose(None, Command::Coord(command))
-            .await
-            .map_err(errors::lease)?
-        {
+    /// Proposes a lease command.
+    async fn propose(&self, command: CoordCommand) -> Result<(u64, CoordReply), Error> {
+        match self.gateway.propose(None, Command::Coord(command)).await? {
             CairnResponse::Coord { revision, reply } => Ok((revision, reply)),
             other => Err(unexpected(other)),
         }
@@ -107,7 +98,7 @@ impl Inner {
 
     /// One keep-alive answer. A lease that no longer exists is answered with TTL 0, as etcd
     /// does; the stream goes on.
-    async fn keep_alive_once(&self, id: i64) -> Result<PbLeaseKeepAliveResponse, Status> {
+    async fn keep_alive_once(&self, id: i64) -> Result<PbLeaseKeepAliveResponse, Error> {
         match self
             .propose(CoordCommand::KeepAlive { id: cairn_id(id) })
             .await
@@ -117,15 +108,17 @@ impl Inner {
                 id,
                 ttl: secs(ttl_ms),
             }),
-            Ok((_, other)) => Err(status::internal(format!(
+            Ok((_, other)) => Err(Error::Internal(format!(
                 "unexpected keep-alive reply: {other:?}"
             ))),
-            Err(s) if s.code() == tonic::Code::NotFound => Ok(PbLeaseKeepAliveResponse {
-                header: Some(self.headers.current()),
-                id,
-                ttl: 0,
-            }),
-            Err(s) => Err(s),
+            Err(Error::Rejected(CommandError::Coord(CoordError::UnknownLease(_)))) => {
+                Ok(PbLeaseKeepAliveResponse {
+                    header: Some(self.headers.current()),
+                    id,
+                    ttl: 0,
+                })
+            }
+            Err(e) => Err(e),
         }
     }
 }
@@ -133,48 +126,52 @@ impl Inner {
 #[tonic::async_trait]
 impl PbLeaseService for LeaseService {
     async fn lease_grant(&self, req: Request<PbLeaseGrantRequest>) -> Reply<PbLeaseGrantResponse> {
-        let r = req.into_inner();
-        if r.id < 0 {
-            return Err(status::invalid(
-                "cairn: a lease ID chosen by the client must be positive (0 lets the server \
-                 choose)",
-            ));
-        }
-        let ttl_ms = grant_ttl_ms(r.ttl, &self.inner.config)?;
-        let command = CoordCommand::GrantLease {
-            id: (r.id != 0).then_some(cairn_id(r.id)),
-            ttl_ms,
-        };
-        match self.inner.propose(command).await? {
-            (revision, CoordReply::Lease { id, ttl_ms, .. }) => {
-                Ok(Response::new(PbLeaseGrantResponse {
+        answer(EtcdCall::Lease, async {
+            let r = req.into_inner();
+            if r.id < 0 {
+                return Err(Error::invalid(
+                    "cairn: a lease ID chosen by the client must be positive (0 lets the \
+                     server choose)",
+                ));
+            }
+            let ttl_ms = grant_ttl_ms(r.ttl, &self.inner.config)?;
+            let command = CoordCommand::GrantLease {
+                id: (r.id != 0).then_some(cairn_id(r.id)),
+                ttl_ms,
+            };
+            match self.inner.propose(command).await? {
+                (revision, CoordReply::Lease { id, ttl_ms, .. }) => Ok(PbLeaseGrantResponse {
                     header: Some(self.inner.headers.at(revision)),
                     id: etcd_id(id),
                     ttl: secs(ttl_ms),
                     error: String::new(),
-                }))
+                }),
+                (_, other) => Err(Error::Internal(format!(
+                    "unexpected grant reply: {other:?}"
+                ))),
             }
-            (_, other) => Err(status::internal(format!(
-                "unexpected grant reply: {other:?}"
-            ))),
-        }
+        })
+        .await
     }
 
     async fn lease_revoke(
         &self,
         req: Request<PbLeaseRevokeRequest>,
     ) -> Reply<PbLeaseRevokeResponse> {
-        let id = req.into_inner().id;
-        if id == 0 {
-            return Err(errors::lease_not_found());
-        }
-        let (revision, _) = self
-            .inner
-            .propose(CoordCommand::RevokeLease { id: cairn_id(id) })
-            .await?;
-        Ok(Response::new(PbLeaseRevokeResponse {
-            header: Some(self.inner.headers.at(revision)),
-        }))
+        answer(EtcdCall::Lease, async {
+            let id = req.into_inner().id;
+            if id == 0 {
+                return Err(EtcdError::LeaseNotFound.into());
+            }
+            let (revision, _) = self
+                .inner
+                .propose(CoordCommand::RevokeLease { id: cairn_id(id) })
+                .await?;
+            Ok(PbLeaseRevokeResponse {
+                header: Some(self.inner.headers.at(revision)),
+            })
+        })
+        .await
     }
 
     type LeaseKeepAliveStream = ReceiverStream<Result<PbLeaseKeepAliveResponse, Status>>;
@@ -183,48 +180,54 @@ impl PbLeaseService for LeaseService {
         &self,
         req: Request<Streaming<PbLeaseKeepAliveRequest>>,
     ) -> Reply<Self::LeaseKeepAliveStream> {
-        let mut incoming = req.into_inner();
-        let (tx, rx) = mpsc::channel(KEEP_ALIVE_BUFFER);
         let inner = self.inner.clone();
-        tokio::spawn(async move {
-            loop {
-                let next = tokio::select! {
-                    next = incoming.message() => next,
-                    // The client stopped reading answers: stop renewing for it.
-                    _ = tx.closed() => return,
-                };
-                let answer = match next {
-                    Ok(Some(m)) => inner.keep_alive_once(m.id).await,
-                    // The client closed its side, or the connection broke.
-                    Ok(None) | Err(_) => return,
-                };
-                // A failure (no leader, timeout) ends the stream, as in etcd: the client
-                // opens a new one.
-                let failed = answer.is_err();
-                if tx.send(answer).await.is_err() || failed {
-                    return;
-                }
+        let stream = keep_alive::serve(req.into_inner(), move |m: PbLeaseKeepAliveRequest| {
+            let inner = inner.clone();
+            async move {
+                inner
+                    .keep_alive_once(m.id)
+                    .await
+                    .map_err(|e| status::etcd(e, EtcdCall::Lease))
             }
         });
-        Ok(Response::new(ReceiverStream::new(rx)))
+        Ok(Response::new(stream))
     }
 
     async fn lease_time_to_live(
         &self,
         req: Request<PbLeaseTimeToLiveRequest>,
     ) -> Reply<PbLeaseTimeToLiveResponse> {
-        let r = req.into_inner();
-        self.inner
-            .gateway
-            .before_read(false)
-            .await
-            .map_err(errors::common)?;
+        answer(EtcdCall::Lease, self.time_to_live(req.into_inner())).await
+    }
+
+    async fn lease_leases(
+        &self,
+        _req: Request<PbLeaseLeasesRequest>,
+    ) -> Reply<PbLeaseLeasesResponse> {
+        answer(EtcdCall::Lease, async {
+            self.inner.gateway.before_read(false).await?;
+            let header = self.inner.headers.current();
+            let leases = self.inner.reader.leases()?;
+            Ok(PbLeaseLeasesResponse {
+                header: Some(header),
+                leases: leases
+                    .iter()
+                    .map(|l| PbLeaseStatus { id: etcd_id(l.id) })
+                    .collect(),
+            })
+        })
+        .await
+    }
+}
+
+impl LeaseService {
+    async fn time_to_live(
+        &self,
+        r: PbLeaseTimeToLiveRequest,
+    ) -> Result<PbLeaseTimeToLiveResponse, Error> {
+        self.inner.gateway.before_read(false).await?;
         let header = self.inner.headers.current();
-        let lease = self
-            .inner
-            .reader
-            .lease(cairn_id(r.id))
-            .map_err(status::storage_error)?;
+        let lease = self.inner.reader.lease(cairn_id(r.id))?;
         // etcd answers an unknown (expired, revoked) lease with TTL -1, not an error.
         let resp = match lease {
             None => PbLeaseTimeToLiveResponse {
@@ -255,27 +258,7 @@ impl PbLeaseService for LeaseService {
                 },
             },
         };
-        Ok(Response::new(resp))
-    }
-
-    async fn lease_leases(
-        &self,
-        _req: Request<PbLeaseLeasesRequest>,
-    ) -> Reply<PbLeaseLeasesResponse> {
-        self.inner
-            .gateway
-            .before_read(false)
-            .await
-            .map_err(errors::common)?;
-        let header = self.inner.headers.current();
-        let leases = self.inner.reader.leases().map_err(status::storage_error)?;
-        Ok(Response::new(PbLeaseLeasesResponse {
-            header: Some(header),
-            leases: leases
-                .iter()
-                .map(|l| PbLeaseStatus { id: etcd_id(l.id) })
-                .collect(),
-        }))
+        Ok(resp)
     }
 }
 
@@ -300,15 +283,10 @@ mod tests {
         assert_eq!(grant_ttl_ms(0, &c).ok(), Some(2000));
         assert_eq!(grant_ttl_ms(-5, &c).ok(), Some(2000));
         assert_eq!(grant_ttl_ms(60, &c).ok(), Some(60_000));
-        let err = grant_ttl_ms(61, &c)
-            .err()
-            .map(|s| (s.code(), s.message().to_string()));
+        // Its code and words: status::etcd's tests.
         assert_eq!(
-            err,
-            Some((
-                tonic::Code::OutOfRange,
-                errors::LEASE_TTL_TOO_LARGE.to_string()
-            ))
+            grant_ttl_ms(61, &c).err(),
+            Some(EtcdError::LeaseTtlTooLarge)
         );
         assert!(grant_ttl_ms(i64::MAX, &c).is_err());
     }

@@ -5,10 +5,13 @@
 
 use cairn_api::etcd::v3lockpb::lock_server::Lock;
 use cairn_api::etcd::v3lockpb::{LockRequest, LockResponse, UnlockRequest, UnlockResponse};
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
 use super::header::Headers;
 use super::recipes::{Recipes, prefix_of};
+use super::reply::{Reply, answer};
+use crate::error::EtcdError;
+use crate::status::EtcdCall;
 
 pub struct LockService {
     recipes: Recipes,
@@ -23,42 +26,44 @@ impl LockService {
 
 /// A lease id from the wire: etcd's are positive int64; 0 = none (Cairn then holds the key
 /// without a lease, until Unlock; see docs/etcd-compat.md).
-pub fn lease_id(lease: i64) -> Result<u64, Status> {
-    u64::try_from(lease)
-        .map_err(|_| Status::not_found("etcdserver: requested lease not found".to_string()))
+pub fn lease_id(lease: i64) -> Result<u64, EtcdError> {
+    u64::try_from(lease).map_err(|_| EtcdError::LeaseNotFound)
 }
 
-pub fn name_arg(name: &[u8]) -> Result<(), Status> {
+pub fn name_arg(name: &[u8]) -> Result<(), EtcdError> {
     if name.is_empty() {
-        return Err(Status::invalid_argument("etcdserver: key is not provided"));
+        return Err(EtcdError::KeyNotProvided);
     }
     Ok(())
 }
 
 #[tonic::async_trait]
 impl Lock for LockService {
-    async fn lock(&self, req: Request<LockRequest>) -> Result<Response<LockResponse>, Status> {
-        let r = req.into_inner();
-        name_arg(&r.name)?;
-        let owned = self
-            .recipes
-            .acquire(&prefix_of(&r.name), lease_id(r.lease)?, b"", false)
-            .await?;
-        Ok(Response::new(LockResponse {
-            header: Some(self.headers.at(owned.revision)),
-            key: owned.key,
-        }))
+    async fn lock(&self, req: Request<LockRequest>) -> Reply<LockResponse> {
+        answer(EtcdCall::Recipe, async {
+            let r = req.into_inner();
+            name_arg(&r.name)?;
+            let owned = self
+                .recipes
+                .acquire(&prefix_of(&r.name), lease_id(r.lease)?, b"", false)
+                .await?;
+            Ok(LockResponse {
+                header: Some(self.headers.at(owned.revision)),
+                key: owned.key,
+            })
+        })
+        .await
     }
 
-    async fn unlock(
-        &self,
-        req: Request<UnlockRequest>,
-    ) -> Result<Response<UnlockResponse>, Status> {
-        let r = req.into_inner();
-        name_arg(&r.key)?;
-        let revision = self.recipes.delete(&r.key).await?;
-        Ok(Response::new(UnlockResponse {
-            header: Some(self.headers.at(revision)),
-        }))
+    async fn unlock(&self, req: Request<UnlockRequest>) -> Reply<UnlockResponse> {
+        answer(EtcdCall::Recipe, async {
+            let r = req.into_inner();
+            name_arg(&r.key)?;
+            let revision = self.recipes.delete(&r.key).await?;
+            Ok(UnlockResponse {
+                header: Some(self.headers.at(revision)),
+            })
+        })
+        .await
     }
 }

@@ -19,12 +19,12 @@ use etcd_client::proto::{
 use tonic::{Request, Response, Status};
 
 use super::admin_route::on_leader;
-use super::errors;
 use super::header::{Headers, to_i64};
+use super::reply::{Reply, unsupported};
 use super::store::EtcdStore;
+use crate::error::{Error, EtcdError};
 use crate::services::admin::AdminService;
-
-type Reply<T> = Result<Response<T>, Status>;
+use crate::status::{self, EtcdCall};
 
 /// The etcd version Status reports. Clients compare it against the API they need (etcdctl
 /// and clientv3 want 3.x; 3.4 covers every RPC Cairn serves); Cairn's own version is in
@@ -61,13 +61,16 @@ impl PbMaintenanceService for MaintenanceService {
                 header: Some(self.headers.current()),
                 alarms: Vec::new(),
             })),
-            ALARM_ACTIVATE => Err(errors::unsupported(
+            ALARM_ACTIVATE => unsupported(
                 "activating alarms",
                 "Cairn has no alarm state (a full disk fails writes directly)",
+            ),
+            other => Err(status::etcd(
+                Error::invalid(format!(
+                    "cairn: unknown alarm action {other} (GET=0, ACTIVATE=1, DEACTIVATE=2)"
+                )),
+                EtcdCall::Maintenance,
             )),
-            other => Err(Status::invalid_argument(format!(
-                "cairn: unknown alarm action {other} (GET=0, ACTIVATE=1, DEACTIVATE=2)"
-            ))),
         }
     }
 
@@ -80,7 +83,7 @@ impl PbMaintenanceService for MaintenanceService {
         let leader = s.leader_id.unwrap_or(0);
         // etcd lists "no leader" among a member's errors; etcdctl prints them.
         let errors = if leader == 0 {
-            vec![errors::NO_LEADER.to_string()]
+            vec![status::NO_LEADER.to_string()]
         } else {
             Vec::new()
         };
@@ -109,11 +112,11 @@ impl PbMaintenanceService for MaintenanceService {
     }
 
     async fn hash(&self, _req: Request<PbHashRequest>) -> Reply<PbHashResponse> {
-        Err(errors::unsupported(
+        unsupported(
             "Hash",
             "it hashes etcd's bbolt backend file, which Cairn does not have; compare members \
              with `cairn ctl status` (applied index) instead",
-        ))
+        )
     }
 
     /// CRC-32 of every key and record (value, revisions, version, lease) in key order, at
@@ -122,7 +125,7 @@ impl PbMaintenanceService for MaintenanceService {
     /// (that hashes etcd's own MVCC encoding).
     async fn hash_kv(&self, req: Request<PbHashKvRequest>) -> Reply<PbHashKvResponse> {
         let revision = u64::try_from(req.into_inner().revision)
-            .map_err(|_| Status::invalid_argument("etcdserver: revision must not be negative"))?;
+            .map_err(|_| status::etcd(EtcdError::NegativeRevision.into(), EtcdCall::Maintenance))?;
         let all = RangeSpec {
             range: KeyRange {
                 key: vec![0],
@@ -130,7 +133,10 @@ impl PbMaintenanceService for MaintenanceService {
             },
             ..RangeSpec::default()
         };
-        let (reply, current) = self.store.local_range(&all, revision)?;
+        let (reply, current) = self
+            .store
+            .local_range(&all, revision)
+            .map_err(|e| status::etcd(e, EtcdCall::Maintenance))?;
         let mut crc = crc32fast::Hasher::new();
         for kv in &reply.kvs {
             for part in [&kv.key, &kv.record.value] {
@@ -154,17 +160,20 @@ impl PbMaintenanceService for MaintenanceService {
     type SnapshotStream = tokio_stream::Empty<Result<PbSnapshotResponse, Status>>;
 
     async fn snapshot(&self, _req: Request<PbSnapshotRequest>) -> Reply<Self::SnapshotStream> {
-        Err(errors::unsupported(
+        unsupported(
             "Snapshot",
             "etcd's snapshot is a bbolt database file; back Cairn up with `cairn ctl backup`",
-        ))
+        )
     }
 
     async fn move_leader(&self, req: Request<PbMoveLeaderRequest>) -> Reply<PbMoveLeaderResponse> {
         let to = req.into_inner().target_id;
         // Cairn reads 0 as "pick a voter"; etcd needs a named transferee.
         if to == 0 {
-            return Err(Status::failed_precondition(errors::BAD_LEADER_TRANSFEREE));
+            return Err(status::etcd(
+                EtcdError::BadLeaderTransferee.into(),
+                EtcdCall::Transfer,
+            ));
         }
         let request = TransferLeaderRequest { to };
         let resp = on_leader(
@@ -173,7 +182,7 @@ impl PbMaintenanceService for MaintenanceService {
             |mut c| async move { c.transfer_leader(request).await },
         )
         .await
-        .map_err(errors::transfer)?;
+        .map_err(|s| status::etcd_status(s, EtcdCall::Transfer))?;
         tracing::info!(
             leader = resp.leader_id,
             "etcd MoveLeader: leadership transferred"
@@ -184,9 +193,9 @@ impl PbMaintenanceService for MaintenanceService {
     }
 
     async fn downgrade(&self, _req: Request<PbDowngradeRequest>) -> Reply<PbDowngradeResponse> {
-        Err(errors::unsupported(
+        unsupported(
             "Downgrade",
             "Cairn versions its data itself and has no etcd cluster version to lower",
-        ))
+        )
     }
 }

@@ -7,7 +7,6 @@
 mod admin_route;
 mod cluster;
 mod election;
-mod errors;
 pub mod header;
 mod kv;
 mod kv_convert;
@@ -15,6 +14,7 @@ mod lease;
 mod lock;
 mod maintenance;
 mod recipes;
+mod reply;
 mod store;
 mod watch;
 

@@ -8,9 +8,9 @@ use cairn_model::txn::{
     Compare, CompareOp, CompareTarget, KeyRange, KeyValue, OpReply, PutOp, RangeReply, RangeSpec,
     SortOrder, SortTarget, TxnCommand, TxnOp,
 };
-use tonic::Status;
 
 use super::store::EtcdStore;
+use crate::error::{Error, EtcdError};
 
 /// A key this node created for a lock or a candidacy.
 #[derive(Debug, Clone)]
@@ -60,10 +60,10 @@ fn created_at(key: &[u8], revision: u64) -> Compare {
     }
 }
 
-fn range_reply(op: Option<&OpReply>) -> Result<&RangeReply, Status> {
+fn range_reply(op: Option<&OpReply>) -> Result<&RangeReply, Error> {
     match op {
         Some(OpReply::Range(r)) => Ok(r),
-        other => Err(Status::internal(format!(
+        other => Err(Error::Internal(format!(
             "expected a range reply, got {other:?}"
         ))),
     }
@@ -94,7 +94,7 @@ impl Recipes {
         lease: u64,
         value: &[u8],
         reput_value: bool,
-    ) -> Result<Owned, Status> {
+    ) -> Result<Owned, Error> {
         let key = if lease == 0 {
             // No lease, no session identity to reuse the key by: a key of its own (the '-'
             // keeps it apart from every lease-named key), or two callers would share one.
@@ -129,7 +129,7 @@ impl Recipes {
                 .kvs
                 .first()
                 // Deleted between the compare and the read cannot happen inside one txn.
-                .ok_or_else(|| Status::internal("own key missing after a failed create"))?;
+                .ok_or_else(|| Error::internal("own key missing after a failed create"))?;
             create_revision = mine.record.create_revision;
             if reput_value && mine.record.value != value {
                 self.proclaim(&key, create_revision, value).await?;
@@ -162,7 +162,7 @@ impl Recipes {
     /// Waits until no key under `prefix` has a create revision at or below `max_create`
     /// (clientv3's `waitDeletes`), reading this node's state from `from` on. Returns the
     /// revision at which that was seen.
-    async fn wait_deletes(&self, prefix: &[u8], max_create: u64, from: u64) -> Result<u64, Status> {
+    async fn wait_deletes(&self, prefix: &[u8], max_create: u64, from: u64) -> Result<u64, Error> {
         self.store.applied(from).await?;
         loop {
             let spec = RangeSpec {
@@ -184,7 +184,7 @@ impl Recipes {
         }
     }
 
-    fn still_there(&self, kv: &KeyValue) -> Result<bool, Status> {
+    fn still_there(&self, kv: &KeyValue) -> Result<bool, Error> {
         let (reply, _) = self.store.local_range(
             &RangeSpec {
                 range: KeyRange::single(kv.key.clone()),
@@ -205,7 +205,7 @@ impl Recipes {
         key: &[u8],
         create_revision: u64,
         value: &[u8],
-    ) -> Result<u64, Status> {
+    ) -> Result<u64, Error> {
         let cmd = TxnCommand {
             compare: vec![created_at(key, create_revision)],
             success: vec![TxnOp::Put(PutOp {
@@ -222,14 +222,12 @@ impl Recipes {
         if reply.succeeded {
             Ok(revision)
         } else {
-            Err(Status::failed_precondition(
-                "etcdserver: election: not leader",
-            ))
+            Err(EtcdError::ElectionNotLeader.into())
         }
     }
 
     /// Deletes `key` if it is still the one created at `create_revision`; the revision.
-    pub async fn release(&self, key: &[u8], create_revision: u64) -> Result<u64, Status> {
+    pub async fn release(&self, key: &[u8], create_revision: u64) -> Result<u64, Error> {
         Ok(self
             .store
             .txn(delete_if_created_at(key, create_revision))
@@ -238,14 +236,14 @@ impl Recipes {
     }
 
     /// Deletes `key` whatever it is (etcd's Unlock); the revision.
-    pub async fn delete(&self, key: &[u8]) -> Result<u64, Status> {
+    pub async fn delete(&self, key: &[u8]) -> Result<u64, Error> {
         let cmd = TxnCommand::delete(KeyRange::single(key), false);
         Ok(self.store.txn(cmd).await?.0)
     }
 
     /// The current owner under `prefix` (the oldest key) at this node's state, and the
     /// revision read.
-    pub fn owner(&self, prefix: &[u8]) -> Result<(Option<KeyValue>, u64), Status> {
+    pub fn owner(&self, prefix: &[u8]) -> Result<(Option<KeyValue>, u64), Error> {
         let (reply, revision) = self.store.local_range(&first_created(prefix), 0)?;
         Ok((reply.kvs.into_iter().next(), revision))
     }

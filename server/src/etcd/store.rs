@@ -4,14 +4,12 @@
 
 use std::sync::Arc;
 
+use crate::error::Error;
+use crate::services::gateway::{Gateway, unexpected};
 use cairn_model::txn::{KvError, RangeReply, RangeSpec, TxnCommand, TxnReply};
 use cairn_model::{Command, Response};
 use cairn_storage::KvReader;
 use cairn_storage::watch::EventHub;
-use tonic::Status;
-
-use crate::services::gateway::{Gateway, unexpected};
-use crate::status;
 
 #[derive(Clone)]
 pub struct EtcdStore {
@@ -31,8 +29,8 @@ impl EtcdStore {
 
     /// Proposes `cmd` (checked first, so a bad transaction never reaches the log), and returns
     /// its revision and reply.
-    pub async fn txn(&self, cmd: TxnCommand) -> Result<(u64, TxnReply), Status> {
-        cmd.validate().map_err(|e| status::kv_error(&e))?;
+    pub async fn txn(&self, cmd: TxnCommand) -> Result<(u64, TxnReply), Error> {
+        cmd.validate()?;
         match self.gateway.propose(None, Command::Txn(cmd)).await? {
             Response::Txn { revision, reply } => Ok((revision, reply)),
             other => Err(unexpected(other)),
@@ -46,21 +44,17 @@ impl EtcdStore {
         spec: &RangeSpec,
         revision: u64,
         serializable: bool,
-    ) -> Result<(RangeReply, u64), Status> {
+    ) -> Result<(RangeReply, u64), Error> {
         self.gateway.before_read(serializable).await?;
         self.local_range(spec, revision)
     }
 
     /// `spec` at this node's applied state, without a read index.
-    pub fn local_range(
-        &self,
-        spec: &RangeSpec,
-        revision: u64,
-    ) -> Result<(RangeReply, u64), Status> {
+    pub fn local_range(&self, spec: &RangeSpec, revision: u64) -> Result<(RangeReply, u64), Error> {
         self.reader
             .range_at(spec, revision)
-            .map_err(status::storage_error)?
-            .map_err(|e: KvError| status::kv_error(&e))
+            .map_err(Error::from)?
+            .map_err(|e: KvError| e.into())
     }
 
     /// (compacted, current): revisions after `compacted` can be read here.
@@ -70,17 +64,17 @@ impl EtcdStore {
 
     /// Waits until this node has applied `revision` (a write acknowledged by the leader may
     /// not have reached this replica yet; a recipe reading locally must not look earlier).
-    pub async fn applied(&self, revision: u64) -> Result<(), Status> {
+    pub async fn applied(&self, revision: u64) -> Result<(), Error> {
         let mut moved = self.hub.subscribe();
         moved
             .wait_for(|r| *r >= revision)
             .await
             .map(|_| ())
-            .map_err(|_| Status::unavailable("node is stopping"))
+            .map_err(|_| Error::Unavailable("node is stopping".into()))
     }
 
     /// Waits for the applied state to move past `revision`.
-    pub async fn changed_after(&self, revision: u64) -> Result<u64, Status> {
+    pub async fn changed_after(&self, revision: u64) -> Result<u64, Error> {
         self.applied(revision + 1).await?;
         Ok(self.hub.current())
     }

@@ -22,6 +22,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::header::{Headers, to_i64};
 use super::kv_convert::pb_key_value;
+use crate::error::EtcdError;
+use crate::status::WATCH_COMPACTED;
 
 /// Revisions pulled for one watcher per round, so one far-behind watcher cannot starve the
 /// others on its stream.
@@ -192,9 +194,9 @@ impl Stream {
                     resp.created = true;
                     resp.canceled = true;
                     resp.cancel_reason = if c.key.is_empty() {
-                        "etcdserver: key is not provided".into()
+                        EtcdError::KeyNotProvided.to_string()
                     } else {
-                        format!("etcdserver: watch id {id} already in use or invalid")
+                        EtcdError::WatchIdUnavailable(id).to_string()
                     };
                     return self.send(resp).await;
                 }
@@ -265,8 +267,7 @@ impl Stream {
                     let mut resp = self.response(id, current);
                     resp.compact_revision = to_i64(compacted);
                     resp.canceled = true;
-                    resp.cancel_reason =
-                        "etcdserver: mvcc: required revision has been compacted".into();
+                    resp.cancel_reason = WATCH_COMPACTED.into();
                     self.send(resp).await?;
                 }
                 HistoryRead::Ready {

@@ -8,10 +8,9 @@ use cairn_model::coord::Fence;
 use cairn_model::{Command, Request, Response, Session};
 use cairn_raft::Proposer;
 use cairn_storage::StateMachineStore;
-use tonic::Status;
 use tonic::metadata::MetadataValue;
 
-use crate::status;
+use crate::error::Error;
 
 /// Longest accepted client id in an idempotency header.
 const MAX_CLIENT_ID: usize = 128;
@@ -32,7 +31,7 @@ impl Gateway {
         &self,
         header: Option<RequestHeader>,
         command: Command,
-    ) -> Result<Response, Status> {
+    ) -> Result<Response, Error> {
         self.propose_fenced(header, None, command).await
     }
 
@@ -43,7 +42,7 @@ impl Gateway {
         header: Option<RequestHeader>,
         fence: Option<Fence>,
         command: Command,
-    ) -> Result<Response, Status> {
+    ) -> Result<Response, Error> {
         let session = session(header)?;
         let req = Request {
             session,
@@ -51,13 +50,8 @@ impl Gateway {
             fence,
             command,
         };
-        match self
-            .proposer
-            .write(req)
-            .await
-            .map_err(status::forward_error)?
-        {
-            Response::Rejected(e) => Err(status::command_error(e)),
+        match self.proposer.write(req).await? {
+            Response::Rejected(e) => Err(e.into()),
             other => Ok(other),
         }
     }
@@ -75,27 +69,24 @@ impl Gateway {
     }
 
     /// Waits for the read index unless the caller accepts a possibly stale local read.
-    pub async fn before_read(&self, serializable: bool) -> Result<(), Status> {
+    pub async fn before_read(&self, serializable: bool) -> Result<(), Error> {
         // Negative control of the chaos checkers (failpoints builds only): a deliberate
         // stale-read bug, serving a linearizable read from local state without a read index.
         fail::fail_point!("stale-read", |_| Ok(()));
         if !serializable {
-            self.proposer
-                .linearize()
-                .await
-                .map_err(status::forward_error)?;
+            self.proposer.linearize().await?;
         }
         Ok(())
     }
 }
 
 /// The idempotency session of a write; a request without a client id is not deduplicated.
-fn session(header: Option<RequestHeader>) -> Result<Option<Session>, Status> {
+fn session(header: Option<RequestHeader>) -> Result<Option<Session>, Error> {
     let Some(h) = header.filter(|h| !h.client_id.is_empty()) else {
         return Ok(None);
     };
     if h.client_id.len() > MAX_CLIENT_ID {
-        return Err(status::too_large(
+        return Err(Error::too_large(
             "header.client_id",
             h.client_id.len(),
             MAX_CLIENT_ID,
@@ -109,6 +100,6 @@ fn session(header: Option<RequestHeader>) -> Result<Option<Session>, Status> {
 }
 
 /// The machine answered a command with a reply of another kind: a bug, never bad input.
-pub fn unexpected(r: Response) -> Status {
-    status::internal(format!("unexpected reply from the state machine: {r:?}"))
+pub fn unexpected(r: Response) -> Error {
+    Error::Internal(format!("unexpected reply from the state machine: {r:?}"))
 }

@@ -86,7 +86,7 @@ impl Kv for KvService {
             .await?
         {
             Response::Put { revision } => Ok(self.gateway.reply(PutResponse { revision })),
-            other => Err(unexpected(other)),
+            other => Err(unexpected(other).into()),
         }
     }
 
@@ -125,7 +125,7 @@ impl Kv for KvService {
             Response::Delete { revision, deleted } => {
                 Ok(self.gateway.reply(DeleteResponse { revision, deleted }))
             }
-            other => Err(unexpected(other)),
+            other => Err(unexpected(other).into()),
         }
     }
 

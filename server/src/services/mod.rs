@@ -3,7 +3,9 @@
 pub mod admin;
 pub mod checkpoint;
 pub mod coord;
+mod fields;
 pub mod gateway;
+pub mod keep_alive;
 pub mod kv;
 pub mod watch;
 pub mod workflow;

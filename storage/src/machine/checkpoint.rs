@@ -1,7 +1,8 @@
 //! The `checkpoint` domain: save (whole, or by chunked upload then commit), upload garbage
-//! collection, rollback of a workflow to a checkpoint, retention policy and purge, and the
-//! removal of a deleted workflow's checkpoints. Like every domain, it decides first and writes
-//! last, so a rejection writes nothing.
+//! collection, rollback of a workflow to a checkpoint, retention policy and purge (the
+//! records themselves, and the removal of a deleted workflow's checkpoints, are in
+//! `checkpoint_store`). Like every domain, it decides first and writes last, so a rejection
+//! writes nothing.
 
 use cairn_model::checkpoint::{
     CheckpointCommand, CheckpointError, CheckpointRecord, CheckpointReply, RetentionPolicy,
@@ -10,71 +11,16 @@ use cairn_model::checkpoint::{
 use cairn_model::command::Response;
 use cairn_model::workflow::record::HistoryKind;
 use cairn_model::workflow::{Target, WorkflowError, WorkflowRecord};
-use serde::{Deserialize, Serialize};
 
+use super::batch::{BatchCtx, TxResult, encode, get};
+use super::checkpoint_store::{dir, put_dir, record, remove_chunks, remove_record};
+use super::workflow;
 use super::workflow_store as store;
-use super::{BatchCtx, TxResult, encode, get, workflow};
 use crate::keyspace::Space;
 use crate::watch::Change;
 use crate::workflow_keys as keys;
 
 type Outcome = Result<CheckpointReply, CheckpointError>;
-
-/// A workflow's checkpoints in save order, and its retention policy.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct CheckpointDir {
-    pub(crate) ids: Vec<String>,
-    pub(crate) policy: Option<RetentionPolicy>,
-}
-
-fn dir(ctx: &BatchCtx<'_>, workflow_id: &str) -> TxResult<CheckpointDir> {
-    Ok(get(ctx, Space::CheckpointDirs, workflow_id.as_bytes())?.unwrap_or_default())
-}
-
-fn put_dir(ctx: &BatchCtx<'_>, workflow_id: &str, dir: &CheckpointDir) -> TxResult<()> {
-    ctx.tx
-        .tree(Space::CheckpointDirs)
-        .insert(workflow_id.as_bytes(), encode(dir)?)?;
-    Ok(())
-}
-
-fn record(ctx: &BatchCtx<'_>, workflow_id: &str, id: &str) -> TxResult<Option<CheckpointRecord>> {
-    get(ctx, Space::Checkpoints, &keys::checkpoint(workflow_id, id))
-}
-
-fn remove_chunks(ctx: &BatchCtx<'_>, blob_id: &str, chunks: u32) -> TxResult<()> {
-    let data = ctx.tx.tree(Space::CheckpointData);
-    for i in 0..chunks {
-        data.remove(keys::chunk(blob_id, i))?;
-    }
-    Ok(())
-}
-
-fn remove_record(ctx: &BatchCtx<'_>, rec: &CheckpointRecord) -> TxResult<()> {
-    remove_chunks(ctx, &rec.blob_id, rec.chunks)?;
-    ctx.tx
-        .tree(Space::Checkpoints)
-        .remove(keys::checkpoint(&rec.workflow_id, &rec.id))?;
-    ctx.events.push(Change::CheckpointDelete {
-        workflow_id: rec.workflow_id.clone(),
-        id: rec.id.clone(),
-    });
-    Ok(())
-}
-
-/// Deletes every checkpoint of a workflow that is being deleted.
-pub(super) fn remove_all(ctx: &BatchCtx<'_>, workflow_id: &str) -> TxResult<()> {
-    let d = dir(ctx, workflow_id)?;
-    for id in &d.ids {
-        if let Some(rec) = record(ctx, workflow_id, id)? {
-            remove_record(ctx, &rec)?;
-        }
-    }
-    ctx.tx
-        .tree(Space::CheckpointDirs)
-        .remove(workflow_id.as_bytes())?;
-    Ok(())
-}
 
 pub(super) fn apply(
     ctx: &mut BatchCtx<'_>,

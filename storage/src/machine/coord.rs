@@ -12,7 +12,9 @@ use cairn_model::coord::{
 };
 use cairn_model::workflow::names::is_valid_id;
 
-use super::{BatchCtx, TxResult, decode, encode};
+use super::batch::{BatchCtx, TxResult, decode, encode};
+use super::kv;
+use super::lease_store::{detach, lease, lease_key, put_lease};
 use crate::keyspace::Space;
 use crate::watch::Change;
 
@@ -45,24 +47,6 @@ impl Kind {
             },
         }
     }
-}
-
-fn lease_key(id: u64) -> [u8; 8] {
-    id.to_be_bytes()
-}
-
-fn lease(ctx: &BatchCtx<'_>, id: u64) -> TxResult<Option<LeaseRecord>> {
-    match ctx.tx.tree(Space::Leases).get(lease_key(id))? {
-        Some(b) => Ok(Some(decode(&b)?)),
-        None => Ok(None),
-    }
-}
-
-fn put_lease(ctx: &BatchCtx<'_>, l: &LeaseRecord) -> TxResult<()> {
-    ctx.tx
-        .tree(Space::Leases)
-        .insert(&lease_key(l.id)[..], encode(l)?)?;
-    Ok(())
 }
 
 fn record(ctx: &BatchCtx<'_>, kind: Kind, name: &str) -> TxResult<LockRecord> {
@@ -377,33 +361,6 @@ fn take(
     Ok(Ok(reply))
 }
 
-pub(super) fn lease_exists(ctx: &BatchCtx<'_>, id: u64) -> TxResult<bool> {
-    Ok(ctx.tx.tree(Space::Leases).get(lease_key(id))?.is_some())
-}
-
-/// Binds `key` to lease `id` (which the caller has checked exists).
-pub(super) fn attach_key(ctx: &BatchCtx<'_>, id: u64, key: &[u8]) -> TxResult<()> {
-    if let Some(mut l) = lease(ctx, id)?
-        && l.attached.insert(Attachment::Key { key: key.to_vec() })
-    {
-        put_lease(ctx, &l)?;
-    }
-    Ok(())
-}
-
-pub(super) fn detach_key(ctx: &BatchCtx<'_>, id: u64, key: &[u8]) -> TxResult<()> {
-    detach(ctx, id, &Attachment::Key { key: key.to_vec() })
-}
-
-fn detach(ctx: &BatchCtx<'_>, lease_id: u64, attachment: &Attachment) -> TxResult<()> {
-    if let Some(mut l) = lease(ctx, lease_id)?
-        && l.attached.remove(attachment)
-    {
-        put_lease(ctx, &l)?;
-    }
-    Ok(())
-}
-
 /// Hands `rec` to its first waiter (granted at `revision`), if any.
 fn promote(rec: &mut LockRecord, revision: u64, now_ms: u64) {
     rec.holder = if rec.waiters.is_empty() {
@@ -495,10 +452,10 @@ fn end_lease(ctx: &BatchCtx<'_>, l: &LeaseRecord, revision: u64, now_ms: u64) ->
             Attachment::Key { key } => {
                 // Only while the key is still this lease's (a later put moved it otherwise,
                 // and detached it then).
-                if let Some(rec) = super::kv::load(ctx, key)?
+                if let Some(rec) = kv::load(ctx, key)?
                     && rec.lease == l.id
                 {
-                    super::kv::remove(ctx, key, rec, false)?;
+                    kv::remove(ctx, key, rec, false)?;
                 }
                 continue;
             }

@@ -7,7 +7,8 @@ use cairn_model::KvRecord;
 use cairn_model::command::{CommandError, Response};
 use cairn_model::txn::{KeyRange, KvError};
 
-use super::{BatchCtx, TxResult, coord, encode, get};
+use super::batch::{BatchCtx, TxResult, abort, encode, get};
+use super::lease_store::{attach_key, detach_key};
 use crate::keyspace::{Space, meta_key};
 use crate::watch::Change;
 
@@ -44,10 +45,10 @@ pub(super) fn write(
     let old_lease = existing.as_ref().map_or(0, |r| r.lease);
     if old_lease != lease {
         if old_lease != 0 {
-            coord::detach_key(ctx, old_lease, key)?;
+            detach_key(ctx, old_lease, key)?;
         }
         if lease != 0 {
-            coord::attach_key(ctx, lease, key)?;
+            attach_key(ctx, lease, key)?;
         }
     }
     ctx.tx.tree(Space::Kv).insert(key, encode(&record)?)?;
@@ -64,7 +65,7 @@ pub(super) fn write(
 /// attachments (false when the lease itself is ending).
 pub(super) fn remove(ctx: &BatchCtx<'_>, key: &[u8], prev: KvRecord, detach: bool) -> TxResult<()> {
     if detach && prev.lease != 0 {
-        coord::detach_key(ctx, prev.lease, key)?;
+        detach_key(ctx, prev.lease, key)?;
     }
     ctx.tx.tree(Space::Kv).remove(key)?;
     ctx.kv_written.borrow_mut().insert(key.to_vec(), false);
@@ -123,7 +124,7 @@ pub(super) fn delete(
 pub(super) fn compact(ctx: &BatchCtx<'_>, revision: u64, target: u64) -> TxResult<Response> {
     let meta = ctx.tx.tree(Space::Meta);
     let floor = match meta.get(meta_key::COMPACTED)? {
-        Some(b) => crate::keyspace::decode_u64(&b, "compaction floor").or_else(super::abort)?,
+        Some(b) => crate::keyspace::decode_u64(&b, "compaction floor").or_else(abort)?,
         None => 0,
     };
     if target > revision {

@@ -1,123 +1,32 @@
 //! The deterministic apply: turns one committed entry into writes inside the batch's sled
 //! transaction plus a typed `Response`. A pure function of (state, entry): no clock, no
 //! randomness, no I/O outside the state machine's own trees. One file per domain; this module
-//! dispatches commands to them and owns the per-batch context.
+//! dispatches commands to them. The per-batch context and transaction helpers they share are
+//! in `batch`, below every domain, so no domain depends on this dispatch.
 
+mod batch;
 mod checkpoint;
+mod checkpoint_store;
 mod coord;
 mod kv;
+mod lease_store;
 mod session;
+mod session_cache;
 mod task;
 mod txn;
 mod workflow;
 mod workflow_store;
 
-pub(crate) use checkpoint::CheckpointDir;
+pub(crate) use batch::{BatchCtx, MachineConfig, encode};
+pub(crate) use checkpoint_store::CheckpointDir;
 
-use cairn_model::codec;
 use cairn_model::command::{Command, Request, Response};
-use cairn_model::workflow::limits::RecordLimits;
 use cairn_raft::types::Entry;
 use openraft::EntryPayload;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use sled::transaction::ConflictableTransactionError;
 
 use crate::error::StorageError;
-use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
-
-use crate::keyspace::{Space, Trees, Tx, meta_key};
-use crate::kv_keys::KvKeys;
-use crate::watch::EventSink;
-use crate::workflow_index::IndexOp;
-
-pub(crate) type TxResult<T> = Result<T, ConflictableTransactionError<StorageError>>;
-
-fn abort<T>(e: impl Into<StorageError>) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(e.into()))
-}
-
-/// The record under `key` in `space`, decoded, as this transaction sees it.
-fn get<T: DeserializeOwned>(ctx: &BatchCtx<'_>, space: Space, key: &[u8]) -> TxResult<Option<T>> {
-    match ctx.tx.tree(space).get(key)? {
-        Some(bytes) => Ok(Some(decode(&bytes)?)),
-        None => Ok(None),
-    }
-}
-
-pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> TxResult<Vec<u8>> {
-    codec::encode(value).or_else(abort)
-}
-
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> TxResult<T> {
-    codec::decode(bytes).or_else(abort)
-}
-
-/// Apply parameters. They shape replicated state, so every node must use the same values.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct MachineConfig {
-    pub(crate) dedup_window_ms: u64,
-    pub(crate) prune_interval_ms: u64,
-    pub(crate) record_limits: RecordLimits,
-}
-
-/// One attempt at applying a run of entries in one transaction (sled may re-run the
-/// transaction closure on conflict, so this is rebuilt per attempt).
-///
-/// sled transactions cannot range-scan (and a plain tree scan inside one deadlocks on sled's
-/// global concurrency lock), but pruning expired dedup records needs a scan. So the caller
-/// scans before the transaction ([`prescan_expired`]) for the run's first entry only, and
-/// ends the run before any later entry that would prune ([`prune_due`]); that entry starts
-/// the next run. A prune is due at most once per prune interval of command time, so runs
-/// are rarely cut, and the outcome is the same however entries are grouped.
-pub(crate) struct BatchCtx<'a> {
-    pub(crate) tx: Tx<'a>,
-    /// The committed key set, for range operations (see `kv_keys`).
-    kv_keys: &'a KvKeys,
-    /// Keys this run wrote (true) or removed (false), laid over `kv_keys` and applied to it
-    /// once the transaction commits.
-    pub(crate) kv_written: RefCell<BTreeMap<Vec<u8>, bool>>,
-    /// Set by a `Compact` command: every node drops watch history up to it after commit.
-    pub(crate) compact_to: Cell<Option<u64>>,
-    config: MachineConfig,
-    /// Expired expiry-index keys, valid for the run's first entry only.
-    prescanned: Option<Vec<Vec<u8>>>,
-    /// Changes to the in-memory workflow index, applied once the transaction commits.
-    pub(crate) index_ops: Vec<IndexOp>,
-    /// Watch events of the run, published once the transaction commits.
-    pub(crate) events: EventSink,
-    /// Client sessions the run touched, written back by [`finish_run`].
-    sessions: session::SessionCache,
-    /// Workflow definitions decoded in this run, by name then version (looked up by `&str`,
-    /// so a hit allocates nothing).
-    definitions: std::collections::HashMap<
-        String,
-        std::collections::HashMap<u32, std::sync::Arc<cairn_model::workflow::Definition>>,
-    >,
-}
-
-impl<'a> BatchCtx<'a> {
-    pub(crate) fn new(
-        tx: Tx<'a>,
-        kv_keys: &'a KvKeys,
-        config: MachineConfig,
-        prescanned: Option<Vec<Vec<u8>>>,
-    ) -> Self {
-        Self {
-            tx,
-            kv_keys,
-            kv_written: RefCell::default(),
-            compact_to: Cell::default(),
-            config,
-            prescanned,
-            index_ops: Vec::new(),
-            events: EventSink::default(),
-            sessions: session::SessionCache::default(),
-            definitions: std::collections::HashMap::new(),
-        }
-    }
-}
+use crate::keyspace::{Space, Trees, meta_key};
+use batch::TxResult;
 
 /// Writes what the run kept in memory (client sessions). Call once, after its last entry.
 pub(crate) fn finish_run(ctx: &mut BatchCtx<'_>) -> TxResult<()> {

@@ -9,12 +9,10 @@
 //! records at the same log index. State is O(clients), not O(requests): one sled write per
 //! request, and snapshots do not grow with the request rate.
 
-use std::collections::HashMap;
-
 use cairn_model::command::{CommandError, Response, Session};
-use serde::{Deserialize, Serialize};
 
-use super::{BatchCtx, MachineConfig, TxResult, decode, encode};
+use super::batch::{BatchCtx, MachineConfig, TxResult, abort, decode, encode};
+use super::session_cache::{Cached, ClientSession};
 use crate::error::StorageError;
 use crate::keyspace::{self, Space, Trees, meta_key};
 
@@ -27,16 +25,6 @@ const MAX_PRUNE_PER_COMMAND: usize = 1024;
 /// is refused as stale).
 pub(crate) const MAX_REPLIES: usize = 1024;
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub(super) struct ClientSession {
-    /// Command time of the client's last request.
-    last_seen_ms: u64,
-    /// Sequences below this have no reply kept any more.
-    floor: u64,
-    /// Kept replies, ordered by sequence.
-    replies: Vec<(u64, Response)>,
-}
-
 /// What the session says about a request.
 pub(super) enum Seen {
     /// A retry of an applied request: answer this, write nothing.
@@ -45,21 +33,6 @@ pub(super) enum Seen {
     Stale(Response),
     /// A new request; record its reply afterwards.
     New,
-}
-
-/// The sessions a run of entries touched, decoded once and written back once when the run
-/// ends ([`flush`]): under load one client's requests share a run, and re-encoding its reply
-/// list for every request was a measurable share of apply.
-#[derive(Default)]
-pub(crate) struct SessionCache {
-    entries: HashMap<String, Cached>,
-}
-
-struct Cached {
-    session: ClientSession,
-    /// The expiry bucket stored in sled for it (None: not stored yet).
-    stored_bucket: Option<u64>,
-    dirty: bool,
 }
 
 fn bucket(config: MachineConfig, time_ms: u64) -> u64 {
@@ -88,7 +61,7 @@ fn cached<'c>(ctx: &'c mut BatchCtx<'_>, client_id: &str) -> TxResult<&'c mut Ca
     }
     match ctx.sessions.entries.get_mut(client_id) {
         Some(c) => Ok(c),
-        None => super::abort(StorageError::Internal("session cache lost an entry".into())),
+        None => abort(StorageError::Internal("session cache lost an entry".into())),
     }
 }
 
@@ -166,7 +139,7 @@ fn is_due(config: MachineConfig, pruned_at: u64, now_ms: u64) -> bool {
 /// Whether a request at `now_ms` prunes, seen from inside the transaction.
 pub(super) fn prune_due(ctx: &BatchCtx<'_>, now_ms: u64) -> TxResult<bool> {
     let pruned_at = match ctx.tx.tree(Space::Meta).get(meta_key::SESSION_PRUNED_AT)? {
-        Some(bytes) => read_u64(&bytes).or_else(super::abort)?,
+        Some(bytes) => read_u64(&bytes).or_else(abort)?,
         None => 0,
     };
     Ok(is_due(ctx.config, pruned_at, now_ms))
@@ -206,7 +179,7 @@ pub(super) fn prune_expired(ctx: &mut BatchCtx<'_>, now_ms: u64) -> TxResult<()>
     }
     // Only the first entry of a run may prune (see `BatchCtx`), and it has the prescan.
     let Some(victims) = ctx.prescanned.take() else {
-        return super::abort(StorageError::Internal(
+        return abort(StorageError::Internal(
             "dedup prune due without a prescan".into(),
         ));
     };

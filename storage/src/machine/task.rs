@@ -9,9 +9,13 @@ use cairn_model::workflow::names::is_valid_id;
 use cairn_model::workflow::task::{check_can_start, check_graph, check_transition};
 use cairn_model::workflow::{TaskRecord, TaskStatus, WorkflowError, WorkflowReply};
 
-use super::workflow::Outcome;
+use super::batch::{BatchCtx, TxResult};
 use super::workflow_store as store;
-use super::{BatchCtx, TxResult};
+
+/// A decision: the reply to give, or why the upsert is refused. Its own alias, as `coord`
+/// and `checkpoint` have: naming `workflow`'s would make this module depend back on
+/// `workflow`, which calls it.
+type Outcome = Result<WorkflowReply, WorkflowError>;
 
 pub(super) fn upsert(
     ctx: &mut BatchCtx<'_>,

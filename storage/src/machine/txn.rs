@@ -9,8 +9,9 @@ use cairn_model::txn::{
     Compare, KeyValue, KvError, OpReply, PutOp, RangeReply, RangeSpec, TxnCommand, TxnOp, TxnReply,
 };
 
+use super::batch::{BatchCtx, TxResult};
 use super::kv::{keys_in, load, remove, write};
-use super::{BatchCtx, TxResult, coord};
+use super::lease_store::lease_exists;
 
 pub(super) fn apply(ctx: &BatchCtx<'_>, revision: u64, cmd: &TxnCommand) -> TxResult<Response> {
     if let Err(e) = cmd.validate() {
@@ -84,7 +85,7 @@ fn check_put(ctx: &BatchCtx<'_>, p: &PutOp) -> TxResult<Result<(), KvError>> {
     if (p.ignore_value || p.ignore_lease) && load(ctx, &p.key)?.is_none() {
         return Ok(Err(KvError::KeyNotFound));
     }
-    if p.lease != 0 && !coord::lease_exists(ctx, p.lease)? {
+    if p.lease != 0 && !lease_exists(ctx, p.lease)? {
         return Ok(Err(KvError::LeaseNotFound(p.lease)));
     }
     Ok(Ok(()))

@@ -16,13 +16,14 @@ use cairn_model::workflow::{
 };
 use serde_json::Value;
 
+use super::batch::{BatchCtx, TxResult, encode};
+use super::task;
 use super::workflow_store as store;
-use super::{BatchCtx, TxResult};
 use crate::keyspace::Space;
 use crate::workflow_keys as keys;
 
 /// A decision: the reply to give, or why the command is refused.
-pub(super) type Outcome = Result<WorkflowReply, WorkflowError>;
+type Outcome = Result<WorkflowReply, WorkflowError>;
 
 pub(super) fn apply(
     ctx: &mut BatchCtx<'_>,
@@ -40,7 +41,7 @@ pub(super) fn apply(
             ids,
             finished_before_ms,
         } => purge(ctx, ids, *finished_before_ms)?,
-        WorkflowCommand::UpsertTasks(u) => super::task::upsert(ctx, revision, now_ms, u)?,
+        WorkflowCommand::UpsertTasks(u) => task::upsert(ctx, revision, now_ms, u)?,
         WorkflowCommand::CompactHistory { id, keep_last } => compact_history(ctx, id, *keep_last)?,
     };
     Ok(match outcome {
@@ -390,7 +391,7 @@ fn compact_history(ctx: &mut BatchCtx<'_>, id: &str, keep_last: u64) -> TxResult
         rec.history_floor = floor;
         ctx.tx
             .tree(Space::Workflows)
-            .insert(id.as_bytes(), super::encode(&rec)?)?;
+            .insert(id.as_bytes(), encode(&rec)?)?;
     }
     Ok(Ok(WorkflowReply::HistoryCompacted {
         id: id.to_string(),

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use cairn_model::workflow::{Definition, HistoryEvent, TaskRecord, WorkflowRecord};
 
-use super::{BatchCtx, TxResult, encode, get};
+use super::batch::{BatchCtx, TxResult, abort, encode, get};
+use super::checkpoint_store;
 use crate::keyspace::Space;
 use crate::watch::Change;
 use crate::workflow_index::{self as index, IndexOp};
@@ -28,7 +29,7 @@ pub(super) fn latest_definition_version(ctx: &BatchCtx<'_>, name: &str) -> TxRes
     {
         Some(b) => match <[u8; 4]>::try_from(b.as_ref()) {
             Ok(v) => Ok(Some(u32::from_be_bytes(v))),
-            Err(_) => super::abort(crate::error::StorageError::CorruptRecord(format!(
+            Err(_) => abort(crate::error::StorageError::CorruptRecord(format!(
                 "latest version of definition {name} is not 4 bytes"
             ))),
         },
@@ -129,7 +130,7 @@ pub(super) fn remove_workflow(ctx: &mut BatchCtx<'_>, rec: &WorkflowRecord) -> T
         });
     }
     ctx.tx.tree(Space::TaskDirs).remove(id.as_bytes())?;
-    super::checkpoint::remove_all(ctx, id)?;
+    checkpoint_store::remove_all(ctx, id)?;
     ctx.tx.tree(Space::Workflows).remove(id.as_bytes())?;
     ctx.events.push(Change::WorkflowDelete {
         record: Box::new(rec.clone()),

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
+use crate::error::Error;
 use crate::raft_handle::CairnRaft;
 
 /// Bytes per streamed chunk: large enough to keep per-message overhead small, well under
@@ -28,7 +29,7 @@ const CHUNK: usize = 256 * 1024;
 pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Ensures a durable snapshot covers at least everything applied now, and returns it.
-pub async fn fresh_snapshot(raft: &CairnRaft, timeout: Duration) -> Result<Snapshot, Status> {
+pub async fn fresh_snapshot(raft: &CairnRaft, timeout: Duration) -> Result<Snapshot, Error> {
     let target = raft
         .metrics()
         .borrow_watched()
@@ -41,7 +42,7 @@ pub async fn fresh_snapshot(raft: &CairnRaft, timeout: Duration) -> Result<Snaps
             break;
         }
         if Instant::now() >= deadline {
-            return Err(Status::deadline_exceeded(format!(
+            return Err(Error::Timeout(format!(
                 "no snapshot covering index {} within {timeout:?}",
                 target.unwrap_or(0)
             )));
@@ -51,7 +52,7 @@ pub async fn fresh_snapshot(raft: &CairnRaft, timeout: Duration) -> Result<Snaps
         raft.trigger()
             .snapshot()
             .await
-            .map_err(|e| Status::unavailable(format!("raft stopped: {e}")))?;
+            .map_err(|e| Error::Unavailable(format!("raft stopped: {e}")))?;
         let _ = raft
             .wait(Some(Duration::from_secs(1)))
             .metrics(
@@ -62,13 +63,13 @@ pub async fn fresh_snapshot(raft: &CairnRaft, timeout: Duration) -> Result<Snaps
     }
     raft.get_snapshot()
         .await
-        .map_err(|e| Status::unavailable(e.to_string()))?
-        .ok_or_else(|| Status::failed_precondition("this node has no state to back up yet"))
+        .map_err(|e| Error::Unavailable(e.to_string()))?
+        .ok_or_else(|| Error::Precondition("this node has no state to back up yet".into()))
 }
 
 /// Opens the snapshot's file. A newer snapshot may replace (and delete) it between lookup
 /// and open, so look up again a few times; once open, the descriptor stays valid.
-pub async fn open_fresh(raft: &CairnRaft) -> Result<(Snapshot, File), Status> {
+pub async fn open_fresh(raft: &CairnRaft) -> Result<(Snapshot, File), Error> {
     let mut last_err = None;
     for _ in 0..3 {
         let snapshot = fresh_snapshot(raft, SNAPSHOT_TIMEOUT).await?;
@@ -77,7 +78,7 @@ pub async fn open_fresh(raft: &CairnRaft) -> Result<(Snapshot, File), Status> {
             Err(e) => last_err = Some(e),
         }
     }
-    Err(Status::internal(format!(
+    Err(Error::Internal(format!(
         "snapshot file vanished while opening it: {}",
         last_err.map(|e| e.to_string()).unwrap_or_default()
     )))
@@ -87,10 +88,10 @@ pub type BackupStream = ReceiverStream<Result<BackupChunk, Status>>;
 
 /// Streams `file` (the snapshot in `snapshot`) as header, data chunks, trailer. The read runs
 /// on a blocking thread; the channel's small buffer makes a slow receiver slow the reader.
-pub fn stream(snapshot: &Snapshot, file: File, node_id: NodeId) -> Result<BackupStream, Status> {
+pub fn stream(snapshot: &Snapshot, file: File, node_id: NodeId) -> Result<BackupStream, Error> {
     let size = file
         .metadata()
-        .map_err(|e| Status::internal(format!("snapshot file: {e}")))?
+        .map_err(|e| Error::Internal(format!("snapshot file: {e}")))?
         .len();
     let last = snapshot.meta.last_log_id;
     let header = BackupHeader {
@@ -119,7 +120,8 @@ fn send_file(mut file: File, header: BackupHeader, tx: &mpsc::Sender<Result<Back
             Ok(0) => break,
             Ok(n) => n,
             Err(e) => {
-                let _ = tx.blocking_send(Err(Status::internal(format!("read snapshot: {e}"))));
+                let read_failed = Error::Internal(format!("read snapshot: {e}"));
+                let _ = tx.blocking_send(Err(read_failed.into()));
                 return;
             }
         };

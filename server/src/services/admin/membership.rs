@@ -7,13 +7,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use cairn_api::meta::kind;
 use cairn_raft::{NodeId, TypeConfig};
 use openraft::Instant as _;
 use openraft::RaftMetrics;
-use tonic::{Code, Status};
 
-use crate::status::with_kind;
+use crate::error::Refusal;
 
 /// A learner more than this many entries behind is refused promotion unless the caller sets
 /// its own bound: it would slow every commit until it caught up.
@@ -159,38 +157,6 @@ impl ClusterView {
                 "learner {id} has not confirmed any entries yet; wait for it to catch up"
             ))),
         }
-    }
-}
-
-/// Why the leader refused a change. The cluster is unchanged in every case.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    NotFound(String),
-    LearnerBehind(String),
-    LastVoter(String),
-    QuorumAtRisk(String),
-    ChangeInProgress,
-    Unreachable(String),
-    WrongRole(String),
-}
-
-impl Refusal {
-    pub fn into_status(self) -> Status {
-        let (k, msg) = match self {
-            Refusal::NotFound(m) => {
-                return with_kind(Code::NotFound, kind::NOT_FOUND, m);
-            }
-            Refusal::LearnerBehind(m) => (kind::LEARNER_BEHIND, m),
-            Refusal::LastVoter(m) => (kind::LAST_VOTER, m),
-            Refusal::QuorumAtRisk(m) => (kind::QUORUM_AT_RISK, m),
-            Refusal::ChangeInProgress => (
-                kind::CHANGE_IN_PROGRESS,
-                "another membership change is still in progress; retry when it completes".into(),
-            ),
-            Refusal::Unreachable(m) => (kind::UNREACHABLE, m),
-            Refusal::WrongRole(m) => (kind::WRONG_ROLE, m),
-        };
-        with_kind(Code::FailedPrecondition, k, msg)
     }
 }
 

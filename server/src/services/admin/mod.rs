@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cairn_api::meta::kind;
 use cairn_api::v1::admin_server::Admin;
 use cairn_api::v1::{
     AddLearnerRequest, AddLearnerResponse, BackupRequest, ChangeMembershipRequest,
@@ -24,11 +23,12 @@ use cairn_storage::StateMachineStore;
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::rt::WatchReceiver;
 use openraft::{ChangeMembers, RaftMetrics};
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use self::membership::{ClusterView, DEFAULT_MAX_LAG, Removal};
 use crate::cluster_id::ClusterId;
 use crate::config::check_addr;
+use crate::error::{Error, Refusal};
 use crate::status;
 
 /// How long a transfer may take to show the new leader before the call reports a timeout
@@ -62,13 +62,11 @@ impl AdminService {
     }
 
     /// Membership changes must run on the leader: answer "not leader" with its address.
-    fn require_leader(&self) -> Result<ClusterView, Status> {
+    fn require_leader(&self) -> Result<ClusterView, Error> {
         match self.proposer.route() {
             Ok(None) => Ok(ClusterView::from_metrics(&self.metrics())),
-            Ok(leader) => Err(status::forward_error(ForwardError::NotLeader { leader })),
-            Err(_) => Err(status::forward_error(ForwardError::NotLeader {
-                leader: None,
-            })),
+            Ok(leader) => Err(ForwardError::NotLeader { leader }.into()),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -99,25 +97,25 @@ impl AdminService {
     }
 }
 
+/// openraft's refusal of a membership change, as the same typed refusals the admin checks
+/// give (openraft's own checks run after ours and rarely fire).
 fn write_error(
     e: RaftError<cairn_raft::TypeConfig, ClientWriteError<cairn_raft::TypeConfig>>,
-) -> Status {
+) -> Error {
     match e {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-            status::forward_error(ForwardError::NotLeader {
-                leader: f.leader_node,
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ForwardError::NotLeader {
+            leader: f.leader_node,
+        }
+        .into(),
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            Error::Membership(match &e {
+                ChangeMembershipError::InProgress(_) => Refusal::ChangeInProgress,
+                ChangeMembershipError::LearnerNotFound(_) => Refusal::NotFound(e.to_string()),
+                ChangeMembershipError::EmptyMembership(_) => Refusal::LastVoter(e.to_string()),
+                _ => Refusal::WrongRole(e.to_string()),
             })
         }
-        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
-            let k = match &e {
-                ChangeMembershipError::InProgress(_) => kind::CHANGE_IN_PROGRESS,
-                ChangeMembershipError::LearnerNotFound(_) => kind::NOT_FOUND,
-                ChangeMembershipError::EmptyMembership(_) => kind::LAST_VOTER,
-                _ => kind::WRONG_ROLE,
-            };
-            status::with_kind(Code::FailedPrecondition, k, e.to_string())
-        }
-        other => Status::unavailable(other.to_string()),
+        other => Error::Unavailable(other.to_string()),
     }
 }
 
@@ -148,11 +146,11 @@ impl Admin for AdminService {
         check_addr(&r.client_addr).map_err(|e| status::invalid(format!("client_addr: {e}")))?;
         let view = self.require_leader()?;
         if view.voters.contains(&r.id) {
-            return Err(status::with_kind(
-                Code::FailedPrecondition,
-                kind::WRONG_ROLE,
-                format!("node {} is a voter already", r.id),
-            ));
+            return Err(Error::Membership(Refusal::WrongRole(format!(
+                "node {} is a voter already",
+                r.id
+            )))
+            .into());
         }
         let node = NodeInfo {
             peer_addr: r.peer_addr,
@@ -184,9 +182,10 @@ impl Admin for AdminService {
             .iter()
             .find(|id| !view.voters.contains(id) && !view.learners.contains(id))
         {
-            return Err(Status::not_found(format!(
+            return Err(Error::Membership(Refusal::NotFound(format!(
                 "node {unknown} is not a member; add it as a learner first"
-            )));
+            )))
+            .into());
         }
         let resp = self
             .proposer
@@ -209,7 +208,7 @@ impl Admin for AdminService {
             req.into_inner().to,
             self.opts.reachable_within,
         )
-        .map_err(membership::Refusal::into_status)?;
+        .map_err(Error::Transfer)?;
         if to == view.me {
             return Ok(Response::new(TransferLeaderResponse { leader_id: to }));
         }
@@ -217,16 +216,17 @@ impl Admin for AdminService {
         raft.trigger()
             .transfer_leader(to)
             .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
         let confirmed = raft
             .wait(Some(TRANSFER_CONFIRM))
             .metrics(|m| m.current_leader == Some(to), "new leader")
             .await;
         match confirmed {
             Ok(_) => Ok(Response::new(TransferLeaderResponse { leader_id: to })),
-            Err(_) => Err(Status::deadline_exceeded(format!(
+            Err(_) => Err(Error::Timeout(format!(
                 "node {to} did not take over within {TRANSFER_CONFIRM:?}; check status"
-            ))),
+            ))
+            .into()),
         }
     }
 
@@ -242,7 +242,7 @@ impl Admin for AdminService {
             Self::max_lag(r.max_lag),
             self.opts.reachable_within,
         )
-        .map_err(membership::Refusal::into_status)?;
+        .map_err(Error::Membership)?;
         if !needed {
             let m = self.metrics();
             return Ok(Response::new(MembershipResponse {
@@ -261,7 +261,7 @@ impl Admin for AdminService {
         let r = req.into_inner();
         let view = self.require_leader()?;
         let removal = membership::check_remove(&view, r.id, r.force, self.opts.reachable_within)
-            .map_err(membership::Refusal::into_status)?;
+            .map_err(Error::Membership)?;
         let ids = BTreeSet::from([r.id]);
         // retain=false: a removed voter leaves the cluster instead of staying as a learner.
         let change = match removal {
@@ -285,7 +285,7 @@ impl Admin for AdminService {
             Self::max_lag(r.max_lag),
             self.opts.reachable_within,
         )
-        .map_err(membership::Refusal::into_status)?;
+        .map_err(Error::Membership)?;
         // One joint change swaps the voters; retain=false drops the old node entirely.
         self.change(ChangeMembers::ReplaceAllVoters(voters)).await
     }

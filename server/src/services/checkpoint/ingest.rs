@@ -82,7 +82,7 @@ impl Ingest {
             .await?
         {
             Response::Checkpoint { revision, reply } => Ok((revision, reply)),
-            other => Err(unexpected(other)),
+            other => Err(unexpected(other).into()),
         }
     }
 
@@ -315,9 +315,9 @@ impl Upload {
         });
         let gateway = self.ingest.gateway.clone();
         // Spawned, so the proposal proceeds while the caller receives the next chunk.
-        self.in_flight = Some(tokio::spawn(
-            async move { gateway.propose(None, command).await },
-        ));
+        self.in_flight = Some(tokio::spawn(async move {
+            gateway.propose(None, command).await.map_err(Status::from)
+        }));
         Ok(())
     }
 
@@ -335,7 +335,7 @@ impl Upload {
                 reply: CheckpointReply::ChunkStored { .. },
                 ..
             }) => Ok(()),
-            Ok(other) => Err(unexpected(other)),
+            Ok(other) => Err(unexpected(other).into()),
             Err(s) if is_kind(&s, kind::UNKNOWN_UPLOAD) => {
                 tracing::debug!(upload = %self.upload_id, "upload gone; committing to learn its outcome");
                 self.superseded = true;

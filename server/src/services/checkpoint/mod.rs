@@ -25,6 +25,7 @@ use self::ingest::{CHUNK, Ingest, Saved};
 use super::coord;
 use super::gateway::{Gateway, unexpected};
 use crate::config::CheckpointConfig;
+use crate::services::fields;
 use crate::status;
 
 /// List page size when a request sets none, and the largest page served.
@@ -97,7 +98,7 @@ impl CheckpointService {
             .await?
         {
             Response::Checkpoint { revision, reply } => Ok((revision, reply)),
-            other => Err(unexpected(other)),
+            other => Err(unexpected(other).into()),
         }
     }
 
@@ -232,8 +233,8 @@ impl Checkpoints for CheckpointService {
         req: Request<pb::GetCheckpointRequest>,
     ) -> Reply<pb::GetCheckpointResponse> {
         let r = req.into_inner();
-        validate::id("workflow_id", &r.workflow_id)?;
-        validate::id("id", &r.id)?;
+        fields::id("workflow_id", &r.workflow_id)?;
+        fields::id("id", &r.id)?;
         self.gateway().before_read(r.serializable).await?;
         let revision = self.workflows.applied_index();
         let checkpoint = self
@@ -251,8 +252,8 @@ impl Checkpoints for CheckpointService {
 
     async fn load(&self, req: Request<pb::LoadCheckpointRequest>) -> Reply<Self::LoadStream> {
         let r = req.into_inner();
-        validate::id("workflow_id", &r.workflow_id)?;
-        validate::id("id", &r.id)?;
+        fields::id("workflow_id", &r.workflow_id)?;
+        fields::id("id", &r.id)?;
         self.gateway().before_read(r.serializable).await?;
         let revision = self.workflows.applied_index();
         let rec = self
@@ -269,7 +270,7 @@ impl Checkpoints for CheckpointService {
         req: Request<pb::LatestCheckpointRequest>,
     ) -> Reply<pb::LatestCheckpointResponse> {
         let r = req.into_inner();
-        validate::id("workflow_id", &r.workflow_id)?;
+        fields::id("workflow_id", &r.workflow_id)?;
         self.gateway().before_read(r.serializable).await?;
         let revision = self.workflows.applied_index();
         let latest = self
@@ -290,7 +291,7 @@ impl Checkpoints for CheckpointService {
         req: Request<pb::LatestCheckpointRequest>,
     ) -> Reply<pb::LatestCheckpointResponse> {
         let r = req.into_inner();
-        validate::id("workflow_id", &r.workflow_id)?;
+        fields::id("workflow_id", &r.workflow_id)?;
         self.gateway().before_read(r.serializable).await?;
         let revision = self.workflows.applied_index();
         let latest = load::latest_valid(self.reader(), r.workflow_id.clone()).await?;
@@ -308,10 +309,10 @@ impl Checkpoints for CheckpointService {
         req: Request<pb::ListCheckpointsRequest>,
     ) -> Reply<pb::ListCheckpointsResponse> {
         let r = req.into_inner();
-        validate::id("workflow_id", &r.workflow_id)?;
+        fields::id("workflow_id", &r.workflow_id)?;
         let after = Some(r.after).filter(|a| !a.is_empty());
         if let Some(a) = &after {
-            validate::id("after", a)?;
+            fields::id("after", a)?;
         }
         let limit = match r.limit {
             0 => DEFAULT_LIST_LIMIT,

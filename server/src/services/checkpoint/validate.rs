@@ -10,10 +10,10 @@ use cairn_model::checkpoint::{
 use cairn_model::workflow::WorkflowError;
 use cairn_model::workflow::command::DEFAULT_NAMESPACE;
 use cairn_model::workflow::limits::RecordLimits;
-use cairn_model::workflow::names::is_valid_id;
 use tonic::{Code, Status};
 
 use super::convert;
+use crate::services::fields::{id, text};
 use crate::status;
 
 /// Longest label and actor.
@@ -58,24 +58,6 @@ impl Fields {
 }
 
 /// `value` must be an identifier; the message names the field.
-pub fn id(field: &str, value: &str) -> Result<(), Status> {
-    if is_valid_id(value) {
-        return Ok(());
-    }
-    Err(status::with_kind(
-        Code::InvalidArgument,
-        kind::INVALID_ID,
-        format!("{field}: invalid id {value:?}: use 1-256 of [A-Za-z0-9_.:/-]"),
-    ))
-}
-
-fn text(field: &str, value: &str, limit: usize) -> Result<(), Status> {
-    if value.len() > limit {
-        return Err(status::too_large(field, value.len(), limit));
-    }
-    Ok(())
-}
-
 pub fn fields(limits: &RecordLimits, f: Option<pb::CheckpointFields>) -> Result<Fields, Status> {
     let f = f.ok_or_else(|| status::invalid("fields are required"))?;
     id("workflow_id", &f.workflow_id)?;

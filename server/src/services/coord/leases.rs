@@ -5,17 +5,14 @@ use cairn_api::meta::{self, kind};
 use cairn_api::v1 as pb;
 use cairn_api::v1::leases_server::Leases;
 use cairn_model::coord::{CoordCommand, CoordReply};
-use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Status, Streaming};
 
 use super::{Coord, attachment_pb, invalid, lease_pb};
+use crate::services::keep_alive;
 use crate::status;
 
 type Reply<T> = Result<tonic::Response<T>, Status>;
-
-/// Answers buffered per keep-alive stream before the sender waits for the client to read.
-const KEEP_ALIVE_BUFFER: usize = 16;
 
 pub struct LeaseService {
     coord: Coord,
@@ -155,34 +152,21 @@ impl Leases for LeaseService {
         &self,
         req: Request<Streaming<pb::LeaseKeepAliveRequest>>,
     ) -> Reply<Self::KeepAliveStream> {
-        let mut incoming = req.into_inner();
-        let (tx, rx) = mpsc::channel(KEEP_ALIVE_BUFFER);
         let coord = self.coord.clone();
-        tokio::spawn(async move {
-            loop {
-                let next = tokio::select! {
-                    next = incoming.message() => next,
-                    // The client stopped reading answers: stop renewing for it.
-                    _ = tx.closed() => return,
-                };
-                let answer = match next {
-                    Ok(Some(m)) if m.id == 0 => Err(invalid("lease id must be positive")),
-                    Ok(Some(m)) => coord.keep_alive_once(m.id).await.map(|(revision, lease)| {
-                        pb::LeaseKeepAliveResponse {
-                            id: m.id,
-                            lease,
-                            revision,
-                        }
-                    }),
-                    // The client closed its side, or the connection broke.
-                    Ok(None) | Err(_) => return,
-                };
-                let failed = answer.is_err();
-                if tx.send(answer).await.is_err() || failed {
-                    return;
+        let stream = keep_alive::serve(req.into_inner(), move |m: pb::LeaseKeepAliveRequest| {
+            let coord = coord.clone();
+            async move {
+                if m.id == 0 {
+                    return Err(invalid("lease id must be positive"));
                 }
+                let (revision, lease) = coord.keep_alive_once(m.id).await?;
+                Ok(pb::LeaseKeepAliveResponse {
+                    id: m.id,
+                    lease,
+                    revision,
+                })
             }
         });
-        Ok(self.coord.gateway.reply(ReceiverStream::new(rx)))
+        Ok(self.coord.gateway.reply(stream))
     }
 }

@@ -72,7 +72,7 @@ impl Coord {
             .await?
         {
             Response::Coord { revision, reply } => Ok((revision, reply)),
-            other => Err(unexpected(other)),
+            other => Err(unexpected(other).into()),
         }
     }
 

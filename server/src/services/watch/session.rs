@@ -115,6 +115,32 @@ pub async fn run(
     }
 }
 
+/// The id of a new watch: the client's choice (`requested`) if free; for 0, the first free
+/// id from `next_id`, which then moves past the highest id issued so far, so server-chosen ids
+/// stay clear of client-chosen ones. Ids are 1..=u64::MAX: past u64::MAX the search wraps to
+/// 1 (a stream holds at most MAX_WATCHES, so a free id is always near).
+fn watch_id(
+    requested: u64,
+    next_id: &mut u64,
+    in_use: impl Fn(u64) -> bool,
+) -> Result<u64, Status> {
+    let id = if requested == 0 {
+        let mut id = *next_id;
+        while id == 0 || in_use(id) {
+            id = id.wrapping_add(1);
+        }
+        id
+    } else if in_use(requested) {
+        return Err(status::invalid(format!(
+            "watch id {requested} is already in use on this stream"
+        )));
+    } else {
+        requested
+    };
+    *next_id = (*next_id).max(id).wrapping_add(1);
+    Ok(id)
+}
+
 fn create(
     c: pb::WatchCreateRequest,
     watches: &mut HashMap<u64, JoinHandle<()>>,
@@ -130,20 +156,7 @@ fn create(
             "a stream may hold at most {MAX_WATCHES} watches"
         )));
     }
-    let id = if c.watch_id == 0 {
-        while watches.contains_key(next_id) {
-            *next_id += 1;
-        }
-        *next_id
-    } else if watches.contains_key(&c.watch_id) {
-        return Err(status::invalid(format!(
-            "watch id {} is already in use on this stream",
-            c.watch_id
-        )));
-    } else {
-        c.watch_id
-    };
-    *next_id = (*next_id).max(id) + 1;
+    let id = watch_id(c.watch_id, next_id, |id| watches.contains_key(&id))?;
     let next = match c.start_revision {
         0 => hub.current() + 1,
         r => r,
@@ -327,5 +340,39 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Allocates like `create` does, recording the ids taken.
+    fn take(used: &mut BTreeSet<u64>, next_id: &mut u64, requested: u64) -> Option<u64> {
+        let id = watch_id(requested, next_id, |id| used.contains(&id)).ok()?;
+        used.insert(id);
+        Some(id)
+    }
+
+    #[test]
+    fn server_ids_follow_the_highest_and_skip_taken_ones() {
+        let (mut used, mut next) = (BTreeSet::new(), 1);
+        assert_eq!(take(&mut used, &mut next, 0), Some(1));
+        assert_eq!(take(&mut used, &mut next, 7), Some(7));
+        assert_eq!(take(&mut used, &mut next, 0), Some(8));
+        assert_eq!(take(&mut used, &mut next, 7), None, "7 is in use");
+    }
+
+    #[test]
+    fn a_client_chosen_max_id_does_not_overflow() {
+        let (mut used, mut next) = (BTreeSet::new(), 1);
+        assert_eq!(take(&mut used, &mut next, 0), Some(1));
+        assert_eq!(take(&mut used, &mut next, u64::MAX), Some(u64::MAX));
+        // The next server-chosen id wraps past u64::MAX to the first free one, never 0.
+        assert_eq!(take(&mut used, &mut next, 0), Some(2));
+        assert_eq!(take(&mut used, &mut next, 0), Some(3));
+        assert_eq!(take(&mut used, &mut next, u64::MAX), None);
     }
 }

@@ -18,6 +18,7 @@ use tonic::{Request, Status};
 
 use super::coord;
 use super::gateway::{Gateway, unexpected};
+use crate::services::fields;
 use crate::status;
 
 /// History page size when a request sets none, and the largest page served.
@@ -60,7 +61,7 @@ impl WorkflowService {
             .await?
         {
             Response::Workflow { revision, reply } => Ok((revision, reply)),
-            other => Err(unexpected(other)),
+            other => Err(unexpected(other).into()),
         }
     }
 
@@ -129,7 +130,7 @@ impl Workflows for WorkflowService {
         req: Request<pb::GetDefinitionRequest>,
     ) -> Reply<pb::GetDefinitionResponse> {
         let r = req.into_inner();
-        validate::id("name", &r.name)?;
+        fields::id("name", &r.name)?;
         self.gateway.before_read(r.serializable).await?;
         let revision = self.reader.applied_index();
         let definition = self
@@ -190,7 +191,7 @@ impl Workflows for WorkflowService {
         req: Request<pb::GetWorkflowRequest>,
     ) -> Reply<pb::GetWorkflowResponse> {
         let r = req.into_inner();
-        validate::id("id", &r.id)?;
+        fields::id("id", &r.id)?;
         self.gateway.before_read(r.serializable).await?;
         let revision = self.reader.applied_index();
         let Some(workflow) = self.reader.workflow(&r.id).map_err(status::storage_error)? else {
@@ -288,7 +289,7 @@ impl Workflows for WorkflowService {
         req: Request<pb::DeleteWorkflowRequest>,
     ) -> Reply<pb::DeleteWorkflowResponse> {
         let r = req.into_inner();
-        validate::id("id", &r.id)?;
+        fields::id("id", &r.id)?;
         let command = WorkflowCommand::Delete {
             id: r.id,
             force: r.force,
@@ -310,7 +311,7 @@ impl Workflows for WorkflowService {
         req: Request<pb::GetHistoryRequest>,
     ) -> Reply<pb::GetHistoryResponse> {
         let r = req.into_inner();
-        validate::id("workflow_id", &r.workflow_id)?;
+        fields::id("workflow_id", &r.workflow_id)?;
         let limit = match r.limit {
             0 => DEFAULT_HISTORY_LIMIT,
             n => n.min(MAX_HISTORY_LIMIT),
@@ -358,7 +359,7 @@ impl Workflows for WorkflowService {
         req: Request<pb::CompactHistoryRequest>,
     ) -> Reply<pb::CompactHistoryResponse> {
         let r = req.into_inner();
-        validate::id("workflow_id", &r.workflow_id)?;
+        fields::id("workflow_id", &r.workflow_id)?;
         if r.keep_last == 0 {
             return Err(status::invalid("keep_last must be at least 1"));
         }
@@ -405,7 +406,7 @@ impl Workflows for WorkflowService {
 
     async fn list_tasks(&self, req: Request<pb::ListTasksRequest>) -> Reply<pb::ListTasksResponse> {
         let r = req.into_inner();
-        validate::id("workflow_id", &r.workflow_id)?;
+        fields::id("workflow_id", &r.workflow_id)?;
         let statuses = r
             .statuses
             .iter()

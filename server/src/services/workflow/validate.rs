@@ -4,17 +4,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cairn_api::meta::kind;
 use cairn_api::v1 as pb;
 use cairn_model::workflow::command::{
     CreateWorkflow, DEFAULT_NAMESPACE, TaskSpec, TransitionWorkflow, UpdateWorkflow, UpsertTasks,
 };
 use cairn_model::workflow::limits::RecordLimits;
-use cairn_model::workflow::names::is_valid_id;
 use cairn_model::workflow::query::{ListQuery, SortBy};
 use cairn_model::workflow::{Definition, Target, TaskStatus, Transition, WorkflowError};
-use tonic::{Code, Status};
+use tonic::Status;
 
+use crate::services::fields::{id, text};
 use crate::status;
 
 /// The built-in definition's name, used when a create names none.
@@ -27,24 +26,6 @@ const MAX_REASON: usize = 4096;
 pub const MAX_TASKS_PER_UPSERT: usize = 10_000;
 
 /// `value` must be an identifier; the message names the field.
-pub fn id(field: &str, value: &str) -> Result<(), Status> {
-    if is_valid_id(value) {
-        return Ok(());
-    }
-    Err(status::with_kind(
-        Code::InvalidArgument,
-        kind::INVALID_ID,
-        format!("{field}: invalid id {value:?}: use 1-256 of [A-Za-z0-9_.:/-]"),
-    ))
-}
-
-fn text(field: &str, value: &str, limit: usize) -> Result<(), Status> {
-    if value.len() > limit {
-        return Err(status::too_large(field, value.len(), limit));
-    }
-    Ok(())
-}
-
 /// Empty means the default namespace.
 pub fn namespace(ns: String) -> Result<String, Status> {
     if ns.is_empty() {

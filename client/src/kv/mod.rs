@@ -2,60 +2,18 @@
 //! continuation. Keys and values are bytes; anything `Into<Vec<u8>>` (`&str`, `String`,
 //! `Vec<u8>`, `&[u8]`) is accepted.
 
+mod types;
+
 use cairn_api::v1::kv_client::KvClient;
 use cairn_api::v1::{self as pb, DeleteRequest, GetRequest, PutRequest, RangeRequest};
 use tonic::Status;
 
+pub use types::*;
+
 use crate::client::{Client, MAX_RESPONSE_BYTES, request};
 use crate::error::{Error, Result};
-use crate::pending::{WriteOp, WriteOutcome, mismatched_reply};
-
-/// A stored key with its revisions.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct KeyValue {
-    /// The key.
-    pub key: Vec<u8>,
-    /// The value.
-    pub value: Vec<u8>,
-    /// Revision of the write that created the key (since its last deletion).
-    pub create_revision: u64,
-    /// Revision of the last write to the key: the value to pass to `put_if` / `delete_if`.
-    pub mod_revision: u64,
-    /// Number of writes since creation (1 after the first put).
-    pub version: u64,
-}
-
-impl From<pb::KeyValue> for KeyValue {
-    fn from(kv: pb::KeyValue) -> Self {
-        Self {
-            key: kv.key,
-            value: kv.value,
-            create_revision: kv.create_revision,
-            mod_revision: kv.mod_revision,
-            version: kv.version,
-        }
-    }
-}
-
-/// The outcome of a delete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeleteResult {
-    /// Revision of the delete (the cluster's revision at that point if nothing was deleted).
-    pub revision: u64,
-    /// Whether the key existed.
-    pub deleted: bool,
-}
-
-/// One page of a prefix range.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RangePage {
-    /// The keys of this page, in key order.
-    pub kvs: Vec<KeyValue>,
-    /// `Some(key)` when more keys follow: pass it as `start_after` for the next page.
-    pub next_key: Option<Vec<u8>>,
-    /// Last revision applied on the node that served the page.
-    pub revision: u64,
-}
+use crate::pending::{WriteOutcome, mismatched_reply};
+use crate::write_op::WriteOp;
 
 impl Client {
     pub(crate) fn kv(channel: tonic::transport::Channel) -> KvClient<tonic::transport::Channel> {

@@ -1,7 +1,12 @@
-//! The one place where Cairn errors become gRPC statuses. A "not leader"/"unavailable" answer
-//! carries the leader's client address in metadata so clients go straight to it; a rejected
-//! command carries its error kind (and current revision, version, status or legal targets)
-//! so clients can build typed errors.
+//! The one place where errors become gRPC statuses: [`Error`] to the Cairn API's statuses
+//! here (`impl From<Error> for Status`), and to the etcd v3 API's in [`etcd`]. Every status
+//! carries a machine-readable error kind; a "not leader"/"unavailable" answer also carries the
+//! leader's client address so clients go straight to it; a rejected command carries its
+//! current revision, version, status or legal targets so clients can build typed errors.
+
+mod etcd;
+
+pub use etcd::{EtcdCall, NO_LEADER, WATCH_COMPACTED, etcd, etcd_status};
 
 use cairn_api::meta::{self, kind};
 use cairn_model::CommandError;
@@ -11,17 +16,26 @@ use cairn_model::txn::KvError;
 use cairn_model::workflow::{TaskError, WorkflowError};
 use cairn_raft::ForwardError;
 use cairn_storage::CheckpointReadError;
+
+use crate::error::{Error, EtcdError, Refusal};
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
-pub fn forward_error(e: ForwardError) -> Status {
+fn forward_error(e: ForwardError) -> Status {
     let leader = e.leader().map(|l| l.client_addr.clone());
-    let mut status = match &e {
-        ForwardError::NotLeader { .. } => Status::unavailable("not the leader"),
-        ForwardError::Unavailable { reason, .. } => Status::unavailable(reason.clone()),
-        ForwardError::Timeout(_) => Status::deadline_exceeded(e.to_string()),
-        ForwardError::Unimplemented => Status::unavailable(e.to_string()),
+    let (code, error_kind) = match &e {
+        ForwardError::NotLeader { .. } => (Code::Unavailable, kind::NOT_LEADER),
+        ForwardError::NoLeader => (Code::Unavailable, kind::NO_LEADER),
+        ForwardError::Unavailable { .. } | ForwardError::Unimplemented => {
+            (Code::Unavailable, kind::UNAVAILABLE)
+        }
+        ForwardError::Timeout(_) => (Code::DeadlineExceeded, kind::TIMEOUT),
     };
+    let message = match &e {
+        ForwardError::Unavailable { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    };
+    let mut status = with_kind(code, error_kind, message);
     if let Some(addr) = leader.filter(|a| !a.is_empty())
         && let Ok(v) = MetadataValue::try_from(addr.as_str())
     {
@@ -30,7 +44,69 @@ pub fn forward_error(e: ForwardError) -> Status {
     status
 }
 
-pub fn command_error(e: CommandError) -> Status {
+impl From<Error> for Status {
+    fn from(e: Error) -> Self {
+        use Code::{Cancelled, DeadlineExceeded, FailedPrecondition, InvalidArgument, Unavailable};
+        let message = e.to_string();
+        match e {
+            Error::Forward(e) => forward_error(e),
+            Error::Rejected(e) => command_error(e),
+            Error::Storage(e) => storage_error(e),
+            Error::CheckpointRead(e) => checkpoint_read_error(e),
+            Error::Membership(r) | Error::Transfer(r) => refusal(r),
+            Error::InvalidId { .. } => with_kind(InvalidArgument, kind::INVALID_ID, message),
+            Error::Invalid(_) | Error::TooLarge { .. } => {
+                with_kind(InvalidArgument, kind::INVALID_ARGUMENT, message)
+            }
+            Error::Unavailable(_) => with_kind(Unavailable, kind::UNAVAILABLE, message),
+            Error::Timeout(_) => with_kind(DeadlineExceeded, kind::TIMEOUT, message),
+            Error::Precondition(_) => with_kind(FailedPrecondition, kind::PRECONDITION, message),
+            Error::Cancelled => Status::new(Cancelled, message),
+            Error::Etcd(e) => etcd_input_error(&e),
+            Error::Unsupported { .. } => Status::unimplemented(message),
+            Error::Internal(_) => Status::internal(message),
+        }
+    }
+}
+
+/// An etcd input error, in etcd's words and code (the same in both maps: only etcd requests
+/// produce them).
+fn etcd_input_error(e: &EtcdError) -> Status {
+    use Code::{FailedPrecondition, InvalidArgument, NotFound, OutOfRange};
+    let code = match e {
+        EtcdError::KeyNotProvided
+        | EtcdError::NegativeRevision
+        | EtcdError::LeaderNotProvided
+        | EtcdError::NegativeLeaderRev
+        | EtcdError::WatchIdUnavailable(_)
+        | EtcdError::Invalid(_) => InvalidArgument,
+        EtcdError::LeaseNotFound | EtcdError::MemberNotFound => NotFound,
+        EtcdError::LeaseTtlTooLarge => OutOfRange,
+        EtcdError::ElectionNoLeader
+        | EtcdError::ElectionNotLeader
+        | EtcdError::MemberNotLearner
+        | EtcdError::BadLeaderTransferee => FailedPrecondition,
+    };
+    Status::new(code, e.to_string())
+}
+
+/// An admin refusal: the cluster is unchanged. An unknown member is NOT_FOUND, the rest a
+/// failed precondition, each with its kind.
+fn refusal(r: Refusal) -> Status {
+    let message = r.to_string();
+    let (code, error_kind) = match r {
+        Refusal::NotFound(_) => (Code::NotFound, kind::NOT_FOUND),
+        Refusal::LearnerBehind(_) => (Code::FailedPrecondition, kind::LEARNER_BEHIND),
+        Refusal::LastVoter(_) => (Code::FailedPrecondition, kind::LAST_VOTER),
+        Refusal::QuorumAtRisk(_) => (Code::FailedPrecondition, kind::QUORUM_AT_RISK),
+        Refusal::ChangeInProgress => (Code::FailedPrecondition, kind::CHANGE_IN_PROGRESS),
+        Refusal::Unreachable(_) => (Code::FailedPrecondition, kind::UNREACHABLE),
+        Refusal::WrongRole(_) => (Code::FailedPrecondition, kind::WRONG_ROLE),
+    };
+    with_kind(code, error_kind, message)
+}
+
+fn command_error(e: CommandError) -> Status {
     match e {
         CommandError::RevisionMismatch { current, .. } => {
             let mut s = Status::new(Code::Aborted, e.to_string());
@@ -255,21 +331,18 @@ pub fn storage_error(e: cairn_storage::StorageError) -> Status {
 
 /// `what` exceeds its size limit: the message names both sizes.
 pub fn too_large(what: &str, size: usize, limit: usize) -> Status {
-    invalid(format!(
-        "{what} is {size} bytes; the limit is {limit} bytes"
-    ))
+    Error::too_large(what, size, limit).into()
 }
 
 pub fn internal(e: impl std::fmt::Display) -> Status {
-    Status::internal(e.to_string())
+    Error::internal(e).into()
 }
 
 pub fn invalid(msg: impl Into<String>) -> Status {
-    Status::invalid_argument(msg)
+    Error::invalid(msg).into()
 }
 
 #[cfg(test)]
-#[path = "status_checkpoint_tests.rs"]
 mod checkpoint_tests;
 
 #[cfg(test)]

@@ -1,0 +1,115 @@
+//! The per-batch apply context ([`BatchCtx`]) and the transaction helpers every domain file
+//! uses (`TxResult`, `abort`, `get`, `encode`, `decode`). It sits below the domain files and
+//! the dispatch in `mod.rs`, so they can all depend on it without depending on each other.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+use cairn_model::codec;
+use cairn_model::workflow::limits::RecordLimits;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::transaction::ConflictableTransactionError;
+
+use super::session_cache::SessionCache;
+use crate::error::StorageError;
+use crate::keyspace::{Space, Tx};
+use crate::kv_keys::KvKeys;
+use crate::watch::EventSink;
+use crate::workflow_index::IndexOp;
+
+pub(crate) type TxResult<T> = Result<T, ConflictableTransactionError<StorageError>>;
+
+pub(super) fn abort<T>(e: impl Into<StorageError>) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e.into()))
+}
+
+/// The record under `key` in `space`, decoded, as this transaction sees it.
+pub(super) fn get<T: DeserializeOwned>(
+    ctx: &BatchCtx<'_>,
+    space: Space,
+    key: &[u8],
+) -> TxResult<Option<T>> {
+    match ctx.tx.tree(space).get(key)? {
+        Some(bytes) => Ok(Some(decode(&bytes)?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> TxResult<Vec<u8>> {
+    codec::encode(value).or_else(abort)
+}
+
+pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> TxResult<T> {
+    codec::decode(bytes).or_else(abort)
+}
+
+/// Apply parameters. They shape replicated state, so every node must use the same values.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MachineConfig {
+    pub(crate) dedup_window_ms: u64,
+    pub(crate) prune_interval_ms: u64,
+    pub(crate) record_limits: RecordLimits,
+}
+
+/// One attempt at applying a run of entries in one transaction (sled may re-run the
+/// transaction closure on conflict, so this is rebuilt per attempt).
+///
+/// sled transactions cannot range-scan (and a plain tree scan inside one deadlocks on sled's
+/// global concurrency lock), but pruning expired dedup records needs a scan. So the caller
+/// scans before the transaction ([`prescan_expired`]) for the run's first entry only, and
+/// ends the run before any later entry that would prune ([`prune_due`]); that entry starts
+/// the next run. A prune is due at most once per prune interval of command time, so runs
+/// are rarely cut, and the outcome is the same however entries are grouped.
+///
+/// [`prescan_expired`]: super::prescan_expired
+/// [`prune_due`]: super::prune_due
+pub(crate) struct BatchCtx<'a> {
+    pub(crate) tx: Tx<'a>,
+    /// The committed key set, for range operations (see `kv_keys`).
+    pub(super) kv_keys: &'a KvKeys,
+    /// Keys this run wrote (true) or removed (false), laid over `kv_keys` and applied to it
+    /// once the transaction commits.
+    pub(crate) kv_written: RefCell<BTreeMap<Vec<u8>, bool>>,
+    /// Set by a `Compact` command: every node drops watch history up to it after commit.
+    pub(crate) compact_to: Cell<Option<u64>>,
+    pub(super) config: MachineConfig,
+    /// Expired expiry-index keys, valid for the run's first entry only.
+    pub(super) prescanned: Option<Vec<Vec<u8>>>,
+    /// Changes to the in-memory workflow index, applied once the transaction commits.
+    pub(crate) index_ops: Vec<IndexOp>,
+    /// Watch events of the run, published once the transaction commits.
+    pub(crate) events: EventSink,
+    /// Client sessions the run touched, written back by [`finish_run`].
+    ///
+    /// [`finish_run`]: super::finish_run
+    pub(super) sessions: SessionCache,
+    /// Workflow definitions decoded in this run, by name then version (looked up by `&str`,
+    /// so a hit allocates nothing).
+    pub(super) definitions: std::collections::HashMap<
+        String,
+        std::collections::HashMap<u32, std::sync::Arc<cairn_model::workflow::Definition>>,
+    >,
+}
+
+impl<'a> BatchCtx<'a> {
+    pub(crate) fn new(
+        tx: Tx<'a>,
+        kv_keys: &'a KvKeys,
+        config: MachineConfig,
+        prescanned: Option<Vec<Vec<u8>>>,
+    ) -> Self {
+        Self {
+            tx,
+            kv_keys,
+            kv_written: RefCell::default(),
+            compact_to: Cell::default(),
+            config,
+            prescanned,
+            index_ops: Vec::new(),
+            events: EventSink::default(),
+            sessions: SessionCache::default(),
+            definitions: std::collections::HashMap::new(),
+        }
+    }
+}
