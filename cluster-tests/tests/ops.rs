@@ -159,17 +159,22 @@ async fn status_metrics_and_health_endpoints() {
             .connect()
             .await
             .unwrap();
-        let mut health = HealthClient::new(channel);
+        let health = HealthClient::new(channel);
         for service in ["", "cairn.v1.Kv"] {
-            let req = HealthCheckRequest {
-                service: service.into(),
-            };
-            let status = health.check(req).await.unwrap().into_inner().status;
-            assert_eq!(
-                status,
-                ServingStatus::Serving as i32,
-                "node {id} {service:?}"
-            );
+            // The gRPC statuses follow readiness on a 250 ms sample (health.rs), so they may
+            // trail /readyz by a moment.
+            let serving = wait_until(Duration::from_secs(10), "serving", || {
+                let mut health = health.clone();
+                async move {
+                    let req = HealthCheckRequest {
+                        service: service.into(),
+                    };
+                    let status = health.check(req).await.ok()?.into_inner().status;
+                    (status == ServingStatus::Serving as i32).then_some(())
+                }
+            })
+            .await;
+            assert!(serving.is_ok(), "node {id} {service:?} not serving");
         }
     }
 

@@ -18,8 +18,10 @@ use cairn_client::{
     Client, CreateWorkflow, Definition, Target, TaskSpec, WatchFilter, WatchItem, WatchOptions,
 };
 use cairn_cluster_tests::{Cluster, ClusterOptions, wait_until};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use tokio::sync::watch;
-use watch_support::{Rng, Seen, View, first_answer};
+use watch_support::{Seen, View, first_answer};
 
 const NS: &str = "wt";
 
@@ -37,11 +39,12 @@ fn flip() -> Definition {
 /// creates, transitions, task upserts and deletes of its own workflows. Returns the revision
 /// of every write that changed something.
 async fn writer(c: Client, w: u64, ops: u64, acked: Arc<Mutex<Vec<u64>>>) -> anyhow::Result<()> {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w + 1));
+    // Seeded per writer, so runs differ only by timing.
+    let mut rng = SmallRng::seed_from_u64(w + 1);
     let mut mine: Vec<String> = Vec::new();
     for i in 0..ops {
-        let roll = rng.below(100);
-        let key = format!("k/{:03}", rng.below(300));
+        let roll = rng.random_range(0..100);
+        let key = format!("k/{:03}", rng.random_range(0..300));
         let rev = if roll < 40 {
             Some(c.put(key, format!("{w}-{i}")).await?)
         } else if roll < 50 {
@@ -60,7 +63,7 @@ async fn writer(c: Client, w: u64, ops: u64, acked: Arc<Mutex<Vec<u64>>>) -> any
             mine.push(id);
             Some(r.revision)
         } else {
-            let id = mine[rng.below(mine.len() as u64) as usize].clone();
+            let id = mine[rng.random_range(0..mine.len())].clone();
             if roll < 82 {
                 Some(
                     c.transition(&id, Target::event("flip"), None, "w", "")
@@ -68,7 +71,8 @@ async fn writer(c: Client, w: u64, ops: u64, acked: Arc<Mutex<Vec<u64>>>) -> any
                         .revision,
                 )
             } else if roll < 95 {
-                let t = TaskSpec::new(format!("t{}", rng.below(4))).output(json!({ "i": i }));
+                let t =
+                    TaskSpec::new(format!("t{}", rng.random_range(0..4))).output(json!({ "i": i }));
                 Some(c.upsert_tasks(&id, [t]).await?.revision)
             } else {
                 mine.retain(|m| *m != id);

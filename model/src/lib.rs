@@ -2,7 +2,8 @@
 //! [`Command`] set and its replies, the records the state machine stores, and the checks that
 //! need no I/O (workflow definitions and legal transitions, task graphs, record limits, merge
 //! patches, etcd-style transaction compares). No Raft, no storage, no gRPC: the state machine
-//! (cairn-storage), the servers (cairn-server) and the client build on these types.
+//! (cairn-storage), the server (cairn-server) and the Rust client (cairn-client, for the
+//! enums and references it shares instead of mirroring them) build on these types.
 //!
 //! - [`command`]: a log entry's payload ([`Request`]), the command set and typed replies.
 //! - [`workflow`], [`checkpoint`], [`coord`], [`txn`], [`kv`]: each domain's commands, records

@@ -1,7 +1,7 @@
 //! The server layer's one error type: every way a request to this node can fail, typed. It
 //! wraps the errors of the layers below (Raft forwarding, the state machine's rejections,
 //! storage reads) and adds the node's own refusals (bad input, admin checks, etcd-only input
-//! errors). `status.rs` maps it to gRPC: once for the Cairn API, once for the etcd v3 API.
+//! errors). `status/` maps it to gRPC: once for the Cairn API, once for the etcd v3 API.
 
 use cairn_model::CommandError;
 use cairn_model::checkpoint::CheckpointError;
@@ -52,6 +52,15 @@ pub enum Error {
     /// The request is valid but the node's state does not allow it now.
     #[error("{0}")]
     Precondition(String),
+    /// A lock or election wait ended without a grant; the caller left the line.
+    #[error("not granted within the wait timeout; left the line")]
+    WaitTimeout,
+    /// A delta checkpoint's payload is not a JSON merge patch.
+    #[error("a delta checkpoint must be a JSON merge patch: {0}")]
+    DeltaNotJson(String),
+    /// A delta's parent chain does not materialize, so neither would the delta.
+    #[error("{0}")]
+    ParentNotMaterializable(String),
     /// The caller went away mid-stream.
     #[error("client went away")]
     Cancelled,

@@ -1,5 +1,5 @@
 //! The raft-log type binding: how openraft's log ids, votes and payloads are encoded in the
-//! WAL (postcard via cairn-raft's codec, behind codeq's length-prefixed framing), and the
+//! WAL (postcard via cairn-model's codec, behind codeq's length-prefixed framing), and the
 //! flush callback that bridges raft-log's FlushWorker to openraft's `IOFlushed`.
 
 use std::fmt;

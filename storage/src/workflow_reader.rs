@@ -19,7 +19,7 @@ use crate::workflow_keys::{self as keys, tag};
 pub const MAX_LIST_LIMIT: u32 = 1000;
 /// Page size when a query sets none.
 const DEFAULT_LIST_LIMIT: u32 = 100;
-const DEFAULT_DEFINITION: &str = "default";
+use cairn_model::workflow::definition::DEFAULT_DEFINITION;
 
 /// Cheap to clone; `Send + Sync`.
 #[derive(Clone)]

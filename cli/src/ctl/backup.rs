@@ -7,13 +7,14 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cairn_api::v1::admin_client::AdminClient;
 use cairn_api::v1::{BackupRequest, backup_chunk};
 use cairn_storage::RestoreError;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use super::conn::Conn;
@@ -29,40 +30,18 @@ fn partial_path(file: &Path) -> PathBuf {
     file.with_file_name(name)
 }
 
-/// Progress on stderr, only when it is a terminal, at most ten times a second.
-struct Progress {
-    enabled: bool,
-    last: Instant,
-}
-
-impl Progress {
-    fn new() -> Self {
-        Self {
-            enabled: std::io::stderr().is_terminal(),
-            last: Instant::now(),
-        }
-    }
-
-    fn show(&mut self, done: u64, total: u64, force: bool) {
-        if !self.enabled || (!force && self.last.elapsed() < Duration::from_millis(100)) {
-            return;
-        }
-        self.last = Instant::now();
-        let pct = (done * 100).checked_div(total).unwrap_or(100);
-        let width = 30usize;
-        let filled = (pct as usize * width / 100).min(width);
-        eprint!(
-            "\rbackup [{}{}] {:>3}% {} / {}   ",
-            "#".repeat(filled),
-            " ".repeat(width - filled),
-            pct,
-            bytes(done),
-            bytes(total)
-        );
-        if force {
-            eprintln!();
-        }
-    }
+/// Progress on stderr at most ten times a second; indicatif draws nothing when stderr is not a
+/// terminal (nor when `TERM` is unset or `dumb`, which cannot take its cursor controls).
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
+    bar.set_style(
+        ProgressStyle::with_template(
+            "backup [{bar:30}] {percent:>3}% {binary_bytes} / {binary_total_bytes}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("# "),
+    );
+    bar
 }
 
 pub async fn backup(conn: &Conn, file: &Path) -> CtlResult<Report> {
@@ -142,7 +121,7 @@ async fn fetch(conn: &Conn, partial: &Path) -> CtlResult<Fetched> {
     let mut hasher = crc32fast::Hasher::new();
     let mut header = None;
     let mut received = 0u64;
-    let mut progress = Progress::new();
+    let progress = progress_bar();
     let broken = |why: &str| CtlError::Corrupt(format!("backup stream from {addr}: {why}"));
     loop {
         let msg = stream
@@ -151,19 +130,22 @@ async fn fetch(conn: &Conn, partial: &Path) -> CtlResult<Fetched> {
             .map_err(|s| CtlError::from_status(&addr, &s))?
             .ok_or_else(|| broken("ended before its trailer (transfer cut off)"))?;
         match msg.part {
-            Some(backup_chunk::Part::Header(h)) if header.is_none() => header = Some(h),
+            Some(backup_chunk::Part::Header(h)) if header.is_none() => {
+                progress.set_length(h.size);
+                header = Some(h);
+            }
             Some(backup_chunk::Part::Data(data)) => {
-                let h = header
-                    .as_ref()
-                    .ok_or_else(|| broken("data before header"))?;
+                if header.is_none() {
+                    return Err(broken("data before header"));
+                }
                 hasher.update(&data);
                 out.write_all(&data).map_err(io)?;
                 received += data.len() as u64;
-                progress.show(received, h.size, false);
+                progress.set_position(received);
             }
             Some(backup_chunk::Part::Trailer(t)) => {
                 let h = header.ok_or_else(|| broken("trailer before header"))?;
-                progress.show(received, h.size, true);
+                progress.finish();
                 let crc32 = hasher.finalize();
                 if received != h.size {
                     return Err(broken(&format!(

@@ -40,36 +40,17 @@ impl Report {
     }
 }
 
-/// Left-aligned columns separated by two spaces; the header row first.
+/// Left-aligned columns separated by two spaces; the header row first. No borders, no
+/// colour, no wrapping to the terminal's width, no trailing spaces.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::NOTHING)
+        .set_header(header)
+        .add_rows(rows);
+    for column in t.column_iter_mut() {
+        column.set_padding((0, 2));
     }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(cell);
-            } else {
-                let pad = widths[i].saturating_sub(cell.chars().count()) + 2;
-                s.push_str(cell);
-                s.push_str(&" ".repeat(pad));
-            }
-        }
-        s.trim_end().to_string()
-    };
-    let mut out = line(header.to_vec());
-    for row in rows {
-        out.push('\n');
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
-    }
-    out.push('\n');
-    out
+    t.trim_fmt() + "\n"
 }
 
 /// 1536 -> "1.5 KiB".
@@ -128,5 +109,19 @@ mod tests {
         assert_eq!(bytes(3 * 1024 * 1024), "3.0 MiB");
         assert_eq!(time_ms(0), "-");
         assert_eq!(time_ms(1_700_000_000_000), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn tables_without_rows_or_with_empty_cells_keep_their_layout() {
+        assert_eq!(table(&["ID", "ROLE", "PEER"], &[]), "ID  ROLE  PEER\n");
+        let t = table(
+            &["ID", "ROLE", "PEER"],
+            &[
+                vec!["".into(), "".into(), "".into()],
+                vec!["é".into(), "a b".into(), "".into()],
+                vec!["1".into(), "".into(), "z".into()],
+            ],
+        );
+        assert_eq!(t, "ID  ROLE  PEER\n\né   a b\n1         z\n");
     }
 }

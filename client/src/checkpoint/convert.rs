@@ -146,4 +146,20 @@ mod tests {
         assert_eq!(f.parent.as_deref(), Some("ckpt-9"));
         assert!(f.delta);
     }
+
+    #[test]
+    fn kind_and_codec_are_the_models() {
+        let kind: crate::CheckpointKind = cairn_model::checkpoint::CheckpointKind::Manual;
+        let codec: crate::Codec = cairn_model::checkpoint::Codec::Zstd;
+        assert_eq!(kind_to_pb(kind), pb::CheckpointKind::Manual);
+        assert_eq!(codec, Codec::Zstd);
+        assert_eq!(SaveOptions::new().kind, CheckpointKind::Auto);
+        let kinds: std::collections::HashSet<CheckpointKind> = [
+            CheckpointKind::Auto,
+            CheckpointKind::Auto,
+            CheckpointKind::Manual,
+        ]
+        .into();
+        assert_eq!(kinds.len(), 2);
+    }
 }

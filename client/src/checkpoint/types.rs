@@ -5,21 +5,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// Why a checkpoint was taken.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum CheckpointKind {
-    #[default]
-    Auto,
-    Manual,
-    ErrorRecovery,
-}
-
-/// How the cluster stores a checkpoint's payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Codec {
-    Raw,
-    Zstd,
-}
+/// Why a checkpoint was taken (`Auto` by default) and how the cluster stores its payload:
+/// cairn-model's own types, re-exported.
+pub use cairn_model::checkpoint::{CheckpointKind, Codec};
 
 /// Options of a save: kind, label, metadata, and an optional parent (which a delta needs).
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -310,4 +310,46 @@ mod tests {
         assert_eq!(ok.kind, HistoryKind::Transition);
         assert_eq!(ok.event.as_deref(), Some("pause"));
     }
+
+    #[test]
+    fn shared_types_are_the_models() {
+        // The same types, not copies: a model value is a client value.
+        let status: crate::TaskStatus = cairn_model::workflow::TaskStatus::Running;
+        let kind: crate::HistoryKind = cairn_model::workflow::record::HistoryKind::Rollback;
+        let sort: crate::SortBy = cairn_model::workflow::query::SortBy::Updated;
+        let r: crate::WorkflowRef = cairn_model::workflow::WorkflowRef {
+            id: "w".into(),
+            status: "RUNNING".into(),
+            version: 2,
+            revision: 9,
+        };
+        assert_eq!(
+            (status, kind, sort, r.version),
+            (
+                TaskStatus::Running,
+                HistoryKind::Rollback,
+                SortBy::Updated,
+                2
+            )
+        );
+        // What the client's copies did: wire names, padding, parse errors, the default sort.
+        assert_eq!(format!("[{:<9}]", TaskStatus::Running), "[RUNNING  ]");
+        assert_eq!(format!("[{:>10}]", HistoryKind::Transition), "[transition]");
+        assert_eq!(SortBy::default(), SortBy::Created);
+        match task_status("running") {
+            Err(Error::Rpc(s)) => assert_eq!(
+                s.message(),
+                r#"malformed server reply: unknown task status "running""#
+            ),
+            other => panic!("{other:?}"),
+        }
+        let wf = workflow_ref(Some(pb::WorkflowRef {
+            id: "w".into(),
+            status: "RUNNING".into(),
+            version: 2,
+            revision: 9,
+        }))
+        .unwrap();
+        assert_eq!(wf, r);
+    }
 }

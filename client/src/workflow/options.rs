@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+/// Order of a workflow listing (cairn-model's own type): `Created` (the default) or `Updated`.
+pub use cairn_model::workflow::query::SortBy;
+
 use super::types::TaskStatus;
 
 /// Options of a new workflow. Unset `id` lets the cluster name it; unset namespace and
@@ -81,14 +84,6 @@ impl CreateWorkflow {
         self.actor = actor.into();
         self
     }
-}
-
-/// Order of a workflow listing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum SortBy {
-    #[default]
-    Created,
-    Updated,
 }
 
 /// Filters and paging of [`crate::Client::list_workflows`] (and

@@ -1,62 +1,16 @@
 //! Plain Rust types of what the workflow API returns (records, results, pages), independent
 //! of the generated protobuf types. JSON fields are `serde_json::Value`s here.
+//!
+//! [`TaskStatus`], [`HistoryKind`] and [`WorkflowRef`] are cairn-model's own types (the ones
+//! the cluster replicates), re-exported here; the records (with `Value` JSON fields where
+//! the model keeps JSON text) and results are the client's.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use serde_json::Value;
 
-/// A task's status. Legal moves: PENDING -> RUNNING | SKIPPED | CANCELLED; RUNNING ->
-/// COMPLETED | FAILED | CANCELLED | PENDING (retry); FAILED -> PENDING (retry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum TaskStatus {
-    Pending,
-    Running,
-    Completed,
-    Failed,
-    Skipped,
-    Cancelled,
-}
-
-impl TaskStatus {
-    pub const ALL: [TaskStatus; 6] = [
-        TaskStatus::Pending,
-        TaskStatus::Running,
-        TaskStatus::Completed,
-        TaskStatus::Failed,
-        TaskStatus::Skipped,
-        TaskStatus::Cancelled,
-    ];
-
-    /// The wire name, e.g. `"RUNNING"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskStatus::Pending => "PENDING",
-            TaskStatus::Running => "RUNNING",
-            TaskStatus::Completed => "COMPLETED",
-            TaskStatus::Failed => "FAILED",
-            TaskStatus::Skipped => "SKIPPED",
-            TaskStatus::Cancelled => "CANCELLED",
-        }
-    }
-}
-
-impl fmt::Display for TaskStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl FromStr for TaskStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| format!("unknown task status {s:?}"))
-    }
-}
+pub use cairn_model::workflow::record::HistoryKind;
+pub use cairn_model::workflow::{TaskStatus, WorkflowRef};
 
 /// One legal edge of a definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,16 +95,6 @@ pub struct RegisteredDefinition {
     pub revision: u64,
 }
 
-/// What a write returns about the workflow it changed: pass `version` as the next
-/// `expected_version`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkflowRef {
-    pub id: String,
-    pub status: String,
-    pub version: u64,
-    pub revision: u64,
-}
-
 /// The result of [`crate::Client::create_workflow`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatedWorkflow {
@@ -230,32 +174,6 @@ pub struct DeletedWorkflow {
     /// Tasks deleted with it.
     pub tasks: u32,
     pub revision: u64,
-}
-
-/// What kind of change a history event records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HistoryKind {
-    Created,
-    Transition,
-    Updated,
-    Rollback,
-}
-
-impl HistoryKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HistoryKind::Created => "created",
-            HistoryKind::Transition => "transition",
-            HistoryKind::Updated => "updated",
-            HistoryKind::Rollback => "rollback",
-        }
-    }
-}
-
-impl fmt::Display for HistoryKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
 }
 
 /// One change of a workflow.

@@ -161,18 +161,6 @@ impl Seen {
     }
 }
 
-/// A tiny deterministic generator (xorshift), so runs differ only by timing.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 /// A raw watch on `addr` from `start`: the first answer after `Created`.
 pub async fn first_answer(addr: &str, start: u64) -> watch_response::Kind {
     let mut c = WatchClient::connect(format!("http://{addr}"))

@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Why a checkpoint was taken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CheckpointKind {
+    #[default]
     Auto,
     Manual,
     ErrorRecovery,
@@ -12,7 +14,7 @@ pub enum CheckpointKind {
 
 /// How each stored chunk is encoded. Every chunk is compressed on its own, so a load can
 /// stream chunk by chunk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Codec {
     Raw,
     Zstd,
@@ -63,4 +65,28 @@ pub struct UploadRecord {
 pub struct RetentionPolicy {
     pub keep_last: Option<u32>,
     pub max_age_ms: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn kind_default_and_encoding() {
+        assert_eq!(CheckpointKind::default(), CheckpointKind::Auto);
+        // Encoded by variant index.
+        let kinds = [
+            CheckpointKind::Auto,
+            CheckpointKind::Manual,
+            CheckpointKind::ErrorRecovery,
+        ];
+        for (index, kind) in kinds.into_iter().enumerate() {
+            assert_eq!(crate::codec::encode(&kind).unwrap(), vec![index as u8]);
+        }
+        for (index, codec) in [Codec::Raw, Codec::Zstd].into_iter().enumerate() {
+            assert_eq!(crate::codec::encode(&codec).unwrap(), vec![index as u8]);
+        }
+    }
 }

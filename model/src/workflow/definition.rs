@@ -82,6 +82,10 @@ pub struct TransitionError {
     pub allowed: Vec<String>,
 }
 
+/// The name of the built-in definition (version 1, [`Definition::default_definition`]), used
+/// when a workflow names none.
+pub const DEFAULT_DEFINITION: &str = "default";
+
 impl Definition {
     /// The built-in `default` definition, matching the orchestrators in the seeds.
     pub fn default_definition() -> Self {

@@ -6,23 +6,11 @@ use serde_json::Value;
 
 /// Applies `patch` to `target` in place, as RFC 7386 section 2 defines: an object patch
 /// merges key by key (`null` removes a key), anything else replaces the target.
+///
+/// `json_patch::merge` is that algorithm step for step (the test below checks it against the
+/// hand-written version this replaced, so replicas on either build agree).
 pub fn apply(target: &mut Value, patch: &Value) {
-    let Value::Object(patch) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(serde_json::Map::new());
-    }
-    if let Value::Object(map) = target {
-        for (key, value) in patch {
-            if value.is_null() {
-                map.remove(key);
-            } else {
-                apply(map.entry(key.clone()).or_insert(Value::Null), value);
-            }
-        }
-    }
+    json_patch::merge(target, patch);
 }
 
 #[cfg(test)]
@@ -67,7 +55,95 @@ mod tests {
             let mut t = target.clone();
             apply(&mut t, &patch);
             assert_eq!(t, expected, "target {target} patch {patch}");
+            let mut r = target.clone();
+            reference_apply(&mut r, &patch);
+            assert_eq!(r, expected, "reference: target {target} patch {patch}");
         }
+    }
+
+    /// The hand-written RFC 7386 merge that `apply` replaced, kept as the reference.
+    fn reference_apply(target: &mut Value, patch: &Value) {
+        let Value::Object(patch) = patch else {
+            *target = patch.clone();
+            return;
+        };
+        if !target.is_object() {
+            *target = Value::Object(serde_json::Map::new());
+        }
+        if let Value::Object(map) = target {
+            for (key, value) in patch {
+                if value.is_null() {
+                    map.remove(key);
+                } else {
+                    reference_apply(map.entry(key.clone()).or_insert(Value::Null), value);
+                }
+            }
+        }
+    }
+
+    const KEYS: [&str; 5] = ["a", "b", "c", "d", ""];
+
+    /// A random JSON value over a few keys, so that patches hit existing keys, nest into
+    /// objects, replace arrays and scalars and remove keys with `null`.
+    fn random_value(rng: &mut impl rand::Rng, depth: u32) -> Value {
+        let kinds = if depth == 0 { 5 } else { 8 };
+        match rng.random_range(0..kinds) {
+            0 => Value::Null,
+            1 => Value::Bool(rng.random()),
+            2 => json!(rng.random_range(-3i64..3)),
+            3 => json!(f64::from(rng.random_range(-3i32..3)) / 2.0),
+            4 => json!(KEYS[rng.random_range(0..KEYS.len())]),
+            5 => Value::Array(
+                (0..rng.random_range(0..3))
+                    .map(|_| random_value(rng, depth - 1))
+                    .collect(),
+            ),
+            _ => random_object(rng, depth - 1),
+        }
+    }
+
+    fn random_object(rng: &mut impl rand::Rng, depth: u32) -> Value {
+        Value::Object(
+            (0..rng.random_range(0..5))
+                .map(|_| {
+                    let key = KEYS[rng.random_range(0..KEYS.len())].to_string();
+                    (key, random_value(rng, depth))
+                })
+                .collect(),
+        )
+    }
+
+    /// Mostly objects at the top (the key-by-key path), sometimes anything.
+    fn random_doc(rng: &mut impl rand::Rng) -> Value {
+        if rng.random_bool(0.8) {
+            random_object(rng, 4)
+        } else {
+            random_value(rng, 4)
+        }
+    }
+
+    /// The library merge gives the same value, and the same bytes, as the hand-written one.
+    #[test]
+    fn same_result_as_the_hand_written_merge() {
+        use rand::SeedableRng;
+
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7386);
+        let mut objects = 0;
+        for _ in 0..20_000 {
+            let target = random_doc(&mut rng);
+            let patch = random_doc(&mut rng);
+            objects += usize::from(target.is_object() && patch.is_object());
+            let (mut ours, mut theirs) = (target.clone(), target.clone());
+            apply(&mut ours, &patch);
+            reference_apply(&mut theirs, &patch);
+            assert_eq!(ours, theirs, "target {target} patch {patch}");
+            assert_eq!(
+                serde_json::to_vec(&ours).unwrap(),
+                serde_json::to_vec(&theirs).unwrap()
+            );
+        }
+        // The key-by-key path (both objects) is most of the cases.
+        assert!(objects > 10_000, "{objects}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::record::{HistoryEvent, WorkflowRecord};
 
+/// Order of a workflow listing: by creation (the default) or last update.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SortBy {
     #[default]

@@ -4,6 +4,7 @@
 //! wrote it.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -63,12 +64,32 @@ pub struct TaskRecord {
     pub finished_ms: Option<u64>,
 }
 
+/// What kind of change a history event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HistoryKind {
     Created,
     Transition,
     Updated,
     Rollback,
+}
+
+impl HistoryKind {
+    /// The lower-case name, e.g. `"transition"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryKind::Created => "created",
+            HistoryKind::Transition => "transition",
+            HistoryKind::Updated => "updated",
+            HistoryKind::Rollback => "rollback",
+        }
+    }
+}
+
+/// [`HistoryKind::as_str`]; honours width and alignment (`{:<10}`).
+impl fmt::Display for HistoryKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 /// One change of a workflow. Events of a workflow are numbered by the version they produced,
@@ -153,5 +174,29 @@ impl super::task::TaskNode for TaskRecord {
     }
     fn dependencies(&self) -> &[String] {
         &self.dependencies
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn history_kind_names_and_encoding() {
+        let all = [
+            (HistoryKind::Created, "created"),
+            (HistoryKind::Transition, "transition"),
+            (HistoryKind::Updated, "updated"),
+            (HistoryKind::Rollback, "rollback"),
+        ];
+        for (index, (kind, name)) in all.into_iter().enumerate() {
+            assert_eq!(kind.as_str(), name);
+            assert_eq!(kind.to_string(), name);
+            // Encoded by variant index: the names above must not reorder the variants.
+            assert_eq!(crate::codec::encode(&kind).unwrap(), vec![index as u8]);
+        }
+        assert_eq!(format!("[{:<8}]", HistoryKind::Updated), "[updated ]");
     }
 }

@@ -4,9 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// A task's status. Legal moves: PENDING -> RUNNING | SKIPPED | CANCELLED; RUNNING ->
+/// COMPLETED | FAILED | CANCELLED | PENDING (retry); FAILED -> PENDING (retry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum TaskStatus {
     Pending,
@@ -43,10 +46,12 @@ impl TaskStatus {
         to == TaskStatus::Pending && matches!(self, TaskStatus::Running | TaskStatus::Failed)
     }
 
+    /// The status of a wire name (exact, upper case); `None` for anything else.
     pub fn parse(s: &str) -> Option<TaskStatus> {
         Self::ALL.into_iter().find(|t| t.as_str() == s)
     }
 
+    /// The wire name, e.g. `"RUNNING"`.
     pub fn as_str(self) -> &'static str {
         match self {
             TaskStatus::Pending => "PENDING",
@@ -59,9 +64,18 @@ impl TaskStatus {
     }
 }
 
+/// The wire name; honours width and alignment (`{:<10}`).
 impl fmt::Display for TaskStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
+    }
+}
+
+/// [`TaskStatus::parse`] with an error naming the input.
+impl FromStr for TaskStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s).ok_or_else(|| format!("unknown task status {s:?}"))
     }
 }
 
@@ -245,6 +259,20 @@ mod tests {
             assert_eq!(TaskStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(TaskStatus::parse("running"), None);
+    }
+
+    #[test]
+    fn status_text_round_trips() {
+        for s in TaskStatus::ALL {
+            assert_eq!(s.to_string(), s.as_str());
+            assert_eq!(s.as_str().parse::<TaskStatus>(), Ok(s));
+        }
+        assert_eq!(format!("[{:<9}]", Running), "[RUNNING  ]");
+        assert_eq!(format!("[{:>9}]", Failed), "[   FAILED]");
+        assert_eq!(
+            "running".parse::<TaskStatus>(),
+            Err(r#"unknown task status "running""#.to_string())
+        );
     }
 
     #[test]

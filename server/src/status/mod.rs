@@ -61,6 +61,11 @@ impl From<Error> for Status {
             Error::Unavailable(_) => with_kind(Unavailable, kind::UNAVAILABLE, message),
             Error::Timeout(_) => with_kind(DeadlineExceeded, kind::TIMEOUT, message),
             Error::Precondition(_) => with_kind(FailedPrecondition, kind::PRECONDITION, message),
+            Error::WaitTimeout => with_kind(DeadlineExceeded, kind::WAIT_TIMEOUT, message),
+            Error::DeltaNotJson(_) => with_kind(InvalidArgument, kind::NOT_MATERIALIZABLE, message),
+            Error::ParentNotMaterializable(_) => {
+                with_kind(FailedPrecondition, kind::NOT_MATERIALIZABLE, message)
+            }
             Error::Cancelled => Status::new(Cancelled, message),
             Error::Etcd(e) => etcd_input_error(&e),
             Error::Unsupported { .. } => Status::unimplemented(message),
@@ -309,7 +314,7 @@ impl Typed {
 }
 
 /// A status with a machine-readable error kind.
-pub fn with_kind(code: Code, error_kind: &'static str, msg: impl Into<String>) -> Status {
+fn with_kind(code: Code, error_kind: &'static str, msg: impl Into<String>) -> Status {
     let mut s = Status::new(code, msg);
     s.metadata_mut()
         .insert(meta::ERROR_KIND, MetadataValue::from_static(error_kind));

@@ -14,8 +14,7 @@ use crate::watch::Change;
 use crate::workflow_index::{self as index, IndexOp};
 use crate::workflow_keys as keys;
 
-/// The built-in definition's name; version 1 of it exists without being registered.
-pub(crate) const DEFAULT_DEFINITION: &str = "default";
+use cairn_model::workflow::definition::DEFAULT_DEFINITION;
 
 pub(super) fn workflow(ctx: &BatchCtx<'_>, id: &str) -> TxResult<Option<WorkflowRecord>> {
     get(ctx, Space::Workflows, id.as_bytes())

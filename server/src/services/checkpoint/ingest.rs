@@ -20,11 +20,12 @@ use cairn_model::workflow::names::is_valid_id;
 use cairn_model::{Command, Response};
 use cairn_storage::{CheckpointReadError, CheckpointReader};
 use tokio::task::JoinHandle;
-use tonic::{Code, Status};
+use tonic::Status;
 
 use super::stats;
 use super::validate::{self, Fields};
 use crate::config::CheckpointConfig;
+use crate::error::Error;
 use crate::services::gateway::{Gateway, unexpected};
 use crate::status;
 
@@ -135,11 +136,10 @@ impl Ingest {
         .await?;
         match result {
             Ok(None) => Ok(()),
-            Ok(Some((id, e))) => Err(status::with_kind(
-                Code::FailedPrecondition,
-                kind::NOT_MATERIALIZABLE,
-                format!("parent {id} is not JSON, so a merge patch over it cannot apply: {e}"),
-            )),
+            Ok(Some((id, e))) => Err(Error::ParentNotMaterializable(format!(
+                "parent {id} is not JSON, so a merge patch over it cannot apply: {e}"
+            ))
+            .into()),
             Err(CheckpointReadError::NotFound { workflow_id, .. }) => Err(
                 status::checkpoint_error(cairn_model::checkpoint::CheckpointError::UnknownParent {
                     workflow_id,
@@ -151,13 +151,10 @@ impl Ingest {
                 if matches!(e, CheckpointReadError::Integrity { .. }) {
                     stats::verify_failed();
                 }
-                Err(status::with_kind(
-                    Code::FailedPrecondition,
-                    kind::NOT_MATERIALIZABLE,
-                    format!(
-                        "parent {parent} does not materialize, so neither would this delta: {e}"
-                    ),
+                Err(Error::ParentNotMaterializable(format!(
+                    "parent {parent} does not materialize, so neither would this delta: {e}"
                 ))
+                .into())
             }
         }
     }

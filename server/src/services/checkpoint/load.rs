@@ -13,6 +13,7 @@ use tonic::Status;
 
 use super::ingest::{CHUNK, blocking};
 use super::{convert, stats};
+use crate::error::Error;
 use crate::status;
 
 pub type Item = Result<pb::LoadCheckpointResponse, Status>;
@@ -70,7 +71,7 @@ struct Gone;
 
 impl From<Gone> for Status {
     fn from(_: Gone) -> Self {
-        Status::cancelled("client went away")
+        Error::Cancelled.into()
     }
 }
 

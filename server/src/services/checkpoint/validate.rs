@@ -2,7 +2,6 @@
 //! costs a log entry; the state machine re-checks whatever depends on state (the workflow,
 //! the parent, the upload).
 
-use cairn_api::meta::kind;
 use cairn_api::v1 as pb;
 use cairn_model::checkpoint::{
     CheckpointCommand, CheckpointError, CheckpointKind, Codec, RetentionPolicy, SaveCheckpoint,
@@ -10,9 +9,10 @@ use cairn_model::checkpoint::{
 use cairn_model::workflow::WorkflowError;
 use cairn_model::workflow::command::DEFAULT_NAMESPACE;
 use cairn_model::workflow::limits::RecordLimits;
-use tonic::{Code, Status};
+use tonic::Status;
 
 use super::convert;
+use crate::error::Error;
 use crate::services::fields::{id, text};
 use crate::status;
 
@@ -108,13 +108,7 @@ pub fn size(size: u64, max: u64) -> Result<(), Status> {
 pub fn delta_payload(payload: &[u8]) -> Result<(), Status> {
     serde_json::from_slice::<serde::de::IgnoredAny>(payload)
         .map(|_| ())
-        .map_err(|e| {
-            status::with_kind(
-                Code::InvalidArgument,
-                kind::NOT_MATERIALIZABLE,
-                format!("a delta checkpoint must be a JSON merge patch: {e}"),
-            )
-        })
+        .map_err(|e| Error::DeltaNotJson(e.to_string()).into())
 }
 
 pub fn rollback(r: pb::RollbackWorkflowRequest) -> Result<CheckpointCommand, Status> {
@@ -161,6 +155,9 @@ pub fn retention(r: pb::SetRetentionRequest) -> Result<CheckpointCommand, Status
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use cairn_api::meta::kind;
+    use tonic::Code;
 
     use super::*;
 

@@ -13,6 +13,7 @@ use tonic::{Request, Status};
 
 use super::waiter::{Ask, Asked, Grant, Kind};
 use super::{Coord, check_name, check_owner, check_value, holder_pb, invalid};
+use crate::error::Error;
 use crate::status;
 
 type Reply<T> = Result<tonic::Response<T>, Status>;
@@ -140,7 +141,8 @@ impl Elections for ElectionService {
                 tokio::select! {
                     changed = applied.changed() => {
                         if changed.is_err() {
-                            let _ = tx.send(Err(Status::unavailable("node is stopping"))).await;
+                            let stopping = Error::Unavailable("node is stopping".into());
+                            let _ = tx.send(Err(stopping.into())).await;
                             return;
                         }
                     }

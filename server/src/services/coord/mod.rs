@@ -12,7 +12,6 @@ mod waiter;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_api::meta::kind;
 use cairn_api::v1 as pb;
 use cairn_model::coord::{Attachment, CoordCommand, CoordError, Fence, Holder, LeaseChoice};
 use cairn_model::coord::{LeaseRecord, LockRecord};
@@ -21,7 +20,7 @@ use cairn_model::{Command, Response};
 use cairn_raft::now_ms;
 use cairn_storage::CoordReader;
 use cairn_storage::watch::EventHub;
-use tonic::{Code, Status};
+use tonic::Status;
 
 use super::gateway::{Gateway, unexpected};
 use crate::coord_config::CoordConfig;
@@ -152,7 +151,7 @@ fn check_value(value: &[u8]) -> Result<(), Status> {
 }
 
 fn invalid(msg: impl Into<String>) -> Status {
-    status::with_kind(Code::InvalidArgument, kind::INVALID_ARGUMENT, msg)
+    status::invalid(msg)
 }
 
 /// A lock or election name: the same rule as workflow ids.

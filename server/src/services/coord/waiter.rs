@@ -16,9 +16,10 @@ use std::time::Duration;
 use cairn_api::meta::{self, kind};
 use cairn_model::coord::{CoordCommand, CoordError, CoordReply, Holder, LeaseChoice, LockRecord};
 use tokio::time::Instant;
-use tonic::{Code, Status};
+use tonic::Status;
 
 use super::Coord;
+use crate::error::Error;
 use crate::status;
 
 /// How often a caller that fell out of line (its lease ended, or a cancel from an earlier
@@ -125,11 +126,7 @@ fn standing(rec: Option<LockRecord>, owner: &str) -> Standing {
 }
 
 pub(super) fn wait_timeout() -> Status {
-    status::with_kind(
-        Code::DeadlineExceeded,
-        kind::WAIT_TIMEOUT,
-        "not granted within the wait timeout; left the line",
-    )
+    Error::WaitTimeout.into()
 }
 
 fn is_not_waiting(s: &Status) -> bool {
@@ -262,7 +259,7 @@ impl Coord {
             tokio::select! {
                 changed = applied.changed() => {
                     if changed.is_err() {
-                        return Err(Status::unavailable("node is stopping"));
+                        return Err(Error::Unavailable("node is stopping".into()).into());
                     }
                 }
                 _ = tokio::time::sleep_until(deadline) => {

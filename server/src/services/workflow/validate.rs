@@ -16,8 +16,7 @@ use tonic::Status;
 use crate::services::fields::{id, text};
 use crate::status;
 
-/// The built-in definition's name, used when a create names none.
-const DEFAULT_DEFINITION: &str = "default";
+use cairn_model::workflow::definition::DEFAULT_DEFINITION;
 /// Longest owner id, routing strategy, actor, task name/kind/agent id.
 const MAX_SHORT_TEXT: usize = 256;
 /// Longest transition or update reason.
