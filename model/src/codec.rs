@@ -26,27 +26,3 @@ impl From<CodecError> for std::io::Error {
         std::io::Error::new(std::io::ErrorKind::InvalidData, e)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use crate::command::{Command, Request, Session};
-
-    #[test]
-    fn encoded_len_is_the_length_encode_produces() {
-        let req = Request {
-            session: Some(Session {
-                client_id: "c".repeat(32),
-                sequence: 7,
-                first_incomplete: 5,
-            }),
-            time_ms: 1_700_000_000_000,
-            fence: None,
-            command: Command::Put {
-                key: b"k".to_vec(),
-                value: vec![9; 1 << 20],
-                expected_revision: Some(3),
-            },
-        };
-        assert_eq!(req.encoded_len(), super::encode(&req).unwrap().len());
-    }
-}

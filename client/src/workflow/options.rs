@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 /// Order of a workflow listing (cairn-model's own type): `Created` (the default) or `Updated`.
+pub use cairn_model::workflow::Target;
 pub use cairn_model::workflow::query::SortBy;
 
 use super::types::TaskStatus;
@@ -149,22 +150,6 @@ impl ListOptions {
     pub fn serializable(mut self) -> Self {
         self.serializable = true;
         self
-    }
-}
-
-/// Where a transition goes: a target status, or the edge an event selects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Status(String),
-    Event(String),
-}
-
-impl Target {
-    pub fn status(s: impl Into<String>) -> Self {
-        Target::Status(s.into())
-    }
-    pub fn event(e: impl Into<String>) -> Self {
-        Target::Event(e.into())
     }
 }
 

@@ -10,69 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 pub use cairn_model::workflow::record::HistoryKind;
-pub use cairn_model::workflow::{TaskStatus, WorkflowRef};
-
-/// One legal edge of a definition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transition {
-    pub from: String,
-    pub to: String,
-    /// Event name that selects this edge (e.g. `pause`).
-    pub event: Option<String>,
-}
-
-/// A workflow definition: states, the initial one, the terminal ones, and the legal edges.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Definition {
-    pub name: String,
-    pub states: Vec<String>,
-    pub initial: String,
-    pub terminal: Vec<String>,
-    pub transitions: Vec<Transition>,
-}
-
-impl Definition {
-    /// A definition with its states; add edges with [`Definition::transition`].
-    pub fn new(
-        name: impl Into<String>,
-        states: impl IntoIterator<Item = impl Into<String>>,
-        initial: impl Into<String>,
-        terminal: impl IntoIterator<Item = impl Into<String>>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            states: states.into_iter().map(Into::into).collect(),
-            initial: initial.into(),
-            terminal: terminal.into_iter().map(Into::into).collect(),
-            transitions: Vec::new(),
-        }
-    }
-
-    /// Adds the edge `from -> to`.
-    pub fn transition(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
-        self.transitions.push(Transition {
-            from: from.into(),
-            to: to.into(),
-            event: None,
-        });
-        self
-    }
-
-    /// Adds the edge `from -> to`, also selectable by `event`.
-    pub fn transition_on(
-        mut self,
-        from: impl Into<String>,
-        to: impl Into<String>,
-        event: impl Into<String>,
-    ) -> Self {
-        self.transitions.push(Transition {
-            from: from.into(),
-            to: to.into(),
-            event: Some(event.into()),
-        });
-        self
-    }
-}
+pub use cairn_model::workflow::{Definition, TaskStatus, Transition, WorkflowRef};
 
 /// A registered definition and its version.
 #[derive(Debug, Clone, PartialEq, Eq)]

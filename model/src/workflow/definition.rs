@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::names::is_valid_id;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transition {
     pub from: String,
     pub to: String,
@@ -17,7 +17,7 @@ pub struct Transition {
     pub event: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Definition {
     pub name: String,
     pub states: Vec<String>,
@@ -31,6 +31,16 @@ pub struct Definition {
 pub enum Target {
     Status(String),
     Event(String),
+}
+
+impl Target {
+    pub fn status(s: impl Into<String>) -> Self {
+        Target::Status(s.into())
+    }
+
+    pub fn event(e: impl Into<String>) -> Self {
+        Target::Event(e.into())
+    }
 }
 
 /// Why a definition cannot be registered.
@@ -87,6 +97,47 @@ pub struct TransitionError {
 pub const DEFAULT_DEFINITION: &str = "default";
 
 impl Definition {
+    /// A definition with its states; add edges with [`Definition::transition`].
+    pub fn new(
+        name: impl Into<String>,
+        states: impl IntoIterator<Item = impl Into<String>>,
+        initial: impl Into<String>,
+        terminal: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            states: states.into_iter().map(Into::into).collect(),
+            initial: initial.into(),
+            terminal: terminal.into_iter().map(Into::into).collect(),
+            transitions: Vec::new(),
+        }
+    }
+
+    /// Adds the edge `from -> to`.
+    pub fn transition(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
+        self.transitions.push(Transition {
+            from: from.into(),
+            to: to.into(),
+            event: None,
+        });
+        self
+    }
+
+    /// Adds the edge `from -> to`, also selectable by `event`.
+    pub fn transition_on(
+        mut self,
+        from: impl Into<String>,
+        to: impl Into<String>,
+        event: impl Into<String>,
+    ) -> Self {
+        self.transitions.push(Transition {
+            from: from.into(),
+            to: to.into(),
+            event: Some(event.into()),
+        });
+        self
+    }
+
     /// The built-in `default` definition, matching the orchestrators in the seeds.
     pub fn default_definition() -> Self {
         let edge = |from: &str, to: &str, event: &str| Transition {
