@@ -9,7 +9,7 @@ use std::time::Duration;
 use cairn_client::{Client, ClientConfig};
 use cairn_cluster_tests::chaos::{Config, Scenario, run_blocking};
 use cairn_cluster_tests::linearizability::{KvInput, KvModel, KvOutput, Operation, Verdict, check};
-use cairn_cluster_tests::net::{Net, Partition, unavailable};
+use cairn_cluster_tests::net::{Net, Partition, can_run};
 use cairn_cluster_tests::{Cluster, ClusterOptions};
 
 fn seed() -> u64 {
@@ -26,8 +26,7 @@ fn seed() -> u64 {
 
 #[test]
 fn a_short_chaos_run_across_every_scenario_finds_no_anomaly() {
-    if let Some(why) = unavailable() {
-        eprintln!("SKIPPED: {why}");
+    if !can_run() {
         return;
     }
     let cfg = Config {
@@ -56,8 +55,7 @@ fn a_short_chaos_run_across_every_scenario_finds_no_anomaly() {
 /// go on there, it serves old values, and the checker must call the history illegal.
 #[test]
 fn stale_reads_from_a_partitioned_node_are_caught() {
-    if let Some(why) = unavailable() {
-        eprintln!("SKIPPED: {why}");
+    if !can_run() {
         return;
     }
     let net = Net::new(3).unwrap();
