@@ -96,6 +96,8 @@ pub mod meta {
         pub const UNREACHABLE: &str = "unreachable";
         /// The member has the wrong role for the request (e.g. promoting a voter).
         pub const WRONG_ROLE: &str = "wrong_role";
+        /// A voter-set change that moves more than one voter out or in at once.
+        pub const TOO_MANY_CHANGES: &str = "too_many_changes";
         // The node could not take or answer the request (always retryable, possibly at the
         // leader named in `LEADER`).
         /// This node is not the leader; `LEADER` names the leader when one is known.

@@ -329,6 +329,33 @@ async fn bad_input_is_rejected_with_invalid_argument_and_nothing_written() {
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
     assert!(e.message().contains("42"));
+    // Two voters out in one call (a healthy 3-node cluster down to its leader) is refused,
+    // and the voter set is unchanged.
+    let leader = cluster.leader(Duration::from_secs(5)).await.unwrap();
+    let e = admin
+        .change_membership(cairn_api::v1::ChangeMembershipRequest {
+            voters: vec![leader],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+    assert_eq!(
+        e.metadata()
+            .get(cairn_api::meta::ERROR_KIND)
+            .and_then(|v| v.to_str().ok()),
+        Some(cairn_api::meta::kind::TOO_MANY_CHANGES)
+    );
+    let status = admin
+        .status(cairn_api::v1::StatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.members.iter().filter(|m| m.role == "voter").count(),
+        3,
+        "{:?}",
+        status.members
+    );
     let e = admin
         .add_learner(cairn_api::v1::AddLearnerRequest {
             id: 9,

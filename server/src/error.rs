@@ -173,4 +173,7 @@ pub enum Refusal {
     Unreachable(String),
     #[error("{0}")]
     WrongRole(String),
+    /// A voter-set change that moves more than one voter at once.
+    #[error("{0}")]
+    TooManyChanges(String),
 }

@@ -107,6 +107,7 @@ fn refusal(r: Refusal) -> Status {
         Refusal::ChangeInProgress => (Code::FailedPrecondition, kind::CHANGE_IN_PROGRESS),
         Refusal::Unreachable(_) => (Code::FailedPrecondition, kind::UNREACHABLE),
         Refusal::WrongRole(_) => (Code::FailedPrecondition, kind::WRONG_ROLE),
+        Refusal::TooManyChanges(_) => (Code::FailedPrecondition, kind::TOO_MANY_CHANGES),
     };
     with_kind(code, error_kind, message)
 }

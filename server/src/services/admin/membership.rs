@@ -252,6 +252,41 @@ pub fn check_replace(
     Ok(next)
 }
 
+/// A whole new voter set in one change, allowed only as a step that remove, promote or replace
+/// could take: at most one voter leaves and at most one joins (so `{1,2,3} -> {1}` is two
+/// calls, each checked), every joining voter is a caught-up learner, and a majority of both
+/// the current and the new set is reachable. Ok(false) when the set is the current one.
+pub fn check_set_voters(
+    view: &ClusterView,
+    voters: &BTreeSet<NodeId>,
+    within: Duration,
+) -> Result<bool, Refusal> {
+    if let Some(unknown) = voters.iter().find(|id| !view.is_member(**id)) {
+        return Err(Refusal::NotFound(format!(
+            "node {unknown} is not a member; add it as a learner first"
+        )));
+    }
+    if *voters == view.voters {
+        return Ok(false);
+    }
+    view.check_not_changing()?;
+    let leaving: Vec<NodeId> = view.voters.difference(voters).copied().collect();
+    let joining: Vec<NodeId> = voters.difference(&view.voters).copied().collect();
+    if leaving.len() > 1 || joining.len() > 1 {
+        return Err(Refusal::TooManyChanges(format!(
+            "the change moves {} voters out ({leaving:?}) and {} in ({joining:?}); change at \
+             most one voter out and one in per call, so every step keeps a safe quorum",
+            leaving.len(),
+            joining.len()
+        )));
+    }
+    for id in &joining {
+        view.check_caught_up(*id, DEFAULT_MAX_LAG, within)?;
+    }
+    view.check_quorum(voters, within, false)?;
+    Ok(true)
+}
+
 /// The voter to hand leadership to: `to`, or with `to == 0` the reachable other voter that is
 /// least behind.
 pub fn pick_transfer_target(
@@ -412,5 +447,44 @@ mod tests {
             pick_transfer_target(&all_dead, 0, WITHIN),
             Err(Refusal::Unreachable(_))
         ));
+    }
+
+    #[test]
+    fn a_voter_set_changes_one_voter_at_a_time() {
+        let v = view(&[], &[(2, 5000), (3, 5000), (4, 4990)]);
+        let set = |ids: &[u64]| ids.iter().copied().collect::<BTreeSet<u64>>();
+        // The issue's example: {1,2,3} -> {1} in one call.
+        assert!(matches!(
+            check_set_voters(&v, &set(&[1]), WITHIN),
+            Err(Refusal::TooManyChanges(_))
+        ));
+        assert!(matches!(
+            check_set_voters(&v, &set(&[1, 2, 3, 4, 5]), WITHIN),
+            Err(Refusal::NotFound(_))
+        ));
+        assert_eq!(check_set_voters(&v, &set(&[1, 2, 3]), WITHIN), Ok(false));
+        // One out, one in (a replace), and one out alone: allowed when safe.
+        assert_eq!(check_set_voters(&v, &set(&[1, 2, 4]), WITHIN), Ok(true));
+        assert_eq!(check_set_voters(&v, &set(&[1, 2]), WITHIN), Ok(true));
+        // A joining learner must be caught up.
+        let behind = view(&[], &[(2, 5000), (3, 5000), (4, 10)]);
+        assert!(matches!(
+            check_set_voters(&behind, &set(&[1, 2, 3, 4]), WITHIN),
+            Err(Refusal::LearnerBehind(_))
+        ));
+        // Without a reachable majority of the new set, nothing changes.
+        let dead = view(&[2], &[(3, 5000), (4, 5000)]);
+        assert!(matches!(
+            check_set_voters(&dead, &set(&[1, 2]), WITHIN),
+            Err(Refusal::QuorumAtRisk(_))
+        ));
+        let changing = ClusterView {
+            changing: true,
+            ..v.clone()
+        };
+        assert_eq!(
+            check_set_voters(&changing, &set(&[1, 2]), WITHIN),
+            Err(Refusal::ChangeInProgress)
+        );
     }
 }

@@ -178,14 +178,13 @@ impl Admin for AdminService {
             return Err(status::invalid("the voter set must not be empty"));
         }
         let view = self.require_leader()?;
-        if let Some(unknown) = voters
-            .iter()
-            .find(|id| !view.voters.contains(id) && !view.learners.contains(id))
+        if !membership::check_set_voters(&view, &voters, self.opts.reachable_within)
+            .map_err(Error::Membership)?
         {
-            return Err(Error::Membership(Refusal::NotFound(format!(
-                "node {unknown} is not a member; add it as a learner first"
-            )))
-            .into());
+            let m = self.metrics();
+            return Ok(Response::new(ChangeMembershipResponse {
+                revision: m.membership_config.log_id().map_or(0, |l| l.index),
+            }));
         }
         let resp = self
             .proposer
