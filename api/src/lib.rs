@@ -110,5 +110,8 @@ pub mod meta {
         pub const TIMEOUT: &str = "timeout";
         /// The node's current state does not allow the request.
         pub const PRECONDITION: &str = "precondition";
+        /// A command only the leader's own duties propose, sent on the peer port (with
+        /// PERMISSION_DENIED); no client request can carry one.
+        pub const INTERNAL_COMMAND: &str = "internal_command";
     }
 }

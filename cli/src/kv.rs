@@ -6,7 +6,7 @@
 //! compare-and-set mismatch also returns an error (exit 1) naming the current revision.
 //! Deleting a missing key succeeds (`deleted=false`), as deletes are idempotent.
 
-use cairn_client::{Client, KeyValue};
+use cairn_client::KeyValue;
 
 /// Put, get, delete and list keys.
 #[derive(clap::Args, Debug)]
@@ -69,7 +69,7 @@ impl std::error::Error for KeyNotFound {}
 
 /// Runs one `cairn kv` subcommand. Errors (including [`KeyNotFound`]) mean exit status 1.
 pub async fn run(args: KvArgs) -> anyhow::Result<()> {
-    let client = Client::connect(args.endpoints.list)?;
+    let client = args.endpoints.connect()?;
     match args.cmd {
         KvCmd::Put {
             key,

@@ -1,14 +1,14 @@
 //! `cairn up`: a local cluster for a newcomer. Starts N `cairn serve` child processes on
 //! 127.0.0.1 with data under `./cairn-data`, prints the endpoints, and stops them cleanly on
 //! Ctrl-C. Running it again resumes the same cluster from the same data directories.
+//! With `--tls`, every port uses TLS with certificates from a throwaway CA generated under the
+//! data directory (kept for the next run), and clients must present a certificate.
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use cairn_api::v1::StatusRequest;
-use cairn_api::v1::admin_client::AdminClient;
 use tokio::process::{Child, Command};
 
 #[derive(clap::Args, Debug)]
@@ -23,6 +23,24 @@ pub struct UpArgs {
     /// BASE+200+i.
     #[arg(long, default_value_t = 7000)]
     pub base_port: u16,
+    /// TLS on every port, client certificates required (certificates under DATA_DIR/pki).
+    #[arg(long)]
+    pub tls: bool,
+}
+
+/// The client certificate `cairn up --tls` makes for the operator.
+const TLS_USER: &str = "root";
+
+/// Generates the throwaway PKI unless an earlier run did.
+fn pki(args: &UpArgs) -> anyhow::Result<cairn_testdata::pki::Pki> {
+    let dir = args.data_dir.join("pki");
+    let nodes: Vec<u64> = (1..=u64::from(args.nodes)).collect();
+    let existing = cairn_testdata::pki::at(&dir);
+    if existing.complete(&nodes, &[TLS_USER]) {
+        return Ok(existing);
+    }
+    cairn_testdata::pki::generate(&dir, &nodes, &[TLS_USER])
+        .map_err(|e| anyhow::anyhow!("generate certificates in {}: {e}", dir.display()))
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -40,6 +58,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let members: Vec<String> = (1..=args.nodes)
         .map(|i| format!("{i}={}/{}", peer(i), client(i)))
         .collect();
+    let pki = if args.tls { Some(pki(&args)?) } else { None };
 
     let mut children = Vec::new();
     for i in 1..=args.nodes {
@@ -67,6 +86,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             .args(["--client-addr", &client(i), "--peer-addr", &peer(i)])
             .args(["--http-addr", &http(i)])
             .args(["--member", &members.join(",")])
+            .args(
+                pki.as_ref()
+                    .map(|p| p.serve_flags(u64::from(i)))
+                    .unwrap_or_default(),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -94,14 +118,47 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             args.data_dir.join(format!("node-{i}.log")).display()
         );
     }
+    let tls = match &pki {
+        Some(p) => {
+            let c = p.client(TLS_USER);
+            Some(cairn_client::TlsOptions::from_files(
+                Some(&p.ca),
+                Some(&c.cert),
+                Some(&c.key),
+            )?)
+        }
+        None => None,
+    };
     let leader = tokio::select! {
-        leader = wait_for_leader(&endpoints, Duration::from_secs(30)) => Some(leader),
+        leader = wait_for_leader(&endpoints, tls.clone(), Duration::from_secs(30)) => Some(leader),
         _ = stop.wait() => None,
     };
     match leader {
-        Some(Some(l)) => println!(
-            "cairn: leader is node {l}; try:\n  cairn kv put hello world\n  cairn kv get hello"
-        ),
+        Some(Some(l)) => {
+            println!("cairn: leader is node {l}; try:");
+            match &pki {
+                None => println!("  cairn kv put hello world\n  cairn kv get hello"),
+                Some(p) => {
+                    let c = p.client(TLS_USER);
+                    let flags = format!(
+                        "--cacert {} --cert {} --key {}",
+                        p.ca.display(),
+                        c.cert.display(),
+                        c.key.display()
+                    );
+                    let https: Vec<String> =
+                        endpoints.iter().map(|e| format!("https://{e}")).collect();
+                    println!(
+                        "  cairn kv --endpoints {} {flags} put hello world\n  \
+                         cairn ctl --endpoints {} {flags} status\n  \
+                         etcdctl --endpoints {} {flags} get hello",
+                        endpoints.join(","),
+                        endpoints.join(","),
+                        https.join(",")
+                    );
+                }
+            }
+        }
         Some(None) => println!("cairn: no leader yet; see the node logs"),
         None => {
             println!("\ncairn: stopping");
@@ -152,13 +209,21 @@ async fn stop_all(children: &mut [(u16, Child)]) {
     }
 }
 
-async fn wait_for_leader(endpoints: &[String], timeout: Duration) -> Option<u64> {
+async fn wait_for_leader(
+    endpoints: &[String],
+    tls: Option<cairn_client::TlsOptions>,
+    timeout: Duration,
+) -> Option<u64> {
+    let config = cairn_client::ClientConfig {
+        tls,
+        ..Default::default()
+    };
+    let client = cairn_client::Client::with_config(endpoints.iter().cloned(), config).ok()?;
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        for e in endpoints {
-            if let Ok(mut c) = AdminClient::connect(format!("http://{e}")).await
-                && let Ok(s) = c.status(StatusRequest {}).await
-                && let Some(l) = s.into_inner().leader_id
+        for i in 0..endpoints.len() {
+            if let Ok(s) = client.status(i).await
+                && let Some(l) = s.leader_id
             {
                 return Some(l);
             }

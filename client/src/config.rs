@@ -1,6 +1,8 @@
-//! Client tuning knobs: per-request timeout, total retry budget and backoff bounds.
+//! Client settings: per-request timeout, total retry budget, backoff bounds and TLS.
 
 use std::time::Duration;
+
+use crate::tls::TlsOptions;
 
 /// How patient a [`Client`](crate::Client) is.
 ///
@@ -20,6 +22,8 @@ pub struct ClientConfig {
     pub backoff_max: Duration,
     /// TCP connect timeout, so a dead host fails fast instead of eating the request timeout.
     pub connect_timeout: Duration,
+    /// TLS for every endpoint (`None`: plaintext). Endpoints without a scheme then use https.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for ClientConfig {
@@ -30,6 +34,7 @@ impl Default for ClientConfig {
             backoff_base: Duration::from_millis(20),
             backoff_max: Duration::from_millis(500),
             connect_timeout: Duration::from_secs(2),
+            tls: None,
         }
     }
 }

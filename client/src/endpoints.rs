@@ -36,15 +36,31 @@ impl Node {
         if trimmed.is_empty() {
             return Err(Error::InvalidEndpoint("empty endpoint".into()));
         }
-        let uri = if trimmed.contains("://") {
-            trimmed.to_owned()
-        } else {
-            format!("http://{trimmed}")
+        let tls = config.tls.is_some();
+        let uri = match trimmed.split_once("://") {
+            None if tls => format!("https://{trimmed}"),
+            None => format!("http://{trimmed}"),
+            Some(("https", _)) if !tls => {
+                return Err(Error::InvalidEndpoint(format!(
+                    "{trimmed}: https needs TLS settings (a CA file)"
+                )));
+            }
+            Some(("http", _)) if tls => {
+                return Err(Error::InvalidEndpoint(format!(
+                    "{trimmed}: plaintext http with TLS settings given"
+                )));
+            }
+            Some(_) => trimmed.to_owned(),
         };
-        let endpoint = Endpoint::from_shared(uri)
+        let mut endpoint = Endpoint::from_shared(uri)
             .map_err(|e| Error::InvalidEndpoint(format!("{trimmed}: {e}")))?;
         if endpoint.uri().host().is_none() {
             return Err(Error::InvalidEndpoint(format!("{trimmed}: no host")));
+        }
+        if let Some(t) = &config.tls {
+            endpoint = endpoint
+                .tls_config(t.tonic())
+                .map_err(|e| Error::InvalidEndpoint(format!("{trimmed}: TLS: {e}")))?;
         }
         let endpoint = endpoint
             .connect_timeout(config.connect_timeout)
@@ -216,6 +232,22 @@ mod tests {
             "HOST:3",
         ]);
         assert_eq!(e.addrs(), ["127.0.0.1:1", "127.0.0.1:2", "HOST:3"]);
+    }
+
+    #[test]
+    fn tls_settings_choose_the_scheme() {
+        let tls = ClientConfig {
+            tls: Some(crate::TlsOptions::default()),
+            ..ClientConfig::default()
+        };
+        let node = Node::parse("127.0.0.1:1", &tls).unwrap();
+        assert_eq!(node.endpoint.uri().scheme_str(), Some("https"));
+        assert!(Node::parse("https://127.0.0.1:1", &tls).is_ok());
+        // Contradictions are refused rather than silently downgraded or left unverifiable.
+        assert!(Node::parse("http://127.0.0.1:1", &tls).is_err());
+        assert!(Node::parse("https://127.0.0.1:1", &ClientConfig::default()).is_err());
+        let plain = Node::parse("127.0.0.1:1", &ClientConfig::default()).unwrap();
+        assert_eq!(plain.endpoint.uri().scheme_str(), Some("http"));
     }
 
     #[test]

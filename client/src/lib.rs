@@ -49,6 +49,7 @@ mod in_flight;
 mod kv;
 mod pending;
 mod retry;
+mod tls;
 mod watch;
 mod workflow;
 mod write_op;
@@ -70,6 +71,7 @@ pub use kv::{DeleteResult, KeyValue, RangePage};
 pub use pending::WriteOutcome;
 /// Re-exported so callers build metadata and task payloads with the same `Value` type.
 pub use serde_json;
+pub use tls::TlsOptions;
 pub use watch::{
     CheckpointMeta, WatchChange, WatchEvent, WatchFilter, WatchItem, WatchObject, WatchOptions,
     WatchSelector, WatchStream,

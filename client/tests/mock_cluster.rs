@@ -275,6 +275,7 @@ fn fast_config() -> ClientConfig {
         backoff_base: Duration::from_millis(5),
         backoff_max: Duration::from_millis(50),
         connect_timeout: Duration::from_millis(300),
+        tls: None,
     }
 }
 

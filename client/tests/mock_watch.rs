@@ -140,6 +140,7 @@ fn config() -> ClientConfig {
         backoff_base: Duration::from_millis(5),
         backoff_max: Duration::from_millis(20),
         connect_timeout: Duration::from_millis(200),
+        tls: None,
     }
 }
 

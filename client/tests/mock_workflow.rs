@@ -352,6 +352,7 @@ fn fast_config(retry_deadline: Duration) -> ClientConfig {
         backoff_base: Duration::from_millis(5),
         backoff_max: Duration::from_millis(50),
         connect_timeout: Duration::from_millis(300),
+        tls: None,
     }
 }
 

@@ -9,6 +9,10 @@ use anyhow::Context;
 use cairn_api::v1::admin_client::AdminClient;
 use cairn_api::v1::{StatusRequest, StatusResponse};
 
+use cairn_client::{ClientConfig, TlsOptions};
+use cairn_testdata::pki::Pki;
+use tonic::transport::Endpoint;
+
 use crate::net::Net;
 use crate::ports::free_addr;
 use crate::wait::wait_until;
@@ -39,7 +43,16 @@ impl NodeProc {
 pub struct ClusterOptions {
     /// Extra `cairn serve` flags for every node (e.g. `--snapshot-logs 100`).
     pub extra_args: Vec<String>,
+    /// TLS on every port with client certificates required, from a PKI generated in the
+    /// cluster's directory ([`Cluster::pki`]).
+    pub tls: bool,
 }
+
+/// The users [`ClusterOptions::tls`] makes client certificates for: `root` (what the harness
+/// itself connects as) and an ordinary user.
+pub const TLS_USERS: [&str; 2] = ["root", "alice"];
+/// Nodes the generated PKI has certificates for (ids 1 up to this), initial or added.
+const TLS_NODES: u64 = 9;
 
 pub struct Cluster {
     pub nodes: Vec<NodeProc>,
@@ -51,6 +64,7 @@ pub struct Cluster {
     root: PathBuf,
     // Held so the directory lives as long as the cluster; removed on drop unless a test failed.
     dir: Option<tempfile::TempDir>,
+    pki: Option<Pki>,
 }
 
 /// The `cairn` binary under test: `CAIRN_BIN`, or the one cargo built beside this test.
@@ -133,6 +147,14 @@ impl Cluster {
             .iter()
             .map(|p| format!("{}={}/{}", p.id, p.peer_addr, p.client_addr))
             .collect();
+        let pki = if opts.tls {
+            let ids: Vec<u64> = (1..=TLS_NODES).collect();
+            let pki = cairn_testdata::pki::generate(&dir.path().join("pki"), &ids, &TLS_USERS)
+                .map_err(|e| anyhow::anyhow!("generate certificates: {e}"))?;
+            Some(pki)
+        } else {
+            None
+        };
         let mut cluster = Self {
             nodes,
             members,
@@ -141,6 +163,7 @@ impl Cluster {
             bin,
             root: dir.path().to_path_buf(),
             dir: Some(dir),
+            pki,
         };
         for id in 1..=n as u64 {
             cluster.spawn(id, &[])?;
@@ -176,6 +199,33 @@ impl Cluster {
 
     pub fn dir(&self) -> &Path {
         &self.root
+    }
+
+    /// The certificates of a TLS cluster.
+    pub fn pki(&self) -> Option<&Pki> {
+        self.pki.as_ref()
+    }
+
+    /// TLS settings for a client of this cluster connecting as `user` (one of [`TLS_USERS`]);
+    /// `None` for a cluster without TLS.
+    pub fn client_tls(&self, user: &str) -> anyhow::Result<Option<TlsOptions>> {
+        let Some(pki) = &self.pki else {
+            return Ok(None);
+        };
+        let c = pki.client(user);
+        Ok(Some(TlsOptions::from_files(
+            Some(&pki.ca),
+            Some(&c.cert),
+            Some(&c.key),
+        )?))
+    }
+
+    /// The default client settings for this cluster, as `root` when it runs TLS.
+    pub fn client_config(&self) -> anyhow::Result<ClientConfig> {
+        Ok(ClientConfig {
+            tls: self.client_tls(TLS_USERS[0])?,
+            ..ClientConfig::default()
+        })
     }
 
     pub fn node(&self, id: u64) -> &NodeProc {
@@ -215,6 +265,11 @@ impl Cluster {
         let members = self.members.join(",");
         let bin = self.bin.clone();
         let opts = self.opts.extra_args.clone();
+        let tls_flags = self
+            .pki
+            .as_ref()
+            .map(|p| p.serve_flags(id))
+            .unwrap_or_default();
         let netns = match &self.net {
             Some(net) => Some(net.node_ns(id)?),
             None => None,
@@ -237,6 +292,7 @@ impl Cluster {
                 &node.peer_addr,
             ])
             .args(&opts)
+            .args(tls_flags)
             .args(extra)
             .env("CAIRN_LOG", "info,openraft=info")
             .envs(node.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -307,10 +363,17 @@ impl Cluster {
     }
 
     pub async fn status(&self, id: u64) -> anyhow::Result<StatusResponse> {
-        let addr = format!("http://{}", self.node(id).client_addr);
-        let mut c = tokio::time::timeout(Duration::from_secs(2), AdminClient::connect(addr))
+        let addr = &self.node(id).client_addr;
+        let endpoint = match self.client_tls(TLS_USERS[0])? {
+            Some(tls) => {
+                Endpoint::from_shared(format!("https://{addr}"))?.tls_config(tls.tonic())?
+            }
+            None => Endpoint::from_shared(format!("http://{addr}"))?,
+        };
+        let channel = tokio::time::timeout(Duration::from_secs(2), endpoint.connect())
             .await
             .context("connect timed out")??;
+        let mut c = AdminClient::new(channel);
         let mut req = tonic::Request::new(StatusRequest {});
         req.set_timeout(Duration::from_secs(2));
         Ok(c.status(req).await?.into_inner())

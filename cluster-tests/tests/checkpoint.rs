@@ -243,6 +243,7 @@ async fn bad_input_is_typed_and_nothing_is_stored() {
         extra_args: ["--max-checkpoint-bytes", &(3 * MIB).to_string()]
             .map(String::from)
             .to_vec(),
+        ..ClusterOptions::default()
     };
     let cluster = Cluster::start_with(3, opts).await.unwrap();
     let c = client_for(&cluster, &[1, 2, 3]);

@@ -20,6 +20,7 @@ use checkpoint_support::*;
 fn options(extra: &[&str]) -> ClusterOptions {
     ClusterOptions {
         extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        ..ClusterOptions::default()
     }
 }
 

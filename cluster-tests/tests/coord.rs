@@ -260,6 +260,7 @@ async fn bad_input_and_refusals_are_typed() {
         3,
         ClusterOptions {
             extra_args: vec!["--max-lock-wait-ms".into(), "3000".into()],
+            ..ClusterOptions::default()
         },
     )
     .await

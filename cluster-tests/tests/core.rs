@@ -185,6 +185,7 @@ async fn lagging_follower_catches_up_through_snapshot_install() {
         extra_args: ["--snapshot-logs", "200", "--keep-logs", "20"]
             .map(String::from)
             .to_vec(),
+        ..ClusterOptions::default()
     };
     let mut cluster = Cluster::start_with(3, opts).await.unwrap();
     let leader = cluster.leader(Duration::from_secs(10)).await.unwrap();

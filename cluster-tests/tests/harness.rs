@@ -12,6 +12,7 @@ async fn a_node_that_exits_fails_start_quickly_with_its_log() {
     // Heartbeat above the election timeout: every node refuses its configuration and exits.
     let opts = ClusterOptions {
         extra_args: ["--heartbeat-ms", "5000"].map(String::from).to_vec(),
+        ..ClusterOptions::default()
     };
     let started = Instant::now();
     let err = match Cluster::start_with(3, opts).await {

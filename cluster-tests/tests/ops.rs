@@ -121,6 +121,7 @@ async fn change(eps: &[String], args: &[&str]) -> CtlOut {
 async fn status_metrics_and_health_endpoints() {
     let opts = ClusterOptions {
         extra_args: vec!["--http-addr".into(), "127.0.0.1:0".into()],
+        ..ClusterOptions::default()
     };
     let cluster = Cluster::start_with(3, opts).await.unwrap();
     let eps = cluster.endpoints();

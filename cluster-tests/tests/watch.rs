@@ -140,6 +140,7 @@ async fn eight_watchers_rebuild_the_state_of_10000_mixed_writes() {
     let opts = ClusterOptions {
         // Small, so that any watcher that stalls is cancelled and has to resume.
         extra_args: vec!["--watch-max-lag".into(), "300".into()],
+        ..ClusterOptions::default()
     };
     let mut cluster = Cluster::start_with(3, opts).await.unwrap();
     let leader = cluster.leader(Duration::from_secs(10)).await.unwrap();
@@ -326,6 +327,7 @@ async fn killing_the_watched_node_resumes_elsewhere_without_a_gap() {
 async fn resuming_before_the_history_window_takes_the_catch_up_path() {
     let opts = ClusterOptions {
         extra_args: vec!["--watch-history-revisions".into(), "20".into()],
+        ..ClusterOptions::default()
     };
     let mut cluster = Cluster::start_with(3, opts).await.unwrap();
     let c = client(&cluster, &[1, 2, 3]);
@@ -415,6 +417,7 @@ async fn resuming_before_the_history_window_takes_the_catch_up_path() {
 async fn a_consumer_too_far_behind_is_cancelled_and_resumes() {
     let opts = ClusterOptions {
         extra_args: vec!["--watch-max-lag".into(), "50".into()],
+        ..ClusterOptions::default()
     };
     let cluster = Cluster::start_with(3, opts).await.unwrap();
     let c = client(&cluster, &[1, 2, 3]);

@@ -526,6 +526,7 @@ async fn bad_input_gets_typed_errors_and_retention_purges_finished_workflows() {
         ]
         .map(String::from)
         .to_vec(),
+        ..ClusterOptions::default()
     };
     let cluster = Cluster::start_with(3, opts).await.unwrap();
     let c = client_for(&cluster, &[3]);

@@ -157,6 +157,25 @@ impl fmt::Display for Request {
     }
 }
 
+impl Command {
+    /// Whether only the leader's own duties propose this command, straight into its Raft
+    /// (`Proposer::write_local`): never a client's request, never a forwarded one, so the
+    /// peer port and [`Request::check_input`] refuse it. No `_` arm: a new command decides.
+    pub fn is_internal(&self) -> bool {
+        match self {
+            Command::Put { .. }
+            | Command::Delete { .. }
+            | Command::Txn(_)
+            | Command::Compact { .. } => false,
+            Command::Workflow(c) => c.is_internal(),
+            Command::Checkpoint(c) => c.is_internal(),
+            Command::Coord(c) => c.is_internal(),
+            // The first leader names the cluster (`cluster_id.rs`); a restore names its own.
+            Command::SetClusterId { .. } => true,
+        }
+    }
+}
+
 impl Request {
     /// How many bytes the request occupies encoded. Replication reads use it to keep an
     /// AppendEntries under the peer message limit when entries are large.

@@ -9,14 +9,18 @@
 //! - [`workflow`], [`checkpoint`], [`coord`], [`txn`], [`kv`]: each domain's commands, records
 //!   and rules.
 //! - [`codec`]: the deterministic binary encoding of all of the above.
+//! - [`input`]: the checks a request meets before it is proposed ([`Request::check_input`]),
+//!   for a client's request and for one forwarded to the leader alike.
 
 pub mod checkpoint;
 pub mod codec;
 pub mod command;
 pub mod coord;
+pub mod input;
 pub mod kv;
 pub mod txn;
 pub mod workflow;
 
 pub use command::{Command, CommandError, Request, Response, Session};
+pub use input::{InputError, InputLimits};
 pub use kv::KvRecord;

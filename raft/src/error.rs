@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use cairn_model::input::InputError;
 use serde::{Deserialize, Serialize};
 
 use crate::types::NodeInfo;
@@ -25,9 +26,15 @@ pub enum ForwardError {
     /// The leader does not serve that peer call (an older version): nothing was applied.
     #[error("the leader does not implement this call")]
     Unimplemented,
-    /// No leader is elected right now (last: variants travel between nodes by index).
+    /// No leader is elected right now.
     #[error("no leader elected")]
     NoLeader,
+    /// The leader refused a forwarded write's input (the checks a client's request passes
+    /// before proposing, with the leader's limits), or it is an internal command, which only
+    /// the leader's own duties propose. Nothing was proposed, and sending it again gets the
+    /// same answer: not retried. (Last: variants travel between nodes by index.)
+    #[error("refused by the leader: {0}")]
+    Refused(InputError),
 }
 
 impl ForwardError {
@@ -42,7 +49,7 @@ impl ForwardError {
     pub fn leader(&self) -> Option<&NodeInfo> {
         match self {
             Self::NotLeader { leader } | Self::Unavailable { leader, .. } => leader.as_ref(),
-            Self::Timeout(_) | Self::Unimplemented | Self::NoLeader => None,
+            Self::Timeout(_) | Self::Unimplemented | Self::NoLeader | Self::Refused(_) => None,
         }
     }
 }

@@ -49,11 +49,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetworkFactory {
         PeerClient {
             id: self.id,
             target,
-            client: self
-                .pool
-                .get(&node.peer_addr)
-                .map(peer_client)
-                .map_err(|e| e.to_string()),
+            client: self.pool.get(target, &node.peer_addr).map(peer_client),
         }
     }
 }

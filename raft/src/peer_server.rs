@@ -1,24 +1,45 @@
 //! Server side of the peer transport: decodes peer RPCs and hands them to the local Raft.
+//!
+//! Every message is input from the network. With peer TLS, the caller is the node its
+//! certificate names ([`PeerAuth`]): a vote, append, snapshot or leader transfer claiming
+//! another node is refused, and only current members may forward writes or ask for a read
+//! index. A snapshot is admitted before any byte is written only from the leader of a term at
+//! least ours, and only up to a size bound.
+//!
+//! A forwarded write is proposed only if it is not an internal command (those only the
+//! leader's own duties propose) and it passes the node's [`RequestCheck`]: the same input
+//! checks a client's request passes before it is proposed, with this node's limits.
 
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use openraft::raft::{AppendEntriesRequest, TransferLeaderRequest, VoteRequest};
+use openraft::rt::WatchReceiver;
 use openraft::storage::RaftStateMachine;
+use openraft::vote::RaftLeaderId;
 use serde::Serialize;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::channels::MAX_PEER_MESSAGE;
+use crate::error::ForwardError;
+use crate::peer_identity::{Caller, PeerAuth};
 use crate::peer_proto::raft_peer_server::{RaftPeer, RaftPeerServer};
 use crate::peer_proto::{Payload, SnapshotChunk};
 use crate::proposer::Proposer;
 use crate::snapshot_receive::{self, SnapshotVerifier};
-use crate::types::{Snapshot, SnapshotFile, TypeConfig};
+use crate::types::{NodeId, Snapshot, SnapshotFile, SnapshotMeta, TypeConfig, Vote};
 use cairn_model::codec::{decode, encode};
 use cairn_model::command;
+use cairn_model::input::InputError;
+
+/// The leader's check of a forwarded write before proposing it: the node's
+/// `Request::check_input` with its own limits, supplied by the node (which owns its
+/// configuration; this crate does not know it).
+pub type RequestCheck = Arc<dyn Fn(&command::Request) -> Result<(), InputError> + Send + Sync>;
 
 pub struct PeerService<SM: RaftStateMachine<TypeConfig>> {
     proposer: Proposer<SM>,
@@ -27,6 +48,18 @@ pub struct PeerService<SM: RaftStateMachine<TypeConfig>> {
     snapshot_dir: PathBuf,
     verify: SnapshotVerifier,
     incoming_seq: AtomicU64,
+    auth: PeerAuth,
+    max_snapshot_bytes: u64,
+    check: RequestCheck,
+}
+
+/// Largest snapshot a node accepts by default: far above any state Cairn is meant to hold, far
+/// below filling a disk by mistake.
+pub const MAX_SNAPSHOT_BYTES: u64 = 64 << 30;
+
+/// The node a vote is for (the candidate, or the leader that holds it).
+fn voter(vote: &Vote) -> NodeId {
+    *vote.leader_id().node_id()
 }
 
 impl<SM> PeerService<SM>
@@ -39,7 +72,108 @@ where
             snapshot_dir,
             verify,
             incoming_seq: AtomicU64::new(0),
+            auth: PeerAuth::Open,
+            max_snapshot_bytes: MAX_SNAPSHOT_BYTES,
+            // Internal commands are refused whatever the check (see `admit_write`).
+            check: Arc::new(|_| Ok(())),
         }
+    }
+
+    /// The input check of forwarded writes (default: none beyond refusing internal commands).
+    pub fn with_check(mut self, check: RequestCheck) -> Self {
+        self.check = check;
+        self
+    }
+
+    /// Whether a forwarded write may be proposed. A refusal is final: the follower answers its
+    /// client with it and does not retry (the leader would refuse it again).
+    fn admit_write(&self, req: &command::Request) -> Result<(), ForwardError> {
+        if let Err(e) = req.command.check_not_internal() {
+            // No member forwards these: its services never build them.
+            tracing::warn!("refused a forwarded write: {e}");
+            return Err(ForwardError::Refused(e));
+        }
+        (self.check)(req).map_err(|e| {
+            tracing::debug!("refused a forwarded write: {e}");
+            ForwardError::Refused(e)
+        })
+    }
+
+    /// Who may call (default: anyone, for a node without peer TLS).
+    pub fn with_auth(mut self, auth: PeerAuth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    pub fn with_max_snapshot_bytes(mut self, max: u64) -> Self {
+        self.max_snapshot_bytes = max;
+        self
+    }
+
+    fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
+        self.auth.caller(req.peer_certs())
+    }
+
+    /// Forwarded writes and read-index requests: from current members only.
+    fn member<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        if let Caller::Node(id) = self.caller(req)? {
+            let metrics = self.proposer.raft().metrics();
+            if metrics
+                .borrow_watched()
+                .membership_config
+                .get_node(&id)
+                .is_none()
+            {
+                return Err(Status::permission_denied(format!(
+                    "node {id} is not a member of this cluster"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A snapshot is taken only from the leader of a committed vote at least as new as ours,
+    /// and not the leader of our term if we know another; and only up to the size bound. All
+    /// before a file is created.
+    fn admit_snapshot(
+        &self,
+        caller: Caller,
+        vote: &Vote,
+        meta: &SnapshotMeta,
+        size: u64,
+    ) -> Result<(), Status> {
+        let from = voter(vote);
+        caller.check_claim(from, "snapshot")?;
+        if !vote.is_committed() {
+            return Err(Status::permission_denied(format!(
+                "snapshot from node {from}, which is not an elected leader"
+            )));
+        }
+        let metrics = self.proposer.raft().metrics();
+        let m = metrics.borrow_watched();
+        let term = vote.leader_id().term();
+        if term < m.current_term {
+            return Err(Status::failed_precondition(format!(
+                "snapshot from the leader of term {term}; this node is at term {}",
+                m.current_term
+            )));
+        }
+        if term == m.current_term
+            && let Some(leader) = m.current_leader
+            && leader != from
+        {
+            return Err(Status::permission_denied(format!(
+                "snapshot from node {from}; the leader of term {term} is node {leader}"
+            )));
+        }
+        if size > self.max_snapshot_bytes {
+            return Err(Status::resource_exhausted(format!(
+                "snapshot up to {} of {size} bytes is over this node's limit of {} bytes",
+                meta.last_log_id.map(|l| l.index).unwrap_or(0),
+                self.max_snapshot_bytes
+            )));
+        }
+        Ok(())
     }
 
     /// The tonic service with Cairn's peer message size limits.
@@ -69,17 +203,23 @@ where
     SM: RaftStateMachine<TypeConfig, SnapshotData = SnapshotFile>,
 {
     async fn vote(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let caller = self.caller(&req)?;
         let rpc: VoteRequest<TypeConfig> = arg(req)?;
+        caller.check_claim(voter(&rpc.vote), "vote request")?;
         reply(&self.proposer.raft().vote(rpc).await)
     }
 
     async fn pre_vote(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let caller = self.caller(&req)?;
         let rpc: VoteRequest<TypeConfig> = arg(req)?;
+        caller.check_claim(voter(&rpc.vote), "pre-vote request")?;
         reply(&self.proposer.raft().pre_vote(rpc).await)
     }
 
     async fn append_entries(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let caller = self.caller(&req)?;
         let rpc: AppendEntriesRequest<TypeConfig> = arg(req)?;
+        caller.check_claim(voter(&rpc.vote), "append")?;
         reply(&self.proposer.raft().append_entries(rpc).await)
     }
 
@@ -89,15 +229,21 @@ where
         &self,
         req: Request<Streaming<Payload>>,
     ) -> Result<Response<Self::StreamAppendStream>, Status> {
-        // A frame that fails to decode ends the input; openraft on the leader then restarts
-        // replication from the last acknowledged entry.
+        // A frame that fails to decode, or claims another sender, ends the input; openraft on
+        // the leader then restarts replication from the last acknowledged entry.
+        let caller = self.caller(&req)?;
         let input = req
             .into_inner()
-            .map(|r| {
+            .map(move |r| {
                 let payload = r.ok()?;
-                decode::<AppendEntriesRequest<TypeConfig>>(&payload.data)
+                let rpc = decode::<AppendEntriesRequest<TypeConfig>>(&payload.data)
                     .inspect_err(|e| tracing::warn!("bad append frame: {e}"))
-                    .ok()
+                    .ok()?;
+                caller
+                    .check_claim(voter(&rpc.vote), "append")
+                    .inspect_err(|e| tracing::warn!("{}", e.message()))
+                    .ok()?;
+                Some(rpc)
             })
             .take_while(|r| std::future::ready(r.is_some()))
             .filter_map(std::future::ready);
@@ -118,10 +264,19 @@ where
         &self,
         req: Request<Streaming<SnapshotChunk>>,
     ) -> Result<Response<Payload>, Status> {
+        let caller = self.caller(&req)?;
         let seq = self.incoming_seq.fetch_add(1, Ordering::Relaxed);
-        let (vote, meta, incoming) =
-            snapshot_receive::receive(&self.snapshot_dir, seq, &self.verify, req.into_inner())
-                .await?;
+        let admit = |vote: &Vote, meta: &SnapshotMeta, size: u64| {
+            self.admit_snapshot(caller, vote, meta, size)
+        };
+        let (vote, meta, incoming) = snapshot_receive::receive(
+            &self.snapshot_dir,
+            seq,
+            &self.verify,
+            admit,
+            req.into_inner(),
+        )
+        .await?;
         let snapshot = Snapshot {
             meta,
             snapshot: SnapshotFile {
@@ -140,16 +295,23 @@ where
     }
 
     async fn transfer_leader(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let caller = self.caller(&req)?;
         let rpc: TransferLeaderRequest<TypeConfig> = arg(req)?;
+        caller.check_claim(voter(rpc.from_leader()), "leader transfer")?;
         reply(&self.proposer.raft().handle_transfer_leader(rpc).await)
     }
 
     async fn forward(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        self.member(&req)?;
         let request: command::Request = arg(req)?;
+        if let Err(e) = self.admit_write(&request) {
+            return reply(&Err::<command::Response, _>(e));
+        }
         reply(&self.proposer.write_local(request).await)
     }
 
     async fn forward_batch(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        self.member(&req)?;
         let requests: Vec<command::Request> = arg(req)?;
         if requests.len() > crate::forward_batch::MAX_BATCH {
             return Err(Status::invalid_argument(format!(
@@ -158,14 +320,18 @@ where
                 crate::forward_batch::MAX_BATCH
             )));
         }
-        // Proposed concurrently, so Raft batches them into as few appends as it can.
-        let outcomes =
-            futures::future::join_all(requests.into_iter().map(|r| self.proposer.write_local(r)))
-                .await;
+        // Proposed concurrently, so Raft batches them into as few appends as it can. Each
+        // write is admitted on its own: one client's bad write fails only that write.
+        let outcomes = futures::future::join_all(requests.into_iter().map(|r| async move {
+            self.admit_write(&r)?;
+            self.proposer.write_local(r).await
+        }))
+        .await;
         reply(&outcomes)
     }
 
-    async fn read_index(&self, _req: Request<Payload>) -> Result<Response<Payload>, Status> {
+    async fn read_index(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        self.member(&req)?;
         reply(&self.proposer.read_index_local().await)
     }
 }

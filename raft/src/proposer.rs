@@ -79,13 +79,21 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
     /// Where requests go now: `None` when this node leads, else the leader's addresses. Only
     /// the forwarding case clones anything, so the leader's hot path stays allocation-free.
     pub fn route(&self) -> Result<Option<NodeInfo>, ForwardError> {
+        Ok(self.leader()?.map(|l| l.node))
+    }
+
+    /// [`Proposer::route`] with the leader's id (which its peer certificate names).
+    fn leader(&self) -> Result<Option<Leader>, ForwardError> {
         let metrics = self.raft.metrics();
         let m = metrics.borrow_watched();
         match m.current_leader {
             None => Err(ForwardError::NoLeader),
             Some(id) if id == self.id => Ok(None),
             Some(id) => match m.membership_config.get_node(&id) {
-                Some(node) if !node.peer_addr.is_empty() => Ok(Some(node.clone())),
+                Some(node) if !node.peer_addr.is_empty() => Ok(Some(Leader {
+                    id,
+                    node: node.clone(),
+                })),
                 // Known by id (from a vote or heartbeat) before its address is: transient.
                 _ => Err(ForwardError::unavailable(format!(
                     "leader {id} is not in this node's membership yet"
@@ -96,7 +104,7 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
 
     /// Applies `req` through Raft, proposing here or on the leader.
     pub async fn write(&self, req: Request) -> Result<Response, ForwardError> {
-        match self.route()? {
+        match self.leader()? {
             None => self.write_local(req).await,
             Some(leader) if encoded_len(&req).unwrap_or(usize::MAX) > BATCHED_MAX_BYTES => {
                 self.forward_one(&leader, &req).await
@@ -116,11 +124,7 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
         }
     }
 
-    async fn forward_one(
-        &self,
-        leader: &NodeInfo,
-        req: &Request,
-    ) -> Result<Response, ForwardError> {
+    async fn forward_one(&self, leader: &Leader, req: &Request) -> Result<Response, ForwardError> {
         let reply = self.call_leader(leader, req, Rpc::Forward).await?;
         decode::<Result<Response, ForwardError>>(&reply).map_err(ForwardError::unavailable)?
     }
@@ -129,7 +133,7 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
     async fn send_forwards(&self) {
         while let Some(mut batch) = self.forwards.next_batch() {
             let requests = std::mem::take(&mut batch.requests);
-            let outcomes = match self.route() {
+            let outcomes = match self.leader() {
                 Err(e) => Err(e),
                 // Leading now: propose here.
                 Ok(None) => Ok(futures::future::join_all(
@@ -144,7 +148,7 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
 
     async fn forward_batch(
         &self,
-        leader: &NodeInfo,
+        leader: &Leader,
         requests: &[Request],
     ) -> Result<Vec<Result<Response, ForwardError>>, ForwardError> {
         match self.call_leader(leader, requests, Rpc::ForwardBatch).await {
@@ -207,7 +211,7 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
 
     /// One read-index round on the leader, asked from here (a follower).
     async fn leader_read_index(&self) -> Result<u64, ForwardError> {
-        let Some(leader) = self.route()? else {
+        let Some(leader) = self.leader()? else {
             return self.read_index_local().await;
         };
         let reply = self.call_leader(&leader, &(), Rpc::ReadIndex).await?;
@@ -246,17 +250,17 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
 
     async fn call_leader<T: Serialize + ?Sized>(
         &self,
-        leader: &NodeInfo,
+        leader: &Leader,
         msg: &T,
         rpc: Rpc,
     ) -> Result<Bytes, ForwardError> {
         let unavailable = |e: &dyn std::fmt::Display| ForwardError::Unavailable {
             reason: format!("leader unreachable: {e}"),
-            leader: Some(leader.clone()),
+            leader: Some(leader.node.clone()),
         };
         let channel = self
             .pool
-            .get(&leader.peer_addr)
+            .get(leader.id, &leader.node.peer_addr)
             .map_err(|e| unavailable(&e))?;
         let mut client = peer_client(channel);
         let data = encode(msg).map_err(ForwardError::unavailable)?;
@@ -278,6 +282,12 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
             Err(s) => Err(unavailable(&s.message())),
         }
     }
+}
+
+/// The leader as this node knows it.
+struct Leader {
+    id: NodeId,
+    node: NodeInfo,
 }
 
 enum Rpc {

@@ -48,14 +48,18 @@ where
 }
 
 /// Writes the chunks to `<dir>/<index>-<seq>.incoming`, fsyncs, and verifies the file.
-pub(crate) async fn receive<S>(
+/// `admit` sees the header (vote, meta, announced size) before anything is written; the
+/// stream may then carry at most the announced size.
+pub(crate) async fn receive<S, A>(
     dir: &Path,
     seq: u64,
     verify: &SnapshotVerifier,
+    admit: A,
     mut chunks: S,
 ) -> Result<(Vote, SnapshotMeta, IncomingFile), Status>
 where
     S: Stream<Item = Result<SnapshotChunk, Status>> + Unpin,
+    A: FnOnce(&Vote, &SnapshotMeta, u64) -> Result<(), Status>,
 {
     let first = chunks
         .next()
@@ -63,16 +67,28 @@ where
         .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))??;
     let (vote, meta): (Vote, SnapshotMeta) =
         decode(&first.header).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    admit(&vote, &meta, first.total_size)?;
     let index = meta.last_log_id.map(|l| l.index).unwrap_or(0);
     let incoming = IncomingFile(dir.join(format!("{index}-{seq}.incoming")));
     let written = async {
         let mut file = tokio::fs::File::create(&incoming.0).await?;
-        let mut size = first.data.len() as u64;
-        file.write_all(&first.data).await?;
-        while let Some(chunk) = chunks.next().await {
-            let chunk = chunk.map_err(std::io::Error::other)?;
-            size += chunk.data.len() as u64;
-            file.write_all(&chunk.data).await?;
+        let mut size = 0u64;
+        let mut next = Some(first.data);
+        loop {
+            let Some(data) = next.take() else { break };
+            size += data.len() as u64;
+            if size > first.total_size {
+                // Only what was announced (and admitted) is ever written.
+                return Err(std::io::Error::other(format!(
+                    "snapshot stream carries more than the announced {} bytes",
+                    first.total_size
+                )));
+            }
+            file.write_all(&data).await?;
+            next = match chunks.next().await {
+                Some(chunk) => Some(chunk.map_err(std::io::Error::other)?.data),
+                None => None,
+            };
         }
         file.sync_all().await?;
         Ok::<_, std::io::Error>(size)
@@ -159,6 +175,10 @@ mod tests {
         futures::stream::iter(items)
     }
 
+    fn admit_all(_: &Vote, _: &SnapshotMeta, _: u64) -> Result<(), Status> {
+        Ok(())
+    }
+
     fn files_in(dir: &Path) -> usize {
         std::fs::read_dir(dir).unwrap().count()
     }
@@ -170,6 +190,7 @@ mod tests {
             dir.path(),
             0,
             &verifier(),
+            admit_all,
             chunks(meta(7), 25, &[&BODY[..10], &BODY[10..]], false),
         )
         .await
@@ -239,13 +260,34 @@ mod tests {
                 chunks(meta(9), 25, &[BODY], false),
                 tonic::Code::InvalidArgument,
             ),
+            (
+                "longer than announced",
+                chunks(meta(7), 10, &[BODY], false),
+                tonic::Code::Unavailable,
+            ),
         ];
         for (what, stream, code) in cases {
-            match receive(dir.path(), 1, &verifier(), stream).await {
+            match receive(dir.path(), 1, &verifier(), admit_all, stream).await {
                 Err(s) => assert_eq!(s.code(), code, "{what}: {s:?}"),
                 Ok(_) => panic!("{what}: accepted"),
             }
             assert_eq!(files_in(dir.path()), 0, "{what}: a file was left behind");
         }
+    }
+
+    #[tokio::test]
+    async fn a_refused_header_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let refuse = |_: &Vote, _: &SnapshotMeta, size: u64| {
+            assert_eq!(size, 25, "admit sees the announced size");
+            Err(Status::permission_denied("not the leader"))
+        };
+        let stream = chunks(meta(7), 25, &[BODY], false);
+        let err = match receive(dir.path(), 2, &verifier(), refuse, stream).await {
+            Err(s) => s,
+            Ok(_) => panic!("accepted"),
+        };
+        assert_eq!(err.code(), tonic::Code::PermissionDenied);
+        assert_eq!(files_in(dir.path()), 0);
     }
 }

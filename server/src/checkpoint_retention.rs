@@ -21,8 +21,8 @@ const PAGE: usize = 500;
 /// Most purge proposals per tick: a large backlog drains over several ticks instead of
 /// holding the log in one burst.
 const MAX_PURGES_PER_TICK: usize = 200;
-/// Uploads aborted per command.
-const ABORT_BATCH: usize = 100;
+/// Uploads aborted per command (as many as a client's abort may name).
+const ABORT_BATCH: usize = cairn_model::checkpoint::command::MAX_UPLOADS_PER_ABORT;
 
 /// Starts the housekeeping loop; it ends when `stop` turns true.
 pub fn spawn(

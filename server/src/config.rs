@@ -11,6 +11,7 @@ use cairn_raft::{NodeId, NodeInfo};
 use serde::Deserialize;
 
 use crate::coord_config::{CoordArgs, CoordConfig, CoordFile};
+use crate::tls::{TlsArgs, TlsConfig, TlsFile};
 use crate::watch_config::{WatchArgs, WatchConfig, WatchFile};
 
 /// See `ServeArgs::wal_batch_wait_us`.
@@ -98,6 +99,8 @@ pub struct ServeArgs {
     /// How often the leader applies checkpoint retention and collects stale uploads.
     #[arg(long, env = "CAIRN_CHECKPOINT_RETENTION_INTERVAL_MS")]
     pub checkpoint_retention_interval_ms: Option<u64>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// The TOML file's shape: same names as the flags, with `members` as a table list.
@@ -131,6 +134,7 @@ struct FileConfig {
     checkpoint_raw_threshold: Option<usize>,
     checkpoint_upload_timeout_secs: Option<u64>,
     checkpoint_retention_interval_ms: Option<u64>,
+    tls: Option<TlsFile>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -163,6 +167,7 @@ pub struct NodeConfig {
     pub watch: WatchConfig,
     pub coord: CoordConfig,
     pub checkpoints: CheckpointConfig,
+    pub tls: TlsConfig,
 }
 
 /// Checkpoint ingest limits and the leader's checkpoint housekeeping.
@@ -368,6 +373,7 @@ impl NodeConfig {
             watch: WatchConfig::resolve(&args.watch, file.watch)?,
             coord: CoordConfig::resolve(&args.coord, file.coord)?,
             checkpoints,
+            tls: TlsConfig::resolve(&args.tls, file.tls)?,
         })
     }
 }

@@ -3,11 +3,11 @@
 //! storage reads) and adds the node's own refusals (bad input, admin checks, etcd-only input
 //! errors). `status/` maps it to gRPC: once for the Cairn API, once for the etcd v3 API.
 
-use cairn_model::CommandError;
 use cairn_model::checkpoint::CheckpointError;
 use cairn_model::coord::CoordError;
 use cairn_model::txn::KvError;
 use cairn_model::workflow::WorkflowError;
+use cairn_model::{CommandError, InputError};
 use cairn_raft::ForwardError;
 use cairn_storage::{CheckpointReadError, StorageError};
 
@@ -133,6 +133,31 @@ impl From<CoordError> for Error {
 impl From<KvError> for Error {
     fn from(e: KvError) -> Self {
         Self::Rejected(e.into())
+    }
+}
+
+/// A request's input refused before proposing (`Request::check_input`), as the error the
+/// services' own checks give for the same field, so the status (code and kind) is the same
+/// wherever the check ran: in a service, in the gateway, or on the leader after forwarding.
+impl From<InputError> for Error {
+    fn from(e: InputError) -> Self {
+        match e {
+            // The services never build internal commands: one that got here is a bug.
+            InputError::Internal { .. } => Self::Internal(e.to_string()),
+            InputError::TooLarge { field, size, limit } => Self::TooLarge {
+                what: field,
+                size,
+                limit,
+            },
+            InputError::InvalidId { field, value } => Self::InvalidId { field, value },
+            InputError::Empty { .. } | InputError::TooMany { .. } | InputError::Invalid { .. } => {
+                Self::Invalid(e.to_string())
+            }
+            InputError::Workflow(e) => e.into(),
+            InputError::Checkpoint(e) => e.into(),
+            InputError::Coord(e) => e.into(),
+            InputError::Kv(e) => e.into(),
+        }
     }
 }
 

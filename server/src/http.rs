@@ -3,19 +3,22 @@
 //! Hand-rolled on tokio rather than pulling an HTTP server crate in: three GET routes, one
 //! response per connection (`Connection: close`), which probes and Prometheus handle fine.
 //! Requests are bounded in size and time so a slow or hostile client cannot pin a task.
+//! With `--cert-file`, the port speaks HTTPS with the client port's certificate.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::rt::WatchReceiver;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::health;
 use crate::metrics::Metrics;
 use crate::raft_handle::CairnRaft;
+use crate::tls::Reloading;
+use crate::tls::incoming::acceptor;
 
 const MAX_REQUEST: usize = 8 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -23,6 +26,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct HttpState {
     pub raft: CairnRaft,
     pub metrics: Option<Arc<Metrics>>,
+    pub tls: Option<Arc<Reloading<rustls::ServerConfig>>>,
 }
 
 /// Serves until `stop` turns true.
@@ -36,7 +40,7 @@ pub async fn serve(listener: TcpListener, state: Arc<HttpState>, mut stop: watch
             Ok((stream, _)) => {
                 let state = state.clone();
                 tokio::spawn(async move {
-                    let _ = tokio::time::timeout(REQUEST_TIMEOUT, handle(stream, &state)).await;
+                    let _ = tokio::time::timeout(REQUEST_TIMEOUT, accept(stream, &state)).await;
                 });
             }
             Err(e) => {
@@ -57,7 +61,18 @@ pub fn spawn(
     tokio::spawn(serve(listener, Arc::new(state), stop))
 }
 
-async fn handle(mut stream: TcpStream, state: &HttpState) -> std::io::Result<()> {
+/// The TLS handshake (when on), then the request; the caller bounds both in time.
+async fn accept(stream: TcpStream, state: &HttpState) -> std::io::Result<()> {
+    match &state.tls {
+        Some(tls) => handle(acceptor(tls).accept(stream).await?, state).await,
+        None => handle(stream, state).await,
+    }
+}
+
+async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    state: &HttpState,
+) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -111,8 +126,8 @@ async fn route(method: &str, path: &str, state: &HttpState) -> (u16, &'static st
     }
 }
 
-async fn respond(
-    stream: &mut TcpStream,
+async fn respond<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     status: u16,
     content_type: &str,
     body: &str,

@@ -5,12 +5,15 @@
 //! A client request's path through this crate:
 //! - `services/` (Cairn API) or `etcd/` (etcd v3 API): validate the request and build a
 //!   replicated command, or read through cairn-storage's readers;
-//! - `services/gateway.rs`: stamp the idempotency session and hand the command to
-//!   cairn-raft's `Proposer` (propose as leader, forward otherwise);
+//! - `services/gateway.rs`: stamp the idempotency session, check the request's input
+//!   (`input`: the node's limits for cairn-model's `Request::check_input`, which the peer port
+//!   runs again on a forwarded write) and hand the command to cairn-raft's `Proposer`
+//!   (propose as leader, forward otherwise);
 //! - `error.rs`: the server's one error type, wrapping every layer's; `status/`: its one map
 //!   to `tonic::Status` for the Cairn API and one for the etcd API.
 //!
-//! Beside the request path: `config` (flags, env, TOML), `ops`, `health`, `http` and `metrics`
+//! Beside the request path: `config` (flags, env, TOML), `tls` (TLS on every port, reloading
+//! certificates), `ops`, `health`, `http` and `metrics`
 //! (operations), `lease_keeper`, `checkpoint_retention`, `workflow_retention` and `cluster_id`
 //! (duties of the leader, each proposing commands on a timer: `leader_tick`), `raft_watch` (role changes).
 
@@ -22,6 +25,7 @@ mod error;
 mod etcd;
 mod health;
 mod http;
+pub mod input;
 mod leader_tick;
 mod lease_keeper;
 mod metrics;
@@ -32,6 +36,7 @@ mod server;
 mod services;
 mod shutdown;
 mod status;
+pub mod tls;
 mod watch_config;
 mod workflow_retention;
 

@@ -17,6 +17,7 @@ use crate::config::NodeConfig;
 use crate::http::{self, HttpState};
 use crate::metrics::Metrics;
 use crate::raft_handle::CairnRaft;
+use crate::tls::Reloading;
 use crate::{health, metrics};
 
 /// Binds the HTTP address, if one is configured (before Raft starts, like the gRPC ports, so a
@@ -51,6 +52,7 @@ impl Ops {
         reporter: HealthReporter,
         http_listener: Option<TcpListener>,
         workflows: WorkflowReader,
+        tls: Option<Arc<Reloading<rustls::ServerConfig>>>,
         stop: &watch::Receiver<bool>,
     ) -> Self {
         let mut tasks = vec![health::spawn_grpc_health(
@@ -75,6 +77,7 @@ impl Ops {
             let state = HttpState {
                 raft: raft.clone(),
                 metrics,
+                tls,
             };
             tasks.push(http::spawn(listener, state, stop.clone()));
         }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +44,7 @@ use crate::services::gateway::Gateway;
 use crate::services::kv::KvService;
 use crate::services::watch::{Settings as WatchSettings, WatchService};
 use crate::services::workflow::WorkflowService;
+use crate::tls::{ClientDialer, NodeTls};
 use crate::{checkpoint_retention, lease_keeper, workflow_retention};
 
 /// How long a client request may wait for its proposal to commit before answering
@@ -51,6 +53,9 @@ const PROPOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long in-flight RPCs may take to finish once a node is asked to stop.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(2);
+
+/// How long a peer connection attempt may take (one is retried at the next heartbeat).
+const PEER_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 fn raft_config(cfg: &NodeConfig) -> anyhow::Result<Config> {
     let config = Config {
@@ -90,6 +95,25 @@ fn incoming(listener: TcpListener) -> TcpIncoming {
     TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
+type Serving = Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>>;
+
+/// Serves a tonic router on `listener` until `shutdown`, over TLS when `tls` is set (a macro:
+/// the two incoming streams have different connection types, and a router's type is not
+/// worth spelling out in a generic function's bounds).
+macro_rules! serve_on {
+    ($router:expr, $listener:expr, $tls:expr, $shutdown:expr) => {{
+        let router = $router;
+        let serving: Serving = match $tls {
+            Some(tls) => Box::pin(router.serve_with_incoming_shutdown(
+                crate::tls::incoming::incoming($listener, tls),
+                $shutdown,
+            )),
+            None => Box::pin(router.serve_with_incoming_shutdown(incoming($listener), $shutdown)),
+        };
+        serving
+    }};
+}
+
 /// Serves until `shutdown` resolves, then stops the servers and Raft.
 pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
@@ -125,7 +149,8 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         .map(|a| a.to_string())
         .unwrap_or_default();
 
-    let pool = ChannelPool::default();
+    let tls = NodeTls::load(&cfg.tls).context("TLS settings")?;
+    let pool = ChannelPool::new(PEER_CONNECT_TIMEOUT, tls.peer_dialer.clone());
     let network = PeerNetworkFactory::new(cfg.id, pool.clone());
     let raft = openraft::Raft::new(cfg.id, Arc::new(raft_config(&cfg)?), network, log_store, sm)
         .await
@@ -137,16 +162,22 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    let peer_server = Server::builder()
-        .add_service(
-            PeerService::new(proposer.clone(), snapshot_dir, snapshot_verifier()).into_server(),
-        )
-        .serve_with_incoming_shutdown(incoming(peer_listener), stopped(stop_rx.clone()));
+    let peer_server = serve_on!(
+        Server::builder().add_service(
+            PeerService::new(proposer.clone(), snapshot_dir, snapshot_verifier())
+                .with_auth(tls.peer_auth.clone())
+                .with_check(crate::input::peer_check(crate::input::limits(&cfg)))
+                .into_server(),
+        ),
+        peer_listener,
+        tls.peer.clone(),
+        stopped(stop_rx.clone())
+    );
     let message_limit = 2 * cfg.limits.max_value_bytes + 2 * cfg.limits.max_key_bytes + 64 * 1024;
     // A create or update carries metadata up to the limit plus labels; a task upsert carries
     // many tasks, each JSON field bounded by the same limit.
     let workflow_message_limit = 4 * cfg.limits.records.max_metadata_bytes + 1024 * 1024;
-    let gateway = Gateway::new(proposer.clone());
+    let gateway = Gateway::new(proposer.clone()).with_limits(crate::input::limits(&cfg));
     let coord = Coord::new(
         gateway.clone(),
         coord_reader.clone(),
@@ -159,6 +190,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         http_addr: http_addr.clone(),
         reachable_within: reachable_within(&cfg),
         cluster_id: Some(cluster_id.clone()),
+        dialer: tls.client_dialer.clone(),
     };
     let etcd = EtcdServers::new(EtcdParts {
         gateway: gateway.clone(),
@@ -171,9 +203,13 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         reader: reader.clone(),
         limits: cfg.limits,
         stop: stop_rx.clone(),
+        schemes: crate::etcd::UrlSchemes {
+            client_tls: cfg.tls.client.is_some(),
+            peer_tls: cfg.tls.peer.is_some(),
+        },
     });
     let (health_reporter, health_service) = crate::ops::health_service();
-    let client_server = Server::builder()
+    let client_router = Server::builder()
         .layer(crate::metrics::grpc::GrpcMetricsLayer)
         .add_service(health_service)
         .add_service(
@@ -236,8 +272,13 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         .add_service(etcd.election)
         .add_service(etcd.lease)
         .add_service(etcd.cluster)
-        .add_service(etcd.maintenance)
-        .serve_with_incoming_shutdown(incoming(client_listener), stopped(stop_rx.clone()));
+        .add_service(etcd.maintenance);
+    let client_server = serve_on!(
+        client_router,
+        client_listener,
+        tls.client.clone(),
+        stopped(stop_rx.clone())
+    );
     let peer_task = tokio::spawn(peer_server);
     let client_task = tokio::spawn(client_server);
     let ops = crate::ops::Ops::start(
@@ -245,6 +286,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         health_reporter,
         http_listener,
         workflow_reader.clone(),
+        tls.http.clone(),
         &stop_rx,
     );
     let checkpoint_task = checkpoint_retention::spawn(
@@ -275,7 +317,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     let membership = async {
         bootstrap(&raft, &cfg).await?;
         if !cfg.join.is_empty() {
-            join(&raft, &cfg).await?;
+            join(&raft, &cfg, &tls.client_dialer).await?;
         }
         anyhow::Ok(())
     };
@@ -360,7 +402,7 @@ async fn bootstrap(raft: &CairnRaft, cfg: &NodeConfig) -> anyhow::Result<()> {
 }
 
 /// Asks an existing cluster to add this node as a learner, retrying until it accepts.
-async fn join(raft: &CairnRaft, cfg: &NodeConfig) -> anyhow::Result<()> {
+async fn join(raft: &CairnRaft, cfg: &NodeConfig, dialer: &ClientDialer) -> anyhow::Result<()> {
     if raft.is_initialized().await? {
         return Ok(());
     }
@@ -374,7 +416,15 @@ async fn join(raft: &CairnRaft, cfg: &NodeConfig) -> anyhow::Result<()> {
     loop {
         let endpoint = endpoints[attempt % endpoints.len()].clone();
         attempt += 1;
-        match AdminClient::connect(format!("http://{endpoint}")).await {
+        let connected = match dialer.endpoint(&endpoint, Duration::from_secs(2)) {
+            Ok(e) => e
+                .connect()
+                .await
+                .map(AdminClient::new)
+                .map_err(anyhow::Error::from),
+            Err(e) => Err(e),
+        };
+        match connected {
             Ok(mut c) => match c.add_learner(request.clone()).await {
                 Ok(_) => {
                     tracing::info!(id = cfg.id, via = %endpoint, "joined the cluster as a learner");
@@ -393,7 +443,7 @@ async fn join(raft: &CairnRaft, cfg: &NodeConfig) -> anyhow::Result<()> {
                     tracing::warn!(via = %endpoint, "join: {}", s.message());
                 }
             },
-            Err(e) => tracing::warn!(via = %endpoint, "join: {e}"),
+            Err(e) => tracing::warn!(via = %endpoint, "join: {e:#}"),
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

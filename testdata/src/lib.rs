@@ -1,7 +1,10 @@
 //! cairn-testdata: deterministic payloads for the benchmark and the tests. A realistic JSON
 //! agent state (a message history with tool calls, token counts and timing: what the seeds'
 //! orchestrators checkpoint between steps) and incompressible noise, both reproducible from a
-//! seed so a failing run can be replayed.
+//! seed so a failing run can be replayed. [`pki`]: throwaway certificates for `cairn up --tls`
+//! and the TLS tests.
+
+pub mod pki;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, RngCore, SeedableRng};

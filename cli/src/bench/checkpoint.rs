@@ -141,7 +141,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if args.checkpoint_bytes == 0 {
         bail!("--checkpoint-bytes must be at least 1");
     }
-    let shared = Client::connect(args.endpoints.list.iter().cloned()).context("bad --endpoints")?;
+    let shared = args.endpoints.connect()?;
     prepare(&shared, args.clients)
         .await
         .context("preparing workflows")?;
@@ -150,7 +150,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let mut handles = Vec::with_capacity(args.clients);
     for i in 0..args.clients {
         let client = if args.client_per_task {
-            Client::connect(args.endpoints.list.iter().cloned())?
+            args.endpoints.connect()?
         } else {
             shared.clone()
         };

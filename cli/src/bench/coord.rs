@@ -59,7 +59,7 @@ pub async fn election_failover(args: &BenchArgs) -> anyhow::Result<()> {
     if args.failover_rounds == 0 {
         bail!("--failover-rounds must be at least 1");
     }
-    let client = Client::connect(args.endpoints.list.iter().cloned()).context("bad --endpoints")?;
+    let client = args.endpoints.connect()?;
     let ttl = Duration::from_millis(args.lease_ttl_ms);
     let mut hist = histogram()?;
     for round in 0..args.failover_rounds {

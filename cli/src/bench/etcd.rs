@@ -10,8 +10,12 @@ use rand::{Rng, SeedableRng};
 
 use super::workloads::{Op, Outcome};
 
-pub async fn connect(endpoints: &[String]) -> Result<Client, etcd_client::Error> {
-    Client::connect(endpoints, None).await
+pub async fn connect(
+    endpoints: &[String],
+    tls: Option<&cairn_client::TlsOptions>,
+) -> Result<Client, etcd_client::Error> {
+    let options = tls.map(|t| etcd_client::ConnectOptions::new().with_tls(t.tonic()));
+    Client::connect(endpoints, options).await
 }
 
 fn key(buf: &mut String, prefix: &str, n: u64) {

@@ -14,7 +14,6 @@ mod workloads;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use cairn_client::Client;
 use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
@@ -64,7 +63,7 @@ type Tasks = Vec<tokio::task::JoinHandle<TaskResult>>;
 
 /// Starts the closed-loop tasks of a Cairn-API workload; returns when measuring starts.
 async fn spawn_cairn(args: &BenchArgs) -> anyhow::Result<(Instant, Tasks)> {
-    let shared = Client::connect(args.endpoints.list.iter().cloned()).context("bad --endpoints")?;
+    let shared = args.endpoints.connect()?;
     // Data the workload needs is prepared before the clock starts.
     let prepare_concurrency = args.clients.max(16);
     match args.workload {
@@ -94,7 +93,7 @@ async fn spawn_cairn(args: &BenchArgs) -> anyhow::Result<(Instant, Tasks)> {
     let mut tasks = Vec::with_capacity(args.clients);
     for _ in 0..args.clients {
         let client = if args.client_per_task {
-            Client::connect(args.endpoints.list.iter().cloned())?
+            args.endpoints.connect()?
         } else {
             shared.clone()
         };
@@ -137,7 +136,8 @@ async fn spawn_cairn(args: &BenchArgs) -> anyhow::Result<(Instant, Tasks)> {
 
 /// Starts the closed-loop tasks of an etcd-API workload.
 async fn spawn_etcd(args: &BenchArgs) -> anyhow::Result<(Instant, Tasks)> {
-    let shared = etcd::connect(&args.endpoints.list)
+    let tls = args.endpoints.tls.options()?;
+    let shared = etcd::connect(&args.endpoints.list, tls.as_ref())
         .await
         .context("connecting to the etcd endpoints")?;
     if args.workload == Workload::Get {
@@ -148,7 +148,7 @@ async fn spawn_etcd(args: &BenchArgs) -> anyhow::Result<(Instant, Tasks)> {
     let mut ops = Vec::with_capacity(args.clients);
     for _ in 0..args.clients {
         let client = if args.client_per_task {
-            etcd::connect(&args.endpoints.list).await?
+            etcd::connect(&args.endpoints.list, tls.as_ref()).await?
         } else {
             shared.clone()
         };

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use cairn_client::{Client, WatchChange, WatchFilter, WatchItem, WatchOptions};
+use cairn_client::{Client, ClientConfig, WatchChange, WatchFilter, WatchItem, WatchOptions};
 use hdrhistogram::Histogram;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -57,7 +57,7 @@ async fn latency(args: &BenchArgs) -> anyhow::Result<()> {
         bail!("--watchers and --rate must be at least 1");
     }
     let endpoints = &args.endpoints.list;
-    let writer = Client::connect(endpoints.iter().cloned()).context("bad --endpoints")?;
+    let writer = args.endpoints.connect()?;
     let base = Instant::now();
     let total = usize::try_from(args.rate * (args.warmup_secs + args.duration_secs) + 1)?;
     // Acknowledgement time of each put, µs since `base` (0: not yet acknowledged).
@@ -70,7 +70,13 @@ async fn latency(args: &BenchArgs) -> anyhow::Result<()> {
         let mut eps = endpoints.clone();
         let shift = i % eps.len().max(1);
         eps.rotate_left(shift);
-        let client = Client::connect(eps)?;
+        let client = Client::with_config(
+            eps,
+            ClientConfig {
+                tls: args.endpoints.tls.options()?,
+                ..Default::default()
+            },
+        )?;
         let mut stream = client.watch_with(
             WatchFilter::new().kv_prefix(PREFIX),
             0,
@@ -187,7 +193,7 @@ async fn consume(args: &BenchArgs) -> anyhow::Result<()> {
     if args.events == 0 {
         bail!("--events must be at least 1");
     }
-    let client = Client::connect(args.endpoints.list.iter().cloned()).context("bad --endpoints")?;
+    let client = args.endpoints.connect()?;
     let value = vec![b'x'; args.value_size];
     // Prefill concurrently; the first and last revisions bound the replay.
     let next = Arc::new(AtomicU64::new(0));

@@ -329,8 +329,13 @@ pub async fn snapshot(conn: &Conn) -> CtlResult<Report> {
 
 /// Through the etcd API's Compact, which Cairn serves on the client port: a replicated
 /// command, applied (history dropped) on every node before it answers.
-pub async fn compact(endpoints: &[String], revision: u64) -> CtlResult<Report> {
-    let mut client = etcd_client::Client::connect(endpoints, None)
+pub async fn compact(
+    endpoints: &[String],
+    tls: Option<&cairn_client::TlsOptions>,
+    revision: u64,
+) -> CtlResult<Report> {
+    let options = tls.map(|t| etcd_client::ConnectOptions::new().with_tls(t.tonic()));
+    let mut client = etcd_client::Client::connect(endpoints, options)
         .await
         .map_err(|e| CtlError::Unavailable(e.to_string()))?;
     let rev = i64::try_from(revision)

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cairn_api::v1::admin_client::AdminClient;
 use cairn_api::v1::{Member, StatusRequest, StatusResponse};
+use cairn_client::TlsOptions;
 use tokio::task::JoinSet;
 use tonic::transport::{Channel, Endpoint};
 
@@ -73,19 +74,34 @@ impl Survey {
 pub struct Conn {
     endpoints: Vec<String>,
     timeout: Duration,
+    tls: Option<TlsOptions>,
 }
 
 impl Conn {
-    pub fn new(endpoints: Vec<String>, timeout: Duration) -> CtlResult<Self> {
+    pub fn new(
+        endpoints: Vec<String>,
+        timeout: Duration,
+        tls: Option<TlsOptions>,
+    ) -> CtlResult<Self> {
         let endpoints: Vec<String> = endpoints
             .into_iter()
-            .map(|e| e.trim().trim_start_matches("http://").to_string())
+            .map(|e| {
+                let e = e.trim();
+                let e = e
+                    .trim_start_matches("http://")
+                    .trim_start_matches("https://");
+                e.to_string()
+            })
             .filter(|e| !e.is_empty())
             .collect();
         if endpoints.is_empty() {
             return Err(CtlError::Usage("no endpoints given (--endpoints)".into()));
         }
-        Ok(Self { endpoints, timeout })
+        Ok(Self {
+            endpoints,
+            timeout,
+            tls,
+        })
     }
 
     /// A channel to `addr` (`host:port`). Connection setup is bounded separately so a dead
@@ -101,9 +117,15 @@ impl Conn {
     }
 
     async fn connect(&self, addr: &str, timeout: Option<Duration>) -> CtlResult<Channel> {
-        let mut endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
             .map_err(|e| CtlError::Usage(format!("invalid endpoint {addr:?}: {e}")))?
             .connect_timeout(self.timeout.min(Duration::from_secs(2)));
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint
+                .tls_config(tls.tonic())
+                .map_err(|e| CtlError::Usage(format!("TLS settings: {e}")))?;
+        }
         if let Some(t) = timeout {
             endpoint = endpoint.timeout(t);
         }
@@ -136,6 +158,7 @@ impl Conn {
             let conn = Conn {
                 endpoints: Vec::new(),
                 timeout: self.timeout,
+                tls: self.tls.clone(),
             };
             set.spawn(async move { conn.status_at(addr).await });
         }

@@ -35,6 +35,8 @@ pub struct CtlArgs {
         global = true
     )]
     endpoints: Vec<String>,
+    #[command(flatten)]
+    tls: crate::endpoints_arg::TlsArgs,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Table, global = true)]
     output: Format,
@@ -174,11 +176,16 @@ pub async fn run(args: CtlArgs) -> ExitCode {
 /// even when there is no leader, then exits non-zero).
 async fn dispatch(args: CtlArgs) -> CtlResult<(Report, Option<CtlError>)> {
     let timeout = Duration::from_millis(args.timeout_ms.max(1));
-    let conn = || Conn::new(args.endpoints.clone(), timeout);
+    let tls = args
+        .tls
+        .options()
+        .map_err(|e| CtlError::Usage(format!("{e:#}")))?;
+    let conn = || Conn::new(args.endpoints.clone(), timeout, tls.clone());
     // The data commands go through cairn-client (leader discovery and retries included).
     let client = || -> CtlResult<cairn_client::Client> {
         let config = cairn_client::ClientConfig {
             request_timeout: timeout,
+            tls: tls.clone(),
             ..Default::default()
         };
         Ok(cairn_client::Client::with_config(
@@ -213,7 +220,9 @@ async fn dispatch(args: CtlArgs) -> CtlResult<(Report, Option<CtlError>)> {
             cmd: LeaderCmd::Transfer { id },
         } => cluster::leader_transfer(&conn()?, id).await?,
         CtlCmd::Snapshot => cluster::snapshot(&conn()?).await?,
-        CtlCmd::Compact { revision } => cluster::compact(&args.endpoints, revision).await?,
+        CtlCmd::Compact { revision } => {
+            cluster::compact(&args.endpoints, tls.as_ref(), revision).await?
+        }
         CtlCmd::Backup { file } => backup::backup(&conn()?, &file).await?,
         CtlCmd::Restore {
             file,

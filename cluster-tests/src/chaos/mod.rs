@@ -83,6 +83,7 @@ const NODE_ARGS: [&str; 4] = ["--snapshot-logs", "2000", "--keep-logs", "500"];
 pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
     let opts = ClusterOptions {
         extra_args: NODE_ARGS.iter().map(|a| a.to_string()).collect(),
+        ..ClusterOptions::default()
     };
     let mut cluster = Cluster::start_in(net.clone(), cfg.nodes, opts).await?;
     let n = cfg.nodes as u64;

@@ -5,6 +5,14 @@ use serde::{Deserialize, Serialize};
 use super::record::{CheckpointKind, Codec, RetentionPolicy};
 use crate::workflow::{WorkflowError, WorkflowRef};
 
+/// Raw payload bytes per chunk of an upload, and most raw bytes in one `Save`.
+pub const CHUNK_BYTES: usize = 1024 * 1024;
+/// Most encoded bytes of one chunk or `Save` payload: zstd's worst case on [`CHUNK_BYTES`]
+/// (`ZSTD_COMPRESSBOUND`: +1/256 and a frame header) with room to spare.
+pub const MAX_ENCODED_CHUNK_BYTES: usize = CHUNK_BYTES + CHUNK_BYTES / 128;
+/// Most upload ids in one `AbortUploads`.
+pub const MAX_UPLOADS_PER_ABORT: usize = 100;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CheckpointCommand {
     /// A checkpoint whose (already encoded) payload travels in this entry.
@@ -24,7 +32,8 @@ pub enum CheckpointCommand {
         chunks: u32,
         save: Box<SaveCheckpoint>,
     },
-    /// Garbage collection of uploads never committed (leader-proposed).
+    /// Drops uploads never committed: the leader's garbage collection, or the node that ran
+    /// an upload after a definite refusal of its commit.
     AbortUploads { upload_ids: Vec<String> },
     /// Put the workflow back to the status and metadata saved with a checkpoint.
     Rollback {
@@ -66,6 +75,23 @@ impl CheckpointCommand {
             CheckpointCommand::SetRetention { .. } => "set_retention",
             CheckpointCommand::SetNamespaceRetention { .. } => "set_namespace_retention",
             CheckpointCommand::Purge { .. } => "purge",
+        }
+    }
+
+    /// Whether only the leader's own duties propose it (see `Command::is_internal`).
+    pub fn is_internal(&self) -> bool {
+        match self {
+            // `AbortUploads` too: the leader's collection proposes it, and so does a node
+            // dropping its own upload after a definite refusal (a client's request).
+            CheckpointCommand::Save(_)
+            | CheckpointCommand::UploadChunk { .. }
+            | CheckpointCommand::CommitUpload { .. }
+            | CheckpointCommand::AbortUploads { .. }
+            | CheckpointCommand::Rollback { .. }
+            | CheckpointCommand::SetRetention { .. }
+            | CheckpointCommand::SetNamespaceRetention { .. } => false,
+            // Retention (`checkpoint_retention.rs`).
+            CheckpointCommand::Purge { .. } => true,
         }
     }
 }

@@ -8,6 +8,11 @@ use super::record::Holder;
 pub const MIN_TTL_MS: u64 = 1;
 pub const MAX_TTL_MS: u64 = 7 * 24 * 3600 * 1000;
 
+/// Longest owner or candidate id, in bytes.
+pub const MAX_OWNER_BYTES: usize = 256;
+/// Largest election value: it is copied into every leadership record and change event.
+pub const MAX_ELECTION_VALUE_BYTES: usize = 64 * 1024;
+
 /// The lease a lock or candidacy is bound to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LeaseChoice {
@@ -178,6 +183,24 @@ impl CoordCommand {
             CoordCommand::Campaign { .. } => "campaign",
             CoordCommand::Resign { .. } => "resign",
             CoordCommand::Proclaim { .. } => "proclaim",
+        }
+    }
+
+    /// Whether only the leader's own duties propose it (see `Command::is_internal`).
+    pub fn is_internal(&self) -> bool {
+        match self {
+            CoordCommand::GrantLease { .. }
+            | CoordCommand::KeepAlive { .. }
+            | CoordCommand::RevokeLease { .. }
+            | CoordCommand::Acquire { .. }
+            | CoordCommand::Release { .. }
+            | CoordCommand::CancelWait { .. }
+            | CoordCommand::Campaign { .. }
+            | CoordCommand::Resign { .. }
+            | CoordCommand::Proclaim { .. } => false,
+            // The lease keeper (`lease_keeper.rs`): expiry and a new leader's renewal are the
+            // leader's decisions, on its clock; a client revokes or keeps alive one lease.
+            CoordCommand::ExpireLeases { .. } | CoordCommand::RenewLeases { .. } => true,
         }
     }
 }

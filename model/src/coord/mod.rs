@@ -5,6 +5,7 @@
 //! by the state machine itself.
 
 pub mod command;
+mod input;
 pub mod record;
 
 pub use command::{CoordCommand, CoordError, CoordReply, Fence, LeaseChoice};

@@ -3,6 +3,7 @@
 //! leases, range deletions, nested transactions). Every write of one transaction gets the
 //! entry's revision. The etcd v3 KV service maps Put, DeleteRange and Txn onto this command.
 
+mod input;
 mod range;
 
 pub use range::{KeyRange, RangeReply, RangeSpec, SortOrder, SortTarget};
@@ -16,6 +17,9 @@ use crate::kv::KvRecord;
 /// Deepest nesting of transactions accepted (etcd has no limit of its own; a bound keeps the
 /// recursive apply and its reply size predictable).
 pub const MAX_TXN_DEPTH: usize = 16;
+/// Most compares, or operations of one branch, per nesting level (etcd's default
+/// `--max-txn-ops`).
+pub const MAX_TXN_OPS: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TxnCommand {

@@ -46,6 +46,9 @@ pub enum WorkflowCommand {
 /// History events one `CompactHistory` removes at most, bounding one entry's apply work.
 pub const MAX_HISTORY_COMPACT: u64 = 10_000;
 
+/// Most tasks in one `UpsertTasks`: it is one log entry, applied in one transaction.
+pub const MAX_TASKS_PER_UPSERT: usize = 10_000;
+
 impl WorkflowCommand {
     /// A short name for logs.
     pub fn name(&self) -> &'static str {
@@ -58,6 +61,21 @@ impl WorkflowCommand {
             WorkflowCommand::Purge { .. } => "purge",
             WorkflowCommand::UpsertTasks(_) => "upsert_tasks",
             WorkflowCommand::CompactHistory { .. } => "compact_history",
+        }
+    }
+
+    /// Whether only the leader's own duties propose it (see `Command::is_internal`).
+    pub fn is_internal(&self) -> bool {
+        match self {
+            WorkflowCommand::RegisterDefinition(_)
+            | WorkflowCommand::Create(_)
+            | WorkflowCommand::Transition(_)
+            | WorkflowCommand::Update(_)
+            | WorkflowCommand::Delete { .. }
+            | WorkflowCommand::UpsertTasks(_)
+            | WorkflowCommand::CompactHistory { .. } => false,
+            // Retention (`workflow_retention.rs`): a client deletes with `Delete`.
+            WorkflowCommand::Purge { .. } => true,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod command;
 pub mod definition;
+mod input;
 pub mod limits;
 pub mod merge_patch;
 pub mod names;

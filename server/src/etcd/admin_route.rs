@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use cairn_api::meta;
 use cairn_api::v1::admin_client::AdminClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::error::Error;
 use crate::services::admin::AdminService;
+use crate::tls::ClientDialer;
 
 /// Bounds the forwarded call; a membership change waits for its commit, a leader transfer for
 /// the new leader (5 s in the admin service).
@@ -28,10 +29,10 @@ fn leader_of(s: &Status) -> Option<String> {
     (!addr.is_empty()).then(|| addr.to_string())
 }
 
-async fn connect(addr: &str) -> Result<AdminClient<Channel>, Status> {
-    let channel = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| Error::Unavailable(format!("leader address {addr}: {e}")))?
-        .connect_timeout(Duration::from_secs(2))
+async fn connect(dialer: &ClientDialer, addr: &str) -> Result<AdminClient<Channel>, Status> {
+    let channel = dialer
+        .endpoint(addr, Duration::from_secs(2))
+        .map_err(|e| Error::Unavailable(format!("leader address {addr}: {e:#}")))?
         .timeout(FORWARD_TIMEOUT)
         .connect()
         .await
@@ -54,7 +55,9 @@ where
     match local(admin.clone()).await {
         Ok(r) => Ok(r.into_inner()),
         Err(s) => match leader_of(&s) {
-            Some(addr) => Ok(remote(connect(&addr).await?).await?.into_inner()),
+            Some(addr) => Ok(remote(connect(admin.dialer(), &addr).await?)
+                .await?
+                .into_inner()),
             None => Err(s),
         },
     }

@@ -29,6 +29,25 @@ pub struct ClusterService {
     proposer: Proposer<StateMachineStore>,
     admin: Arc<AdminService>,
     headers: Headers,
+    schemes: UrlSchemes,
+}
+
+/// The URL schemes of member addresses: etcd clients that sync endpoints from the member list
+/// (etcdctl `--cluster`, clientv3 auto-sync) dial these, so they must say where TLS is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UrlSchemes {
+    pub client_tls: bool,
+    pub peer_tls: bool,
+}
+
+impl UrlSchemes {
+    fn client(&self, addr: &str) -> String {
+        url(self.client_tls, addr)
+    }
+
+    fn peer(&self, addr: &str) -> String {
+        url(self.peer_tls, addr)
+    }
 }
 
 impl ClusterService {
@@ -36,11 +55,13 @@ impl ClusterService {
         proposer: Proposer<StateMachineStore>,
         admin: Arc<AdminService>,
         headers: Headers,
+        schemes: UrlSchemes,
     ) -> Self {
         Self {
             proposer,
             admin,
             headers,
+            schemes,
         }
     }
 
@@ -52,7 +73,7 @@ impl ClusterService {
         let voters: Vec<NodeId> = membership.voter_ids().collect();
         membership
             .nodes()
-            .map(|(id, node)| member(*id, node, !voters.contains(id)))
+            .map(|(id, node)| member(*id, node, !voters.contains(id), self.schemes))
             .collect()
     }
 
@@ -68,19 +89,19 @@ impl ClusterService {
 
 /// A member in etcd's shape. Cairn members have no names; etcdctl shows a member without a
 /// name as "unstarted", so each gets `node-<id>`.
-fn member(id: NodeId, node: &NodeInfo, is_learner: bool) -> PbMember {
+fn member(id: NodeId, node: &NodeInfo, is_learner: bool, schemes: UrlSchemes) -> PbMember {
     PbMember {
         id,
         name: format!("node-{id}"),
-        peer_ur_ls: vec![url(&node.peer_addr)],
-        client_ur_ls: vec![url(&node.client_addr)],
+        peer_ur_ls: vec![schemes.peer(&node.peer_addr)],
+        client_ur_ls: vec![schemes.client(&node.client_addr)],
         is_learner,
     }
 }
 
 /// The members a change answered with: the leader's membership right after the change (this
 /// node, a follower maybe, may not have applied it yet).
-fn members_after(resp: MembershipResponse) -> Vec<PbMember> {
+fn members_after(resp: MembershipResponse, schemes: UrlSchemes) -> Vec<PbMember> {
     resp.members
         .into_iter()
         .map(|m| {
@@ -88,14 +109,15 @@ fn members_after(resp: MembershipResponse) -> Vec<PbMember> {
                 peer_addr: m.peer_addr,
                 client_addr: m.client_addr,
             };
-            member(m.id, &node, m.role != "voter")
+            member(m.id, &node, m.role != "voter", schemes)
         })
         .collect()
 }
 
-/// Cairn addresses are `host:port` over plaintext gRPC.
-fn url(addr: &str) -> String {
-    format!("http://{addr}")
+/// Cairn addresses are `host:port`; the scheme says whether the port speaks TLS.
+fn url(tls: bool, addr: &str) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{addr}")
 }
 
 #[tonic::async_trait]
@@ -124,7 +146,7 @@ impl PbClusterService for ClusterService {
         .map_err(|s| status::etcd_status(s, EtcdCall::Membership))?;
         Ok(Response::new(PbMemberRemoveResponse {
             header: Some(self.headers.at(resp.revision)),
-            members: members_after(resp),
+            members: members_after(resp, self.schemes),
         }))
     }
 
@@ -185,7 +207,7 @@ impl PbClusterService for ClusterService {
         .map_err(|s| status::etcd_status(s, EtcdCall::Membership))?;
         Ok(Response::new(PbMemberPromoteResponse {
             header: Some(self.headers.at(resp.revision)),
-            members: members_after(resp),
+            members: members_after(resp, self.schemes),
         }))
     }
 }

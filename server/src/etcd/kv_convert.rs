@@ -3,8 +3,8 @@
 
 use cairn_model::KvRecord;
 use cairn_model::txn::{
-    Compare, CompareOp, CompareTarget, KeyRange, KeyValue, OpReply, PutOp, RangeReply, RangeSpec,
-    SortOrder, SortTarget, TxnCommand, TxnOp, TxnReply,
+    Compare, CompareOp, CompareTarget, KeyRange, KeyValue, MAX_TXN_OPS, OpReply, PutOp, RangeReply,
+    RangeSpec, SortOrder, SortTarget, TxnCommand, TxnOp, TxnReply,
 };
 use etcd_client::proto::{
     PbCompare, PbDeleteRequest, PbDeleteResponse, PbKeyValue, PbPutRequest, PbPutResponse,
@@ -15,9 +15,6 @@ use etcd_client::proto::{
 use super::header::{Headers, to_i64};
 use crate::config::Limits;
 use crate::error::{Error, EtcdError};
-
-/// etcd's default `--max-txn-ops`.
-pub const MAX_TXN_OPS: usize = 128;
 
 fn invalid(msg: &str) -> Error {
     EtcdError::Invalid(msg.to_string()).into()

@@ -39,7 +39,7 @@ use crate::coord_config::CoordConfig;
 use crate::services::admin::AdminService;
 use crate::services::gateway::Gateway;
 
-pub use self::cluster::ClusterService;
+pub use self::cluster::{ClusterService, UrlSchemes};
 pub use self::election::ElectionService;
 pub use self::header::Headers;
 pub use self::kv::EtcdKv;
@@ -66,6 +66,8 @@ pub struct EtcdParts {
     pub limits: Limits,
     /// Set when the node stops: open watch streams end.
     pub stop: signal::Receiver<bool>,
+    /// How member URLs are written (https where the cluster runs TLS).
+    pub schemes: UrlSchemes,
 }
 
 /// The etcd servers, ready to add to the client port's router.
@@ -106,6 +108,7 @@ impl EtcdServers {
                 parts.proposer.clone(),
                 admin.clone(),
                 headers.clone(),
+                parts.schemes,
             )),
             maintenance: PbMaintenanceServer::new(MaintenanceService::new(
                 admin,

@@ -27,10 +27,9 @@ impl EtcdStore {
         }
     }
 
-    /// Proposes `cmd` (checked first, so a bad transaction never reaches the log), and returns
-    /// its revision and reply.
+    /// Proposes `cmd` (the gateway checks it first, so a bad transaction never reaches the
+    /// log), and returns its revision and reply.
     pub async fn txn(&self, cmd: TxnCommand) -> Result<(u64, TxnReply), Error> {
-        cmd.validate()?;
         match self.gateway.propose(None, Command::Txn(cmd)).await? {
             Response::Txn { revision, reply } => Ok((revision, reply)),
             other => Err(unexpected(other)),

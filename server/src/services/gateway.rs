@@ -1,28 +1,37 @@
 //! What every client-facing service shares to reach Raft: proposing a command under the
-//! request's idempotency session, waiting for the read index before a linearizable read, and
-//! naming the leader in reply metadata.
+//! request's idempotency session after the input check every proposed request meets
+//! (`Request::check_input`, the same the leader runs on a forwarded write), waiting for the
+//! read index before a linearizable read, and naming the leader in reply metadata.
 
 use cairn_api::meta;
 use cairn_api::v1::RequestHeader;
 use cairn_model::coord::Fence;
-use cairn_model::{Command, Request, Response, Session};
+use cairn_model::{Command, InputLimits, Request, Response, Session};
 use cairn_raft::Proposer;
 use cairn_storage::StateMachineStore;
 use tonic::metadata::MetadataValue;
 
 use crate::error::Error;
 
-/// Longest accepted client id in an idempotency header.
-const MAX_CLIENT_ID: usize = 128;
-
 #[derive(Clone)]
 pub struct Gateway {
     proposer: Proposer<StateMachineStore>,
+    limits: InputLimits,
 }
 
 impl Gateway {
+    /// A gateway checking input against the default configuration's limits.
     pub fn new(proposer: Proposer<StateMachineStore>) -> Self {
-        Self { proposer }
+        Self {
+            proposer,
+            limits: crate::input::default_limits(),
+        }
+    }
+
+    /// Checks input against `limits`: the node's (`crate::input::limits`).
+    pub fn with_limits(mut self, limits: InputLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Applies `command` through Raft (here or on the leader). A deterministic rejection by
@@ -43,13 +52,14 @@ impl Gateway {
         fence: Option<Fence>,
         command: Command,
     ) -> Result<Response, Error> {
-        let session = session(header)?;
         let req = Request {
-            session,
+            session: session(header),
             time_ms: 0,
             fence,
             command,
         };
+        // Bad input never costs a log entry (nor a trip to the leader, which checks again).
+        req.check_input(&self.limits)?;
         match self.proposer.write(req).await? {
             Response::Rejected(e) => Err(e.into()),
             other => Ok(other),
@@ -81,22 +91,14 @@ impl Gateway {
 }
 
 /// The idempotency session of a write; a request without a client id is not deduplicated.
-fn session(header: Option<RequestHeader>) -> Result<Option<Session>, Error> {
-    let Some(h) = header.filter(|h| !h.client_id.is_empty()) else {
-        return Ok(None);
-    };
-    if h.client_id.len() > MAX_CLIENT_ID {
-        return Err(Error::too_large(
-            "header.client_id",
-            h.client_id.len(),
-            MAX_CLIENT_ID,
-        ));
-    }
-    Ok(Some(Session {
+/// (`check_input` bounds the client id.)
+fn session(header: Option<RequestHeader>) -> Option<Session> {
+    let h = header.filter(|h| !h.client_id.is_empty())?;
+    Some(Session {
         client_id: h.client_id,
         sequence: h.sequence,
         first_incomplete: h.first_incomplete,
-    }))
+    })
 }
 
 /// The machine answered a command with a reply of another kind: a bug, never bad input.

@@ -1,6 +1,8 @@
-//! The KV service: validates input, maps requests to replicated commands, and serves reads
-//! from the local state machine after a read index (linearizable) or directly (serializable).
-//! Writes may carry a fence (a lock token or election term) that the state machine checks.
+//! The KV service: maps requests to replicated commands, and serves reads from the local
+//! state machine after a read index (linearizable) or directly (serializable). A write's key
+//! and value are checked by the gateway (`Request::check_input`, as on the leader for a
+//! forwarded write), a read's key here. Writes may carry a fence (a lock token or election
+//! term) that the state machine checks.
 
 use cairn_api::v1::kv_server::Kv;
 use cairn_api::v1::{
@@ -66,14 +68,6 @@ impl Kv for KvService {
         req: tonic::Request<PutRequest>,
     ) -> Result<tonic::Response<PutResponse>, Status> {
         let r = req.into_inner();
-        self.check_key(&r.key)?;
-        if r.value.len() > self.limits.max_value_bytes {
-            return Err(status::too_large(
-                "value",
-                r.value.len(),
-                self.limits.max_value_bytes,
-            ));
-        }
         let fence = coord::fence(r.fence)?;
         let command = Command::Put {
             key: r.key,
@@ -111,7 +105,6 @@ impl Kv for KvService {
         req: tonic::Request<DeleteRequest>,
     ) -> Result<tonic::Response<DeleteResponse>, Status> {
         let r = req.into_inner();
-        self.check_key(&r.key)?;
         let fence = coord::fence(r.fence)?;
         let command = Command::Delete {
             key: r.key,

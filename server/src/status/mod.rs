@@ -9,11 +9,11 @@ mod etcd;
 pub use etcd::{EtcdCall, NO_LEADER, WATCH_COMPACTED, etcd, etcd_status};
 
 use cairn_api::meta::{self, kind};
-use cairn_model::CommandError;
 use cairn_model::checkpoint::CheckpointError;
 use cairn_model::coord::CoordError;
 use cairn_model::txn::KvError;
 use cairn_model::workflow::{TaskError, WorkflowError};
+use cairn_model::{CommandError, InputError};
 use cairn_raft::ForwardError;
 use cairn_storage::CheckpointReadError;
 
@@ -30,6 +30,7 @@ fn forward_error(e: ForwardError) -> Status {
             (Code::Unavailable, kind::UNAVAILABLE)
         }
         ForwardError::Timeout(_) => (Code::DeadlineExceeded, kind::TIMEOUT),
+        ForwardError::Refused(input) => return refused(input.clone()),
     };
     let message = match &e {
         ForwardError::Unavailable { reason, .. } => reason.clone(),
@@ -42,6 +43,21 @@ fn forward_error(e: ForwardError) -> Status {
         status.metadata_mut().insert(meta::LEADER, v);
     }
     status
+}
+
+/// The leader refused a forwarded write's input (its limits may be narrower than this node's):
+/// the status this node's own check gives, so the answer does not depend on where the check
+/// ran. An internal command is no client's request, only a misbehaving peer's: it is not
+/// allowed from outside the leader, whatever its content.
+fn refused(e: InputError) -> Status {
+    match e {
+        InputError::Internal { .. } => with_kind(
+            Code::PermissionDenied,
+            kind::INTERNAL_COMMAND,
+            e.to_string(),
+        ),
+        other => Error::from(other).into(),
+    }
 }
 
 impl From<Error> for Status {
@@ -350,6 +366,8 @@ pub fn invalid(msg: impl Into<String>) -> Status {
 
 #[cfg(test)]
 mod checkpoint_tests;
+#[cfg(test)]
+mod input_tests;
 
 #[cfg(test)]
 mod tests {

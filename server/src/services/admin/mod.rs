@@ -30,6 +30,7 @@ use crate::cluster_id::ClusterId;
 use crate::config::check_addr;
 use crate::error::{Error, Refusal};
 use crate::status;
+use crate::tls::ClientDialer;
 
 /// How long a transfer may take to show the new leader before the call reports a timeout
 /// (the transfer may still complete; status shows it).
@@ -45,6 +46,8 @@ pub struct AdminOptions {
     pub reachable_within: Duration,
     /// None in tests that build the service without a store.
     pub cluster_id: Option<ClusterId>,
+    /// Connections to other members' client ports (an etcd admin call forwarded to the leader).
+    pub dialer: ClientDialer,
 }
 
 pub struct AdminService {
@@ -55,6 +58,11 @@ pub struct AdminService {
 impl AdminService {
     pub fn new(proposer: Proposer<StateMachineStore>, opts: AdminOptions) -> Self {
         Self { proposer, opts }
+    }
+
+    /// How this node reaches other members' client ports.
+    pub fn dialer(&self) -> &ClientDialer {
+        &self.opts.dialer
     }
 
     fn metrics(&self) -> RaftMetrics<cairn_raft::TypeConfig> {

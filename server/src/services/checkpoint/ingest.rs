@@ -29,8 +29,8 @@ use crate::error::Error;
 use crate::services::gateway::{Gateway, unexpected};
 use crate::status;
 
-/// Raw bytes per chunk (and per `Save` entry).
-pub const CHUNK: usize = 1024 * 1024;
+/// Raw bytes per chunk (and per `Save` entry): the model's, which bounds the entries.
+pub const CHUNK: usize = cairn_model::checkpoint::command::CHUNK_BYTES;
 
 /// What a save answers.
 #[derive(Debug, Clone, PartialEq, Eq)]

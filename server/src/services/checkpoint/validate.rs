@@ -1,11 +1,14 @@
 //! Input checks of the checkpoint service, run before anything is proposed so bad input never
 //! costs a log entry; the state machine re-checks whatever depends on state (the workflow,
-//! the parent, the upload).
+//! the parent, the upload). They run on the request's fields as it is mapped, and on the raw
+//! payload before it is compressed; the commands then meet the same checks again in the
+//! gateway (`Request::check_input`), as a forwarded write does on the leader.
 
 use cairn_api::v1 as pb;
 use cairn_model::checkpoint::{
     CheckpointCommand, CheckpointError, CheckpointKind, Codec, RetentionPolicy, SaveCheckpoint,
 };
+use cairn_model::input::{MAX_REASON, MAX_SHORT_TEXT};
 use cairn_model::workflow::WorkflowError;
 use cairn_model::workflow::command::DEFAULT_NAMESPACE;
 use cairn_model::workflow::limits::RecordLimits;
@@ -15,11 +18,6 @@ use super::convert;
 use crate::error::Error;
 use crate::services::fields::{id, text};
 use crate::status;
-
-/// Longest label and actor.
-const MAX_SHORT_TEXT: usize = 256;
-/// Longest rollback reason.
-const MAX_REASON: usize = 4096;
 
 /// What a checkpoint is saved with, checked; the payload-dependent fields are filled in once
 /// the payload has been encoded.

@@ -1,6 +1,8 @@
 //! Coordination services (leases, locks, elections): the input checks every one of them makes
-//! before proposing, the shared propose/read helpers, conversions to the public messages, and
-//! the fence a KV or workflow write may carry.
+//! before proposing (on the request's fields; the command meets the same again in the
+//! gateway's `Request::check_input`, with the bounds shared from cairn-model), the shared
+//! propose/read helpers, conversions to the public messages, and the fence a KV or workflow
+//! write may carry.
 
 pub mod elections;
 pub mod leases;
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_api::v1 as pb;
+use cairn_model::coord::command::{MAX_ELECTION_VALUE_BYTES as MAX_VALUE_BYTES, MAX_OWNER_BYTES};
 use cairn_model::coord::{Attachment, CoordCommand, CoordError, Fence, Holder, LeaseChoice};
 use cairn_model::coord::{LeaseRecord, LockRecord};
 use cairn_model::workflow::names::is_valid_id;
@@ -25,11 +28,6 @@ use tonic::Status;
 use super::gateway::{Gateway, unexpected};
 use crate::coord_config::CoordConfig;
 use crate::status;
-
-/// Longest owner or candidate id, in bytes (the state machine's bound).
-const MAX_OWNER_BYTES: usize = 256;
-/// Largest election value: it is copied into every leadership record and change event.
-const MAX_VALUE_BYTES: usize = 64 * 1024;
 
 /// What the three services share. Cheap to clone.
 #[derive(Clone)]

@@ -1,12 +1,17 @@
 //! Input checks of the workflow service and the mapping of valid requests to replicated
 //! commands. Everything here runs before anything is proposed, so bad input never costs a
-//! log entry; the state machine re-checks whatever depends on state.
+//! log entry; the state machine re-checks whatever depends on state. These checks run on the
+//! request's fields as it is mapped (defaults, canonical JSON); the command then meets the
+//! same checks again in the gateway (`Request::check_input`, with the limits shared from
+//! cairn-model), which is what a forwarded write meets on the leader.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_api::v1 as pb;
+use cairn_model::input::{MAX_REASON, MAX_SHORT_TEXT};
 use cairn_model::workflow::command::{
-    CreateWorkflow, DEFAULT_NAMESPACE, TaskSpec, TransitionWorkflow, UpdateWorkflow, UpsertTasks,
+    CreateWorkflow, DEFAULT_NAMESPACE, MAX_TASKS_PER_UPSERT, TaskSpec, TransitionWorkflow,
+    UpdateWorkflow, UpsertTasks,
 };
 use cairn_model::workflow::limits::RecordLimits;
 use cairn_model::workflow::query::{ListQuery, SortBy};
@@ -17,12 +22,6 @@ use crate::services::fields::{id, text};
 use crate::status;
 
 use cairn_model::workflow::definition::DEFAULT_DEFINITION;
-/// Longest owner id, routing strategy, actor, task name/kind/agent id.
-const MAX_SHORT_TEXT: usize = 256;
-/// Longest transition or update reason.
-const MAX_REASON: usize = 4096;
-/// Most tasks in one upsert: it is one log entry, applied in one transaction.
-pub const MAX_TASKS_PER_UPSERT: usize = 10_000;
 
 /// `value` must be an identifier; the message names the field.
 /// Empty means the default namespace.

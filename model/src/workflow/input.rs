@@ -1,0 +1,142 @@
+//! The workflow part of `Request::check_input` (see `crate::input`): ids, text sizes, labels,
+//! metadata and task JSON, definitions. The workflow service checks the same while it maps a
+//! request to its command; this is the check every proposed command meets, forwarded or not.
+
+use std::collections::BTreeSet;
+
+use super::command::{
+    CreateWorkflow, MAX_TASKS_PER_UPSERT, TransitionWorkflow, UpdateWorkflow, UpsertTasks,
+    WorkflowCommand, WorkflowError,
+};
+use super::definition::Target;
+use super::limits::RecordLimits;
+use crate::input::{
+    InputError, MAX_REASON, MAX_SHORT_TEXT, check_metadata, count, id, internal, invalid, limit,
+    size, text,
+};
+
+impl WorkflowCommand {
+    /// This command's part of `Request::check_input`, against the node's record limits.
+    pub fn check_input(&self, limits: &RecordLimits) -> Result<(), InputError> {
+        match self {
+            WorkflowCommand::RegisterDefinition(d) => d
+                .validate()
+                .map(|_| ())
+                .map_err(|e| InputError::Workflow(WorkflowError::InvalidDefinition(e))),
+            WorkflowCommand::Create(c) => check_create(limits, c),
+            WorkflowCommand::Transition(t) => check_transition(t),
+            WorkflowCommand::Update(u) => check_update(limits, u),
+            WorkflowCommand::Delete { id: wf, .. } => id("id", wf),
+            WorkflowCommand::Purge { .. } => Err(internal("workflow.purge")),
+            WorkflowCommand::UpsertTasks(u) => check_upsert(limits, u),
+            WorkflowCommand::CompactHistory { id: wf, keep_last } => {
+                id("workflow_id", wf)?;
+                if *keep_last == 0 {
+                    return Err(invalid("keep_last", "must be at least 1"));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn check_create(limits: &RecordLimits, c: &CreateWorkflow) -> Result<(), InputError> {
+    if let Some(wf) = &c.id {
+        id("id", wf)?;
+    }
+    id("definition", &c.definition)?;
+    limits.check_labels(&c.labels).map_err(limit)?;
+    text("owner_id", &c.owner_id, MAX_SHORT_TEXT)?;
+    text("routing_strategy", &c.routing_strategy, MAX_SHORT_TEXT)?;
+    text("actor", &c.actor, MAX_SHORT_TEXT)?;
+    id("namespace", &c.namespace)?;
+    check_metadata(limits, &c.metadata)
+}
+
+fn check_transition(t: &TransitionWorkflow) -> Result<(), InputError> {
+    id("id", &t.id)?;
+    match &t.target {
+        Target::Status(s) => id("status", s)?,
+        Target::Event(e) => id("event", e)?,
+    }
+    text("actor", &t.actor, MAX_SHORT_TEXT)?;
+    text("reason", &t.reason, MAX_REASON)
+}
+
+fn check_update(limits: &RecordLimits, u: &UpdateWorkflow) -> Result<(), InputError> {
+    id("id", &u.id)?;
+    // The patch must be an object: a non-object merge patch would replace the whole metadata
+    // with a non-object. The merged result is size-checked again by the machine.
+    if let Some(patch) = &u.metadata_patch {
+        check_metadata(limits, patch)?;
+    }
+    limits.check_labels(&u.set_labels).map_err(limit)?;
+    for key in &u.remove_labels {
+        id("remove_labels", key)?;
+    }
+    for (field, v) in [
+        ("owner_id", &u.owner_id),
+        ("routing_strategy", &u.routing_strategy),
+    ] {
+        if let Some(v) = v {
+            text(field, v, MAX_SHORT_TEXT)?;
+        }
+    }
+    text("actor", &u.actor, MAX_SHORT_TEXT)?;
+    text("reason", &u.reason, MAX_REASON)
+}
+
+fn check_upsert(limits: &RecordLimits, u: &UpsertTasks) -> Result<(), InputError> {
+    id("workflow_id", &u.workflow_id)?;
+    if u.tasks.is_empty() {
+        return Err(InputError::Empty {
+            field: "tasks".into(),
+        });
+    }
+    count("tasks in one upsert", u.tasks.len(), MAX_TASKS_PER_UPSERT)?;
+    let mut seen = BTreeSet::new();
+    for t in &u.tasks {
+        id("task id", &t.id)?;
+        if !seen.insert(t.id.as_str()) {
+            return Err(InputError::Workflow(WorkflowError::DuplicateTask(
+                t.id.clone(),
+            )));
+        }
+        for (field, v) in [
+            ("name", &t.name),
+            ("kind", &t.kind),
+            ("agent_id", &t.agent_id),
+        ] {
+            if let Some(v) = v {
+                text(field, v, MAX_SHORT_TEXT)?;
+            }
+        }
+        for dep in t.dependencies.iter().flatten() {
+            id("dependency", dep)?;
+        }
+        for (field, v) in [
+            ("input", &t.input),
+            ("output", &t.output),
+            ("error", &t.error),
+        ] {
+            json_field(limits, field, v.as_deref())?;
+        }
+    }
+    Ok(())
+}
+
+/// A task JSON field: any JSON value within the metadata limit; empty clears the field.
+fn json_field(limits: &RecordLimits, field: &str, v: Option<&str>) -> Result<(), InputError> {
+    let Some(v) = v.filter(|v| !v.is_empty()) else {
+        return Ok(());
+    };
+    size(field, v.len(), limits.max_metadata_bytes)?;
+    serde_json::from_str::<serde::de::IgnoredAny>(v)
+        .map(|_| ())
+        .map_err(|e| {
+            InputError::Workflow(WorkflowError::InvalidJson {
+                field: field.into(),
+                message: e.to_string(),
+            })
+        })
+}
