@@ -372,3 +372,36 @@ async fn a_member_without_quorum_says_so_in_etcds_words() {
     assert_eq!(s.code(), Code::Unavailable, "{s:?}");
     assert_eq!(s.message(), "etcdserver: no leader", "{s:?}");
 }
+
+/// server/src/etcd/watch.rs's MAX_WATCHERS_PER_STREAM.
+const MAX_WATCHERS_PER_STREAM: usize = 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_watch_stream_carries_a_bounded_number_of_watchers() {
+    let cluster = Cluster::start(1).await.unwrap();
+    let mut c = client_of(&cluster, 1).await;
+    let mut stream = c.watch("w-0", None).await.unwrap();
+    for i in 1..=MAX_WATCHERS_PER_STREAM {
+        stream.watch(format!("w-{i}"), None).await.unwrap();
+    }
+    let mut created = Vec::new();
+    for _ in 0..MAX_WATCHERS_PER_STREAM {
+        let resp = stream.message().await.unwrap().unwrap();
+        assert!(resp.created() && !resp.canceled(), "{resp:?}");
+        created.push(resp.watch_id());
+    }
+    let refused = stream.message().await.unwrap().unwrap();
+    assert!(refused.created() && refused.canceled(), "{refused:?}");
+    assert!(
+        refused.cancel_reason().contains("too many watchers"),
+        "{refused:?}"
+    );
+
+    // The bound counts live watchers: cancel one and there is room again.
+    stream.cancel(created[0]).await.unwrap();
+    let canceled = stream.message().await.unwrap().unwrap();
+    assert!(canceled.canceled() && canceled.watch_id() == created[0]);
+    stream.watch("w-again", None).await.unwrap();
+    let again = stream.message().await.unwrap().unwrap();
+    assert!(again.created() && !again.canceled(), "{again:?}");
+}

@@ -433,3 +433,48 @@ async fn bad_membership_requests_are_refused_and_change_nothing() {
         "{err}"
     );
 }
+
+/// server/src/server.rs's MAX_STREAMS_PER_CONNECTION.
+const MAX_STREAMS_PER_CONNECTION: usize = 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_holds_a_bounded_number_of_streams() {
+    let cluster = Cluster::start(1).await.unwrap();
+    // One channel is one HTTP/2 connection.
+    let channel = tonic::transport::Endpoint::from_shared(format!(
+        "http://{}",
+        cluster.node(1).client_addr
+    ))
+    .unwrap()
+    .connect()
+    .await
+    .unwrap();
+    let open = || {
+        let mut health = HealthClient::new(channel.clone());
+        async move {
+            let req = HealthCheckRequest {
+                service: String::new(),
+            };
+            health.watch(req).await.map(|r| r.into_inner())
+        }
+    };
+    let mut streams = Vec::new();
+    for i in 0..MAX_STREAMS_PER_CONNECTION {
+        let stream = tokio::time::timeout(Duration::from_secs(10), open())
+            .await
+            .unwrap_or_else(|_| panic!("stream {i} within the limit did not open"));
+        streams.push(stream.unwrap());
+    }
+    // The server told the client its limit: one more stream waits for a free slot. (A
+    // negative: nothing can signal it, so the wait is bounded and generous.)
+    let waiting = tokio::spawn(open());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!waiting.is_finished(), "a stream beyond the limit was opened");
+    // Closing one lets it in.
+    streams.pop();
+    let opened = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the waiting stream opens once another closes")
+        .unwrap();
+    assert!(opened.is_ok(), "{opened:?}");
+}

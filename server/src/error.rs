@@ -107,6 +107,10 @@ pub enum EtcdError {
     /// A watch create naming an id that is taken or negative (a cancel reason, not a status).
     #[error("etcdserver: watch id {0} already in use or invalid")]
     WatchIdUnavailable(i64),
+    /// A watch create on a stream that already carries the most watchers a stream may (a
+    /// cancel reason): each costs the node memory and a scan per event.
+    #[error("etcdserver: too many watchers on one stream (limit {0}); open another stream")]
+    TooManyWatchers(usize),
     /// Any other malformed request (too many operations, oversized keys, ...).
     #[error("etcdserver: {0}")]
     Invalid(String),

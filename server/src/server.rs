@@ -100,6 +100,23 @@ type Serving = Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> 
 /// Serves a tonic router on `listener` until `shutdown`, over TLS when `tls` is set (a macro:
 /// the two incoming streams have different connection types, and a router's type is not
 /// worth spelling out in a generic function's bounds).
+/// Concurrent HTTP/2 streams (calls and watches) one connection may hold: bounds what one
+/// client can make a node keep open; well-behaved clients queue beyond it.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 1024;
+/// Idle connections are pinged this often, and dropped when a ping goes unanswered for
+/// [`HTTP2_KEEPALIVE_TIMEOUT`]: a vanished client (machine gone, cable cut) does not hold its
+/// streams and watchers forever.
+const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A gRPC server with the limits every port has.
+fn grpc_server() -> Server {
+    Server::builder()
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
+}
+
 macro_rules! serve_on {
     ($router:expr, $listener:expr, $tls:expr, $shutdown:expr) => {{
         let router = $router;
@@ -163,7 +180,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     };
 
     let peer_server = serve_on!(
-        Server::builder().add_service(
+        grpc_server().add_service(
             PeerService::new(proposer.clone(), snapshot_dir, snapshot_verifier())
                 .with_auth(tls.peer_auth.clone())
                 .with_check(crate::input::peer_check(crate::input::limits(&cfg)))
@@ -209,7 +226,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         },
     });
     let (health_reporter, health_service) = crate::ops::health_service();
-    let client_router = Server::builder()
+    let client_router = grpc_server()
         .layer(crate::metrics::grpc::GrpcMetricsLayer)
         .add_service(health_service)
         .add_service(

@@ -33,6 +33,9 @@ const ROUND_REVISIONS: usize = 1024;
 const FRAGMENT_BYTES: usize = 1536 * 1024;
 /// Responses buffered per stream: beyond it the stream's task waits for its client.
 const STREAM_BUFFER: usize = 64;
+/// Watchers one stream may carry (etcd sets no bound; a client that wants more opens another
+/// stream, which the HTTP/2 stream limit per connection bounds in turn).
+pub const MAX_WATCHERS_PER_STREAM: usize = 1024;
 const FILTER_NOPUT: i32 = 0;
 const FILTER_NODELETE: i32 = 1;
 
@@ -188,16 +191,21 @@ impl Stream {
                     }
                     self.next_id
                 };
-                if c.key.is_empty() || self.watchers.contains_key(&id) || id < 0 {
+                let refusal = if c.key.is_empty() {
+                    Some(EtcdError::KeyNotProvided)
+                } else if self.watchers.contains_key(&id) || id < 0 {
+                    Some(EtcdError::WatchIdUnavailable(id))
+                } else if self.watchers.len() >= MAX_WATCHERS_PER_STREAM {
+                    Some(EtcdError::TooManyWatchers(MAX_WATCHERS_PER_STREAM))
+                } else {
+                    None
+                };
+                if let Some(e) = refusal {
                     // etcd answers a create it cannot honour with created + canceled.
                     let mut resp = self.response(id, current);
                     resp.created = true;
                     resp.canceled = true;
-                    resp.cancel_reason = if c.key.is_empty() {
-                        EtcdError::KeyNotProvided.to_string()
-                    } else {
-                        EtcdError::WatchIdUnavailable(id).to_string()
-                    };
+                    resp.cancel_reason = e.to_string();
                     return self.send(resp).await;
                 }
                 let start = u64::try_from(c.start_revision).unwrap_or(0);

@@ -101,6 +101,7 @@ fn etcd_input_error(e: &EtcdError) -> Status {
         | EtcdError::NegativeLeaderRev
         | EtcdError::WatchIdUnavailable(_)
         | EtcdError::Invalid(_) => InvalidArgument,
+        EtcdError::TooManyWatchers(_) => Code::ResourceExhausted,
         EtcdError::LeaseNotFound | EtcdError::MemberNotFound => NotFound,
         EtcdError::LeaseTtlTooLarge => OutOfRange,
         EtcdError::ElectionNoLeader
