@@ -441,14 +441,12 @@ const MAX_STREAMS_PER_CONNECTION: usize = 1024;
 async fn one_connection_holds_a_bounded_number_of_streams() {
     let cluster = Cluster::start(1).await.unwrap();
     // One channel is one HTTP/2 connection.
-    let channel = tonic::transport::Endpoint::from_shared(format!(
-        "http://{}",
-        cluster.node(1).client_addr
-    ))
-    .unwrap()
-    .connect()
-    .await
-    .unwrap();
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.node(1).client_addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
     let open = || {
         let mut health = HealthClient::new(channel.clone());
         async move {
@@ -469,7 +467,10 @@ async fn one_connection_holds_a_bounded_number_of_streams() {
     // negative: nothing can signal it, so the wait is bounded and generous.)
     let waiting = tokio::spawn(open());
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(!waiting.is_finished(), "a stream beyond the limit was opened");
+    assert!(
+        !waiting.is_finished(),
+        "a stream beyond the limit was opened"
+    );
     // Closing one lets it in.
     streams.pop();
     let opened = tokio::time::timeout(Duration::from_secs(10), waiting)

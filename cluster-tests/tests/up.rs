@@ -1,5 +1,6 @@
 //! `cairn up`: starts a local 3-node cluster, stops all of it on Ctrl-C (SIGINT), and resumes
-//! the same cluster with the same data when run again.
+//! the same cluster with the same data when run again; `cairn up --tls` does the same over TLS
+//! with generated certificates and prints command lines that work.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,7 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use cairn_client::Client;
+use cairn_client::{Client, ClientConfig, TlsOptions};
 use cairn_cluster_tests::cluster::cairn_bin;
 use cairn_cluster_tests::wait_until;
 
@@ -45,11 +46,18 @@ impl Drop for Up {
 }
 
 fn start_up(dir: &std::path::Path, base: u16) -> Up {
+    start_up_with(dir, base, &[])
+}
+
+/// `cairn up` with `extra` flags; what it prints goes to `up.out` in `dir`.
+fn start_up_with(dir: &std::path::Path, base: u16, extra: &[&str]) -> Up {
+    let out = std::fs::File::create(dir.join("up.out")).unwrap();
     Up(Command::new(cairn_bin().unwrap())
         .current_dir(dir)
         .args(["up", "--base-port", &base.to_string()])
+        .args(extra)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(out)
         .stderr(Stdio::null())
         .spawn()
         .unwrap())
@@ -105,5 +113,73 @@ async fn up_starts_stops_on_ctrl_c_and_resumes() {
     .unwrap();
     assert_eq!(kv.value, b"hello");
     assert_eq!(kv.mod_revision, rev, "same cluster, same history");
+    interrupt_and_wait(&mut up, base).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_tls_generates_certificates_and_prints_lines_that_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = free_base_port();
+    let endpoints: Vec<String> = (1..=3).map(|i| format!("127.0.0.1:{}", base + i)).collect();
+    let mut up = start_up_with(dir.path(), base, &["--tls"]);
+
+    // The line `up` prints for the operator, once the cluster has a leader.
+    let printed = wait_until(Duration::from_secs(60), "cairn up --tls to print", || {
+        let out = std::fs::read_to_string(dir.path().join("up.out")).unwrap_or_default();
+        async move { out.contains("etcdctl --endpoints https://").then_some(out) }
+    })
+    .await
+    .unwrap();
+    let kv_line = printed
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("cairn kv "))
+        .unwrap_or_else(|| panic!("no cairn kv line in:\n{printed}"));
+    let args: Vec<&str> = kv_line.split_whitespace().skip(1).collect();
+    let run = Command::new(cairn_bin().unwrap())
+        .args(&args)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{kv_line}: {run:?}");
+
+    // The certificates it generated: the client port wants one of them.
+    let pki = dir.path().join("cairn-data/pki");
+    let tls = TlsOptions::from_files(
+        Some(&pki.join("ca.pem")),
+        Some(&pki.join("client-root.pem")),
+        Some(&pki.join("client-root-key.pem")),
+    )
+    .unwrap();
+    let config = ClientConfig {
+        tls: Some(tls),
+        ..ClientConfig::default()
+    };
+    let client = Client::with_config(endpoints.clone(), config).unwrap();
+    let kv = client.get("hello").await.unwrap().unwrap();
+    assert_eq!(kv.value, b"world");
+    let plain = Client::with_config(
+        endpoints,
+        ClientConfig {
+            retry_deadline: Duration::from_secs(2),
+            ..ClientConfig::default()
+        },
+    )
+    .unwrap();
+    assert!(plain.get("hello").await.is_err(), "served without TLS");
+
+    // Run again: the same certificates, the same cluster.
+    let ca = std::fs::read(pki.join("ca.pem")).unwrap();
+    interrupt_and_wait(&mut up, base).await;
+    let mut up = start_up_with(dir.path(), base, &["--tls"]);
+    let again = wait_until(
+        Duration::from_secs(30),
+        "the resumed TLS cluster",
+        || async { client.get("hello").await.ok().flatten() },
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.mod_revision, kv.mod_revision);
+    assert_eq!(std::fs::read(pki.join("ca.pem")).unwrap(), ca);
     interrupt_and_wait(&mut up, base).await;
 }
