@@ -132,9 +132,7 @@ where
         Ok(())
     }
 
-    /// A snapshot is taken only from the leader of a committed vote at least as new as ours,
-    /// and not the leader of our term if we know another; and only up to the size bound. All
-    /// before a file is created.
+    /// [`admit_snapshot`] against this node's current term and leader.
     fn admit_snapshot(
         &self,
         caller: Caller,
@@ -142,38 +140,14 @@ where
         meta: &SnapshotMeta,
         size: u64,
     ) -> Result<(), Status> {
-        let from = voter(vote);
-        caller.check_claim(from, "snapshot")?;
-        if !vote.is_committed() {
-            return Err(Status::permission_denied(format!(
-                "snapshot from node {from}, which is not an elected leader"
-            )));
-        }
         let metrics = self.proposer.raft().metrics();
         let m = metrics.borrow_watched();
-        let term = vote.leader_id().term();
-        if term < m.current_term {
-            return Err(Status::failed_precondition(format!(
-                "snapshot from the leader of term {term}; this node is at term {}",
-                m.current_term
-            )));
-        }
-        if term == m.current_term
-            && let Some(leader) = m.current_leader
-            && leader != from
-        {
-            return Err(Status::permission_denied(format!(
-                "snapshot from node {from}; the leader of term {term} is node {leader}"
-            )));
-        }
-        if size > self.max_snapshot_bytes {
-            return Err(Status::resource_exhausted(format!(
-                "snapshot up to {} of {size} bytes is over this node's limit of {} bytes",
-                meta.last_log_id.map(|l| l.index).unwrap_or(0),
-                self.max_snapshot_bytes
-            )));
-        }
-        Ok(())
+        let ours = Ours {
+            term: m.current_term,
+            leader: m.current_leader,
+            max_bytes: self.max_snapshot_bytes,
+        };
+        admit_snapshot(caller, vote, meta, size, ours)
     }
 
     /// The tonic service with Cairn's peer message size limits.
@@ -182,6 +156,56 @@ where
             .max_decoding_message_size(MAX_PEER_MESSAGE)
             .max_encoding_message_size(MAX_PEER_MESSAGE)
     }
+}
+
+/// What a node knows that decides whether it takes a snapshot.
+#[derive(Debug, Clone, Copy)]
+struct Ours {
+    term: u64,
+    leader: Option<NodeId>,
+    max_bytes: u64,
+}
+
+/// A snapshot is taken only from the leader of a committed vote at least as new as ours, and
+/// not the leader of our term if we know another; and only up to the size bound. Checked on
+/// the stream's header, before a file is created.
+fn admit_snapshot(
+    caller: Caller,
+    vote: &Vote,
+    meta: &SnapshotMeta,
+    size: u64,
+    ours: Ours,
+) -> Result<(), Status> {
+    let from = voter(vote);
+    caller.check_claim(from, "snapshot")?;
+    if !vote.is_committed() {
+        return Err(Status::permission_denied(format!(
+            "snapshot from node {from}, which is not an elected leader"
+        )));
+    }
+    let term = vote.leader_id().term();
+    if term < ours.term {
+        return Err(Status::failed_precondition(format!(
+            "snapshot from the leader of term {term}; this node is at term {}",
+            ours.term
+        )));
+    }
+    if term == ours.term
+        && let Some(leader) = ours.leader
+        && leader != from
+    {
+        return Err(Status::permission_denied(format!(
+            "snapshot from node {from}; the leader of term {term} is node {leader}"
+        )));
+    }
+    if size > ours.max_bytes {
+        return Err(Status::resource_exhausted(format!(
+            "snapshot up to {} of {size} bytes is over this node's limit of {} bytes",
+            meta.last_log_id.map(|l| l.index).unwrap_or(0),
+            ours.max_bytes
+        )));
+    }
+    Ok(())
 }
 
 fn reply<T: Serialize>(value: &T) -> Result<Response<Payload>, Status> {
@@ -333,5 +357,78 @@ where
     async fn read_index(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
         self.member(&req)?;
         reply(&self.proposer.read_index_local().await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use tonic::Code;
+
+    use super::*;
+
+    const OURS: Ours = Ours {
+        term: 5,
+        leader: Some(1),
+        max_bytes: 1000,
+    };
+
+    fn admit(caller: Caller, vote: Vote, size: u64, ours: Ours) -> Result<(), Code> {
+        admit_snapshot(caller, &vote, &SnapshotMeta::default(), size, ours).map_err(|s| s.code())
+    }
+
+    #[test]
+    fn only_the_current_leader_within_the_bound_may_send_a_snapshot() {
+        let leader = Vote::new_committed(5, 1);
+        assert_eq!(admit(Caller::Node(1), leader, 1000, OURS), Ok(()));
+        assert_eq!(admit(Caller::Anyone, leader, 10, OURS), Ok(()));
+        // A newer leader we have not heard of yet is fine.
+        assert_eq!(
+            admit(Caller::Node(2), Vote::new_committed(6, 2), 10, OURS),
+            Ok(())
+        );
+        let no_leader = Ours {
+            leader: None,
+            ..OURS
+        };
+        assert_eq!(
+            admit(Caller::Node(2), Vote::new_committed(5, 2), 10, no_leader),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn impostors_candidates_stale_leaders_and_oversized_snapshots_are_refused() {
+        let leader = Vote::new_committed(5, 1);
+        let cases = [
+            // Node 2's certificate claiming node 1's leadership.
+            (Caller::Node(2), leader, 10, Code::PermissionDenied),
+            // A candidate, not an elected leader.
+            (Caller::Node(1), Vote::new(5, 1), 10, Code::PermissionDenied),
+            // The leader of an older term.
+            (
+                Caller::Node(2),
+                Vote::new_committed(4, 2),
+                10,
+                Code::FailedPrecondition,
+            ),
+            // A second leader of our term.
+            (
+                Caller::Node(3),
+                Vote::new_committed(5, 3),
+                10,
+                Code::PermissionDenied,
+            ),
+            // Over the size bound.
+            (Caller::Node(1), leader, 1001, Code::ResourceExhausted),
+        ];
+        for (caller, vote, size, code) in cases {
+            assert_eq!(
+                admit(caller, vote, size, OURS),
+                Err(code),
+                "{caller:?} {vote} {size}"
+            );
+        }
     }
 }
