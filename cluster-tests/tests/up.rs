@@ -130,18 +130,35 @@ async fn up_tls_generates_certificates_and_prints_lines_that_work() {
     })
     .await
     .unwrap();
-    let kv_line = printed
-        .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("cairn kv "))
-        .unwrap_or_else(|| panic!("no cairn kv line in:\n{printed}"));
-    let args: Vec<&str> = kv_line.split_whitespace().skip(1).collect();
-    let run = Command::new(cairn_bin().unwrap())
-        .args(&args)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{kv_line}: {run:?}");
+    // Each printed line works as printed: the put first, then the reads.
+    for (prefix, expect) in [
+        ("cairn kv ", "put ok"),
+        ("cairn ctl ", "leader"),
+        ("etcdctl ", "world"),
+    ] {
+        let line = printed
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` line in:\n{printed}"));
+        let mut words = line.split_whitespace();
+        let program = match words.next() {
+            // etcdctl comes with the test dependencies (scripts/install-deps).
+            Some("etcdctl") => std::path::PathBuf::from("etcdctl"),
+            _ => cairn_bin().unwrap(),
+        };
+        let run = Command::new(&program)
+            .args(words)
+            .env("ETCDCTL_API", "3")
+            .current_dir(dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("run {}: {e}", program.display()));
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            run.status.success() && stdout.contains(expect),
+            "{line}: {run:?}"
+        );
+    }
 
     // The certificates it generated: the client port wants one of them.
     let pki = dir.path().join("cairn-data/pki");
