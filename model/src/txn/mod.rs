@@ -4,8 +4,10 @@
 //! entry's revision. The etcd v3 KV service maps Put, DeleteRange and Txn onto this command.
 
 mod input;
+mod nesting;
 mod range;
 
+pub use nesting::MAX_DECODE_DEPTH;
 pub use range::{KeyRange, RangeReply, RangeSpec, SortOrder, SortTarget};
 
 use std::collections::BTreeSet;
@@ -74,8 +76,12 @@ pub struct PutOp {
 pub enum TxnOp {
     Range(RangeSpec),
     Put(PutOp),
-    DeleteRange { range: KeyRange, prev_kv: bool },
-    Txn(TxnCommand),
+    DeleteRange {
+        range: KeyRange,
+        prev_kv: bool,
+    },
+    /// Decoded under a nesting bound (`nesting.rs`): peers send these.
+    Txn(#[serde(deserialize_with = "nesting::nested")] TxnCommand),
 }
 
 /// A key and its record, as a transaction read or removed it.
@@ -91,7 +97,7 @@ pub enum OpReply {
     Range(RangeReply),
     Put { prev: Option<KeyValue> },
     DeleteRange { deleted: u64, prev: Vec<KeyValue> },
-    Txn(TxnReply),
+    Txn(#[serde(deserialize_with = "nesting::nested")] TxnReply),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
+use crate::codec::decode;
 
 fn put(key: &str) -> TxnOp {
     TxnOp::Put(PutOp {
@@ -189,4 +190,44 @@ fn range_finish_filters_sorts_and_limits_like_etcd() {
     assert_eq!(spec.wanted(), 0);
     let r = spec.finish(3, vec![]);
     assert_eq!((r.count, r.kvs.len(), r.more), (3, 0, false));
+}
+
+/// postcard bytes of transactions nested `depth` deep, written by hand: encoding such a value
+/// would itself recurse that deep. Each level is a `TxnCommand` with no compares, one success
+/// op (`TxnOp::Txn`, variant 3) and no failure ops.
+fn nested_txn_bytes(depth: usize) -> Vec<u8> {
+    let mut bytes = [0u8, 1, 3].repeat(depth);
+    bytes.extend([0, 0, 0]);
+    bytes.extend(std::iter::repeat_n(0u8, depth));
+    bytes
+}
+
+/// The same for replies: `TxnReply { succeeded: false, responses: [OpReply::Txn(..)] }`.
+fn nested_reply_bytes(depth: usize) -> Vec<u8> {
+    let mut bytes = [0u8, 1, 3].repeat(depth);
+    bytes.extend([0, 0]);
+    bytes
+}
+
+#[test]
+fn hostile_nesting_is_refused_while_decoding_not_by_overflowing_the_stack() {
+    // Far deeper than the test thread's stack could decode recursively.
+    let depth = 200_000;
+    assert!(decode::<TxnCommand>(&nested_txn_bytes(depth)).is_err());
+    assert!(decode::<TxnReply>(&nested_reply_bytes(depth)).is_err());
+    // The bound holds again afterwards (the depth count was unwound).
+    assert!(decode::<TxnCommand>(&nested_txn_bytes(3)).is_ok());
+}
+
+#[test]
+fn nesting_the_validation_refuses_still_decodes_so_it_gets_the_typed_error() {
+    let deep: TxnCommand = decode(&nested_txn_bytes(MAX_TXN_DEPTH + 1)).unwrap();
+    assert_eq!(deep.validate(), Err(KvError::TooDeep));
+    let mut reference = txn(vec![], vec![]);
+    for _ in 0..MAX_TXN_DEPTH + 1 {
+        reference = txn(vec![TxnOp::Txn(reference)], vec![]);
+    }
+    assert_eq!(deep, reference);
+    assert!(decode::<TxnReply>(&nested_reply_bytes(MAX_TXN_DEPTH + 1)).is_ok());
+    assert!(decode::<TxnCommand>(&nested_txn_bytes(MAX_DECODE_DEPTH + 1)).is_err());
 }
