@@ -9,6 +9,8 @@
 use std::time::Duration;
 
 use cairn_client::{Client, ClientConfig, TlsOptions};
+use cairn_cluster_tests::ops::{http_get, https_get};
+use cairn_cluster_tests::ports::free_addr;
 use cairn_cluster_tests::{Cluster, ClusterOptions, wait_until};
 use cairn_model::codec::{decode, encode};
 use cairn_model::{Command, Request, Response};
@@ -307,4 +309,22 @@ async fn replaced_certificates_are_served_without_a_restart() {
     .unwrap();
     assert_eq!(cluster.node(node).pid(), pid, "the node was not restarted");
     assert!(cluster.exited().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_port_speaks_https_without_asking_probes_for_certificates() {
+    let http = free_addr().unwrap();
+    let opts = ClusterOptions {
+        tls: true,
+        extra_args: vec!["--http-addr".into(), http.clone()],
+    };
+    let cluster = Cluster::start_with(1, opts).await.unwrap();
+    let ca = cluster.pki().unwrap().ca.clone();
+    let (code, _) = https_get(&http, "/livez", &ca).await.unwrap();
+    assert_eq!(code, 200);
+    let (code, body) = https_get(&http, "/metrics", &ca).await.unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains("cairn_raft_term"), "{body}");
+    // Plain HTTP gets no answer.
+    assert!(http_get(&http, "/livez").await.is_err());
 }
