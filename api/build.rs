@@ -1,5 +1,5 @@
 //! Generates the tonic/prost code for Cairn's public API (and, with the `etcd` feature,
-//! etcd's v3lock/v3election services). protoc comes from the protoc-bin-vendored crate so a
+//! etcd's v3lock/v3election services; always etcd's Auth service). protoc comes from the protoc-bin-vendored crate so a
 //! fresh machine needs no system protobuf compiler.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,8 +27,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
     }
+    etcd_auth()?;
     if std::env::var_os("CARGO_FEATURE_ETCD").is_some() {
         etcd()?;
+    }
+    Ok(())
+}
+
+/// etcd's Auth service, always: the Cairn client logs in through it (`Authenticate`) and the
+/// server serves it. Generated with its own ResponseHeader into a directory of its own, so it
+/// needs no etcd-client and cannot collide with the `etcd` feature's files.
+fn etcd_auth() -> Result<(), Box<dyn std::error::Error>> {
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("etcd-auth");
+    std::fs::create_dir_all(&out)?;
+    let protos = ["proto/etcd/etcdserverpb/auth.proto"];
+    tonic_prost_build::configure()
+        .out_dir(&out)
+        .compile_protos(&protos, &["proto"])?;
+    for p in protos.iter().chain(&[
+        "proto/etcd/etcdserverpb/header.proto",
+        "proto/etcd/authpb/auth.proto",
+    ]) {
+        println!("cargo:rerun-if-changed={p}");
     }
     Ok(())
 }

@@ -1,10 +1,10 @@
-//! The connection options shared by the client-side subcommands: `--endpoints` and etcdctl's
-//! TLS flags (`--cacert`, `--cert`, `--key`).
+//! The connection options shared by the client-side subcommands: `--endpoints`, etcdctl's
+//! TLS flags (`--cacert`, `--cert`, `--key`) and its `--user`.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use cairn_client::{Client, ClientConfig, TlsOptions};
+use cairn_client::{Client, ClientConfig, Credentials, TlsOptions};
 
 /// Client addresses of cluster nodes (any node works; the leader is found automatically).
 #[derive(clap::Args, Debug, Clone)]
@@ -18,6 +18,36 @@ pub struct EndpointsArg {
     pub list: Vec<String>,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// Logging in to a cluster with auth on (etcdctl's `--user`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AuthArgs {
+    /// NAME or NAME:PASSWORD. Without the password it is read from CAIRN_PASSWORD, else
+    /// asked for on the terminal.
+    #[arg(long = "user", env = "CAIRN_USER", global = true)]
+    pub user: Option<String>,
+}
+
+impl AuthArgs {
+    /// `None` unless `--user` is given.
+    pub fn credentials(&self) -> anyhow::Result<Option<Credentials>> {
+        let Some(user) = &self.user else {
+            return Ok(None);
+        };
+        if let Some((name, password)) = user.split_once(':') {
+            return Ok(Some(Credentials::new(name, password)));
+        }
+        let password = match std::env::var("CAIRN_PASSWORD") {
+            Ok(p) => p,
+            Err(_) => rpassword::prompt_password(format!("Password for {user}: ")).context(
+                "no password: give --user NAME:PASSWORD, set CAIRN_PASSWORD, or run on a terminal",
+            )?,
+        };
+        Ok(Some(Credentials::new(user.as_str(), password)))
+    }
 }
 
 /// TLS towards the cluster's client ports (as etcdctl names them).
@@ -53,6 +83,7 @@ impl EndpointsArg {
     pub fn connect_with(&self, config: ClientConfig) -> anyhow::Result<Client> {
         let config = ClientConfig {
             tls: self.tls.options()?,
+            credentials: self.auth.credentials()?,
             ..config
         };
         Client::with_config(self.list.iter().cloned(), config).context("bad --endpoints")
@@ -61,4 +92,19 @@ impl EndpointsArg {
     pub fn connect(&self) -> anyhow::Result<Client> {
         self.connect_with(ClientConfig::default())
     }
+}
+
+/// etcd-client's connect options for the same TLS and login (etcd-API calls and benchmarks).
+pub fn etcd_options(
+    tls: Option<&TlsOptions>,
+    credentials: Option<&Credentials>,
+) -> etcd_client::ConnectOptions {
+    let mut options = etcd_client::ConnectOptions::new();
+    if let Some(t) = tls {
+        options = options.with_tls(t.tonic());
+    }
+    if let Some(c) = credentials {
+        options = options.with_user(c.user.clone(), c.password.clone());
+    }
+    options
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cairn_api::v1::RequestHeader;
 use tokio::time::Instant;
+use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::Channel;
 use tonic::{Response, Status};
 
@@ -15,6 +16,7 @@ use crate::config::ClientConfig;
 use crate::endpoints::{Endpoints, Node};
 use crate::error::{Disposition, Error, Result, classify};
 use crate::in_flight::InFlight;
+use crate::login::SharedLogin;
 use crate::retry::Backoff;
 
 /// Responses larger than tonic's 4 MiB default are legitimate (a range page of large values);
@@ -46,6 +48,8 @@ pub(crate) struct Inner {
     /// smallest is sent as `first_incomplete`, so the cluster forgets replies below it.
     /// Shared, so a pending write's `SequenceHold` keeps only this set alive.
     pub(crate) in_flight: Arc<InFlight>,
+    /// The login token, when `config.credentials` is set.
+    login: SharedLogin,
 }
 
 impl Client {
@@ -73,6 +77,7 @@ impl Client {
                 // Start at 1 so 0 can never be mistaken for "no sequence".
                 sequence: AtomicU64::new(1),
                 in_flight: Arc::default(),
+                login: SharedLogin::default(),
             }),
         })
     }
@@ -113,7 +118,7 @@ impl Client {
     /// tonic consumes it, and it must reuse any idempotency header captured outside.
     pub(crate) async fn call<T, F, Fut>(&self, op: &'static str, attempt: F) -> Result<T>
     where
-        F: FnMut(Channel, Duration) -> Fut,
+        F: FnMut(Channel, Attempt) -> Fut,
         Fut: Future<Output = std::result::Result<Response<T>, Status>>,
     {
         let cfg = &self.inner.config;
@@ -131,7 +136,7 @@ impl Client {
         mut attempt: F,
     ) -> Result<T>
     where
-        F: FnMut(Channel, Duration) -> Fut,
+        F: FnMut(Channel, Attempt) -> Fut,
         Fut: Future<Output = std::result::Result<Response<T>, Status>>,
     {
         let cfg = &self.inner.config;
@@ -139,6 +144,7 @@ impl Client {
         let mut backoff = Backoff::new(cfg.backoff_base, cfg.backoff_max);
         let mut last_failure: Option<(String, bool)> = None;
         let mut just_redirected = false;
+        let mut logged_in_again = false;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -146,7 +152,7 @@ impl Client {
             }
             let per_try = request_timeout.min(remaining);
             let (idx, node) = self.inner.endpoints.pick();
-            let status = match try_once(&node, per_try, &mut attempt).await {
+            let status = match self.try_once(&node, per_try, &mut attempt).await {
                 Ok((value, leader)) => {
                     // A follower that served us by forwarding names the leader: go there next
                     // time and save the extra hop.
@@ -158,6 +164,11 @@ impl Client {
                 }
                 Err(status) => status,
             };
+            // An expired or revoked token: log in again, once, at once.
+            if self.token_refused(&status) && !logged_in_again {
+                logged_in_again = true;
+                continue;
+            }
             let (leader, timed_out, cause) = match classify(status) {
                 Disposition::Fail(e) => return Err(e),
                 Disposition::Retry {
@@ -190,10 +201,17 @@ impl Client {
     /// [`Error::Unavailable`] / [`Error::Timeout`] right away.
     pub(crate) async fn call_node<T, F, Fut>(&self, node: &Node, mut attempt: F) -> Result<T>
     where
-        F: FnMut(Channel, Duration) -> Fut,
+        F: FnMut(Channel, Attempt) -> Fut,
         Fut: Future<Output = std::result::Result<Response<T>, Status>>,
     {
-        match try_once(node, self.inner.config.request_timeout, &mut attempt).await {
+        let timeout = self.inner.config.request_timeout;
+        let mut outcome = self.try_once(node, timeout, &mut attempt).await;
+        if let Err(status) = &outcome
+            && self.token_refused(status)
+        {
+            outcome = self.try_once(node, timeout, &mut attempt).await;
+        }
+        match outcome {
             Ok((value, _)) => Ok(value),
             Err(status) => Err(match classify(status) {
                 Disposition::Fail(e) => e,
@@ -208,20 +226,58 @@ impl Client {
     }
 }
 
-async fn try_once<T, F, Fut>(
-    node: &Node,
+impl Client {
+    /// Whether `status` refused the login token; if so, it is forgotten (the next attempt
+    /// logs in again).
+    fn token_refused(&self, status: &Status) -> bool {
+        let refused = status.code() == tonic::Code::Unauthenticated
+            && self.inner.config.credentials.is_some();
+        if refused {
+            self.inner.login.forget();
+        }
+        refused
+    }
+
+    async fn try_once<T, F, Fut>(
+        &self,
+        node: &Node,
+        per_try: Duration,
+        attempt: &mut F,
+    ) -> std::result::Result<(T, Option<String>), Status>
+    where
+        F: FnMut(Channel, Attempt) -> Fut,
+        Fut: Future<Output = std::result::Result<Response<T>, Status>>,
+    {
+        // The local timer is authoritative (it also covers connection setup and a login). The
+        // server gets a slightly later deadline so it still drops abandoned work, but never
+        // answers "timeout expired" (Cancelled) before our own timer fires with a clear
+        // DeadlineExceeded.
+        let timeout = per_try + SERVER_DEADLINE_MARGIN;
+        let call = async {
+            let token = match &self.inner.config.credentials {
+                Some(creds) => Some(
+                    self.inner
+                        .login
+                        .token(creds, node.channel(), timeout)
+                        .await?,
+                ),
+                None => None,
+            };
+            attempt(node.channel(), Attempt { timeout, token }).await
+        };
+        answer(per_try, tokio::time::timeout(per_try, call).await)
+    }
+}
+
+/// One attempt's outcome: its value and the leader a follower named, or its failure.
+fn answer<T>(
     per_try: Duration,
-    attempt: &mut F,
-) -> std::result::Result<(T, Option<String>), Status>
-where
-    F: FnMut(Channel, Duration) -> Fut,
-    Fut: Future<Output = std::result::Result<Response<T>, Status>>,
-{
-    // The local timer is authoritative (it also covers connection setup). The server gets a
-    // slightly later deadline so it still drops abandoned work, but never answers "timeout
-    // expired" (Cancelled) before our own timer fires with a clear DeadlineExceeded.
-    let server_deadline = per_try + SERVER_DEADLINE_MARGIN;
-    match tokio::time::timeout(per_try, attempt(node.channel(), server_deadline)).await {
+    outcome: std::result::Result<
+        std::result::Result<Response<T>, Status>,
+        tokio::time::error::Elapsed,
+    >,
+) -> std::result::Result<(T, Option<String>), Status> {
+    match outcome {
         Ok(Ok(resp)) => {
             let leader = resp
                 .metadata()
@@ -237,10 +293,22 @@ where
     }
 }
 
+/// What one attempt sends besides its message: the deadline for the server, and the login
+/// token when the client logs in.
+#[derive(Debug, Clone)]
+pub(crate) struct Attempt {
+    pub(crate) timeout: Duration,
+    token: Option<AsciiMetadataValue>,
+}
+
 /// Wraps a message in a request carrying the attempt's deadline, so the server (and a
-/// follower forwarding to the leader) can give up when the client already has.
-pub(crate) fn request<M>(msg: M, timeout: Duration) -> tonic::Request<M> {
+/// follower forwarding to the leader) can give up when the client already has, and the login
+/// token (etcd's `token` metadata).
+pub(crate) fn request<M>(msg: M, attempt: Attempt) -> tonic::Request<M> {
     let mut req = tonic::Request::new(msg);
-    req.set_timeout(timeout);
+    req.set_timeout(attempt.timeout);
+    if let Some(token) = attempt.token {
+        req.metadata_mut().insert("token", token);
+    }
     req
 }

@@ -1,7 +1,8 @@
-//! Client settings: per-request timeout, total retry budget, backoff bounds and TLS.
+//! Client settings: per-request timeout, total retry budget, backoff bounds, TLS and login.
 
 use std::time::Duration;
 
+use crate::login::Credentials;
 use crate::tls::TlsOptions;
 
 /// How patient a [`Client`](crate::Client) is.
@@ -24,6 +25,9 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// TLS for every endpoint (`None`: plaintext). Endpoints without a scheme then use https.
     pub tls: Option<TlsOptions>,
+    /// A user to log in as, for clusters with auth on (`None`: no login; with a client
+    /// certificate and `--client-cert-auth`, its common name is the user).
+    pub credentials: Option<Credentials>,
 }
 
 impl Default for ClientConfig {
@@ -35,6 +39,7 @@ impl Default for ClientConfig {
             backoff_max: Duration::from_millis(500),
             connect_timeout: Duration::from_secs(2),
             tls: None,
+            credentials: None,
         }
     }
 }

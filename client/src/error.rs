@@ -100,6 +100,14 @@ pub enum Error {
     /// applied. [`crate::Client::resume`] retries it safely with the same idempotency key.
     #[error("write outcome unknown ({}); resume it with Client::resume", .0.cause)]
     OutcomeUnknown(Box<crate::PendingWrite>),
+    /// The cluster has auth on and the user may not do this (etcd's "permission denied").
+    /// Nothing was changed.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// The cluster has auth on and did not accept who the client is: no user given, a wrong
+    /// user or password, or a token it no longer accepts even after logging in again.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
 }
 
 /// What the retry loop should do with a failed attempt.
@@ -121,6 +129,17 @@ pub(crate) enum Disposition {
 /// Decides, from the status code and the server's metadata, whether a failure is final.
 pub(crate) fn classify(status: Status) -> Disposition {
     match status.code() {
+        Code::InvalidArgument
+            if meta_str(&status, meta::ERROR_KIND) == Some(meta::kind::UNAUTHENTICATED) =>
+        {
+            Disposition::Fail(Error::Unauthenticated(status.message().to_owned()))
+        }
+        Code::Unauthenticated => {
+            Disposition::Fail(Error::Unauthenticated(status.message().to_owned()))
+        }
+        Code::PermissionDenied => {
+            Disposition::Fail(Error::PermissionDenied(status.message().to_owned()))
+        }
         Code::InvalidArgument => {
             Disposition::Fail(Error::InvalidArgument(status.message().to_owned()))
         }

@@ -47,6 +47,7 @@ mod endpoints;
 mod error;
 mod in_flight;
 mod kv;
+mod login;
 mod pending;
 mod retry;
 mod tls;
@@ -68,6 +69,7 @@ pub use coord::{
 };
 pub use error::{Error, Result};
 pub use kv::{DeleteResult, KeyValue, RangePage};
+pub use login::Credentials;
 pub use pending::WriteOutcome;
 /// Re-exported so callers build metadata and task payloads with the same `Value` type.
 pub use serde_json;

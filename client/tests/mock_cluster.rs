@@ -276,6 +276,7 @@ fn fast_config() -> ClientConfig {
         backoff_max: Duration::from_millis(50),
         connect_timeout: Duration::from_millis(300),
         tls: None,
+        credentials: None,
     }
 }
 

@@ -141,6 +141,7 @@ fn config() -> ClientConfig {
         backoff_max: Duration::from_millis(20),
         connect_timeout: Duration::from_millis(200),
         tls: None,
+        credentials: None,
     }
 }
 

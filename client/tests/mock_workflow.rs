@@ -353,6 +353,7 @@ fn fast_config(retry_deadline: Duration) -> ClientConfig {
         backoff_max: Duration::from_millis(50),
         connect_timeout: Duration::from_millis(300),
         tls: None,
+        credentials: None,
     }
 }
 

@@ -186,6 +186,7 @@ fn request(command: Command) -> Request {
         session: None,
         time_ms: 0,
         fence: None,
+        auth: None,
         command,
     }
 }

@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::{AuthCommand, AuthError, AuthStamp};
 use crate::checkpoint::{CheckpointCommand, CheckpointError, CheckpointReply};
 use crate::coord::{CoordCommand, CoordError, CoordReply, Fence};
 use crate::txn::{KvError, TxnCommand, TxnReply};
@@ -32,6 +33,9 @@ pub struct Request {
     pub time_ms: u64,
     /// Apply only if this lock/election is still held with this token/term.
     pub fence: Option<Fence>,
+    /// The user the serving node authorized this request for, while auth is on (None for
+    /// the leader's own duties, and while auth is off).
+    pub auth: Option<AuthStamp>,
     pub command: Command,
 }
 
@@ -67,6 +71,8 @@ pub enum Command {
     SetClusterId {
         id: u64,
     },
+    /// Users, roles, permissions, auth on/off (etcd's Auth service).
+    Auth(AuthCommand),
 }
 
 /// The state machine's reply to one applied entry. `revision` is the entry's log index.
@@ -104,6 +110,10 @@ pub enum Response {
     Empty {
         revision: u64,
     },
+    /// An auth command took effect; `revision` is also the new auth revision.
+    Auth {
+        revision: u64,
+    },
 }
 
 /// Why the machine refused a command. Every replica refuses identically.
@@ -127,6 +137,8 @@ pub enum CommandError {
     Coord(#[from] CoordError),
     #[error(transparent)]
     Kv(#[from] KvError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 impl fmt::Display for Request {
@@ -153,6 +165,7 @@ impl fmt::Display for Request {
             ),
             Command::Compact { revision } => write!(f, "compact({revision})"),
             Command::SetClusterId { id } => write!(f, "set_cluster_id({id:x})"),
+            Command::Auth(c) => write!(f, "auth({})", c.name()),
         }
     }
 }
@@ -166,7 +179,8 @@ impl Command {
             Command::Put { .. }
             | Command::Delete { .. }
             | Command::Txn(_)
-            | Command::Compact { .. } => false,
+            | Command::Compact { .. }
+            | Command::Auth(_) => false,
             Command::Workflow(c) => c.is_internal(),
             Command::Checkpoint(c) => c.is_internal(),
             Command::Coord(c) => c.is_internal(),
@@ -197,7 +211,8 @@ impl Response {
             | Response::Coord { revision, .. }
             | Response::Txn { revision, .. }
             | Response::Compacted { revision }
-            | Response::Empty { revision } => Some(*revision),
+            | Response::Empty { revision }
+            | Response::Auth { revision } => Some(*revision),
             Response::Rejected(_) => None,
         }
     }
@@ -217,6 +232,7 @@ mod tests {
             }),
             time_ms: 1_700_000_000_000,
             fence: None,
+            auth: None,
             command: Command::Put {
                 key: b"k".to_vec(),
                 value: vec![9; 1 << 20],

@@ -116,6 +116,7 @@ mod tests {
             session: None,
             time_ms: i,
             fence: None,
+            auth: None,
             command: Command::Compact { revision: i },
         }
     }

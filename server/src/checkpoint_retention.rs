@@ -64,6 +64,7 @@ impl Sweeper {
             session: None,
             time_ms: 0,
             fence: None,
+            auth: None,
             command: Command::Checkpoint(command),
         };
         match self.proposer.write_local(req).await {

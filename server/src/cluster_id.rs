@@ -64,6 +64,7 @@ pub fn spawn(
                     session: None,
                     time_ms: 0,
                     fence: None,
+                    auth: None,
                     command,
                 };
                 if let Err(e) = proposer.write_local(req).await {

@@ -63,6 +63,9 @@ pub struct ServeArgs {
     /// anyway, so under load batches form without a wait, and a lone write pays none.
     #[arg(long, env = "CAIRN_WAL_BATCH_WAIT_US")]
     pub wal_batch_wait_us: Option<u64>,
+    /// How long a token from Authenticate is valid, in seconds (default 300, etcd's).
+    #[arg(long, env = "CAIRN_AUTH_TOKEN_TTL")]
+    pub auth_token_ttl: Option<u64>,
     /// Largest accepted value, in bytes.
     #[arg(long, env = "CAIRN_MAX_VALUE_BYTES")]
     pub max_value_bytes: Option<usize>,
@@ -122,6 +125,7 @@ struct FileConfig {
     snapshot_logs: Option<u64>,
     keep_logs: Option<u64>,
     wal_batch_wait_us: Option<u64>,
+    auth_token_ttl: Option<u64>,
     max_value_bytes: Option<usize>,
     max_metadata_bytes: Option<usize>,
     max_labels: Option<usize>,
@@ -162,6 +166,8 @@ pub struct NodeConfig {
     pub snapshot_logs: u64,
     pub keep_logs: u64,
     pub wal_batch_wait_us: u64,
+    /// Lifetime of auth tokens.
+    pub auth_token_ttl: Duration,
     pub limits: Limits,
     pub retention: Retention,
     pub watch: WatchConfig,
@@ -368,6 +374,13 @@ impl NodeConfig {
                 .wal_batch_wait_us
                 .or(file.wal_batch_wait_us)
                 .unwrap_or(DEFAULT_WAL_BATCH_WAIT_US),
+            auth_token_ttl: {
+                let secs = args.auth_token_ttl.or(file.auth_token_ttl).unwrap_or(300);
+                if secs == 0 {
+                    bail!("--auth-token-ttl must be at least 1 second");
+                }
+                Duration::from_secs(secs)
+            },
             limits,
             retention,
             watch: WatchConfig::resolve(&args.watch, file.watch)?,

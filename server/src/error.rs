@@ -111,6 +111,9 @@ pub enum EtcdError {
     /// cancel reason): each costs the node memory and a scan per event.
     #[error("etcdserver: too many watchers on one stream (limit {0}); open another stream")]
     TooManyWatchers(usize),
+    /// A watch create on keys the caller may not read (a cancel reason, as etcd gives it).
+    #[error("etcdserver: permission denied")]
+    PermissionDenied,
     /// Any other malformed request (too many operations, oversized keys, ...).
     #[error("etcdserver: {0}")]
     Invalid(String),
@@ -161,6 +164,7 @@ impl From<InputError> for Error {
             InputError::Checkpoint(e) => e.into(),
             InputError::Coord(e) => e.into(),
             InputError::Kv(e) => e.into(),
+            InputError::Auth(e) => Self::Rejected(e.into()),
         }
     }
 }

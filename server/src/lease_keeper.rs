@@ -98,6 +98,7 @@ impl Keeper {
             session: None,
             time_ms: 0,
             fence: None,
+            auth: None,
             command: Command::Coord(command),
         };
         match self.proposer.write_local(req).await {

@@ -3,12 +3,15 @@
 //! and runs the leader's background duties until its shutdown future resolves.
 //!
 //! A client request's path through this crate:
+//! - `auth/`: the client port's auth layer names the caller (token or certificate) and
+//!   whether the method is open to them, while auth is on;
 //! - `services/` (Cairn API) or `etcd/` (etcd v3 API): validate the request and build a
 //!   replicated command, or read through cairn-storage's readers;
 //! - `services/gateway.rs`: stamp the idempotency session, check the request's input
 //!   (`input`: the node's limits for cairn-model's `Request::check_input`, which the peer port
 //!   runs again on a forwarded write) and hand the command to cairn-raft's `Proposer`
-//!   (propose as leader, forward otherwise);
+//!   (propose as leader, forward otherwise); it also authorizes the caller for the command
+//!   and stamps the user for apply's second check;
 //! - `error.rs`: the server's one error type, wrapping every layer's; `status/`: its one map
 //!   to `tonic::Status` for the Cairn API and one for the etcd API.
 //!
@@ -17,6 +20,7 @@
 //! (operations), `lease_keeper`, `checkpoint_retention`, `workflow_retention` and `cluster_id`
 //! (duties of the leader, each proposing commands on a timer: `leader_tick`), `raft_watch` (role changes).
 
+mod auth;
 mod checkpoint_retention;
 mod cluster_id;
 pub mod config;

@@ -149,6 +149,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     let checkpoint_reader = sm.checkpoint_reader();
     let watch_reader = sm.watch_reader();
     let coord_reader = sm.coord_reader();
+    let auth_reader = sm.auth_reader();
     let applied_hub = watch_reader.hub().clone();
     let snapshot_dir = sm.snapshot_dir();
 
@@ -209,6 +210,11 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         cluster_id: Some(cluster_id.clone()),
         dialer: tls.client_dialer.clone(),
     };
+    let authenticator = Arc::new(crate::auth::Authenticator::new(
+        auth_reader,
+        cfg.tls.client.as_ref().is_some_and(|c| c.client_cert_auth),
+        cfg.auth_token_ttl,
+    ));
     let etcd = EtcdServers::new(EtcdParts {
         gateway: gateway.clone(),
         proposer: proposer.clone(),
@@ -224,10 +230,12 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
             client_tls: cfg.tls.client.is_some(),
             peer_tls: cfg.tls.peer.is_some(),
         },
+        authenticator: authenticator.clone(),
     });
     let (health_reporter, health_service) = crate::ops::health_service();
     let client_router = grpc_server()
         .layer(crate::metrics::grpc::GrpcMetricsLayer)
+        .layer(crate::auth::layer::AuthLayer::new(authenticator))
         .add_service(health_service)
         .add_service(
             KvServer::new(KvService::new(gateway.clone(), reader, cfg.limits))
@@ -289,7 +297,8 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         .add_service(etcd.election)
         .add_service(etcd.lease)
         .add_service(etcd.cluster)
-        .add_service(etcd.maintenance);
+        .add_service(etcd.maintenance)
+        .add_service(etcd.auth);
     let client_server = serve_on!(
         client_router,
         client_listener,

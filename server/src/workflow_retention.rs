@@ -58,6 +58,7 @@ async fn sweep(proposer: &Proposer<StateMachineStore>, reader: &WorkflowReader, 
             session: None,
             time_ms: 0,
             fence: None,
+            auth: None,
             command: Command::Workflow(WorkflowCommand::Purge {
                 ids,
                 finished_before_ms: cutoff,

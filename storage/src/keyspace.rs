@@ -109,6 +109,11 @@ pub(crate) mod meta_key {
     pub(crate) const COMPACTED: &[u8] = b"compacted";
     /// The cluster's id (BE u64), set once by `SetClusterId` or by a restore.
     pub(crate) const CLUSTER_ID: &[u8] = b"cluster_id";
+    /// Users, roles and the auth switch: one encoded `AuthState` (small, rarely changed).
+    pub(crate) const AUTH: &[u8] = b"auth";
+    /// The auth revision (BE u64), present only while auth is on: what apply and the serving
+    /// node read on every request, without decoding `AUTH`.
+    pub(crate) const AUTH_ON: &[u8] = b"auth_on";
 }
 
 /// The state machine's sled database with one handle per space, indexed by space id.

@@ -4,6 +4,7 @@
 //! Entry point: [`open`] returns the openraft [`LogStore`] and [`StateMachineStore`];
 //! services read through [`StateMachineStore::reader`].
 
+mod auth_reader;
 mod checkpoint_reader;
 mod config;
 mod coord_reader;
@@ -33,6 +34,7 @@ mod workflow_index;
 mod workflow_keys;
 mod workflow_reader;
 
+pub use auth_reader::AuthReader;
 pub use checkpoint_reader::{CheckpointReadError, CheckpointReader};
 pub use config::StorageConfig;
 pub use coord_reader::CoordReader;

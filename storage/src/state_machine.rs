@@ -15,6 +15,7 @@ use openraft::EntryPayload;
 use openraft::storage::{EntryResponder, RaftStateMachine};
 use sled::Transactional;
 
+use crate::auth_reader::AuthReader;
 use crate::checkpoint_reader::CheckpointReader;
 use crate::config::StorageConfig;
 use crate::coord_reader::CoordReader;
@@ -68,6 +69,11 @@ impl StateMachineStore {
             },
             apply_batch_max: config.apply_batch_max.max(1),
         })
+    }
+
+    /// Users, roles and the auth switch, concurrently with apply.
+    pub fn auth_reader(&self) -> AuthReader {
+        AuthReader::new(self.trees.clone(), self.gate.clone())
     }
 
     /// Leases, locks and elections, concurrently with apply.

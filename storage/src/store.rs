@@ -30,7 +30,8 @@ use crate::state_machine::StateMachineStore;
 /// Version of the on-disk layout and encodings. Bump on any incompatible change.
 /// 2: one dedup session per client (not per request), workflow spaces.
 /// 3: key records carry their lease (etcd lease-attached keys).
-pub const DATA_VERSION: u32 = 3;
+/// 4: requests carry the user they were authorized for; users and roles in meta.
+pub const DATA_VERSION: u32 = 4;
 
 const VERSION_FILE: &str = "VERSION";
 const SUBDIRS: [&str; 3] = ["log", "sm", "snapshots"];

@@ -36,6 +36,7 @@ pub(crate) fn req(command: Command, time_ms: u64, session: Option<(&str, u64)>) 
         }),
         time_ms,
         fence: None,
+        auth: None,
         command,
     }
 }

@@ -13,9 +13,10 @@ use super::workloads::{Op, Outcome};
 pub async fn connect(
     endpoints: &[String],
     tls: Option<&cairn_client::TlsOptions>,
+    credentials: Option<&cairn_client::Credentials>,
 ) -> Result<Client, etcd_client::Error> {
-    let options = tls.map(|t| etcd_client::ConnectOptions::new().with_tls(t.tonic()));
-    Client::connect(endpoints, options).await
+    let options = crate::endpoints_arg::etcd_options(tls, credentials);
+    Client::connect(endpoints, Some(options)).await
 }
 
 fn key(buf: &mut String, prefix: &str, n: u64) {

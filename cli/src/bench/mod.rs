@@ -137,7 +137,8 @@ async fn spawn_cairn(args: &BenchArgs) -> anyhow::Result<(Instant, Tasks)> {
 /// Starts the closed-loop tasks of an etcd-API workload.
 async fn spawn_etcd(args: &BenchArgs) -> anyhow::Result<(Instant, Tasks)> {
     let tls = args.endpoints.tls.options()?;
-    let shared = etcd::connect(&args.endpoints.list, tls.as_ref())
+    let creds = args.endpoints.auth.credentials()?;
+    let shared = etcd::connect(&args.endpoints.list, tls.as_ref(), creds.as_ref())
         .await
         .context("connecting to the etcd endpoints")?;
     if args.workload == Workload::Get {
@@ -148,7 +149,7 @@ async fn spawn_etcd(args: &BenchArgs) -> anyhow::Result<(Instant, Tasks)> {
     let mut ops = Vec::with_capacity(args.clients);
     for _ in 0..args.clients {
         let client = if args.client_per_task {
-            etcd::connect(&args.endpoints.list, tls.as_ref()).await?
+            etcd::connect(&args.endpoints.list, tls.as_ref(), creds.as_ref()).await?
         } else {
             shared.clone()
         };

@@ -74,6 +74,7 @@ async fn latency(args: &BenchArgs) -> anyhow::Result<()> {
             eps,
             ClientConfig {
                 tls: args.endpoints.tls.options()?,
+                credentials: args.endpoints.auth.credentials()?,
                 ..Default::default()
             },
         )?;

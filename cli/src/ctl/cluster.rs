@@ -332,9 +332,10 @@ pub async fn snapshot(conn: &Conn) -> CtlResult<Report> {
 pub async fn compact(
     endpoints: &[String],
     tls: Option<&cairn_client::TlsOptions>,
+    credentials: Option<&cairn_client::Credentials>,
     revision: u64,
 ) -> CtlResult<Report> {
-    let options = tls.map(|t| etcd_client::ConnectOptions::new().with_tls(t.tonic()));
+    let options = Some(crate::endpoints_arg::etcd_options(tls, credentials));
     let mut client = etcd_client::Client::connect(endpoints, options)
         .await
         .map_err(|e| CtlError::Unavailable(e.to_string()))?;

@@ -1,18 +1,53 @@
 //! How `cairn ctl` reaches the cluster: ask every given endpoint for its status at once, learn
 //! the membership (and so the other members' addresses) from the answers, ask those too, and
 //! route changes to the leader. Admin calls target specific nodes and are not retried blindly:
-//! a "not leader" answer that names the leader is followed once.
+//! a "not leader" answer that names the leader is followed once. With `--user`, the first
+//! connection logs in (etcd's `Authenticate`) and every call carries the token.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
+use cairn_api::etcd_auth::etcdserverpb::AuthenticateRequest;
+use cairn_api::etcd_auth::etcdserverpb::auth_client::AuthClient;
 use cairn_api::v1::admin_client::AdminClient;
 use cairn_api::v1::{Member, StatusRequest, StatusResponse};
-use cairn_client::TlsOptions;
+use cairn_client::{Credentials, TlsOptions};
+use tokio::sync::OnceCell;
 use tokio::task::JoinSet;
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use super::error::{CtlError, CtlResult};
+
+/// `answer` as the survey keeps it, noting a refusal of the caller in `denied`.
+fn note(
+    denied: &mut Option<String>,
+    (addr, answer): (String, CtlResult<StatusResponse>),
+) -> (String, Result<StatusResponse, String>) {
+    if let Err(CtlError::Denied(why)) = &answer {
+        *denied = Some(why.clone());
+    }
+    (addr, answer.map_err(|e| e.to_string()))
+}
+
+/// Logs in as `creds` through `channel` (to `addr`); the token to send.
+async fn login(channel: Channel, creds: &Credentials, addr: &str) -> CtlResult<AsciiMetadataValue> {
+    let token = AuthClient::new(channel)
+        .authenticate(AuthenticateRequest {
+            name: creds.user.clone(),
+            password: creds.password.clone(),
+        })
+        .await
+        .map_err(|s| CtlError::from_status(addr, &s))?
+        .into_inner()
+        .token;
+    token
+        .parse()
+        .map_err(|_| CtlError::Unavailable(format!("{addr}: the login token is not ASCII")))
+}
 
 /// The cluster as seen by one round of status calls.
 #[derive(Debug, Default)]
@@ -21,6 +56,8 @@ pub struct Survey {
     pub answers: BTreeMap<String, Result<StatusResponse, String>>,
     /// The membership from the most authoritative answer (the leader's, else the highest term).
     pub members: Vec<Member>,
+    /// A member refused the caller (auth on): why, as that member said.
+    pub denied: Option<String>,
 }
 
 impl Survey {
@@ -45,6 +82,9 @@ impl Survey {
             return Ok(l);
         }
         let reachable = self.answers.values().filter(|a| a.is_ok()).count();
+        if let (0, Some(why)) = (reachable, &self.denied) {
+            return Err(CtlError::Denied(why.clone()));
+        }
         if reachable == 0 {
             let errors: Vec<String> = self
                 .answers
@@ -71,10 +111,29 @@ impl Survey {
     }
 }
 
+/// A channel whose calls carry the login token, if any.
+pub type AuthChannel = InterceptedService<Channel, AddToken>;
+
+/// Adds etcd's `token` metadata to every call.
+#[derive(Clone)]
+pub struct AddToken(Option<AsciiMetadataValue>);
+
+impl Interceptor for AddToken {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            req.metadata_mut().insert("token", token.clone());
+        }
+        Ok(req)
+    }
+}
+
 pub struct Conn {
     endpoints: Vec<String>,
     timeout: Duration,
     tls: Option<TlsOptions>,
+    credentials: Option<Credentials>,
+    /// The token of the first login, shared by every channel of this command.
+    token: Arc<OnceCell<AsciiMetadataValue>>,
 }
 
 impl Conn {
@@ -82,6 +141,7 @@ impl Conn {
         endpoints: Vec<String>,
         timeout: Duration,
         tls: Option<TlsOptions>,
+        credentials: Option<Credentials>,
     ) -> CtlResult<Self> {
         let endpoints: Vec<String> = endpoints
             .into_iter()
@@ -101,22 +161,38 @@ impl Conn {
             endpoints,
             timeout,
             tls,
+            credentials,
+            token: Arc::default(),
         })
     }
 
     /// A channel to `addr` (`host:port`). Connection setup is bounded separately so a dead
     /// host fails fast.
-    pub async fn channel(&self, addr: &str) -> CtlResult<Channel> {
+    pub async fn channel(&self, addr: &str) -> CtlResult<AuthChannel> {
         self.connect(addr, Some(self.timeout)).await
     }
 
     /// A channel without a per-request timeout, for calls that run long (snapshot builds,
     /// backup streams); the caller bounds them itself.
-    pub async fn long_channel(&self, addr: &str) -> CtlResult<Channel> {
+    pub async fn long_channel(&self, addr: &str) -> CtlResult<AuthChannel> {
         self.connect(addr, None).await
     }
 
-    async fn connect(&self, addr: &str, timeout: Option<Duration>) -> CtlResult<Channel> {
+    async fn connect(&self, addr: &str, timeout: Option<Duration>) -> CtlResult<AuthChannel> {
+        let channel = self.plain_channel(addr, timeout).await?;
+        let token = match &self.credentials {
+            Some(creds) => Some(
+                self.token
+                    .get_or_try_init(|| login(channel.clone(), creds, addr))
+                    .await?
+                    .clone(),
+            ),
+            None => None,
+        };
+        Ok(InterceptedService::new(channel, AddToken(token)))
+    }
+
+    async fn plain_channel(&self, addr: &str, timeout: Option<Duration>) -> CtlResult<Channel> {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
             .map_err(|e| CtlError::Usage(format!("invalid endpoint {addr:?}: {e}")))?
@@ -135,11 +211,11 @@ impl Conn {
             .map_err(|e| CtlError::Unavailable(format!("{addr}: cannot connect: {e}")))
     }
 
-    pub async fn admin(&self, addr: &str) -> CtlResult<AdminClient<Channel>> {
+    pub async fn admin(&self, addr: &str) -> CtlResult<AdminClient<AuthChannel>> {
         Ok(AdminClient::new(self.channel(addr).await?))
     }
 
-    async fn status_at(&self, addr: String) -> (String, Result<StatusResponse, String>) {
+    async fn status_at(&self, addr: String) -> (String, CtlResult<StatusResponse>) {
         let result = async {
             let mut c = self.admin(&addr).await?;
             c.status(StatusRequest {})
@@ -147,18 +223,19 @@ impl Conn {
                 .map(|r| r.into_inner())
                 .map_err(|s| CtlError::from_status(&addr, &s))
         }
-        .await
-        .map_err(|e| e.to_string());
+        .await;
         (addr, result)
     }
 
-    async fn ask_all(&self, addrs: Vec<String>) -> Vec<(String, Result<StatusResponse, String>)> {
+    async fn ask_all(&self, addrs: Vec<String>) -> Vec<(String, CtlResult<StatusResponse>)> {
         let mut set = JoinSet::new();
         for addr in addrs {
             let conn = Conn {
                 endpoints: Vec::new(),
                 timeout: self.timeout,
                 tls: self.tls.clone(),
+                credentials: self.credentials.clone(),
+                token: self.token.clone(),
             };
             set.spawn(async move { conn.status_at(addr).await });
         }
@@ -174,9 +251,12 @@ impl Conn {
     /// Status of every endpoint and every member they know of.
     pub async fn survey(&self) -> Survey {
         let mut survey = Survey::default();
-        survey
-            .answers
-            .extend(self.ask_all(self.endpoints.clone()).await);
+        survey.answers.extend(
+            self.ask_all(self.endpoints.clone())
+                .await
+                .into_iter()
+                .map(|a| note(&mut survey.denied, a)),
+        );
         survey.members = best_members(&survey);
         let missing: Vec<String> = survey
             .members
@@ -187,7 +267,10 @@ impl Conn {
             .into_iter()
             .collect();
         if !missing.is_empty() {
-            survey.answers.extend(self.ask_all(missing).await);
+            let answers = self.ask_all(missing).await;
+            survey
+                .answers
+                .extend(answers.into_iter().map(|a| note(&mut survey.denied, a)));
             survey.members = best_members(&survey);
         }
         survey
@@ -217,7 +300,7 @@ impl Conn {
     /// election just happened), the call is repeated there once.
     pub async fn on_leader<T, F, Fut>(&self, mut call: F) -> CtlResult<T>
     where
-        F: FnMut(AdminClient<Channel>) -> Fut,
+        F: FnMut(AdminClient<AuthChannel>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let (mut addr, _) = self.leader_addr().await?;

@@ -21,6 +21,9 @@ pub mod exit {
     pub const INVALID: u8 = 6;
     /// A backup file is corrupt, truncated or failed its checksum.
     pub const CORRUPT: u8 = 7;
+    /// The cluster has auth on and refused the caller: permission denied, no user, a wrong
+    /// password. Nothing changed.
+    pub const DENIED: u8 = 8;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,8 @@ pub enum CtlError {
     Invalid(String),
     #[error("{0}")]
     Corrupt(String),
+    #[error("denied: {0}")]
+    Denied(String),
     #[error("{0}")]
     Other(String),
 }
@@ -51,6 +56,7 @@ impl CtlError {
             CtlError::Refused { .. } => exit::REFUSED,
             CtlError::Invalid(_) => exit::INVALID,
             CtlError::Corrupt(_) => exit::CORRUPT,
+            CtlError::Denied(_) => exit::DENIED,
             CtlError::Other(_) => exit::FAILURE,
         }
     }
@@ -64,6 +70,7 @@ impl CtlError {
             CtlError::Refused { kind, .. } => kind,
             CtlError::Invalid(_) => "invalid_argument",
             CtlError::Corrupt(_) => "corrupt",
+            CtlError::Denied(_) => "denied",
             CtlError::Other(_) => "error",
         }
     }
@@ -76,6 +83,11 @@ impl CtlError {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let message = s.message().to_string();
+        if matches!(s.code(), Code::PermissionDenied | Code::Unauthenticated)
+            || kind.as_deref() == Some(meta::kind::UNAUTHENTICATED)
+        {
+            return CtlError::Denied(message);
+        }
         match s.code() {
             Code::NotFound => CtlError::NotFound(message),
             Code::FailedPrecondition | Code::Aborted => CtlError::Refused {
@@ -108,6 +120,7 @@ impl From<cairn_client::Error> for CtlError {
                 kind: meta::kind::VERSION_CONFLICT.into(),
                 message: e.to_string(),
             },
+            E::PermissionDenied(m) | E::Unauthenticated(m) => CtlError::Denied(m),
             E::FailedPrecondition(m) => CtlError::Refused {
                 kind: "failed_precondition".into(),
                 message: m,
@@ -135,6 +148,8 @@ mod tests {
         );
         let e = CtlError::from_status("a:1", &s);
         assert_eq!((e.kind(), e.exit_code()), ("learner_behind", exit::REFUSED));
+        let e = CtlError::from_status("a:1", &Status::permission_denied("etcdserver: no"));
+        assert_eq!((e.kind(), e.exit_code()), ("denied", exit::DENIED));
         let e = CtlError::from_status("a:1", &Status::not_found("node 9"));
         assert_eq!((e.kind(), e.exit_code()), ("not_found", exit::NOT_FOUND));
         let e = CtlError::from_status("a:1", &Status::unavailable("not the leader"));

@@ -37,6 +37,8 @@ pub struct CtlArgs {
     endpoints: Vec<String>,
     #[command(flatten)]
     tls: crate::endpoints_arg::TlsArgs,
+    #[command(flatten)]
+    auth: crate::endpoints_arg::AuthArgs,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Table, global = true)]
     output: Format,
@@ -180,12 +182,24 @@ async fn dispatch(args: CtlArgs) -> CtlResult<(Report, Option<CtlError>)> {
         .tls
         .options()
         .map_err(|e| CtlError::Usage(format!("{e:#}")))?;
-    let conn = || Conn::new(args.endpoints.clone(), timeout, tls.clone());
+    let credentials = args
+        .auth
+        .credentials()
+        .map_err(|e| CtlError::Usage(format!("{e:#}")))?;
+    let conn = || {
+        Conn::new(
+            args.endpoints.clone(),
+            timeout,
+            tls.clone(),
+            credentials.clone(),
+        )
+    };
     // The data commands go through cairn-client (leader discovery and retries included).
     let client = || -> CtlResult<cairn_client::Client> {
         let config = cairn_client::ClientConfig {
             request_timeout: timeout,
             tls: tls.clone(),
+            credentials: credentials.clone(),
             ..Default::default()
         };
         Ok(cairn_client::Client::with_config(
@@ -221,7 +235,13 @@ async fn dispatch(args: CtlArgs) -> CtlResult<(Report, Option<CtlError>)> {
         } => cluster::leader_transfer(&conn()?, id).await?,
         CtlCmd::Snapshot => cluster::snapshot(&conn()?).await?,
         CtlCmd::Compact { revision } => {
-            cluster::compact(&args.endpoints, tls.as_ref(), revision).await?
+            cluster::compact(
+                &args.endpoints,
+                tls.as_ref(),
+                credentials.as_ref(),
+                revision,
+            )
+            .await?
         }
         CtlCmd::Backup { file } => backup::backup(&conn()?, &file).await?,
         CtlCmd::Restore {

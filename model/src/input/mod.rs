@@ -85,6 +85,9 @@ pub enum InputError {
     /// A transaction etcd itself would refuse before proposing.
     #[error(transparent)]
     Kv(KvError),
+    /// An auth command's empty user or role name (etcd's own errors).
+    #[error(transparent)]
+    Auth(crate::auth::AuthError),
 }
 
 impl Request {
@@ -120,6 +123,7 @@ impl Command {
             // Any revision: the machine answers one it cannot compact with a rejection.
             Command::Compact { .. } => Ok(()),
             Command::SetClusterId { .. } => Err(internal("set_cluster_id")),
+            Command::Auth(c) => c.check_input(limits),
         }
     }
 
@@ -143,6 +147,7 @@ impl Command {
             Command::Txn(_) => "txn".into(),
             Command::Compact { .. } => "compact".into(),
             Command::SetClusterId { .. } => "set_cluster_id".into(),
+            Command::Auth(c) => format!("auth.{}", c.name()),
         }
     }
 }

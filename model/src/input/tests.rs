@@ -40,6 +40,7 @@ fn check(command: Command) -> Result<(), InputError> {
         session: None,
         time_ms: 0,
         fence: None,
+        auth: None,
         command,
     }
     .check_input(&limits())
@@ -166,6 +167,7 @@ fn sessions_and_fences_are_checked() {
         }),
         time_ms: 0,
         fence,
+        auth: None,
         command: put(b"k", b"v"),
     };
     let l = limits();

@@ -1,10 +1,11 @@
 //! etcd v3 API on the client port, next to Cairn's own services: KV, Watch, Lease, Lock,
-//! Election, Cluster and Maintenance (see docs/etcd-compat.md for the supported subset and
+//! Election, Cluster, Maintenance and Auth (see docs/etcd-compat.md for the supported subset and
 //! every difference from etcd). They run on the same replicated state as the native
 //! services; only the request and reply shapes, units (seconds, signed ids) and error words
 //! are etcd's.
 
 mod admin_route;
+mod auth;
 mod cluster;
 mod election;
 pub mod header;
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 use cairn_api::etcd::v3electionpb::election_server::ElectionServer;
 use cairn_api::etcd::v3lockpb::lock_server::LockServer;
+use cairn_api::etcd_auth::etcdserverpb::auth_server::AuthServer;
 use cairn_storage::KvReader;
 use etcd_client::proto::{
     PbClusterServer, PbKvServer, PbLeaseServer, PbMaintenanceServer, PbWatchServer,
@@ -39,6 +41,7 @@ use crate::coord_config::CoordConfig;
 use crate::services::admin::AdminService;
 use crate::services::gateway::Gateway;
 
+pub use self::auth::AuthService;
 pub use self::cluster::{ClusterService, UrlSchemes};
 pub use self::election::ElectionService;
 pub use self::header::Headers;
@@ -68,6 +71,8 @@ pub struct EtcdParts {
     pub stop: signal::Receiver<bool>,
     /// How member URLs are written (https where the cluster runs TLS).
     pub schemes: UrlSchemes,
+    /// Logs users in (the Auth service).
+    pub authenticator: Arc<crate::auth::Authenticator>,
 }
 
 /// The etcd servers, ready to add to the client port's router.
@@ -79,6 +84,7 @@ pub struct EtcdServers {
     pub lease: PbLeaseServer<LeaseService>,
     pub cluster: PbClusterServer<ClusterService>,
     pub maintenance: PbMaintenanceServer<MaintenanceService>,
+    pub auth: AuthServer<AuthService>,
 }
 
 impl EtcdServers {
@@ -98,6 +104,11 @@ impl EtcdServers {
             )),
             lock: LockServer::new(LockService::new(recipes.clone(), headers.clone())),
             election: ElectionServer::new(ElectionService::new(recipes, headers.clone())),
+            auth: AuthServer::new(AuthService::new(
+                parts.gateway.clone(),
+                parts.authenticator,
+                headers.clone(),
+            )),
             lease: PbLeaseServer::new(LeaseService::new(
                 parts.gateway,
                 parts.coord_reader,

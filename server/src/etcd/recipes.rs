@@ -279,11 +279,11 @@ impl Drop for DeleteOnDrop {
         if let Some(store) = self.store.take() {
             let cmd = delete_if_created_at(&self.key, self.create_revision);
             // Best effort: if this fails too, the key's lease still ends it.
-            tokio::spawn(async move {
+            tokio::spawn(crate::auth::caller::inherit(async move {
                 if let Err(e) = store.txn(cmd).await {
                     tracing::warn!(error = %e, "could not delete an abandoned lock/candidate key");
                 }
-            });
+            }));
         }
     }
 }

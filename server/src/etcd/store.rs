@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::services::gateway::{Gateway, unexpected};
 use cairn_model::txn::{KvError, RangeReply, RangeSpec, TxnCommand, TxnReply};
-use cairn_model::{Command, Response};
+use cairn_model::{Command, CommandError, Response};
 use cairn_storage::KvReader;
 use cairn_storage::watch::EventHub;
 
@@ -44,6 +44,7 @@ impl EtcdStore {
         revision: u64,
         serializable: bool,
     ) -> Result<(RangeReply, u64), Error> {
+        crate::auth::caller::check_read(&spec.range).map_err(CommandError::from)?;
         self.gateway.before_read(serializable).await?;
         self.local_range(spec, revision)
     }

@@ -80,7 +80,12 @@ impl PbWatchService for EtcdWatch {
             watchers: BTreeMap::new(),
             next_id: 0,
         };
-        tokio::spawn(stream.run(req.into_inner(), self.progress_interval, self.stop.clone()));
+        // As the caller: each watch it creates is checked against its permissions.
+        tokio::spawn(crate::auth::caller::inherit(stream.run(
+            req.into_inner(),
+            self.progress_interval,
+            self.stop.clone(),
+        )));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }
@@ -197,6 +202,13 @@ impl Stream {
                     Some(EtcdError::WatchIdUnavailable(id))
                 } else if self.watchers.len() >= MAX_WATCHERS_PER_STREAM {
                     Some(EtcdError::TooManyWatchers(MAX_WATCHERS_PER_STREAM))
+                } else if crate::auth::caller::check_read(&KeyRange {
+                    key: c.key.clone(),
+                    range_end: c.range_end.clone(),
+                })
+                .is_err()
+                {
+                    Some(EtcdError::PermissionDenied)
                 } else {
                     None
                 };

@@ -110,6 +110,7 @@ fn req(command: Command) -> Request {
         session: None,
         time_ms: 0,
         fence: None,
+        auth: None,
         command,
     }
 }

@@ -6,7 +6,7 @@
 use cairn_api::meta;
 use cairn_api::v1::RequestHeader;
 use cairn_model::coord::Fence;
-use cairn_model::{Command, InputLimits, Request, Response, Session};
+use cairn_model::{Command, CommandError, InputLimits, Request, Response, Session};
 use cairn_raft::Proposer;
 use cairn_storage::StateMachineStore;
 use tonic::metadata::MetadataValue;
@@ -52,10 +52,16 @@ impl Gateway {
         fence: Option<Fence>,
         command: Command,
     ) -> Result<Response, Error> {
+        // The caller must be allowed this write; the stamp lets apply check again if the
+        // auth state moves before the entry applies.
+        let auth = crate::auth::caller::current()
+            .stamp(&command)
+            .map_err(CommandError::from)?;
         let req = Request {
             session: session(header),
             time_ms: 0,
             fence,
+            auth,
             command,
         };
         // Bad input never costs a log entry (nor a trip to the leader, which checks again).

@@ -23,7 +23,8 @@ where
     Fut: Future<Output = Result<Resp, Status>> + Send,
 {
     let (tx, rx) = mpsc::channel(BUFFER);
-    tokio::spawn(async move {
+    // The renewals are the caller's writes: they carry the caller's user.
+    tokio::spawn(crate::auth::caller::inherit(async move {
         loop {
             let next = tokio::select! {
                 next = incoming.message() => next,
@@ -40,6 +41,6 @@ where
                 return;
             }
         }
-    });
+    }));
     ReceiverStream::new(rx)
 }

@@ -9,12 +9,14 @@ use cairn_api::v1::{
     DeleteRequest, DeleteResponse, GetRequest, GetResponse, KeyValue, PutRequest, PutResponse,
     RangeRequest, RangeResponse,
 };
+use cairn_model::txn::KeyRange;
 use cairn_model::{Command, KvRecord, Response};
 use cairn_storage::KvReader;
 use tonic::Status;
 
 use super::coord;
 use super::gateway::{Gateway, unexpected};
+use crate::auth::caller;
 use crate::config::Limits;
 use crate::status;
 
@@ -90,6 +92,7 @@ impl Kv for KvService {
     ) -> Result<tonic::Response<GetResponse>, Status> {
         let r = req.into_inner();
         self.check_key(&r.key)?;
+        caller::check_read(&KeyRange::single(r.key.clone())).map_err(status::auth_error)?;
         self.gateway.before_read(r.serializable).await?;
         let revision = self.reader.applied_index();
         let kv = self
@@ -145,6 +148,7 @@ impl Kv for KvService {
         } else {
             r.limit
         };
+        caller::check_read(&KeyRange::prefix(r.prefix.clone())).map_err(status::auth_error)?;
         self.gateway.before_read(r.serializable).await?;
         let revision = self.reader.applied_index();
         let (rows, more) = self

@@ -9,6 +9,7 @@ mod etcd;
 pub use etcd::{EtcdCall, NO_LEADER, WATCH_COMPACTED, etcd, etcd_status};
 
 use cairn_api::meta::{self, kind};
+use cairn_model::auth::AuthError;
 use cairn_model::checkpoint::CheckpointError;
 use cairn_model::coord::CoordError;
 use cairn_model::txn::KvError;
@@ -102,6 +103,7 @@ fn etcd_input_error(e: &EtcdError) -> Status {
         | EtcdError::WatchIdUnavailable(_)
         | EtcdError::Invalid(_) => InvalidArgument,
         EtcdError::TooManyWatchers(_) => Code::ResourceExhausted,
+        EtcdError::PermissionDenied => Code::PermissionDenied,
         EtcdError::LeaseNotFound | EtcdError::MemberNotFound => NotFound,
         EtcdError::LeaseTtlTooLarge => OutOfRange,
         EtcdError::ElectionNoLeader
@@ -153,7 +155,34 @@ fn command_error(e: CommandError) -> Status {
         CommandError::Checkpoint(e) => checkpoint_error(e),
         CommandError::Coord(e) => coord_error(e),
         CommandError::Kv(e) => kv_error(&e),
+        CommandError::Auth(e) => auth_error(e),
     }
+}
+
+/// An authentication or authorization refusal, with etcd's code and message (etcd clients
+/// match on both: clientv3 logs in again on "invalid auth token").
+pub fn auth_error(e: AuthError) -> Status {
+    use Code::{FailedPrecondition, InvalidArgument, PermissionDenied, ResourceExhausted};
+    let (code, kind) = match e {
+        AuthError::PermissionDenied => (PermissionDenied, kind::PERMISSION_DENIED),
+        AuthError::InvalidAuthToken => (Code::Unauthenticated, kind::UNAUTHENTICATED),
+        AuthError::UserEmpty | AuthError::AuthFailed => (InvalidArgument, kind::UNAUTHENTICATED),
+        AuthError::RoleEmpty | AuthError::InvalidAuthMgmt => (InvalidArgument, kind::AUTH),
+        AuthError::TooManyGrants => (ResourceExhausted, kind::AUTH),
+        AuthError::RootUserNotExist
+        | AuthError::RootRoleNotExist
+        | AuthError::UserAlreadyExist
+        | AuthError::UserNotFound
+        | AuthError::RoleAlreadyExist
+        | AuthError::RoleNotFound
+        | AuthError::RoleNotGranted
+        | AuthError::PermissionNotGranted
+        | AuthError::AuthNotEnabled => (FailedPrecondition, kind::AUTH),
+    };
+    let mut s = Status::new(code, format!("etcdserver: {e}"));
+    s.metadata_mut()
+        .insert(meta::ERROR_KIND, MetadataValue::from_static(kind));
+    s
 }
 
 /// A transaction or compaction rejection, with the code and message etcd gives it: etcd

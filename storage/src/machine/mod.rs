@@ -4,6 +4,7 @@
 //! dispatches commands to them. The per-batch context and transaction helpers they share are
 //! in `batch`, below every domain, so no domain depends on this dispatch.
 
+mod auth;
 mod batch;
 mod checkpoint;
 mod checkpoint_store;
@@ -101,11 +102,15 @@ fn apply_request(
         }
     }
 
-    let stale = match &req.fence {
-        Some(fence) => coord::check_fence(ctx, fence)?,
-        None => None,
+    let denied = auth::check(ctx, req)?;
+    let stale = match (&denied, &req.fence) {
+        (None, Some(fence)) => coord::check_fence(ctx, fence)?,
+        _ => None,
     };
-    let response = if let Some(e) = stale {
+    let response = if let Some(e) = denied {
+        // The user may no longer do this (see `auth`): refuse the write.
+        Response::Rejected(e.into())
+    } else if let Some(e) = stale {
         // The sender no longer holds its lock (or leads its election): refuse the write.
         Response::Rejected(e.into())
     } else {
@@ -131,6 +136,7 @@ fn apply_request(
                 }
                 Response::Empty { revision }
             }
+            Command::Auth(cmd) => auth::apply(ctx, revision, cmd)?,
         }
     };
 
@@ -140,6 +146,8 @@ fn apply_request(
     Ok(response)
 }
 
+#[cfg(test)]
+mod auth_tests;
 #[cfg(test)]
 mod checkpoint_tests;
 #[cfg(test)]

@@ -312,9 +312,9 @@ impl Upload {
         });
         let gateway = self.ingest.gateway.clone();
         // Spawned, so the proposal proceeds while the caller receives the next chunk.
-        self.in_flight = Some(tokio::spawn(async move {
+        self.in_flight = Some(tokio::spawn(crate::auth::caller::inherit(async move {
             gateway.propose(None, command).await.map_err(Status::from)
-        }));
+        })));
         Ok(())
     }
 

@@ -1,0 +1,85 @@
+//! Who is calling: the user the client port's auth layer resolved for this request, and the
+//! auth state it was resolved against. It travels as a tokio task-local set around each call
+//! (like a tracing span), so the one place that proposes, `Gateway`, authorizes and stamps
+//! every write without each of the ~40 write paths passing it along. Work a handler moves to
+//! another task takes it along with [`inherit`]; work that escapes without it carries no
+//! user, which a node with auth on refuses (never the other way round).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use cairn_model::Command;
+use cairn_model::auth::{AuthError, AuthStamp, AuthState, Need, authorize, needs};
+use cairn_model::txn::KeyRange;
+
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// The auth state the call was authenticated against; None while auth is off.
+    pub state: Option<Arc<AuthState>>,
+    /// None: anonymous.
+    pub user: Option<String>,
+}
+
+tokio::task_local! {
+    static CALLER: Caller;
+}
+
+impl Caller {
+    /// Auth is off: anyone may do anything.
+    pub fn open() -> Self {
+        Self::default()
+    }
+
+    /// Whether the caller may do everything in `needs`.
+    pub fn check(&self, needs: &[Need]) -> Result<(), AuthError> {
+        let Some(state) = &self.state else {
+            return Ok(());
+        };
+        let Some(name) = &self.user else {
+            return Err(AuthError::UserEmpty);
+        };
+        let user = state.user(name).ok_or(AuthError::PermissionDenied)?;
+        authorize(user, |r| state.role(r).cloned(), needs)
+    }
+
+    /// Authorizes `command` and names the user for apply's second check.
+    pub fn stamp(&self, command: &Command) -> Result<Option<AuthStamp>, AuthError> {
+        self.check(&needs(command))?;
+        Ok(match (&self.state, &self.user) {
+            (Some(state), Some(user)) => Some(AuthStamp {
+                user: user.clone(),
+                revision: state.revision,
+            }),
+            _ => None,
+        })
+    }
+
+    pub fn is_root(&self) -> bool {
+        match (&self.state, &self.user) {
+            (None, _) => true,
+            (Some(state), Some(user)) => state.user(user).is_some_and(|u| u.is_root()),
+            (Some(_), None) => false,
+        }
+    }
+}
+
+/// The current call's caller. Outside any call (a node's own work): auth off, as seen by the
+/// node; its writes then carry no user and are refused at apply while auth is on.
+pub fn current() -> Caller {
+    CALLER.try_with(Caller::clone).unwrap_or_default()
+}
+
+/// Whether the current caller may read `range`.
+pub fn check_read(range: &KeyRange) -> Result<(), AuthError> {
+    current().check(&[Need::Read(range.clone())])
+}
+
+/// Runs `fut` as `caller`.
+pub fn scope<F: Future>(caller: Caller, fut: F) -> impl Future<Output = F::Output> {
+    CALLER.scope(caller, fut)
+}
+
+/// `fut` as the current caller, for work a handler hands to another task.
+pub fn inherit<F: Future>(fut: F) -> impl Future<Output = F::Output> {
+    CALLER.scope(current(), fut)
+}

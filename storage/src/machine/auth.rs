@@ -1,0 +1,63 @@
+//! Auth at apply: the auth commands (etcd's user/role management, through the pure rules of
+//! `cairn_model::auth::AuthState`) and the second authorization of every request. The serving
+//! node authorized the request against the auth state at the revision in its stamp; when the
+//! state has changed since (a role revoked, a user deleted, auth switched on), apply checks it
+//! again against the state now, so a revoked permission never lets a write in.
+
+use cairn_model::auth::{Applied, AuthCommand, AuthError, AuthState};
+use cairn_model::command::{Request, Response};
+
+use super::batch::{BatchCtx, TxResult, abort, decode, encode};
+use crate::keyspace::{Space, decode_u64, meta_key};
+
+pub(super) fn apply(ctx: &BatchCtx<'_>, revision: u64, cmd: &AuthCommand) -> TxResult<Response> {
+    let mut state = load(ctx)?;
+    match state.apply(cmd, revision) {
+        Err(e) => Ok(Response::Rejected(e.into())),
+        Ok(Applied::Unchanged) => Ok(Response::Auth { revision }),
+        Ok(Applied::Changed) => {
+            let meta = ctx.tx.tree(Space::Meta);
+            meta.insert(meta_key::AUTH, encode(&state)?)?;
+            if state.enabled {
+                meta.insert(meta_key::AUTH_ON, &revision.to_be_bytes()[..])?;
+            } else {
+                meta.remove(meta_key::AUTH_ON)?;
+            }
+            Ok(Response::Auth { revision })
+        }
+    }
+}
+
+/// Why `req` may not run now, if auth is on and it may not.
+pub(super) fn check(ctx: &BatchCtx<'_>, req: &Request) -> TxResult<Option<AuthError>> {
+    // The leader's own duties (lease expiry, purges) run whoever is logged in.
+    if req.command.is_internal() {
+        return Ok(None);
+    }
+    let Some(on) = ctx.tx.tree(Space::Meta).get(meta_key::AUTH_ON)? else {
+        return Ok(None);
+    };
+    let current = decode_u64(&on, "auth revision").or_else(abort)?;
+    // An enable while on changes nothing and answers success, as in etcd.
+    if matches!(
+        req.command,
+        cairn_model::Command::Auth(AuthCommand::Enable { .. })
+    ) {
+        return Ok(None);
+    }
+    let Some(stamp) = &req.auth else {
+        // Proposed while auth was off, applied after it went on: as etcd, no user, no write.
+        return Ok(Some(AuthError::UserEmpty));
+    };
+    if stamp.revision == current {
+        return Ok(None);
+    }
+    Ok(load(ctx)?.authorize(&stamp.user, &req.command).err())
+}
+
+fn load(ctx: &BatchCtx<'_>) -> TxResult<AuthState> {
+    match ctx.tx.tree(Space::Meta).get(meta_key::AUTH)? {
+        Some(bytes) => decode(&bytes),
+        None => Ok(AuthState::default()),
+    }
+}
