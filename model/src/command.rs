@@ -10,6 +10,7 @@ use crate::auth::{AuthCommand, AuthError, AuthStamp};
 use crate::checkpoint::{CheckpointCommand, CheckpointError, CheckpointReply};
 use crate::coord::{CoordCommand, CoordError, CoordReply, Fence};
 use crate::txn::{KvError, TxnCommand, TxnReply};
+use crate::workflow::limits::RecordLimits;
 use crate::workflow::{WorkflowCommand, WorkflowError, WorkflowReply};
 
 /// Identifies one logical client request across retries (Raft thesis §6.3): the state machine
@@ -73,6 +74,9 @@ pub enum Command {
     },
     /// Users, roles, permissions, auth on/off (etcd's Auth service).
     Auth(AuthCommand),
+    /// The limits apply enforces on workflow records (merged metadata, labels): proposed by
+    /// the leader from its configuration, so they are replicated state, never a node's flags.
+    SetRecordLimits(RecordLimits),
 }
 
 /// The state machine's reply to one applied entry. `revision` is the entry's log index.
@@ -166,6 +170,7 @@ impl fmt::Display for Request {
             Command::Compact { revision } => write!(f, "compact({revision})"),
             Command::SetClusterId { id } => write!(f, "set_cluster_id({id:x})"),
             Command::Auth(c) => write!(f, "auth({})", c.name()),
+            Command::SetRecordLimits(_) => write!(f, "set_record_limits"),
         }
     }
 }
@@ -186,6 +191,8 @@ impl Command {
             Command::Coord(c) => c.is_internal(),
             // The first leader names the cluster (`cluster_id.rs`); a restore names its own.
             Command::SetClusterId { .. } => true,
+            // The leader's configuration (`record_limits.rs`).
+            Command::SetRecordLimits(_) => true,
         }
     }
 }

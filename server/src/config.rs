@@ -70,9 +70,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CAIRN_MAX_VALUE_BYTES")]
     pub max_value_bytes: Option<usize>,
     /// Largest workflow metadata (a JSON object) and task input/output/error, in bytes.
+    /// Checked by this node before proposing; the limit merged metadata meets at apply is
+    /// the cluster's, which the leader sets from its own value (give every node the same).
     #[arg(long, env = "CAIRN_MAX_METADATA_BYTES")]
     pub max_metadata_bytes: Option<usize>,
-    /// Most labels on one workflow.
+    /// Most labels on one workflow (like `--max-metadata-bytes`, replicated from the leader's).
     #[arg(long, env = "CAIRN_MAX_LABELS")]
     pub max_labels: Option<usize>,
     /// Purge terminal workflows (with their tasks and history) this many seconds after they

@@ -17,7 +17,8 @@
 //!
 //! Beside the request path: `config` (flags, env, TOML), `tls` (TLS on every port, reloading
 //! certificates), `ops`, `health`, `http` and `metrics`
-//! (operations), `lease_keeper`, `checkpoint_retention`, `workflow_retention` and `cluster_id`
+//! (operations), `lease_keeper`, `checkpoint_retention`, `workflow_retention`, `cluster_id` and
+//! `record_limits`
 //! (duties of the leader, each proposing commands on a timer: `leader_tick`), `raft_watch` (role changes).
 
 mod auth;
@@ -36,6 +37,7 @@ mod metrics;
 mod ops;
 mod raft_handle;
 mod raft_watch;
+mod record_limits;
 mod server;
 mod services;
 mod shutdown;

@@ -137,7 +137,6 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         .with_context(|| format!("create data dir {}", cfg.data_dir.display()))?;
     let storage = StorageConfig {
         wal_batch_wait: Duration::from_micros(cfg.wal_batch_wait_us),
-        record_limits: cfg.limits.records,
         watch_history: cfg.watch.history,
         ..StorageConfig::default()
     };
@@ -150,6 +149,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     let watch_reader = sm.watch_reader();
     let coord_reader = sm.coord_reader();
     let auth_reader = sm.auth_reader();
+    let limits_reader = sm.reader();
     let applied_hub = watch_reader.hub().clone();
     let snapshot_dir = sm.snapshot_dir();
 
@@ -331,6 +331,12 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     let lease_task =
         lease_keeper::spawn(proposer.clone(), coord_reader, applied_hub, stop_rx.clone());
     let cluster_id_task = crate::cluster_id::spawn(cluster_id, proposer.clone(), stop_rx.clone());
+    let limits_task = crate::record_limits::spawn(
+        cfg.limits.records,
+        limits_reader,
+        proposer.clone(),
+        stop_rx.clone(),
+    );
 
     tracing::info!(
         id = cfg.id,
@@ -387,10 +393,12 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     }
     // It saw the stop signal already; only a purge in flight (failing now that Raft is
     // down) can hold it.
-    for task in retention_task
-        .into_iter()
-        .chain([checkpoint_task, lease_task, cluster_id_task])
-    {
+    for task in retention_task.into_iter().chain([
+        checkpoint_task,
+        lease_task,
+        cluster_id_task,
+        limits_task,
+    ]) {
         let abort = task.abort_handle();
         if tokio::time::timeout(SHUTDOWN_DRAIN, task).await.is_err() {
             abort.abort();

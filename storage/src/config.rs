@@ -1,10 +1,8 @@
 //! `StorageConfig`: tunables of the on-disk storage, with production defaults.
 
-use cairn_model::workflow::limits::RecordLimits;
-
 use crate::watch::HistoryLimits;
 
-/// Storage tunables. `dedup_window_ms`, `session_prune_interval_ms` and `record_limits` feed the deterministic
+/// Storage tunables. `dedup_window_ms` and `session_prune_interval_ms` feed the deterministic
 /// apply, so they must be identical on every node of a cluster (otherwise replicas prune
 /// different dedup records and diverge).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,9 +20,6 @@ pub struct StorageConfig {
     /// How long the WAL flush thread waits for more appends before one fdatasync (appends
     /// already queued always share it).
     pub wal_batch_wait: std::time::Duration,
-    /// Limits the apply enforces on merged workflow metadata and labels (a merge patch can
-    /// grow a record past what the node checked). Must be identical on every node.
-    pub record_limits: RecordLimits,
     /// Change history kept in memory for watchers to resume from (node-local).
     pub watch_history: HistoryLimits,
 }
@@ -38,7 +33,6 @@ impl Default for StorageConfig {
             log_cache_bytes: 256 * 1024 * 1024,
             apply_batch_max: 1024,
             wal_batch_wait: std::time::Duration::ZERO,
-            record_limits: RecordLimits::default(),
             watch_history: HistoryLimits::default(),
         }
     }

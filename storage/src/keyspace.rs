@@ -109,6 +109,9 @@ pub(crate) mod meta_key {
     pub(crate) const COMPACTED: &[u8] = b"compacted";
     /// The cluster's id (BE u64), set once by `SetClusterId` or by a restore.
     pub(crate) const CLUSTER_ID: &[u8] = b"cluster_id";
+    /// The workflow record limits apply enforces (encoded `RecordLimits`), set by the leader
+    /// (`Command::SetRecordLimits`); absent: the defaults.
+    pub(crate) const RECORD_LIMITS: &[u8] = b"record_limits";
     /// Users, roles and the auth switch: one encoded `AuthState` (small, rarely changed).
     pub(crate) const AUTH: &[u8] = b"auth";
     /// The auth revision (BE u64), present only while auth is on: what apply and the serving

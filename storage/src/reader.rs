@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use cairn_model::KvRecord;
 use cairn_model::codec;
+use cairn_model::workflow::limits::RecordLimits;
 
 use crate::error::StorageError;
 use crate::watch::EventHub;
@@ -123,6 +124,15 @@ impl KvReader {
                 Some(b) => crate::keyspace::decode_u64(&b, "cluster id"),
                 None => Ok(0),
             },
+        )
+    }
+
+    /// The workflow record limits the leader last set (`Command::SetRecordLimits`).
+    pub fn record_limits(&self) -> Result<Option<RecordLimits>, StorageError> {
+        get_decoded(
+            &self.gate,
+            &self.meta,
+            crate::keyspace::meta_key::RECORD_LIMITS,
         )
     }
 

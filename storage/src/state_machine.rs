@@ -65,7 +65,6 @@ impl StateMachineStore {
             machine: MachineConfig {
                 dedup_window_ms: config.dedup_window_ms,
                 prune_interval_ms: config.session_prune_interval_ms,
-                record_limits: config.record_limits,
             },
             apply_batch_max: config.apply_batch_max.max(1),
         })

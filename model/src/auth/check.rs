@@ -34,7 +34,7 @@ pub fn needs(cmd: &Command) -> Vec<Need> {
             vec![Need::Root]
         }
         Command::Auth(_) => vec![Need::Root],
-        Command::SetClusterId { .. } => Vec::new(),
+        Command::SetClusterId { .. } | Command::SetRecordLimits(_) => Vec::new(),
     }
 }
 

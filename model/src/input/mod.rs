@@ -124,6 +124,7 @@ impl Command {
             Command::Compact { .. } => Ok(()),
             Command::SetClusterId { .. } => Err(internal("set_cluster_id")),
             Command::Auth(c) => c.check_input(limits),
+            Command::SetRecordLimits(_) => Err(internal("set_record_limits")),
         }
     }
 
@@ -148,6 +149,7 @@ impl Command {
             Command::Compact { .. } => "compact".into(),
             Command::SetClusterId { .. } => "set_cluster_id".into(),
             Command::Auth(c) => format!("auth.{}", c.name()),
+            Command::SetRecordLimits(_) => "set_record_limits".into(),
         }
     }
 }

@@ -49,7 +49,13 @@ pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> TxResult<T> {
 pub(crate) struct MachineConfig {
     pub(crate) dedup_window_ms: u64,
     pub(crate) prune_interval_ms: u64,
-    pub(crate) record_limits: RecordLimits,
+}
+
+/// The workflow record limits in force at this point of the run: the replicated ones
+/// (`Command::SetRecordLimits`, read through the transaction so an earlier entry of the same
+/// run counts), else the defaults.
+pub(super) fn record_limits(ctx: &BatchCtx<'_>) -> TxResult<RecordLimits> {
+    Ok(get(ctx, Space::Meta, crate::keyspace::meta_key::RECORD_LIMITS)?.unwrap_or_default())
 }
 
 /// One attempt at applying a run of entries in one transaction (sled may re-run the

@@ -137,6 +137,11 @@ fn apply_request(
                 Response::Empty { revision }
             }
             Command::Auth(cmd) => auth::apply(ctx, revision, cmd)?,
+            Command::SetRecordLimits(limits) => {
+                let meta = ctx.tx.tree(Space::Meta);
+                meta.insert(meta_key::RECORD_LIMITS, encode(limits)?)?;
+                Response::Empty { revision }
+            }
         }
     };
 

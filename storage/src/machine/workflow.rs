@@ -16,7 +16,9 @@ use cairn_model::workflow::{
 };
 use serde_json::Value;
 
-use super::batch::{BatchCtx, TxResult, encode};
+use cairn_model::workflow::limits::RecordLimits;
+
+use super::batch::{BatchCtx, TxResult, encode, record_limits};
 use super::task;
 use super::workflow_store as store;
 use crate::keyspace::Space;
@@ -156,7 +158,7 @@ fn create(
     if !is_valid_id(&c.namespace) {
         return Ok(Err(WorkflowError::InvalidId(c.namespace.clone())));
     }
-    if let Err(e) = ctx.config.record_limits.check_labels(&c.labels) {
+    if let Err(e) = record_limits(ctx)?.check_labels(&c.labels) {
         return Ok(Err(WorkflowError::Limit(e)));
     }
     if let Some(existing) = store::workflow(ctx, &id)? {
@@ -274,7 +276,7 @@ fn transition(
 }
 
 fn patched_metadata(
-    ctx: &BatchCtx<'_>,
+    limits: &RecordLimits,
     current: &str,
     patch: &str,
 ) -> Result<String, WorkflowError> {
@@ -292,7 +294,6 @@ fn patched_metadata(
         ));
     }
     merge_patch::apply(&mut doc, &patch);
-    let limits = &ctx.config.record_limits;
     limits
         .check_metadata_size(&doc)
         .map_err(WorkflowError::Limit)?;
@@ -310,8 +311,9 @@ fn update(
         Err(e) => return Ok(Err(e)),
     };
     let mut rec = old.clone();
+    let limits = record_limits(ctx)?;
     if let Some(patch) = &u.metadata_patch {
-        match patched_metadata(ctx, &old.metadata, patch) {
+        match patched_metadata(&limits, &old.metadata, patch) {
             Ok(m) => rec.metadata = m,
             Err(e) => return Ok(Err(e)),
         }
@@ -321,7 +323,7 @@ fn update(
     for k in &u.remove_labels {
         labels.remove(k);
     }
-    if let Err(e) = ctx.config.record_limits.check_labels(&labels) {
+    if let Err(e) = limits.check_labels(&labels) {
         return Ok(Err(WorkflowError::Limit(e)));
     }
     rec.labels = labels;

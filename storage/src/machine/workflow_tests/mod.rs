@@ -20,6 +20,7 @@ use crate::keyspace::Space;
 use crate::test_util::{Dump, normal, req, temp_store};
 
 mod lifecycle;
+mod limits;
 mod tasks;
 
 /// Applies commands one entry each, numbering entries after the store's applied index.
