@@ -227,9 +227,27 @@ impl Client {
 }
 
 impl Client {
+    /// The login token for a call through `node`, logging in there if there is none yet;
+    /// `None` without credentials.
+    pub(crate) async fn login_token(
+        &self,
+        node: &Node,
+        timeout: Duration,
+    ) -> std::result::Result<Option<AsciiMetadataValue>, Status> {
+        match &self.inner.config.credentials {
+            Some(creds) => Ok(Some(
+                self.inner
+                    .login
+                    .token(creds, node.channel(), timeout)
+                    .await?,
+            )),
+            None => Ok(None),
+        }
+    }
+
     /// Whether `status` refused the login token; if so, it is forgotten (the next attempt
     /// logs in again).
-    fn token_refused(&self, status: &Status) -> bool {
+    pub(crate) fn token_refused(&self, status: &Status) -> bool {
         let refused = status.code() == tonic::Code::Unauthenticated
             && self.inner.config.credentials.is_some();
         if refused {
@@ -254,15 +272,7 @@ impl Client {
         // DeadlineExceeded.
         let timeout = per_try + SERVER_DEADLINE_MARGIN;
         let call = async {
-            let token = match &self.inner.config.credentials {
-                Some(creds) => Some(
-                    self.inner
-                        .login
-                        .token(creds, node.channel(), timeout)
-                        .await?,
-                ),
-                None => None,
-            };
+            let token = self.login_token(node, timeout).await?;
             attempt(node.channel(), Attempt { timeout, token }).await
         };
         answer(per_try, tokio::time::timeout(per_try, call).await)
@@ -299,6 +309,15 @@ fn answer<T>(
 pub(crate) struct Attempt {
     pub(crate) timeout: Duration,
     token: Option<AsciiMetadataValue>,
+}
+
+/// A streaming call's request: `msg` with the login token, if any.
+pub(crate) fn with_token<M>(msg: M, token: Option<AsciiMetadataValue>) -> tonic::Request<M> {
+    let mut req = tonic::Request::new(msg);
+    if let Some(token) = token {
+        req.metadata_mut().insert("token", token);
+    }
+    req
 }
 
 /// Wraps a message in a request carrying the attempt's deadline, so the server (and a

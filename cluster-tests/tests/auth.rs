@@ -8,7 +8,10 @@
 
 use std::time::Duration;
 
-use cairn_client::{Client, ClientConfig, CreateWorkflow, Credentials, Error, LockOptions};
+use cairn_client::{
+    Client, ClientConfig, CreateWorkflow, Credentials, Error, ListOptions, LockOptions,
+    SaveOptions, Target, UpdateWorkflow, WatchFilter,
+};
 use cairn_cluster_tests::ops::ctl;
 use cairn_cluster_tests::{Cluster, ClusterOptions};
 use etcd_client::{ConnectOptions, Permission};
@@ -87,26 +90,124 @@ async fn users_get_what_their_roles_allow_and_nothing_else() {
         .await
         .unwrap();
     guard.release().await.unwrap();
+    // Renewals over the keep-alive stream carry alice's token: a 1 s lease lives on.
+    let lease = alice.grant_lease(Duration::from_secs(1)).await.unwrap();
+    let keep = alice.keep_alive(&lease);
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        assert!(!keep.is_lost(), "lease lost after {:?}", start.elapsed());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(alice.lease_time_to_live(lease.id).await.unwrap().is_some());
     assert!(matches!(
         alice.lock("jobs/lock", LockOptions::default()).await,
         Err(Error::PermissionDenied(_))
     ));
-    // Workflows are root's until namespace permissions exist.
-    assert!(matches!(
-        alice
-            .create_workflow(CreateWorkflow::new().id("wf-a"))
-            .await,
-        Err(Error::PermissionDenied(_))
-    ));
-
     let root = client_as(&cluster, eps.clone(), Some(("root", "rootpw")));
     assert!(
         root.get("other").await.unwrap().is_none(),
         "the denied put wrote nothing"
     );
-    root.create_workflow(CreateWorkflow::new().id("wf-r"))
+    root.create_workflow(CreateWorkflow::new().id("wf-dev").namespace("dev"))
         .await
         .unwrap();
+
+    // Workflows by namespace: granted with cairn ctl (root's), then alice works in `prod`
+    // only, and cannot reach `dev`'s workflows by id either.
+    fn denied<T: std::fmt::Debug>(r: Result<T, Error>) {
+        assert!(matches!(r, Err(Error::PermissionDenied(_))), "{r:?}");
+    }
+    denied(
+        alice
+            .create_workflow(CreateWorkflow::new().namespace("prod"))
+            .await,
+    );
+    let out = ctl(&eps, &["role", "grant-namespace", "app", "prod"])
+        .await
+        .unwrap();
+    assert_eq!(out.code, 8, "no user, no grant: {out:?}");
+    let grant = [
+        "--user",
+        "root:rootpw",
+        "role",
+        "grant-namespace",
+        "app",
+        "prod",
+    ];
+    let out = ctl(&eps, &grant).await.unwrap();
+    assert_eq!(out.code, 0, "{out:?}");
+    let wf = alice
+        .create_workflow(CreateWorkflow::new().id("wf-prod").namespace("prod"))
+        .await
+        .unwrap()
+        .workflow;
+    alice
+        .transition(
+            &wf.id,
+            Target::event("start"),
+            Some(wf.version),
+            "alice",
+            "go",
+        )
+        .await
+        .unwrap();
+    assert!(alice.workflow("wf-prod", true).await.unwrap().is_some());
+    alice
+        .save_checkpoint("wf-prod", br#"{"step":1}"#.to_vec(), SaveOptions::default())
+        .await
+        .unwrap();
+    let listed = alice
+        .list_workflows(&ListOptions::new().namespace("prod"))
+        .await
+        .unwrap();
+    assert_eq!(listed.workflows.len(), 1);
+    denied(
+        alice
+            .list_workflows(&ListOptions::new().namespace("dev"))
+            .await,
+    );
+    denied(alice.workflow("wf-dev", false).await);
+    denied(
+        alice
+            .transition("wf-dev", Target::event("start"), None, "alice", "")
+            .await,
+    );
+    denied(alice.list_checkpoints("wf-dev", None, 10).await);
+    // An upsert onto dev's workflow from a create that names prod.
+    let onto_dev = CreateWorkflow::new()
+        .id("wf-dev")
+        .namespace("prod")
+        .upsert(true);
+    denied(alice.create_workflow(onto_dev).await);
+    let mut watch = alice.watch(
+        WatchFilter::new().workflows_in("dev", Vec::<String>::new()),
+        0,
+    );
+    let first = tokio::time::timeout(Duration::from_secs(10), watch.recv())
+        .await
+        .unwrap();
+    assert!(
+        matches!(first, Some(Err(Error::PermissionDenied(_)))),
+        "{first:?}"
+    );
+    let mut watch = alice.watch(WatchFilter::new().workflow("wf-prod"), 0);
+    let update = UpdateWorkflow::new().set_label("k", "v");
+    alice.update_workflow("wf-prod", update).await.unwrap();
+    let item = tokio::time::timeout(Duration::from_secs(10), watch.recv())
+        .await
+        .unwrap();
+    assert!(matches!(item, Some(Ok(_))), "{item:?}");
+    let revoke = [
+        "--user",
+        "root:rootpw",
+        "role",
+        "revoke-namespace",
+        "app",
+        "prod",
+    ];
+    let out = ctl(&eps, &revoke).await.unwrap();
+    assert_eq!(out.code, 0, "{out:?}");
+    denied(alice.workflow("wf-prod", false).await);
 
     // Admin calls through cairn ctl: root's only, and nothing changes when refused.
     let as_alice = ["--user", "alice:alicepw"];

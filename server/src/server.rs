@@ -195,7 +195,9 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     // A create or update carries metadata up to the limit plus labels; a task upsert carries
     // many tasks, each JSON field bounded by the same limit.
     let workflow_message_limit = 4 * cfg.limits.records.max_metadata_bytes + 1024 * 1024;
-    let gateway = Gateway::new(proposer.clone()).with_limits(crate::input::limits(&cfg));
+    let gateway = Gateway::new(proposer.clone())
+        .with_limits(crate::input::limits(&cfg))
+        .with_workflows(workflow_reader.clone());
     let coord = Coord::new(
         gateway.clone(),
         coord_reader.clone(),

@@ -211,6 +211,18 @@ impl Conn {
             .map_err(|e| CtlError::Unavailable(format!("{addr}: cannot connect: {e}")))
     }
 
+    /// A channel to the first endpoint that accepts one (for calls any member serves).
+    pub async fn any_channel(&self) -> CtlResult<(String, AuthChannel)> {
+        let mut last = None;
+        for addr in &self.endpoints {
+            match self.channel(addr).await {
+                Ok(c) => return Ok((addr.clone(), c)),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| CtlError::Usage("no endpoints given (--endpoints)".into())))
+    }
+
     pub async fn admin(&self, addr: &str) -> CtlResult<AdminClient<AuthChannel>> {
         Ok(AdminClient::new(self.channel(addr).await?))
     }

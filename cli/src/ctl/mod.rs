@@ -12,6 +12,7 @@ mod conn;
 mod coord;
 pub mod error;
 mod output;
+mod role;
 mod workflow;
 
 use std::path::PathBuf;
@@ -104,6 +105,11 @@ enum CtlCmd {
     Election {
         #[command(subcommand)]
         cmd: coord::ElectionCmd,
+    },
+    /// Namespace permissions of a role (users, roles and key permissions: etcdctl).
+    Role {
+        #[command(subcommand)]
+        cmd: role::RoleCmd,
     },
 }
 
@@ -254,6 +260,7 @@ async fn dispatch(args: CtlArgs) -> CtlResult<(Report, Option<CtlError>)> {
         CtlCmd::Checkpoint { cmd } => coord::checkpoint(&client()?, cmd).await?,
         CtlCmd::Lock { cmd } => coord::lock(&client()?, cmd).await?,
         CtlCmd::Election { cmd } => coord::election(&client()?, cmd).await?,
+        CtlCmd::Role { cmd } => role::run(&conn()?, cmd).await?,
     };
     Ok((report, None))
 }

@@ -12,7 +12,8 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::client::Client;
+use crate::client::{Client, with_token};
+use crate::endpoints::Node;
 use crate::retry::Backoff;
 
 /// Shortest interval between renewals, whatever the TTL.
@@ -72,7 +73,7 @@ async fn run(
         let (idx, node) = client.inner.endpoints.pick();
         let ended = stream(
             &client,
-            node.channel(),
+            &node,
             id,
             ttl,
             every,
@@ -103,7 +104,7 @@ async fn run(
 /// to (send time of each successful renewal) + TTL.
 async fn stream(
     client: &Client,
-    channel: tonic::transport::Channel,
+    node: &Node,
     id: u64,
     ttl: Duration,
     every: Duration,
@@ -117,11 +118,16 @@ async fn stream(
         return Ended::Broken { leader: None };
     }
     let mut sent = Instant::now();
-    let mut rpc = Client::leases_rpc(channel);
-    let opened = tokio::time::timeout(timeout, rpc.keep_alive(ReceiverStream::new(rx))).await;
+    let mut rpc = Client::leases_rpc(node.channel());
+    let opened = tokio::time::timeout(timeout, async {
+        let token = client.login_token(node, timeout).await?;
+        rpc.keep_alive(with_token(ReceiverStream::new(rx), token))
+            .await
+    })
+    .await;
     let mut answers = match opened {
         Ok(Ok(r)) => r.into_inner(),
-        Ok(Err(s)) => return broken(&s),
+        Ok(Err(s)) => return broken(client, &s),
         Err(_) => return Ended::Broken { leader: None },
     };
     loop {
@@ -132,7 +138,7 @@ async fn stream(
                 None => return Ended::LeaseGone,
             },
             Ok(Ok(None)) | Err(_) => return Ended::Broken { leader: None },
-            Ok(Err(s)) => return broken(&s),
+            Ok(Err(s)) => return broken(client, &s),
         }
         tokio::time::sleep(every).await;
         sent = Instant::now();
@@ -142,7 +148,9 @@ async fn stream(
     }
 }
 
-fn broken(s: &tonic::Status) -> Ended {
+fn broken(client: &Client, s: &tonic::Status) -> Ended {
+    // An expired token is forgotten, so the next stream logs in again.
+    client.token_refused(s);
     let leader = s
         .metadata()
         .get(meta::LEADER)

@@ -18,7 +18,7 @@ use tonic::{Response, Status, Streaming};
 
 use super::convert;
 use super::types::{WatchItem, WatchOptions};
-use crate::client::{Client, MAX_RESPONSE_BYTES, request};
+use crate::client::{Client, MAX_RESPONSE_BYTES, request, with_token};
 use crate::endpoints::Node;
 use crate::error::{Disposition, Error, Result, classify};
 use crate::retry::Backoff;
@@ -85,6 +85,10 @@ impl Driver {
                         return;
                     }
                 },
+                // An expired token: log in again on the next connection.
+                Ended::Disconnected(status) if self.client.token_refused(&status) => {
+                    status.message().to_string()
+                }
                 Ended::Disconnected(status) => match classify(status) {
                     Disposition::Fail(e) => {
                         let _ = self.tx.send(Err(e)).await;
@@ -129,10 +133,12 @@ impl Driver {
         }
         let mut client =
             WatchClient::new(node.channel()).max_decoding_message_size(MAX_RESPONSE_BYTES);
-        let opened = tokio::time::timeout(
-            cfg.request_timeout,
-            client.watch(ReceiverStream::new(req_rx)),
-        )
+        let opened = tokio::time::timeout(cfg.request_timeout, async {
+            let token = self.client.login_token(node, cfg.request_timeout).await?;
+            client
+                .watch(with_token(ReceiverStream::new(req_rx), token))
+                .await
+        })
         .await;
         let mut stream: Streaming<pb::WatchResponse> = match opened {
             Err(_) => {

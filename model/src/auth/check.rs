@@ -1,20 +1,41 @@
 //! Which permissions a command needs ([`needs`]) and whether a user has them ([`authorize`]).
 //! The serving node runs both before proposing; apply runs them again when the auth state
-//! changed after that check. Pure: the caller hands in the user and a way to look up roles.
+//! changed after that check, and always for needs that depend on state ([`needs_state`]: a
+//! workflow's namespace). Pure: the caller hands in the user, a way to look up roles and a way
+//! to look up a workflow's namespace.
 
 use crate::auth::{AuthError, Resource, Role, User};
+use crate::checkpoint::CheckpointCommand;
 use crate::command::Command;
 use crate::coord::CoordCommand;
 use crate::txn::{KeyRange, TxnCommand, TxnOp};
+use crate::workflow::WorkflowCommand;
 
 /// One thing a request must be allowed. No needs at all: any authenticated user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Need {
-    /// Only the root role (admin RPCs, auth management, compaction; for now also Cairn's
-    /// workflow and checkpoint APIs, until namespace permissions exist).
+    /// Only the root role (admin RPCs, auth management, compaction, workflow definitions).
     Root,
     Read(KeyRange),
     Write(KeyRange),
+    /// The workflows (tasks, checkpoints) of a namespace.
+    Namespace {
+        name: String,
+        write: bool,
+    },
+    /// The namespace of an existing workflow, whichever it is. A workflow that does not exist
+    /// needs nothing more: the command answers "not found", or a create puts it in the
+    /// namespace its own [`Need::Namespace`] names.
+    Workflow {
+        id: String,
+        write: bool,
+    },
+}
+
+/// Whether `needs` depend on state that can change between the serving node's check and
+/// apply (which namespace a workflow id is in): apply then checks them again, always.
+pub fn needs_state(needs: &[Need]) -> bool {
+    needs.iter().any(|n| matches!(n, Need::Workflow { .. }))
 }
 
 /// What `cmd` needs when auth is on. Internal commands need nothing (they never come from a
@@ -30,10 +51,9 @@ pub fn needs(cmd: &Command) -> Vec<Need> {
             out
         }
         Command::Coord(c) => coord_needs(c),
-        Command::Workflow(_) | Command::Checkpoint(_) | Command::Compact { .. } => {
-            vec![Need::Root]
-        }
-        Command::Auth(_) => vec![Need::Root],
+        Command::Workflow(c) => workflow_needs(c),
+        Command::Checkpoint(c) => checkpoint_needs(c),
+        Command::Compact { .. } | Command::Auth(_) => vec![Need::Root],
         Command::SetClusterId { .. } | Command::SetRecordLimits(_) => Vec::new(),
     }
 }
@@ -63,6 +83,53 @@ fn txn_needs(t: &TxnCommand, out: &mut Vec<Need>) {
     }
 }
 
+fn write(id: &str) -> Need {
+    Need::Workflow {
+        id: id.to_string(),
+        write: true,
+    }
+}
+
+fn workflow_needs(c: &WorkflowCommand) -> Vec<Need> {
+    match c {
+        // Definitions are shared by every namespace.
+        WorkflowCommand::RegisterDefinition(_) => vec![Need::Root],
+        WorkflowCommand::Create(c) => {
+            let mut out = vec![Need::Namespace {
+                name: c.namespace.clone(),
+                write: true,
+            }];
+            // An upsert may land on an existing workflow, in whatever namespace it is.
+            out.extend(c.id.as_deref().map(write));
+            out
+        }
+        WorkflowCommand::Transition(t) => vec![write(&t.id)],
+        WorkflowCommand::Update(u) => vec![write(&u.id)],
+        WorkflowCommand::Delete { id, .. } | WorkflowCommand::CompactHistory { id, .. } => {
+            vec![write(id)]
+        }
+        WorkflowCommand::UpsertTasks(u) => vec![write(&u.workflow_id)],
+        WorkflowCommand::Purge { .. } => Vec::new(),
+    }
+}
+
+fn checkpoint_needs(c: &CheckpointCommand) -> Vec<Need> {
+    match c {
+        CheckpointCommand::Save(s) => vec![write(&s.workflow_id)],
+        CheckpointCommand::UploadChunk { workflow_id, .. }
+        | CheckpointCommand::Rollback { workflow_id, .. }
+        | CheckpointCommand::SetRetention { workflow_id, .. } => vec![write(workflow_id)],
+        CheckpointCommand::CommitUpload { save, .. } => vec![write(&save.workflow_id)],
+        CheckpointCommand::SetNamespaceRetention { namespace, .. } => vec![Need::Namespace {
+            name: namespace.clone(),
+            write: true,
+        }],
+        // Upload ids are random and known only to their uploader; chunks of an aborted
+        // upload were written under the workflow's own check.
+        CheckpointCommand::AbortUploads { .. } | CheckpointCommand::Purge { .. } => Vec::new(),
+    }
+}
+
 /// Lock and election names are keys for permissions, as they are in etcd.
 fn coord_needs(c: &CoordCommand) -> Vec<Need> {
     let name = match c {
@@ -81,10 +148,12 @@ fn coord_needs(c: &CoordCommand) -> Vec<Need> {
     vec![Need::Write(KeyRange::single(name.as_bytes().to_vec()))]
 }
 
-/// Whether `user` (with roles looked up by `role`) may do everything in `needs`.
+/// Whether `user` (with roles looked up by `role`, workflows' namespaces by `namespace_of`)
+/// may do everything in `needs`.
 pub fn authorize(
     user: &User,
     role: impl Fn(&str) -> Option<Role>,
+    namespace_of: impl Fn(&str) -> Option<String>,
     needs: &[Need],
 ) -> Result<(), AuthError> {
     if user.is_root() {
@@ -98,16 +167,28 @@ pub fn authorize(
     }
     let roles: Vec<Role> = user.roles.iter().filter_map(|r| role(r)).collect();
     for need in needs {
-        let (range, write) = match need {
-            Need::Read(r) => (r, false),
-            Need::Write(r) => (r, true),
-            Need::Root => return Err(AuthError::PermissionDenied),
+        let allowed = match need {
+            Need::Read(r) => covered(&roles, r, false),
+            Need::Write(r) => covered(&roles, r, true),
+            Need::Namespace { name, write } => in_namespace(&roles, name, *write),
+            Need::Workflow { id, write } => match namespace_of(id) {
+                Some(name) => in_namespace(&roles, &name, *write),
+                None => true,
+            },
+            Need::Root => false,
         };
-        if !covered(&roles, range, write) {
+        if !allowed {
             return Err(AuthError::PermissionDenied);
         }
     }
     Ok(())
+}
+
+fn in_namespace(roles: &[Role], name: &str, write: bool) -> bool {
+    roles
+        .iter()
+        .flat_map(|r| &r.permissions)
+        .any(|p| p.kind.allows(write) && matches!(&p.resource, Resource::Namespace(n) if n == name))
 }
 
 /// The end of a half-open interval of keys; `Inf` is past every key.
@@ -144,8 +225,9 @@ fn covered(roles: &[Role], range: &KeyRange, write: bool) -> bool {
         .iter()
         .flat_map(|r| &r.permissions)
         .filter(|p| p.kind.allows(write))
-        .map(|p| match &p.resource {
-            Resource::Keys(r) => interval(r),
+        .filter_map(|p| match &p.resource {
+            Resource::Keys(r) => Some(interval(r)),
+            Resource::Namespace(_) => None,
         })
         .collect();
     have.sort();

@@ -36,6 +36,13 @@ fn roles() -> impl Fn(&str) -> Option<Role> {
         "one" => Some(role("one", &[(PermKind::Write, "k", "")])),
         "left" => Some(role("left", &[(PermKind::Write, "a", "m")])),
         "right" => Some(role("right", &[(PermKind::Write, "m", "z")])),
+        "prod" => Some(Role {
+            name: "prod".into(),
+            permissions: vec![Permission {
+                kind: PermKind::ReadWrite,
+                resource: Resource::Namespace("prod".into()),
+            }],
+        }),
         _ => None,
     }
 }
@@ -48,8 +55,13 @@ fn put(key: &str) -> Command {
     }
 }
 
+/// Workflow `wf-prod` is in namespace `prod`, `wf-dev` in `dev`; others do not exist.
+fn namespace_of(id: &str) -> Option<String> {
+    id.strip_prefix("wf-").map(str::to_string)
+}
+
 fn check(u: &User, cmd: &Command) -> Result<(), AuthError> {
-    authorize(u, roles(), &needs(cmd))
+    authorize(u, roles(), namespace_of, &needs(cmd))
 }
 
 #[test]
@@ -189,6 +201,70 @@ fn leases_need_only_a_user_and_lock_names_are_keys() {
     assert_eq!(check(&u, &acquire("app/lock")), Ok(()));
     assert_eq!(
         check(&u, &acquire("other")),
+        Err(AuthError::PermissionDenied)
+    );
+}
+
+#[test]
+fn workflows_are_checked_by_namespace_the_command_names_or_the_workflow_is_in() {
+    use crate::workflow::command::{CreateWorkflow, TransitionWorkflow};
+    use crate::workflow::{Target, WorkflowCommand};
+    let u = user(&["prod", "app"]);
+    let create = |id: Option<&str>, namespace: &str| {
+        Command::Workflow(WorkflowCommand::Create(Box::new(CreateWorkflow {
+            id: id.map(str::to_string),
+            namespace: namespace.into(),
+            definition: "default".into(),
+            definition_version: None,
+            metadata: "{}".into(),
+            labels: Default::default(),
+            owner_id: String::new(),
+            routing_strategy: String::new(),
+            max_concurrent: 0,
+            total_tasks: 0,
+            upsert: true,
+            actor: String::new(),
+        })))
+    };
+    let transition = |id: &str| {
+        Command::Workflow(WorkflowCommand::Transition(TransitionWorkflow {
+            id: id.into(),
+            target: Target::Status("RUNNING".into()),
+            expected_version: None,
+            actor: String::new(),
+            reason: String::new(),
+        }))
+    };
+    assert_eq!(check(&u, &create(None, "prod")), Ok(()));
+    assert_eq!(check(&u, &create(Some("new"), "prod")), Ok(()));
+    assert_eq!(
+        check(&u, &create(None, "dev")),
+        Err(AuthError::PermissionDenied)
+    );
+    assert_eq!(
+        check(&u, &create(Some("wf-dev"), "prod")),
+        Err(AuthError::PermissionDenied),
+        "an upsert onto another namespace's workflow"
+    );
+    assert_eq!(check(&u, &transition("wf-prod")), Ok(()));
+    assert_eq!(
+        check(&u, &transition("wf-dev")),
+        Err(AuthError::PermissionDenied)
+    );
+    assert_eq!(
+        check(&u, &transition("missing")),
+        Ok(()),
+        "answers not found at apply"
+    );
+    assert!(needs_state(&needs(&transition("x"))));
+    assert!(!needs_state(&needs(&put("x"))));
+    // A namespace permission covers no keys, and keys no namespace.
+    assert_eq!(
+        check(&user(&["prod"]), &put("prod")),
+        Err(AuthError::PermissionDenied)
+    );
+    assert_eq!(
+        check(&user(&["app"]), &create(None, "app")),
         Err(AuthError::PermissionDenied)
     );
 }

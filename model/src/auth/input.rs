@@ -58,6 +58,7 @@ impl AuthCommand {
                             limits.max_key_bytes,
                         )
                     }
+                    Resource::Namespace(name) => crate::input::id("permission.namespace", name),
                 }
             }
         }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::txn::KeyRange;
 
-pub use check::{Need, authorize, needs};
+pub use check::{Need, authorize, needs, needs_state};
 pub use input::SECRET_BYTES;
 pub use state::{Applied, AuthState};
 
@@ -52,12 +52,14 @@ impl PermKind {
     }
 }
 
-/// What a permission covers. Only etcd's key ranges so far; Cairn's own resources (workflow
-/// namespaces) will be further variants, added last.
+/// What a permission covers. Variants travel by index: add last.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Resource {
     /// Keys, with etcd's range rules (lock and election names count as keys too).
     Keys(KeyRange),
+    /// The workflows of one namespace, with their tasks, history and checkpoints (Cairn's own
+    /// API; etcd clients see it as the key `namespace:<name>`).
+    Namespace(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -45,12 +45,23 @@ impl AuthState {
             .map(|i| &self.roles[i])
     }
 
-    /// Whether `user` may run `cmd` now. Unknown users are denied.
-    pub fn authorize(&self, user: &str, cmd: &Command) -> Result<(), AuthError> {
+    /// Whether `user` may run `cmd` now, with workflows' namespaces from `namespace_of`.
+    /// Unknown users are denied.
+    pub fn authorize(
+        &self,
+        user: &str,
+        cmd: &Command,
+        namespace_of: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), AuthError> {
         let Some(u) = self.user(user) else {
             return Err(AuthError::PermissionDenied);
         };
-        check::authorize(u, |r| self.role(r).cloned(), &check::needs(cmd))
+        check::authorize(
+            u,
+            |r| self.role(r).cloned(),
+            namespace_of,
+            &check::needs(cmd),
+        )
     }
 
     /// Applies `cmd` at `revision`: the change, or why not (nothing changed then).

@@ -148,12 +148,15 @@ fn deleting_a_role_takes_it_from_its_users_and_their_permissions_with_it() {
         value: Vec::new(),
         expected_revision: None,
     };
-    assert_eq!(s.authorize("alice", &put), Ok(()));
+    assert_eq!(s.authorize("alice", &put, |_| None), Ok(()));
     run(&mut s, AuthCommand::RoleDelete { name: "app".into() }, 5).unwrap();
     assert!(s.user("alice").unwrap().roles.is_empty());
-    assert_eq!(s.authorize("alice", &put), Err(AuthError::PermissionDenied));
     assert_eq!(
-        s.authorize("nobody", &put),
+        s.authorize("alice", &put, |_| None),
+        Err(AuthError::PermissionDenied)
+    );
+    assert_eq!(
+        s.authorize("nobody", &put, |_| None),
         Err(AuthError::PermissionDenied)
     );
 }

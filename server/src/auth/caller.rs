@@ -11,6 +11,7 @@ use std::sync::Arc;
 use cairn_model::Command;
 use cairn_model::auth::{AuthError, AuthStamp, AuthState, Need, authorize, needs};
 use cairn_model::txn::KeyRange;
+use cairn_storage::WorkflowReader;
 
 #[derive(Debug, Clone, Default)]
 pub struct Caller {
@@ -30,8 +31,13 @@ impl Caller {
         Self::default()
     }
 
-    /// Whether the caller may do everything in `needs`.
-    pub fn check(&self, needs: &[Need]) -> Result<(), AuthError> {
+    /// Whether the caller may do everything in `needs` (workflows' namespaces looked up with
+    /// `namespace_of`).
+    pub fn check(
+        &self,
+        needs: &[Need],
+        namespace_of: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), AuthError> {
         let Some(state) = &self.state else {
             return Ok(());
         };
@@ -39,12 +45,16 @@ impl Caller {
             return Err(AuthError::UserEmpty);
         };
         let user = state.user(name).ok_or(AuthError::PermissionDenied)?;
-        authorize(user, |r| state.role(r).cloned(), needs)
+        authorize(user, |r| state.role(r).cloned(), namespace_of, needs)
     }
 
     /// Authorizes `command` and names the user for apply's second check.
-    pub fn stamp(&self, command: &Command) -> Result<Option<AuthStamp>, AuthError> {
-        self.check(&needs(command))?;
+    pub fn stamp(
+        &self,
+        command: &Command,
+        namespace_of: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<AuthStamp>, AuthError> {
+        self.check(&needs(command), namespace_of)?;
         Ok(match (&self.state, &self.user) {
             (Some(state), Some(user)) => Some(AuthStamp {
                 user: user.clone(),
@@ -71,7 +81,37 @@ pub fn current() -> Caller {
 
 /// Whether the current caller may read `range`.
 pub fn check_read(range: &KeyRange) -> Result<(), AuthError> {
-    current().check(&[Need::Read(range.clone())])
+    current().check(&[Need::Read(range.clone())], |_| None)
+}
+
+/// The namespace workflow `id` is in, as `reader` has it applied. A read error counts as
+/// "no such workflow": apply checks a write's workflow namespace again anyway, and a read of
+/// a workflow that cannot be read answers an error of its own.
+pub fn namespace_of(reader: &WorkflowReader, id: &str) -> Option<String> {
+    reader.workflow(id).ok().flatten().map(|w| w.namespace)
+}
+
+/// Whether the current caller may read the workflows of namespace `name`.
+pub fn check_namespace_read(name: &str) -> Result<(), tonic::Status> {
+    let need = Need::Namespace {
+        name: name.to_string(),
+        write: false,
+    };
+    current()
+        .check(&[need], |_| None)
+        .map_err(crate::status::auth_error)
+}
+
+/// Whether the current caller may read workflow `id` (its tasks, history, checkpoints), by the
+/// namespace `reader` has it in. Call after the read index, so the answer is current.
+pub fn check_workflow_read(reader: &WorkflowReader, id: &str) -> Result<(), tonic::Status> {
+    let need = Need::Workflow {
+        id: id.to_string(),
+        write: false,
+    };
+    current()
+        .check(&[need], |id| namespace_of(reader, id))
+        .map_err(crate::status::auth_error)
 }
 
 /// Runs `fut` as `caller`.

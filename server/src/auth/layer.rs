@@ -25,8 +25,7 @@ pub enum Policy {
     Open,
     /// Any user; what they touch is checked further in.
     User,
-    /// The root role only (admin, auth management, and for now Cairn's workflow, checkpoint
-    /// and watch APIs, until namespace permissions exist).
+    /// The root role only (admin, auth management).
     Root,
 }
 
@@ -37,11 +36,8 @@ const OPEN: [&str; 4] = [
     "/etcdserverpb.Cluster/MemberList",
 ];
 
-const ROOT_PREFIXES: [&str; 8] = [
+const ROOT_PREFIXES: [&str; 5] = [
     "/cairn.v1.Admin/",
-    "/cairn.v1.Workflows/",
-    "/cairn.v1.Checkpoints/",
-    "/cairn.v1.Watch/",
     "/etcdserverpb.Auth/",
     "/etcdserverpb.Cluster/",
     "/etcdserverpb.Maintenance/",

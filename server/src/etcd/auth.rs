@@ -1,4 +1,5 @@
-//! etcd's Auth service: users, roles and key-range permissions, replicated through Raft like
+//! etcd's Auth service: users, roles and key-range permissions (plus Cairn's namespace
+//! permissions, in a field etcd clients ignore), replicated through Raft like
 //! any write (`cairn_model::auth`), with etcd's rules, errors and root user/role, so
 //! `etcdctl user add`, `role grant-permission`, `auth enable` and `--user` work unchanged.
 //! Passwords are hashed here, before proposing (`crate::auth::password`); reads (user and
@@ -114,11 +115,28 @@ fn pb_permission(p: &Permission) -> PbPermission {
         PermKind::Write => PbPermType::Write,
         PermKind::ReadWrite => PbPermType::Readwrite,
     };
-    let Resource::Keys(range) = &p.resource;
-    PbPermission {
-        perm_type: perm_type as i32,
-        key: range.key.clone(),
-        range_end: range.range_end.clone(),
+    match &p.resource {
+        Resource::Keys(range) => PbPermission {
+            perm_type: perm_type as i32,
+            key: range.key.clone(),
+            range_end: range.range_end.clone(),
+            cairn_namespace: String::new(),
+        },
+        Resource::Namespace(name) => PbPermission {
+            perm_type: perm_type as i32,
+            key: format!("namespace:{name}").into_bytes(),
+            range_end: Vec::new(),
+            cairn_namespace: name.clone(),
+        },
+    }
+}
+
+/// The resource a grant or revoke names: Cairn's namespace field, else etcd's key range.
+fn resource(namespace: String, key: Vec<u8>, range_end: Vec<u8>) -> Resource {
+    if namespace.is_empty() {
+        Resource::Keys(KeyRange { key, range_end })
+    } else {
+        Resource::Namespace(namespace)
     }
 }
 
@@ -331,10 +349,7 @@ impl Auth for AuthService {
             .ok_or_else(|| Status::invalid_argument("etcdserver: permission not given"))?;
         let permission = Permission {
             kind: perm_kind(perm.perm_type)?,
-            resource: Resource::Keys(KeyRange {
-                key: perm.key,
-                range_end: perm.range_end,
-            }),
+            resource: resource(perm.cairn_namespace, perm.key, perm.range_end),
         };
         let header = self
             .propose(AuthCommand::RoleGrantPermission {
@@ -355,10 +370,7 @@ impl Auth for AuthService {
         let header = self
             .propose(AuthCommand::RoleRevokePermission {
                 role: req.role,
-                resource: Resource::Keys(KeyRange {
-                    key: req.key,
-                    range_end: req.range_end,
-                }),
+                resource: resource(req.cairn_namespace, req.key, req.range_end),
             })
             .await?;
         Ok(Response::new(AuthRoleRevokePermissionResponse {

@@ -8,7 +8,7 @@ use cairn_api::v1::RequestHeader;
 use cairn_model::coord::Fence;
 use cairn_model::{Command, CommandError, InputLimits, Request, Response, Session};
 use cairn_raft::Proposer;
-use cairn_storage::StateMachineStore;
+use cairn_storage::{StateMachineStore, WorkflowReader};
 use tonic::metadata::MetadataValue;
 
 use crate::error::Error;
@@ -17,6 +17,8 @@ use crate::error::Error;
 pub struct Gateway {
     proposer: Proposer<StateMachineStore>,
     limits: InputLimits,
+    /// Which namespace a workflow is in, for authorizing writes to it (auth on).
+    workflows: Option<WorkflowReader>,
 }
 
 impl Gateway {
@@ -25,7 +27,20 @@ impl Gateway {
         Self {
             proposer,
             limits: crate::input::default_limits(),
+            workflows: None,
         }
+    }
+
+    /// Authorizes writes to workflows by the namespace `reader` says they are in (without
+    /// it, only by the namespace a create names; apply checks the workflow's own either way).
+    pub fn with_workflows(mut self, reader: WorkflowReader) -> Self {
+        self.workflows = Some(reader);
+        self
+    }
+
+    /// The namespace workflow `id` is in here, if it exists.
+    pub fn namespace_of(&self, id: &str) -> Option<String> {
+        crate::auth::caller::namespace_of(self.workflows.as_ref()?, id)
     }
 
     /// Checks input against `limits`: the node's (`crate::input::limits`).
@@ -55,7 +70,7 @@ impl Gateway {
         // The caller must be allowed this write; the stamp lets apply check again if the
         // auth state moves before the entry applies.
         let auth = crate::auth::caller::current()
-            .stamp(&command)
+            .stamp(&command, |id| self.namespace_of(id))
             .map_err(CommandError::from)?;
         let req = Request {
             session: session(header),

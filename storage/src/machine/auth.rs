@@ -2,12 +2,18 @@
 //! `cairn_model::auth::AuthState`) and the second authorization of every request. The serving
 //! node authorized the request against the auth state at the revision in its stamp; when the
 //! state has changed since (a role revoked, a user deleted, auth switched on), apply checks it
-//! again against the state now, so a revoked permission never lets a write in.
+//! again against the state now, so a revoked permission never lets a write in; and a write to a
+//! workflow is always checked here against the namespace the workflow is in when it applies.
 
-use cairn_model::auth::{Applied, AuthCommand, AuthError, AuthState};
+use std::collections::HashMap;
+
+use cairn_model::auth::{
+    Applied, AuthCommand, AuthError, AuthState, Need, authorize, needs, needs_state,
+};
 use cairn_model::command::{Request, Response};
 
 use super::batch::{BatchCtx, TxResult, abort, decode, encode};
+use super::workflow_store;
 use crate::keyspace::{Space, decode_u64, meta_key};
 
 pub(super) fn apply(ctx: &BatchCtx<'_>, revision: u64, cmd: &AuthCommand) -> TxResult<Response> {
@@ -49,10 +55,27 @@ pub(super) fn check(ctx: &BatchCtx<'_>, req: &Request) -> TxResult<Option<AuthEr
         // Proposed while auth was off, applied after it went on: as etcd, no user, no write.
         return Ok(Some(AuthError::UserEmpty));
     };
-    if stamp.revision == current {
+    let needs = needs(&req.command);
+    // Checked against this very auth state, and nothing that can have moved since: done.
+    // A workflow's namespace can (deleted and created again elsewhere), so those are always
+    // checked here, against the namespaces as they are now.
+    if stamp.revision == current && !needs_state(&needs) {
         return Ok(None);
     }
-    Ok(load(ctx)?.authorize(&stamp.user, &req.command).err())
+    let mut namespaces = HashMap::new();
+    for need in &needs {
+        if let Need::Workflow { id, .. } = need {
+            let ns = workflow_store::workflow(ctx, id)?.map(|w| w.namespace);
+            namespaces.insert(id.clone(), ns);
+        }
+    }
+    let state = load(ctx)?;
+    let Some(user) = state.user(&stamp.user) else {
+        return Ok(Some(AuthError::PermissionDenied));
+    };
+    let role = |r: &str| state.role(r).cloned();
+    let namespace_of = |id: &str| namespaces.get(id).cloned().flatten();
+    Ok(authorize(user, role, namespace_of, &needs).err())
 }
 
 fn load(ctx: &BatchCtx<'_>) -> TxResult<AuthState> {

@@ -131,3 +131,85 @@ async fn a_refused_auth_command_changes_nothing() {
     assert!(auth_records.is_empty(), "{auth_records:?}");
     assert_eq!(sm.auth_reader().enabled_at().unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_write_to_a_workflow_is_checked_at_apply_against_the_namespace_it_is_in() {
+    use cairn_model::workflow::command::{CreateWorkflow, TransitionWorkflow};
+    use cairn_model::workflow::{Target, WorkflowCommand, WorkflowError};
+
+    let (_d, _log, sm) = temp_store().await;
+    let mut setup = setup();
+    // alice's role also covers the workflows of namespace `prod`.
+    setup.insert(
+        5,
+        auth(AuthCommand::RoleGrantPermission {
+            role: "app".into(),
+            permission: Permission {
+                kind: PermKind::ReadWrite,
+                resource: Resource::Namespace("prod".into()),
+            },
+        }),
+    );
+    let entries: Vec<_> = setup
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| normal(i as u64 + 1, req(c, 1, None)))
+        .collect();
+    sm.apply_batch(&entries).unwrap();
+    let on = sm.auth_reader().enabled_at().unwrap().unwrap();
+    let create = |id: &str, namespace: &str| {
+        Command::Workflow(WorkflowCommand::Create(Box::new(CreateWorkflow {
+            id: Some(id.into()),
+            namespace: namespace.into(),
+            definition: "default".into(),
+            definition_version: None,
+            metadata: "{}".into(),
+            labels: Default::default(),
+            owner_id: String::new(),
+            routing_strategy: String::new(),
+            max_concurrent: 0,
+            total_tasks: 0,
+            upsert: true,
+            actor: String::new(),
+        })))
+    };
+    let start = |id: &str| {
+        Command::Workflow(WorkflowCommand::Transition(TransitionWorkflow {
+            id: id.into(),
+            target: Target::Event("start".into()),
+            expected_version: None,
+            actor: String::new(),
+            reason: String::new(),
+        }))
+    };
+    let first = on + 1;
+    let r = sm
+        .apply_batch(&[
+            normal(first, as_user(create("p", "prod"), "alice", on)),
+            normal(first + 1, as_user(create("d", "dev"), ROOT, on)),
+            // Stamped at the current auth revision, but `d` is in dev: refused here, where the
+            // serving node could not know (it may have seen no `d` at all).
+            normal(first + 2, as_user(start("d"), "alice", on)),
+            normal(first + 3, as_user(create("d", "prod"), "alice", on)),
+            normal(first + 4, as_user(start("p"), "alice", on)),
+            normal(first + 5, as_user(start("nope"), "alice", on)),
+        ])
+        .unwrap();
+    let denied = Response::Rejected(CommandError::Auth(AuthError::PermissionDenied));
+    assert!(matches!(r[0], Response::Workflow { .. }), "{:?}", r[0]);
+    assert!(matches!(r[1], Response::Workflow { .. }), "{:?}", r[1]);
+    assert_eq!(r[2], denied, "a transition of dev's workflow");
+    assert_eq!(r[3], denied, "an upsert onto dev's workflow, naming prod");
+    assert!(matches!(r[4], Response::Workflow { .. }), "{:?}", r[4]);
+    assert_eq!(
+        r[5],
+        Response::Rejected(CommandError::Workflow(WorkflowError::NotFound(
+            "nope".into()
+        )))
+    );
+    let d = sm.workflow_reader().workflow("d").unwrap().unwrap();
+    assert_eq!(
+        (d.namespace.as_str(), d.status.as_str()),
+        ("dev", "PENDING")
+    );
+}

@@ -24,6 +24,7 @@ use tonic::{Request, Status, Streaming};
 use self::ingest::{CHUNK, Ingest, Saved};
 use super::coord;
 use super::gateway::{Gateway, unexpected};
+use crate::auth::caller;
 use crate::config::CheckpointConfig;
 use crate::services::fields;
 use crate::status;
@@ -236,6 +237,7 @@ impl Checkpoints for CheckpointService {
         fields::id("workflow_id", &r.workflow_id)?;
         fields::id("id", &r.id)?;
         self.gateway().before_read(r.serializable).await?;
+        caller::check_workflow_read(&self.workflows, &r.workflow_id)?;
         let revision = self.workflows.applied_index();
         let checkpoint = self
             .reader()
@@ -255,6 +257,7 @@ impl Checkpoints for CheckpointService {
         fields::id("workflow_id", &r.workflow_id)?;
         fields::id("id", &r.id)?;
         self.gateway().before_read(r.serializable).await?;
+        caller::check_workflow_read(&self.workflows, &r.workflow_id)?;
         let revision = self.workflows.applied_index();
         let rec = self
             .reader()
@@ -272,6 +275,7 @@ impl Checkpoints for CheckpointService {
         let r = req.into_inner();
         fields::id("workflow_id", &r.workflow_id)?;
         self.gateway().before_read(r.serializable).await?;
+        caller::check_workflow_read(&self.workflows, &r.workflow_id)?;
         let revision = self.workflows.applied_index();
         let latest = self
             .reader()
@@ -293,6 +297,7 @@ impl Checkpoints for CheckpointService {
         let r = req.into_inner();
         fields::id("workflow_id", &r.workflow_id)?;
         self.gateway().before_read(r.serializable).await?;
+        caller::check_workflow_read(&self.workflows, &r.workflow_id)?;
         let revision = self.workflows.applied_index();
         let latest = load::latest_valid(self.reader(), r.workflow_id.clone()).await?;
         if latest.is_none() {
@@ -319,6 +324,7 @@ impl Checkpoints for CheckpointService {
             n => n.min(MAX_LIST_LIMIT),
         };
         self.gateway().before_read(r.serializable).await?;
+        caller::check_workflow_read(&self.workflows, &r.workflow_id)?;
         let revision = self.workflows.applied_index();
         let (records, next_after) = self
             .reader()

@@ -3,6 +3,7 @@
 //! older than the serving node's history. Every node serves both: each replica's apply
 //! produces the same events.
 
+mod access;
 mod convert;
 pub mod session;
 
@@ -87,8 +88,12 @@ impl Watch for WatchService {
         let (tx, rx) = tokio::sync::mpsc::channel(session::OUTBOUND_QUEUE);
         let open = OpenStream::new(&self.streams);
         let (hub, settings, stop) = (self.reader.hub().clone(), self.settings, self.stop.clone());
+        let access = access::Access {
+            caller: crate::auth::caller::current(),
+            gateway: self.gateway.clone(),
+        };
         tokio::spawn(async move {
-            session::run(req.into_inner(), tx, hub, settings, stop).await;
+            session::run(req.into_inner(), tx, hub, settings, access, stop).await;
             drop(open);
         });
         Ok(Response::new(ReceiverStream::new(rx)))
@@ -103,6 +108,11 @@ impl Watch for WatchService {
         // Linearizable by default: the snapshot is at least as new as any revision a client
         // has seen, so a catch-up never moves its view backwards.
         self.gateway.before_read(r.serializable).await?;
+        access::Access {
+            caller: crate::auth::caller::current(),
+            gateway: self.gateway.clone(),
+        }
+        .check(&filter)?;
         let reader = self.reader.clone();
         let (revision, objects) = tokio::task::spawn_blocking(move || reader.snapshot(&filter))
             .await

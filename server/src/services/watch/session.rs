@@ -62,11 +62,14 @@ pub async fn run(
     out: Outbound,
     hub: Arc<EventHub>,
     settings: Settings,
+    access: super::access::Access,
     mut stop: watch::Receiver<bool>,
 ) {
     let (fatal_tx, mut fatal) = mpsc::channel::<()>(1);
-    let mut watches: HashMap<u64, JoinHandle<()>> = HashMap::new();
-    let mut next_id = 1u64;
+    let mut watches = Watches {
+        tasks: HashMap::new(),
+        next_id: 1,
+    };
     loop {
         let req = tokio::select! {
             msg = inbound.message() => match msg {
@@ -77,19 +80,13 @@ pub async fn run(
             _ = fatal.recv() => break,
             _ = stop.wait_for(|s| *s) => break,
         };
-        watches.retain(|_, h| !h.is_finished());
+        watches.tasks.retain(|_, h| !h.is_finished());
         let result = match req.request {
-            Some(watch_request::Request::Create(c)) => create(
-                c,
-                &mut watches,
-                &mut next_id,
-                &out,
-                &hub,
-                settings,
-                &fatal_tx,
-            ),
+            Some(watch_request::Request::Create(c)) => {
+                create(c, &access, &mut watches, &out, &hub, settings, &fatal_tx)
+            }
             Some(watch_request::Request::Cancel(c)) => {
-                if let Some(h) = watches.remove(&c.watch_id) {
+                if let Some(h) = watches.tasks.remove(&c.watch_id) {
                     h.abort();
                     let notice = response(
                         c.watch_id,
@@ -110,7 +107,7 @@ pub async fn run(
             break;
         }
     }
-    for (_, h) in watches {
+    for (_, h) in watches.tasks {
         h.abort();
     }
 }
@@ -141,22 +138,32 @@ fn watch_id(
     Ok(id)
 }
 
+/// The watches of one stream, by id, and where the search for a free id starts.
+struct Watches {
+    tasks: HashMap<u64, JoinHandle<()>>,
+    next_id: u64,
+}
+
 fn create(
     c: pb::WatchCreateRequest,
-    watches: &mut HashMap<u64, JoinHandle<()>>,
-    next_id: &mut u64,
+    access: &super::access::Access,
+    watches: &mut Watches,
     out: &Outbound,
     hub: &Arc<EventHub>,
     settings: Settings,
     fatal: &mpsc::Sender<()>,
 ) -> Result<(), Status> {
     let filter = convert::filter(c.filter, settings.max_key_bytes)?;
-    if watches.len() >= MAX_WATCHES {
+    access.check(&filter)?;
+    if watches.tasks.len() >= MAX_WATCHES {
         return Err(status::invalid(format!(
             "a stream may hold at most {MAX_WATCHES} watches"
         )));
     }
-    let id = watch_id(c.watch_id, next_id, |id| watches.contains_key(&id))?;
+    let tasks = &watches.tasks;
+    let id = watch_id(c.watch_id, &mut watches.next_id, |id| {
+        tasks.contains_key(&id)
+    })?;
     let next = match c.start_revision {
         0 => hub.current() + 1,
         r => r,
@@ -173,7 +180,7 @@ fn create(
         max_lag: settings.max_lag,
     };
     let fatal = fatal.clone();
-    watches.insert(
+    watches.tasks.insert(
         id,
         tokio::spawn(async move {
             if task.run().await == End::Stuck {

@@ -18,6 +18,7 @@ use tonic::{Request, Status};
 
 use super::coord;
 use super::gateway::{Gateway, unexpected};
+use crate::auth::caller;
 use crate::services::fields;
 use crate::status;
 
@@ -193,6 +194,7 @@ impl Workflows for WorkflowService {
         let r = req.into_inner();
         fields::id("id", &r.id)?;
         self.gateway.before_read(r.serializable).await?;
+        caller::check_workflow_read(&self.reader, &r.id)?;
         let revision = self.reader.applied_index();
         let Some(workflow) = self.reader.workflow(&r.id).map_err(status::storage_error)? else {
             return Ok(self.gateway.reply(pb::GetWorkflowResponse {
@@ -222,6 +224,7 @@ impl Workflows for WorkflowService {
         let r = req.into_inner();
         let (serializable, with_count) = (r.serializable, r.with_count);
         let query = validate::list(r)?;
+        caller::check_namespace_read(&query.namespace)?;
         self.gateway.before_read(serializable).await?;
         let revision = self.reader.applied_index();
         let page = self.reader.list(&query).map_err(status::storage_error)?;
@@ -244,6 +247,7 @@ impl Workflows for WorkflowService {
     ) -> Reply<pb::CountWorkflowsResponse> {
         let r = req.into_inner();
         let query = validate::query(r.namespace, r.statuses, r.definition, r.labels)?;
+        caller::check_namespace_read(&query.namespace)?;
         self.gateway.before_read(r.serializable).await?;
         let revision = self.reader.applied_index();
         let count = self.reader.count(&query).map_err(status::storage_error)?;
@@ -317,6 +321,7 @@ impl Workflows for WorkflowService {
             n => n.min(MAX_HISTORY_LIMIT),
         };
         self.gateway.before_read(r.serializable).await?;
+        caller::check_workflow_read(&self.reader, &r.workflow_id)?;
         let revision = self.reader.applied_index();
         let page = self
             .reader
@@ -413,6 +418,7 @@ impl Workflows for WorkflowService {
             .map(|s| validate::task_status("statuses", s))
             .collect::<Result<Vec<_>, _>>()?;
         self.gateway.before_read(r.serializable).await?;
+        caller::check_workflow_read(&self.reader, &r.workflow_id)?;
         let revision = self.reader.applied_index();
         let mut tasks = self
             .reader
