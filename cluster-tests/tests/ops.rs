@@ -479,3 +479,41 @@ async fn one_connection_holds_a_bounded_number_of_streams() {
         .unwrap();
     assert!(opened.is_ok(), "{opened:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_a_bounded_number_of_connections() {
+    use tokio::io::AsyncReadExt;
+    const CAP: usize = 4;
+    let opts = ClusterOptions {
+        extra_args: vec!["--max-connections-per-address".into(), CAP.to_string()],
+        ..ClusterOptions::default()
+    };
+    let cluster = Cluster::start_with(1, opts).await.unwrap();
+    let addr = cluster.node(1).client_addr.clone();
+    // Open connections until the node closes one as it arrives. An admitted connection gets
+    // the server's HTTP/2 settings first; a refused one reads EOF.
+    let mut held = Vec::new();
+    let refused_at = loop {
+        assert!(
+            held.len() <= CAP,
+            "{} connections admitted, cap {CAP}",
+            held.len()
+        );
+        let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let mut byte = [0u8; 1];
+        match tokio::time::timeout(Duration::from_secs(10), conn.read(&mut byte)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break held.len(),
+            Ok(Ok(_)) => held.push(conn),
+            Err(_) => panic!("neither settings nor a close within 10 s"),
+        }
+    };
+    // The harness's own client may hold a connection or two of the cap.
+    assert!(
+        (1..=CAP).contains(&refused_at),
+        "refused after {refused_at}"
+    );
+    // Closing connections frees their places: a client gets through again.
+    drop(held);
+    let c = Client::connect([addr]).unwrap();
+    c.put("after", "cap").await.unwrap();
+}

@@ -66,6 +66,10 @@ pub struct ServeArgs {
     /// How long a token from Authenticate is valid, in seconds (default 300, etcd's).
     #[arg(long, env = "CAIRN_AUTH_TOKEN_TTL")]
     pub auth_token_ttl: Option<u64>,
+    /// Most connections one client address may hold open on the client port (and on the peer
+    /// port); more are closed as they arrive (default 512).
+    #[arg(long, env = "CAIRN_MAX_CONNECTIONS_PER_ADDRESS")]
+    pub max_connections_per_address: Option<usize>,
     /// Largest accepted value, in bytes.
     #[arg(long, env = "CAIRN_MAX_VALUE_BYTES")]
     pub max_value_bytes: Option<usize>,
@@ -128,6 +132,7 @@ struct FileConfig {
     keep_logs: Option<u64>,
     wal_batch_wait_us: Option<u64>,
     auth_token_ttl: Option<u64>,
+    max_connections_per_address: Option<usize>,
     max_value_bytes: Option<usize>,
     max_metadata_bytes: Option<usize>,
     max_labels: Option<usize>,
@@ -170,6 +175,8 @@ pub struct NodeConfig {
     pub wal_batch_wait_us: u64,
     /// Lifetime of auth tokens.
     pub auth_token_ttl: Duration,
+    /// Connections one client address may hold open on a port.
+    pub max_connections_per_address: usize,
     pub limits: Limits,
     pub retention: Retention,
     pub watch: WatchConfig,
@@ -382,6 +389,14 @@ impl NodeConfig {
                     bail!("--auth-token-ttl must be at least 1 second");
                 }
                 Duration::from_secs(secs)
+            },
+            max_connections_per_address: match args
+                .max_connections_per_address
+                .or(file.max_connections_per_address)
+                .unwrap_or(512)
+            {
+                0 => bail!("--max-connections-per-address must be at least 1"),
+                n => n,
             },
             limits,
             retention,

@@ -25,6 +25,7 @@ mod auth;
 mod checkpoint_retention;
 mod cluster_id;
 pub mod config;
+mod conn_limit;
 mod coord_config;
 mod error;
 mod etcd;

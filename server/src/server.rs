@@ -22,15 +22,17 @@ use cairn_raft::{
     ChannelPool, NodeInfo, PeerNetworkFactory, PeerService, Proposer, SnapshotVerifier,
 };
 use cairn_storage::StorageConfig;
+use futures::{Stream, StreamExt};
 use openraft::error::{InitializeError, RaftError};
 use openraft::{Config, SnapshotPolicy};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::cluster_id::ClusterId;
 use crate::config::NodeConfig;
+use crate::conn_limit::{Limited, PerAddress};
 use crate::etcd::{EtcdParts, EtcdServers};
 use crate::raft_handle::CairnRaft;
 use crate::raft_watch::RaftWatch;
@@ -91,8 +93,21 @@ fn snapshot_verifier() -> SnapshotVerifier {
 
 /// Accepted connections with Nagle off: small gRPC frames otherwise wait for delayed ACKs
 /// (a 40 ms stall per request). `Server::tcp_nodelay` does not apply to a caller's listener.
-fn incoming(listener: TcpListener) -> TcpIncoming {
-    TcpIncoming::from(listener).with_nodelay(Some(true))
+/// Plain connections on `listener`, at most `limit`'s share per client address.
+fn incoming(
+    listener: TcpListener,
+    limit: Arc<PerAddress>,
+) -> impl Stream<Item = std::io::Result<Limited<TcpStream>>> {
+    TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .filter_map(move |conn| {
+            let admitted = conn.and_then(|stream| {
+                let ip = stream.peer_addr()?.ip();
+                Ok(limit.admit(ip).map(|slot| Limited::new(stream, slot)))
+            });
+            // Over the cap: dropped here, which closes it. An accept error is tonic's to see.
+            std::future::ready(admitted.transpose())
+        })
 }
 
 type Serving = Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>>;
@@ -118,14 +133,16 @@ fn grpc_server() -> Server {
 }
 
 macro_rules! serve_on {
-    ($router:expr, $listener:expr, $tls:expr, $shutdown:expr) => {{
+    ($router:expr, $listener:expr, $tls:expr, $limit:expr, $shutdown:expr) => {{
         let router = $router;
         let serving: Serving = match $tls {
             Some(tls) => Box::pin(router.serve_with_incoming_shutdown(
-                crate::tls::incoming::incoming($listener, tls),
+                crate::tls::incoming::incoming($listener, tls, $limit),
                 $shutdown,
             )),
-            None => Box::pin(router.serve_with_incoming_shutdown(incoming($listener), $shutdown)),
+            None => Box::pin(
+                router.serve_with_incoming_shutdown(incoming($listener, $limit), $shutdown),
+            ),
         };
         serving
     }};
@@ -189,6 +206,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         ),
         peer_listener,
         tls.peer.clone(),
+        PerAddress::new(cfg.max_connections_per_address),
         stopped(stop_rx.clone())
     );
     let message_limit = 2 * cfg.limits.max_value_bytes + 2 * cfg.limits.max_key_bytes + 64 * 1024;
@@ -305,6 +323,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         client_router,
         client_listener,
         tls.client.clone(),
+        PerAddress::new(cfg.max_connections_per_address),
         stopped(stop_rx.clone())
     );
     let peer_task = tokio::spawn(peer_server);

@@ -42,6 +42,12 @@ fn leader_arg(leader: Option<LeaderKey>) -> Result<(Vec<u8>, u64), EtcdError> {
     Ok((l.key, rev))
 }
 
+/// Whether the caller may read the election's keys (its name is their prefix, as in etcd).
+fn read_prefix(name: &[u8]) -> Result<(), Error> {
+    let range = cairn_model::txn::KeyRange::prefix(prefix_of(name));
+    crate::auth::caller::check_read(&range).map_err(|e| cairn_model::CommandError::from(e).into())
+}
+
 #[tonic::async_trait]
 impl Election for ElectionService {
     async fn campaign(&self, req: Request<CampaignRequest>) -> Reply<CampaignResponse> {
@@ -82,6 +88,7 @@ impl Election for ElectionService {
         answer(EtcdCall::Recipe, async {
             let r = req.into_inner();
             name_arg(&r.name)?;
+            read_prefix(&r.name)?;
             let store = self.recipes.store();
             store.gateway.before_read(false).await?;
             let (leader, revision) = self.recipes.owner(&prefix_of(&r.name))?;
@@ -100,6 +107,7 @@ impl Election for ElectionService {
         let r = req.into_inner();
         let started: Result<(), Error> = async {
             name_arg(&r.name)?;
+            read_prefix(&r.name)?;
             self.recipes.store().gateway.before_read(false).await
         }
         .await;

@@ -13,6 +13,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::reload::Reloading;
+use crate::conn_limit::{Limited, PerAddress};
 
 /// A handshake not finished by then is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,7 +30,8 @@ pub fn acceptor(tls: &Reloading<rustls::ServerConfig>) -> TlsAcceptor {
 pub fn incoming(
     listener: TcpListener,
     tls: Arc<Reloading<rustls::ServerConfig>>,
-) -> impl Stream<Item = Result<TlsStream<TcpStream>, std::io::Error>> {
+    limit: Arc<PerAddress>,
+) -> impl Stream<Item = Result<Limited<TlsStream<TcpStream>>, std::io::Error>> {
     let (tx, rx) = mpsc::channel(MAX_HANDSHAKES);
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     tokio::spawn(async move {
@@ -50,6 +52,11 @@ pub fn incoming(
                     continue;
                 }
             };
+            // Over the client address's share: closed before any handshake work.
+            let Some(slot) = limit.admit(remote.ip()) else {
+                tracing::debug!(%remote, "connection refused: too many from this address");
+                continue;
+            };
             // Small gRPC frames would otherwise wait for delayed ACKs.
             let _ = stream.set_nodelay(true);
             let acceptor = acceptor(&tls);
@@ -57,7 +64,7 @@ pub fn incoming(
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(tls)) => {
-                        let _ = tx.send(Ok(tls)).await;
+                        let _ = tx.send(Ok(Limited::new(tls, slot))).await;
                     }
                     Ok(Err(e)) => tracing::debug!(%remote, "TLS handshake failed: {e}"),
                     Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),

@@ -6,13 +6,14 @@
 use cairn_api::v1 as pb;
 use cairn_api::v1::elections_server::Elections;
 use cairn_model::coord::{CoordCommand, CoordReply};
+use cairn_model::txn::KeyRange;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Status};
 
 use super::waiter::{Ask, Asked, Grant, Kind};
-use super::{Coord, check_name, check_owner, check_value, holder_pb, invalid};
+use super::{Coord, check_name, check_owner, check_value, holder_pb, invalid, read_names};
 use crate::error::Error;
 use crate::status;
 
@@ -86,6 +87,7 @@ impl Elections for ElectionService {
     async fn leader(&self, req: Request<pb::LeaderRequest>) -> Reply<pb::LeaderResponse> {
         let r = req.into_inner();
         check_name(&r.election)?;
+        read_names(KeyRange::single(r.election.as_bytes().to_vec()))?;
         self.coord.gateway.before_read(r.serializable).await?;
         let revision = self.coord.hub.current();
         let rec = self.coord.read(|c| c.election(&r.election))?;
@@ -108,6 +110,7 @@ impl Elections for ElectionService {
     async fn observe(&self, req: Request<pb::ObserveRequest>) -> Reply<Self::ObserveStream> {
         let name = req.into_inner().election;
         check_name(&name)?;
+        read_names(KeyRange::single(name.as_bytes().to_vec()))?;
         // The first answer is linearizable; later ones follow this node's applied order.
         self.coord.gateway.before_read(false).await?;
         let (tx, rx) = mpsc::channel(OBSERVE_BUFFER);

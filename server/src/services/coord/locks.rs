@@ -9,11 +9,12 @@ use cairn_api::meta::{self, kind};
 use cairn_api::v1 as pb;
 use cairn_api::v1::locks_server::Locks;
 use cairn_model::coord::{CoordCommand, CoordError, CoordReply, Fence};
+use cairn_model::txn::KeyRange;
 use tokio::time::Instant;
 use tonic::{Request, Status};
 
 use super::waiter::{Ask, Asked, Grant, Kind};
-use super::{Coord, check_name, check_owner, holder_pb, invalid, lease_pb, lock_pb};
+use super::{Coord, check_name, check_owner, holder_pb, invalid, lease_pb, lock_pb, read_names};
 use crate::status;
 
 type Reply<T> = Result<tonic::Response<T>, Status>;
@@ -182,6 +183,7 @@ impl Locks for LockService {
     async fn holder(&self, req: Request<pb::LockHolderRequest>) -> Reply<pb::LockHolderResponse> {
         let r = req.into_inner();
         check_name(&r.name)?;
+        read_names(KeyRange::single(r.name.as_bytes().to_vec()))?;
         self.coord.gateway.before_read(r.serializable).await?;
         let revision = self.coord.hub.current();
         let lock = self.coord.read(|c| c.lock(&r.name))?.map(lock_pb);
@@ -204,6 +206,7 @@ impl Locks for LockService {
         } else {
             r.limit
         };
+        read_names(KeyRange::prefix(r.prefix.as_bytes().to_vec()))?;
         self.coord.gateway.before_read(r.serializable).await?;
         let revision = self.coord.hub.current();
         let locks = self.coord.read(|c| c.locks(&r.prefix, limit as usize))?;

@@ -152,6 +152,12 @@ fn invalid(msg: impl Into<String>) -> Status {
     status::invalid(msg)
 }
 
+/// Whether the caller may read these lock or election names (names are keys for
+/// permissions, as in etcd).
+fn read_names(range: cairn_model::txn::KeyRange) -> Result<(), Status> {
+    crate::auth::caller::check_read(&range).map_err(status::auth_error)
+}
+
 /// A lock or election name: the same rule as workflow ids.
 fn check_name(name: &str) -> Result<(), Status> {
     if is_valid_id(name) {
