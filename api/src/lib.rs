@@ -62,6 +62,9 @@ pub mod meta {
         pub const UNAUTHENTICATED: &str = "unauthenticated";
         /// Another refusal of user and role management (user exists, role not found, ...).
         pub const AUTH: &str = "auth";
+        /// A NOSPACE alarm stands: writes that can grow the state are refused until an
+        /// operator frees space (or raises the quota) and disarms it (RESOURCE_EXHAUSTED).
+        pub const NO_SPACE: &str = "no_space";
         pub const NOT_FOUND: &str = "not_found";
         pub const UNKNOWN_DEFINITION: &str = "unknown_definition";
         pub const ALREADY_EXISTS: &str = "already_exists";

@@ -104,6 +104,11 @@ pub enum Error {
     /// Nothing was changed.
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    /// The cluster is out of an allowance: a standing NOSPACE alarm (the cluster's space
+    /// quota was reached; etcd's "database space exceeded"), or another limit the message
+    /// names. Nothing was written; reads and deletes still work.
+    #[error("resource exhausted: {0}")]
+    ResourceExhausted(String),
     /// The cluster has auth on and did not accept who the client is: no user given, a wrong
     /// user or password, or a token it no longer accepts even after logging in again.
     #[error("unauthenticated: {0}")]
@@ -139,6 +144,9 @@ pub(crate) fn classify(status: Status) -> Disposition {
         }
         Code::PermissionDenied => {
             Disposition::Fail(Error::PermissionDenied(status.message().to_owned()))
+        }
+        Code::ResourceExhausted => {
+            Disposition::Fail(Error::ResourceExhausted(status.message().to_owned()))
         }
         Code::InvalidArgument => {
             Disposition::Fail(Error::InvalidArgument(status.message().to_owned()))

@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::alarm::AlarmCommand;
 use crate::auth::{AuthCommand, AuthError, AuthStamp};
 use crate::checkpoint::{CheckpointCommand, CheckpointError, CheckpointReply};
 use crate::coord::{CoordCommand, CoordError, CoordReply, Fence};
@@ -77,6 +78,13 @@ pub enum Command {
     /// The limits apply enforces on workflow records (merged metadata, labels): proposed by
     /// the leader from its configuration, so they are replicated state, never a node's flags.
     SetRecordLimits(RecordLimits),
+    /// The data-directory size at which a member raises NOSPACE (0: no quota): proposed by
+    /// the leader from its configuration, like the record limits.
+    SetQuota {
+        backend_bytes: u64,
+    },
+    /// Raise or clear an alarm (etcd's Alarm). Members raise NOSPACE themselves.
+    Alarm(AlarmCommand),
 }
 
 /// The state machine's reply to one applied entry. `revision` is the entry's log index.
@@ -143,6 +151,9 @@ pub enum CommandError {
     Kv(#[from] KvError),
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// A NOSPACE alarm stands: writes that can grow the state are refused (etcd's words).
+    #[error("mvcc: database space exceeded")]
+    NoSpace,
 }
 
 impl fmt::Display for Request {
@@ -171,6 +182,8 @@ impl fmt::Display for Request {
             Command::SetClusterId { id } => write!(f, "set_cluster_id({id:x})"),
             Command::Auth(c) => write!(f, "auth({})", c.name()),
             Command::SetRecordLimits(_) => write!(f, "set_record_limits"),
+            Command::SetQuota { backend_bytes } => write!(f, "set_quota({backend_bytes})"),
+            Command::Alarm(c) => write!(f, "alarm({})", c.name()),
         }
     }
 }
@@ -192,7 +205,9 @@ impl Command {
             // The first leader names the cluster (`cluster_id.rs`); a restore names its own.
             Command::SetClusterId { .. } => true,
             // The leader's configuration (`record_limits.rs`).
-            Command::SetRecordLimits(_) => true,
+            Command::SetRecordLimits(_) | Command::SetQuota { .. } => true,
+            // A member raises its own NOSPACE through any path, the leader's included.
+            Command::Alarm(_) => false,
         }
     }
 }

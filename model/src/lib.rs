@@ -8,11 +8,13 @@
 //! - [`command`]: a log entry's payload ([`Request`]), the command set and typed replies.
 //! - [`workflow`], [`checkpoint`], [`coord`], [`txn`], [`kv`]: each domain's commands, records
 //!   and rules.
+//! - [`alarm`]: etcd's alarms (NOSPACE) and which commands a standing one holds back.
 //! - [`auth`]: users, roles, permissions and the pure permission check.
 //! - [`codec`]: the deterministic binary encoding of all of the above.
 //! - [`input`]: the checks a request meets before it is proposed ([`Request::check_input`]),
 //!   for a client's request and for one forwarded to the leader alike.
 
+pub mod alarm;
 pub mod auth;
 pub mod checkpoint;
 pub mod codec;

@@ -14,6 +14,9 @@ use crate::coord_config::{CoordArgs, CoordConfig, CoordFile};
 use crate::tls::{TlsArgs, TlsConfig, TlsFile};
 use crate::watch_config::{WatchArgs, WatchConfig, WatchFile};
 
+/// See `ServeArgs::quota_backend_bytes`.
+const DEFAULT_QUOTA_BACKEND_BYTES: u64 = 8 << 30;
+
 /// See `ServeArgs::wal_batch_wait_us`.
 const DEFAULT_WAL_BATCH_WAIT_US: u64 = 0;
 
@@ -66,6 +69,12 @@ pub struct ServeArgs {
     /// How long a token from Authenticate is valid, in seconds (default 300, etcd's).
     #[arg(long, env = "CAIRN_AUTH_TOKEN_TTL")]
     pub auth_token_ttl: Option<u64>,
+    /// Data-directory size (WAL, state machine, snapshots) at which a member raises the
+    /// NOSPACE alarm, after which the cluster refuses writes that can grow its state until an
+    /// operator disarms it (etcd's flag; default 8 GiB, 0 = no quota). Replicated from the
+    /// leader's value: give every node the same.
+    #[arg(long, env = "CAIRN_QUOTA_BACKEND_BYTES")]
+    pub quota_backend_bytes: Option<u64>,
     /// Most connections one client address may hold open on the client port (and on the peer
     /// port); more are closed as they arrive (default 512).
     #[arg(long, env = "CAIRN_MAX_CONNECTIONS_PER_ADDRESS")]
@@ -132,6 +141,7 @@ struct FileConfig {
     keep_logs: Option<u64>,
     wal_batch_wait_us: Option<u64>,
     auth_token_ttl: Option<u64>,
+    quota_backend_bytes: Option<u64>,
     max_connections_per_address: Option<usize>,
     max_value_bytes: Option<usize>,
     max_metadata_bytes: Option<usize>,
@@ -177,6 +187,8 @@ pub struct NodeConfig {
     pub auth_token_ttl: Duration,
     /// Connections one client address may hold open on a port.
     pub max_connections_per_address: usize,
+    /// The quota this node proposes when it leads (0: none).
+    pub quota_backend_bytes: u64,
     pub limits: Limits,
     pub retention: Retention,
     pub watch: WatchConfig,
@@ -390,6 +402,10 @@ impl NodeConfig {
                 }
                 Duration::from_secs(secs)
             },
+            quota_backend_bytes: args
+                .quota_backend_bytes
+                .or(file.quota_backend_bytes)
+                .unwrap_or(DEFAULT_QUOTA_BACKEND_BYTES),
             max_connections_per_address: match args
                 .max_connections_per_address
                 .or(file.max_connections_per_address)

@@ -18,12 +18,13 @@
 //! Beside the request path: `config` (flags, env, TOML), `tls` (TLS on every port, reloading
 //! certificates), `ops`, `health`, `http` and `metrics`
 //! (operations), `lease_keeper`, `checkpoint_retention`, `workflow_retention`, `cluster_id` and
-//! `record_limits`
+//! `cluster_settings`, and on every member `quota` (raises NOSPACE)
 //! (duties of the leader, each proposing commands on a timer: `leader_tick`), `raft_watch` (role changes).
 
 mod auth;
 mod checkpoint_retention;
 mod cluster_id;
+mod cluster_settings;
 pub mod config;
 mod conn_limit;
 mod coord_config;
@@ -36,9 +37,9 @@ mod leader_tick;
 mod lease_keeper;
 mod metrics;
 mod ops;
+mod quota;
 mod raft_handle;
 mod raft_watch;
-mod record_limits;
 mod server;
 mod services;
 mod shutdown;

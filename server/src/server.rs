@@ -352,8 +352,18 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     let lease_task =
         lease_keeper::spawn(proposer.clone(), coord_reader, applied_hub, stop_rx.clone());
     let cluster_id_task = crate::cluster_id::spawn(cluster_id, proposer.clone(), stop_rx.clone());
-    let limits_task = crate::record_limits::spawn(
-        cfg.limits.records,
+    let settings = crate::cluster_settings::Settings {
+        record_limits: cfg.limits.records,
+        quota_backend_bytes: cfg.quota_backend_bytes,
+    };
+    let limits_task = crate::cluster_settings::spawn(
+        settings,
+        limits_reader.clone(),
+        proposer.clone(),
+        stop_rx.clone(),
+    );
+    let quota_task = crate::quota::spawn(
+        cfg.data_dir.clone(),
         limits_reader,
         proposer.clone(),
         stop_rx.clone(),
@@ -419,6 +429,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         lease_task,
         cluster_id_task,
         limits_task,
+        quota_task,
     ]) {
         let abort = task.abort_handle();
         if tokio::time::timeout(SHUTDOWN_DRAIN, task).await.is_err() {

@@ -112,6 +112,10 @@ pub(crate) mod meta_key {
     /// The workflow record limits apply enforces (encoded `RecordLimits`), set by the leader
     /// (`Command::SetRecordLimits`); absent: the defaults.
     pub(crate) const RECORD_LIMITS: &[u8] = b"record_limits";
+    /// The data-directory quota (BE u64) at which members raise NOSPACE; absent or 0: none.
+    pub(crate) const QUOTA: &[u8] = b"quota";
+    /// The standing alarms (encoded sorted `Vec<Alarm>`); absent: none.
+    pub(crate) const ALARMS: &[u8] = b"alarms";
     /// Users, roles and the auth switch: one encoded `AuthState` (small, rarely changed).
     pub(crate) const AUTH: &[u8] = b"auth";
     /// The auth revision (BE u64), present only while auth is on: what apply and the serving

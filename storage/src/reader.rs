@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use cairn_model::KvRecord;
+use cairn_model::alarm::Alarm;
 use cairn_model::codec;
 use cairn_model::workflow::limits::RecordLimits;
 
@@ -125,6 +126,23 @@ impl KvReader {
                 None => Ok(0),
             },
         )
+    }
+
+    /// The standing alarms.
+    pub fn alarms(&self) -> Result<Vec<Alarm>, StorageError> {
+        Ok(
+            get_decoded(&self.gate, &self.meta, crate::keyspace::meta_key::ALARMS)?
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The data-directory quota the leader last set (0: none, or none set yet).
+    pub fn quota(&self) -> Result<u64, StorageError> {
+        self.gate
+            .guarded(|| match self.meta.get(crate::keyspace::meta_key::QUOTA)? {
+                Some(b) => crate::keyspace::decode_u64(&b, "quota"),
+                None => Ok(0),
+            })
     }
 
     /// The workflow record limits the leader last set (`Command::SetRecordLimits`).

@@ -90,10 +90,12 @@ impl CtlError {
         }
         match s.code() {
             Code::NotFound => CtlError::NotFound(message),
-            Code::FailedPrecondition | Code::Aborted => CtlError::Refused {
-                kind: kind.unwrap_or_else(|| "failed_precondition".into()),
-                message,
-            },
+            Code::FailedPrecondition | Code::Aborted | Code::ResourceExhausted => {
+                CtlError::Refused {
+                    kind: kind.unwrap_or_else(|| "failed_precondition".into()),
+                    message,
+                }
+            }
             Code::InvalidArgument => CtlError::Invalid(message),
             Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
                 CtlError::Unavailable(format!("{addr}: {message}"))
@@ -121,6 +123,10 @@ impl From<cairn_client::Error> for CtlError {
                 message: e.to_string(),
             },
             E::PermissionDenied(m) | E::Unauthenticated(m) => CtlError::Denied(m),
+            E::ResourceExhausted(m) => CtlError::Refused {
+                kind: "resource_exhausted".into(),
+                message: m,
+            },
             E::FailedPrecondition(m) => CtlError::Refused {
                 kind: "failed_precondition".into(),
                 message: m,

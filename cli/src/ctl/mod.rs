@@ -6,6 +6,7 @@
 //! exit with a code from [`error::exit`]: 3 unavailable, 4 not found, 5 refused, 6 invalid
 //! input, 7 corrupt backup, 1 anything else.
 
+mod alarm;
 mod backup;
 mod cluster;
 mod conn;
@@ -105,6 +106,11 @@ enum CtlCmd {
     Election {
         #[command(subcommand)]
         cmd: coord::ElectionCmd,
+    },
+    /// Standing alarms (NOSPACE): list or disarm.
+    Alarm {
+        #[command(subcommand)]
+        cmd: alarm::AlarmCmd,
     },
     /// Namespace permissions of a role (users, roles and key permissions: etcdctl).
     Role {
@@ -261,6 +267,9 @@ async fn dispatch(args: CtlArgs) -> CtlResult<(Report, Option<CtlError>)> {
         CtlCmd::Lock { cmd } => coord::lock(&client()?, cmd).await?,
         CtlCmd::Election { cmd } => coord::election(&client()?, cmd).await?,
         CtlCmd::Role { cmd } => role::run(&conn()?, cmd).await?,
+        CtlCmd::Alarm { cmd } => {
+            alarm::run(&args.endpoints, tls.as_ref(), credentials.as_ref(), cmd).await?
+        }
     };
     Ok((report, None))
 }

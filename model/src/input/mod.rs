@@ -125,6 +125,8 @@ impl Command {
             Command::SetClusterId { .. } => Err(internal("set_cluster_id")),
             Command::Auth(c) => c.check_input(limits),
             Command::SetRecordLimits(_) => Err(internal("set_record_limits")),
+            Command::SetQuota { .. } => Err(internal("set_quota")),
+            Command::Alarm(_) => Ok(()),
         }
     }
 
@@ -150,6 +152,8 @@ impl Command {
             Command::SetClusterId { .. } => "set_cluster_id".into(),
             Command::Auth(c) => format!("auth.{}", c.name()),
             Command::SetRecordLimits(_) => "set_record_limits".into(),
+            Command::SetQuota { .. } => "set_quota".into(),
+            Command::Alarm(c) => format!("alarm.{}", c.name()),
         }
     }
 }

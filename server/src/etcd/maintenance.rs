@@ -1,5 +1,6 @@
 //! etcd's Maintenance service. Status reports this node's Raft state (the same report as
-//! `cairn ctl status`); Alarm answers that there are no alarms (Cairn raises none); Defragment
+//! `cairn ctl status`); Alarm lists, raises and clears the replicated alarms (members raise
+//! NOSPACE when their data directory passes the cluster's quota); Defragment
 //! succeeds without doing anything (sled compacts its files itself; there is nothing to
 //! defragment on request); MoveLeader is Cairn's leadership transfer. Hash, HashKV, Snapshot
 //! and Downgrade are refused with UNIMPLEMENTED: an answer would not mean what it means in
@@ -9,18 +10,20 @@ use std::sync::Arc;
 
 use cairn_api::v1::admin_server::Admin;
 use cairn_api::v1::{StatusRequest, TransferLeaderRequest};
+use cairn_model::Command;
+use cairn_model::alarm::{Alarm, AlarmCommand, AlarmKind};
 use cairn_model::txn::{KeyRange, RangeSpec};
 use etcd_client::proto::{
-    PbAlarmRequest, PbAlarmResponse, PbDefragmentRequest, PbDefragmentResponse, PbDowngradeRequest,
-    PbDowngradeResponse, PbHashKvRequest, PbHashKvResponse, PbHashRequest, PbHashResponse,
-    PbMaintenanceService, PbMoveLeaderRequest, PbMoveLeaderResponse, PbSnapshotRequest,
-    PbSnapshotResponse, PbStatusRequest, PbStatusResponse,
+    PbAlarmMember, PbAlarmRequest, PbAlarmResponse, PbDefragmentRequest, PbDefragmentResponse,
+    PbDowngradeRequest, PbDowngradeResponse, PbHashKvRequest, PbHashKvResponse, PbHashRequest,
+    PbHashResponse, PbMaintenanceService, PbMoveLeaderRequest, PbMoveLeaderResponse,
+    PbSnapshotRequest, PbSnapshotResponse, PbStatusRequest, PbStatusResponse,
 };
 use tonic::{Request, Response, Status};
 
 use super::admin_route::on_leader;
 use super::header::{Headers, to_i64};
-use super::reply::{Reply, unsupported};
+use super::reply::{Reply, answer, unsupported};
 use super::store::EtcdStore;
 use crate::error::{Error, EtcdError};
 use crate::services::admin::AdminService;
@@ -35,6 +38,8 @@ pub const ETCD_VERSION: &str = "3.4.0";
 const ALARM_GET: i32 = 0;
 const ALARM_ACTIVATE: i32 = 1;
 const ALARM_DEACTIVATE: i32 = 2;
+/// AlarmType NOSPACE.
+const ALARM_NOSPACE: i32 = 1;
 
 pub struct MaintenanceService {
     admin: Arc<AdminService>,
@@ -55,23 +60,61 @@ impl MaintenanceService {
 #[tonic::async_trait]
 impl PbMaintenanceService for MaintenanceService {
     async fn alarm(&self, req: Request<PbAlarmRequest>) -> Reply<PbAlarmResponse> {
-        match req.into_inner().action {
-            // No alarms to list or to clear.
-            ALARM_GET | ALARM_DEACTIVATE => Ok(Response::new(PbAlarmResponse {
-                header: Some(self.headers.current()),
-                alarms: Vec::new(),
-            })),
-            ALARM_ACTIVATE => unsupported(
-                "activating alarms",
-                "Cairn has no alarm state (a full disk fails writes directly)",
-            ),
-            other => Err(status::etcd(
-                Error::invalid(format!(
-                    "cairn: unknown alarm action {other} (GET=0, ACTIVATE=1, DEACTIVATE=2)"
-                )),
-                EtcdCall::Maintenance,
-            )),
-        }
+        answer(EtcdCall::Maintenance, async {
+            let r = req.into_inner();
+            let alarm = |member_id: u64| -> Result<Alarm, Error> {
+                match r.alarm {
+                    ALARM_NOSPACE => Ok(Alarm {
+                        member: member_id,
+                        kind: AlarmKind::NoSpace,
+                    }),
+                    other => Err(Error::invalid(format!(
+                        "cairn: alarm type {other} is not raised by Cairn (NOSPACE=1 is)"
+                    ))),
+                }
+            };
+            let command = match r.action {
+                ALARM_GET => None,
+                ALARM_ACTIVATE => Some(AlarmCommand::Activate(alarm(r.member_id)?)),
+                ALARM_DEACTIVATE => Some(AlarmCommand::Deactivate(alarm(r.member_id)?)),
+                other => {
+                    return Err(Error::invalid(format!(
+                        "cairn: unknown alarm action {other} (GET=0, ACTIVATE=1, DEACTIVATE=2)"
+                    )));
+                }
+            };
+            let revision = match command {
+                Some(c) => self
+                    .store
+                    .gateway
+                    .propose(None, Command::Alarm(c))
+                    .await?
+                    .revision(),
+                None => {
+                    self.store.gateway.before_read(false).await?;
+                    None
+                }
+            };
+            let alarms = self
+                .store
+                .alarms()?
+                .into_iter()
+                .map(|a| PbAlarmMember {
+                    member_id: a.member,
+                    alarm: match a.kind {
+                        AlarmKind::NoSpace => ALARM_NOSPACE,
+                    },
+                })
+                .collect();
+            Ok(PbAlarmResponse {
+                header: Some(match revision {
+                    Some(rev) => self.headers.at(rev),
+                    None => self.headers.current(),
+                }),
+                alarms,
+            })
+        })
+        .await
     }
 
     async fn status(&self, _req: Request<PbStatusRequest>) -> Reply<PbStatusResponse> {

@@ -57,6 +57,11 @@ impl EtcdStore {
             .map_err(|e: KvError| e.into())
     }
 
+    /// The standing alarms, as applied here.
+    pub fn alarms(&self) -> Result<Vec<cairn_model::alarm::Alarm>, Error> {
+        Ok(self.reader.alarms()?)
+    }
+
     /// (compacted, current): revisions after `compacted` can be read here.
     pub fn history_window(&self) -> (u64, u64) {
         self.hub.window()

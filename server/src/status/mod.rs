@@ -156,6 +156,12 @@ fn command_error(e: CommandError) -> Status {
         CommandError::Coord(e) => coord_error(e),
         CommandError::Kv(e) => kv_error(&e),
         CommandError::Auth(e) => auth_error(e),
+        // etcd's code and words: clients recognise "database space exceeded".
+        CommandError::NoSpace => with_kind(
+            Code::ResourceExhausted,
+            kind::NO_SPACE,
+            format!("etcdserver: {e}"),
+        ),
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use cairn_model::alarm::AlarmCommand;
 use cairn_model::auth::{
     Applied, AuthCommand, AuthError, AuthState, Need, authorize, needs, needs_state,
 };
@@ -44,10 +45,13 @@ pub(super) fn check(ctx: &BatchCtx<'_>, req: &Request) -> TxResult<Option<AuthEr
         return Ok(None);
     };
     let current = decode_u64(&on, "auth revision").or_else(abort)?;
-    // An enable while on changes nothing and answers success, as in etcd.
+    // An enable while on changes nothing and answers success, as in etcd. A member raises
+    // its own NOSPACE alarm without a user (a client's activation passed root's check on the
+    // client port).
     if matches!(
         req.command,
         cairn_model::Command::Auth(AuthCommand::Enable { .. })
+            | cairn_model::Command::Alarm(AlarmCommand::Activate(_))
     ) {
         return Ok(None);
     }

@@ -4,6 +4,7 @@
 //! dispatches commands to them. The per-batch context and transaction helpers they share are
 //! in `batch`, below every domain, so no domain depends on this dispatch.
 
+mod alarm;
 mod auth;
 mod batch;
 mod checkpoint;
@@ -21,7 +22,7 @@ mod workflow_store;
 pub(crate) use batch::{BatchCtx, MachineConfig, encode};
 pub(crate) use checkpoint_store::CheckpointDir;
 
-use cairn_model::command::{Command, Request, Response};
+use cairn_model::command::{Command, CommandError, Request, Response};
 use cairn_raft::types::Entry;
 use openraft::EntryPayload;
 
@@ -102,14 +103,18 @@ fn apply_request(
         }
     }
 
-    let denied = auth::check(ctx, req)?;
+    let mut denied = auth::check(ctx, req)?.map(CommandError::from);
+    if denied.is_none() {
+        denied = alarm::check(ctx, &req.command)?;
+    }
     let stale = match (&denied, &req.fence) {
         (None, Some(fence)) => coord::check_fence(ctx, fence)?,
         _ => None,
     };
     let response = if let Some(e) = denied {
-        // The user may no longer do this (see `auth`): refuse the write.
-        Response::Rejected(e.into())
+        // The user may no longer do this (see `auth`), or the cluster is out of space (see
+        // `alarm`): refuse the write.
+        Response::Rejected(e)
     } else if let Some(e) = stale {
         // The sender no longer holds its lock (or leads its election): refuse the write.
         Response::Rejected(e.into())
@@ -142,6 +147,12 @@ fn apply_request(
                 meta.insert(meta_key::RECORD_LIMITS, encode(limits)?)?;
                 Response::Empty { revision }
             }
+            Command::SetQuota { backend_bytes } => {
+                let meta = ctx.tx.tree(Space::Meta);
+                meta.insert(meta_key::QUOTA, &backend_bytes.to_be_bytes()[..])?;
+                Response::Empty { revision }
+            }
+            Command::Alarm(cmd) => alarm::apply(ctx, revision, cmd)?,
         }
     };
 
@@ -151,6 +162,8 @@ fn apply_request(
     Ok(response)
 }
 
+#[cfg(test)]
+mod alarm_tests;
 #[cfg(test)]
 mod auth_tests;
 #[cfg(test)]

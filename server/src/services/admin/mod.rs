@@ -5,7 +5,7 @@
 
 mod backup;
 pub mod membership;
-mod report;
+pub(crate) mod report;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
