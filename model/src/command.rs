@@ -213,6 +213,18 @@ impl Command {
 }
 
 impl Request {
+    /// A request a node makes itself (the leader's duties, a member's alarm): no session, no
+    /// fence, no user. The leader stamps its time when it proposes it.
+    pub fn from_node(command: Command) -> Self {
+        Self {
+            session: None,
+            time_ms: 0,
+            fence: None,
+            auth: None,
+            command,
+        }
+    }
+
     /// How many bytes the request occupies encoded. Replication reads use it to keep an
     /// AppendEntries under the peer message limit when entries are large.
     pub fn encoded_len(&self) -> usize {

@@ -60,13 +60,7 @@ impl Sweeper {
     /// Proposes `command` here (the leader); `None` when it was not applied (lost
     /// leadership, no quorum: the next leader's tick takes over).
     async fn propose(&self, command: CheckpointCommand) -> Option<CheckpointReply> {
-        let req = Request {
-            session: None,
-            time_ms: 0,
-            fence: None,
-            auth: None,
-            command: Command::Checkpoint(command),
-        };
+        let req = Request::from_node(Command::Checkpoint(command));
         match self.proposer.write_local(req).await {
             Ok(Response::Checkpoint { reply, .. }) => Some(reply),
             Ok(other) => {

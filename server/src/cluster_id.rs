@@ -60,13 +60,7 @@ pub fn spawn(
                 let command = Command::SetClusterId {
                     id: rand::random::<u64>().max(1),
                 };
-                let req = Request {
-                    session: None,
-                    time_ms: 0,
-                    fence: None,
-                    auth: None,
-                    command,
-                };
+                let req = Request::from_node(command);
                 if let Err(e) = proposer.write_local(req).await {
                     tracing::debug!(error = %e, "cluster id proposal failed; will retry");
                 }

@@ -43,13 +43,7 @@ pub fn spawn(
                 continue;
             }
             for command in differing(&configured, &reader) {
-                let req = Request {
-                    session: None,
-                    time_ms: 0,
-                    fence: None,
-                    auth: None,
-                    command,
-                };
+                let req = Request::from_node(command);
                 if let Err(e) = proposer.write_local(req).await {
                     tracing::debug!(error = %e, "settings proposal failed; will retry");
                 }

@@ -94,13 +94,7 @@ impl Keeper {
     }
 
     async fn propose(&self, command: CoordCommand) -> Result<CoordReply, String> {
-        let req = Request {
-            session: None,
-            time_ms: 0,
-            fence: None,
-            auth: None,
-            command: Command::Coord(command),
-        };
+        let req = Request::from_node(Command::Coord(command));
         match self.proposer.write_local(req).await {
             Ok(Response::Coord { reply, .. }) => Ok(reply),
             Ok(other) => Err(format!("unexpected reply {other:?}")),

@@ -51,13 +51,7 @@ pub fn spawn(
                 "data directory over the space quota: raising NOSPACE (writes that grow the \
                  state are refused until it is disarmed)"
             );
-            let req = Request {
-                session: None,
-                time_ms: 0,
-                fence: None,
-                auth: None,
-                command: Command::Alarm(AlarmCommand::Activate(alarm)),
-            };
+            let req = Request::from_node(Command::Alarm(AlarmCommand::Activate(alarm)));
             if let Err(e) = proposer.write(req).await {
                 tracing::debug!(error = %e, "NOSPACE alarm proposal failed; will retry");
             }

@@ -54,16 +54,10 @@ async fn sweep(proposer: &Proposer<StateMachineStore>, reader: &WorkflowReader, 
             return;
         }
         let found = ids.len();
-        let req = Request {
-            session: None,
-            time_ms: 0,
-            fence: None,
-            auth: None,
-            command: Command::Workflow(WorkflowCommand::Purge {
-                ids,
-                finished_before_ms: cutoff,
-            }),
-        };
+        let req = Request::from_node(Command::Workflow(WorkflowCommand::Purge {
+            ids,
+            finished_before_ms: cutoff,
+        }));
         match proposer.write_local(req).await {
             Ok(Response::Workflow {
                 reply: WorkflowReply::Purged { ids },
