@@ -230,7 +230,17 @@ async fn users_get_what_their_roles_allow_and_nothing_else() {
     let out = ctl(&eps, &["member", "list"]).await.unwrap();
     assert_eq!(out.code, 8, "no user, no admin: {out:?}");
 
-    // A revoked role stops alice at once on every member, whichever she talks to.
+    // A revoked role stops alice at once on every member, whichever she talks to, and on a
+    // watch stream she opened before.
+    let mut alice_etcd = etcd_client::Client::connect(
+        eps.clone(),
+        Some(ConnectOptions::new().with_user("alice", "alicepw")),
+    )
+    .await
+    .unwrap();
+    let mut stream = alice_etcd.watch("app/w", None).await.unwrap();
+    let created = stream.message().await.unwrap().unwrap();
+    assert!(created.created() && !created.canceled());
     let mut etcd = etcd_client::Client::connect(
         eps.clone(),
         Some(ConnectOptions::new().with_user("root", "rootpw")),
@@ -238,6 +248,14 @@ async fn users_get_what_their_roles_allow_and_nothing_else() {
     .await
     .unwrap();
     etcd.user_revoke_role("alice", "app").await.unwrap();
+    stream.watch("app/w2", None).await.unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(refused.canceled(), "{refused:?}");
+    assert_eq!(refused.cancel_reason(), "etcdserver: permission denied");
     for ep in &eps {
         let alice = client_as(&cluster, vec![ep.clone()], Some(("alice", "alicepw")));
         assert!(

@@ -1,5 +1,8 @@
-//! Who is calling: the user the client port's auth layer resolved for this request, and the
-//! auth state it was resolved against. It travels as a tokio task-local set around each call
+//! Who is calling: the user the client port's auth layer resolved for this request. Each check
+//! reads the node's auth state as applied now (one small read, cached by revision), so a
+//! permission revoked while a stream is open (a watch, a keep-alive) counts for the stream's
+//! next request too, and auth switched on mid-call binds the rest of it. The caller travels
+//! as a tokio task-local set around each call
 //! (like a tracing span), so the one place that proposes, `Gateway`, authorizes and stamps
 //! every write without each of the ~40 write paths passing it along. Work a handler moves to
 //! another task takes it along with [`inherit`]; work that escapes without it carries no
@@ -11,14 +14,21 @@ use std::sync::Arc;
 use cairn_model::Command;
 use cairn_model::auth::{AuthError, AuthStamp, AuthState, Need, authorize, needs};
 use cairn_model::txn::KeyRange;
-use cairn_storage::WorkflowReader;
+use cairn_storage::{AuthReader, WorkflowReader};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Caller {
-    /// The auth state the call was authenticated against; None while auth is off.
-    pub state: Option<Arc<AuthState>>,
+    /// The auth state, as applied: None in tests and for a node's own work, which run as if
+    /// auth were off (their writes then carry no user, which apply refuses while it is on).
+    pub reader: Option<AuthReader>,
     /// None: anonymous.
     pub user: Option<String>,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller").field("user", &self.user).finish()
+    }
 }
 
 tokio::task_local! {
@@ -26,9 +36,15 @@ tokio::task_local! {
 }
 
 impl Caller {
-    /// Auth is off: anyone may do anything.
-    pub fn open() -> Self {
-        Self::default()
+    /// The auth state as applied now, while auth is on. An unreadable state counts as on with
+    /// nobody in it: every check then fails (closed, never open).
+    fn state(&self) -> Option<Arc<AuthState>> {
+        let reader = self.reader.as_ref()?;
+        match reader.enabled_at() {
+            Ok(None) => None,
+            Ok(Some(_)) => Some(reader.state().unwrap_or_else(|_| Arc::new(unreadable()))),
+            Err(_) => Some(Arc::new(unreadable())),
+        }
     }
 
     /// Whether the caller may do everything in `needs` (workflows' namespaces looked up with
@@ -38,7 +54,16 @@ impl Caller {
         needs: &[Need],
         namespace_of: impl Fn(&str) -> Option<String>,
     ) -> Result<(), AuthError> {
-        let Some(state) = &self.state else {
+        self.check_at(self.state().as_deref(), needs, namespace_of)
+    }
+
+    fn check_at(
+        &self,
+        state: Option<&AuthState>,
+        needs: &[Need],
+        namespace_of: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), AuthError> {
+        let Some(state) = state else {
             return Ok(());
         };
         let Some(name) = &self.user else {
@@ -48,14 +73,16 @@ impl Caller {
         authorize(user, |r| state.role(r).cloned(), namespace_of, needs)
     }
 
-    /// Authorizes `command` and names the user for apply's second check.
+    /// Authorizes `command` and names the user and the auth revision it was authorized at,
+    /// for apply's second check.
     pub fn stamp(
         &self,
         command: &Command,
         namespace_of: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<AuthStamp>, AuthError> {
-        self.check(&needs(command), namespace_of)?;
-        Ok(match (&self.state, &self.user) {
+        let state = self.state();
+        self.check_at(state.as_deref(), &needs(command), namespace_of)?;
+        Ok(match (state, &self.user) {
             (Some(state), Some(user)) => Some(AuthStamp {
                 user: user.clone(),
                 revision: state.revision,
@@ -64,12 +91,17 @@ impl Caller {
         })
     }
 
-    pub fn is_root(&self) -> bool {
-        match (&self.state, &self.user) {
-            (None, _) => true,
-            (Some(state), Some(user)) => state.user(user).is_some_and(|u| u.is_root()),
-            (Some(_), None) => false,
-        }
+    /// Whether auth is on and nobody logged in.
+    pub fn is_anonymous(&self) -> bool {
+        self.user.is_none() && self.state().is_some()
+    }
+}
+
+/// The state a caller is checked against when the real one cannot be read: auth on, no users.
+fn unreadable() -> AuthState {
+    AuthState {
+        enabled: true,
+        ..AuthState::default()
     }
 }
 

@@ -128,16 +128,11 @@ where
 
 /// Whether `caller` may call a method under `policy` at all.
 fn admit(caller: &Caller, policy: Policy) -> Result<(), AuthError> {
-    if caller.state.is_none() {
-        return Ok(());
-    }
     match policy {
         Policy::Open => Ok(()),
-        Policy::User if caller.user.is_some() => Ok(()),
-        Policy::User => Err(AuthError::UserEmpty),
-        Policy::Root if caller.is_root() => Ok(()),
-        Policy::Root if caller.user.is_none() => Err(AuthError::UserEmpty),
-        Policy::Root => Err(AuthError::PermissionDenied),
+        Policy::User if caller.is_anonymous() => Err(AuthError::UserEmpty),
+        Policy::User => Ok(()),
+        Policy::Root => caller.check(&[cairn_model::auth::Need::Root], |_| None),
     }
 }
 

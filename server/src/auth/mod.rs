@@ -45,13 +45,13 @@ impl Authenticator {
     /// The caller presenting `token` (etcd's `token` metadata) or a client certificate with
     /// common name `cert`. A token that is not valid is refused, as etcd refuses it.
     pub fn caller(&self, token: Option<&str>, cert: Option<String>) -> Result<Caller, Status> {
+        let reader = Some(self.reader.clone());
         if self.reader.enabled_at().map_err(Error::from)?.is_none() {
-            return Ok(Caller::open());
+            // Auth is off (for now: checks read the state again, so switching it on binds
+            // the rest of an open stream).
+            return Ok(Caller { reader, user: None });
         }
         let state = self.reader.state().map_err(Error::from)?;
-        if !state.enabled {
-            return Ok(Caller::open());
-        }
         let user = match token {
             Some(t) => Some(
                 token::verify(&state, t, now_ms())
@@ -60,10 +60,7 @@ impl Authenticator {
             None if self.cert_auth => cert,
             None => None,
         };
-        Ok(Caller {
-            state: Some(state),
-            user,
-        })
+        Ok(Caller { reader, user })
     }
 
     /// A token for `name` if `password` is theirs. The caller has made the node's state
