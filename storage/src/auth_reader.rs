@@ -36,15 +36,27 @@ impl AuthReader {
         })
     }
 
-    /// The whole auth state as applied now.
+    /// The auth state as applied now while auth is on; None while it is off. One small read
+    /// on the request path (the state itself comes from the cache while its revision holds).
+    pub fn enabled_state(&self) -> Result<Option<Arc<AuthState>>, StorageError> {
+        match self.enabled_at()? {
+            None => Ok(None),
+            Some(rev) => self.load(Some(rev)).map(Some),
+        }
+    }
+
+    /// The whole auth state as applied now (on or off).
     pub fn state(&self) -> Result<Arc<AuthState>, StorageError> {
-        let meta = self.trees.get(Space::Meta);
-        let revision = self.enabled_at()?;
-        if let Some(rev) = revision
+        self.load(self.enabled_at()?)
+    }
+
+    fn load(&self, enabled_at: Option<u64>) -> Result<Arc<AuthState>, StorageError> {
+        if let Some(rev) = enabled_at
             && let Some(hit) = self.cache().as_ref().filter(|s| s.revision == rev)
         {
             return Ok(hit.clone());
         }
+        let meta = self.trees.get(Space::Meta);
         let state: AuthState = get_decoded(&self.gate, meta, meta_key::AUTH)?.unwrap_or_default();
         let state = Arc::new(state);
         if state.enabled {

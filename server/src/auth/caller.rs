@@ -23,6 +23,8 @@ pub struct Caller {
     pub reader: Option<AuthReader>,
     /// None: anonymous.
     pub user: Option<String>,
+    /// Auth was on when the call began (what the auth layer admitted it by).
+    pub began_on: bool,
 }
 
 impl std::fmt::Debug for Caller {
@@ -39,10 +41,8 @@ impl Caller {
     /// The auth state as applied now, while auth is on. An unreadable state counts as on with
     /// nobody in it: every check then fails (closed, never open).
     fn state(&self) -> Option<Arc<AuthState>> {
-        let reader = self.reader.as_ref()?;
-        match reader.enabled_at() {
-            Ok(None) => None,
-            Ok(Some(_)) => Some(reader.state().unwrap_or_else(|_| Arc::new(unreadable()))),
+        match self.reader.as_ref()?.enabled_state() {
+            Ok(state) => state,
             Err(_) => Some(Arc::new(unreadable())),
         }
     }

@@ -46,12 +46,15 @@ impl Authenticator {
     /// common name `cert`. A token that is not valid is refused, as etcd refuses it.
     pub fn caller(&self, token: Option<&str>, cert: Option<String>) -> Result<Caller, Status> {
         let reader = Some(self.reader.clone());
-        if self.reader.enabled_at().map_err(Error::from)?.is_none() {
+        let Some(state) = self.reader.enabled_state().map_err(Error::from)? else {
             // Auth is off (for now: checks read the state again, so switching it on binds
             // the rest of an open stream).
-            return Ok(Caller { reader, user: None });
-        }
-        let state = self.reader.state().map_err(Error::from)?;
+            return Ok(Caller {
+                reader,
+                user: None,
+                began_on: false,
+            });
+        };
         let user = match token {
             Some(t) => Some(
                 token::verify(&state, t, now_ms())
@@ -60,7 +63,11 @@ impl Authenticator {
             None if self.cert_auth => cert,
             None => None,
         };
-        Ok(Caller { reader, user })
+        Ok(Caller {
+            reader,
+            user,
+            began_on: true,
+        })
     }
 
     /// A token for `name` if `password` is theirs. The caller has made the node's state
