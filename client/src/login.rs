@@ -42,6 +42,9 @@ impl fmt::Debug for Credentials {
 #[derive(Debug, Default)]
 pub(crate) struct Login {
     token: Mutex<Option<AsciiMetadataValue>>,
+    /// Held while logging in: concurrent calls wait for one login instead of each making
+    /// their own (a password check costs the server tens of milliseconds of CPU on purpose).
+    in_progress: tokio::sync::Mutex<()>,
 }
 
 impl Login {
@@ -56,6 +59,10 @@ impl Login {
         channel: Channel,
         timeout: Duration,
     ) -> Result<AsciiMetadataValue, Status> {
+        if let Some(t) = self.cached() {
+            return Ok(t);
+        }
+        let _one_login = self.in_progress.lock().await;
         if let Some(t) = self.cached() {
             return Ok(t);
         }
