@@ -44,7 +44,11 @@ impl Authenticator {
 
     /// The caller presenting `token` (etcd's `token` metadata) or a client certificate with
     /// common name `cert`. A token that is not valid is refused, as etcd refuses it.
-    pub fn caller(&self, token: Option<&str>, cert: Option<String>) -> Result<Caller, Status> {
+    pub fn caller(
+        &self,
+        token: Option<&str>,
+        cert: impl FnOnce() -> Option<String>,
+    ) -> Result<Caller, Status> {
         let reader = Some(self.reader.clone());
         let Some(state) = self.reader.enabled_state().map_err(Error::from)? else {
             // Auth is off (for now: checks read the state again, so switching it on binds
@@ -60,7 +64,7 @@ impl Authenticator {
                 token::verify(&state, t, now_ms())
                     .ok_or_else(|| status(AuthError::InvalidAuthToken))?,
             ),
-            None if self.cert_auth => cert,
+            None if self.cert_auth => cert(),
             None => None,
         };
         Ok(Caller {
