@@ -65,6 +65,9 @@ pub mod meta {
         /// A NOSPACE alarm stands: writes that can grow the state are refused until an
         /// operator frees space (or raises the quota) and disarms it (RESOURCE_EXHAUSTED).
         pub const NO_SPACE: &str = "no_space";
+        /// A namespace reached one of its limits (workflows, checkpoint bytes): nothing was
+        /// written (RESOURCE_EXHAUSTED). See Admin `SetNamespaceLimits`.
+        pub const NAMESPACE_FULL: &str = "namespace_full";
         pub const NOT_FOUND: &str = "not_found";
         pub const UNKNOWN_DEFINITION: &str = "unknown_definition";
         pub const ALREADY_EXISTS: &str = "already_exists";

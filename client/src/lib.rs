@@ -80,8 +80,9 @@ pub use watch::{
 };
 pub use workflow::{
     CreateWorkflow, CreatedWorkflow, Definition, DeletedWorkflow, HistoryEvent, HistoryKind,
-    HistoryPage, ListOptions, Progress, RegisteredDefinition, SortBy, Target, Task, TaskFilter,
-    TaskRef, TaskSpec, TaskStatus, Transition, UpdateWorkflow, UpsertedTasks, VersionedDefinition,
-    Workflow, WorkflowDetails, WorkflowPage, WorkflowRef,
+    HistoryPage, ListOptions, NamespaceLimits, NamespaceQuota, NamespaceUsage, Progress,
+    RegisteredDefinition, SortBy, Target, Task, TaskFilter, TaskRef, TaskSpec, TaskStatus,
+    Transition, UpdateWorkflow, UpsertedTasks, VersionedDefinition, Workflow, WorkflowDetails,
+    WorkflowPage, WorkflowRef,
 };
 pub use write_op::PendingWrite;

@@ -332,6 +332,20 @@ impl Workflows for Mock {
     ) -> Result<Response<ListTasksResponse>, Status> {
         Err(Status::unimplemented("mock"))
     }
+
+    async fn set_namespace_limits(
+        &self,
+        _: Request<cairn_api::v1::SetNamespaceLimitsRequest>,
+    ) -> Result<Response<cairn_api::v1::SetNamespaceLimitsResponse>, Status> {
+        Err(Status::unimplemented("mock"))
+    }
+
+    async fn get_namespace_quota(
+        &self,
+        _: Request<cairn_api::v1::GetNamespaceQuotaRequest>,
+    ) -> Result<Response<cairn_api::v1::GetNamespaceQuotaResponse>, Status> {
+        Err(Status::unimplemented("mock"))
+    }
 }
 
 async fn serve(mock: Mock) -> String {

@@ -222,6 +222,20 @@ async fn users_get_what_their_roles_allow_and_nothing_else() {
         .await
         .unwrap();
     assert_eq!(out.code, 8, "{out:?}");
+    // A namespace's writers cannot raise its limits; root can.
+    let limits = ["namespace", "limits", "prod", "--max-workflows", "100"];
+    let out = ctl(&eps, &[&as_alice[..], &limits[..]].concat())
+        .await
+        .unwrap();
+    assert_eq!(out.code, 8, "{out:?}");
+    let out = ctl(
+        &eps,
+        &[&["--user", "root:rootpw"][..], &limits[..]].concat(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json["limits"]["max_workflows"], 100, "{out:?}");
     let out = ctl(&eps, &["--user", "root:rootpw", "member", "list"])
         .await
         .unwrap();

@@ -39,11 +39,14 @@ pub(crate) enum Space {
     Locks = 14,
     /// Election name -> encoded `ElectionRecord`.
     Elections = 15,
+    /// Namespace -> encoded `NamespaceQuota` (its limits and usage), for namespaces that
+    /// hold something or have limits.
+    Namespaces = 16,
 }
 
 impl Space {
     /// Every space, in id order (the order trees are opened, snapshotted and indexed).
-    pub(crate) const ALL: [Space; 16] = [
+    pub(crate) const ALL: [Space; 17] = [
         Space::Meta,
         Space::Kv,
         Space::Sessions,
@@ -60,6 +63,7 @@ impl Space {
         Space::Leases,
         Space::Locks,
         Space::Elections,
+        Space::Namespaces,
     ];
 
     pub(crate) fn id(self) -> u8 {
@@ -88,6 +92,7 @@ impl Space {
             Space::Leases => "leases",
             Space::Locks => "locks",
             Space::Elections => "elections",
+            Space::Namespaces => "namespaces",
         }
     }
 }
@@ -121,6 +126,9 @@ pub(crate) mod meta_key {
     /// The auth revision (BE u64), present only while auth is on: what apply and the serving
     /// node read on every request, without decoding `AUTH`.
     pub(crate) const AUTH_ON: &[u8] = b"auth_on";
+    /// Present once the `Namespaces` usage counts the whole state (see `namespace_usage`):
+    /// data written before usage was counted is counted once, by a scan, when opened.
+    pub(crate) const NAMESPACE_USAGE: &[u8] = b"namespace_usage";
 }
 
 /// The state machine's sled database with one handle per space, indexed by space id.

@@ -16,6 +16,7 @@ mod load;
 mod log_store;
 mod log_types;
 mod machine;
+mod namespace_usage;
 mod reader;
 #[cfg(test)]
 mod recovery_tests;

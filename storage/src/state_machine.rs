@@ -51,6 +51,7 @@ impl StateMachineStore {
         snapshots: Arc<SnapshotDir>,
         config: &StorageConfig,
     ) -> Result<Self, StorageError> {
+        crate::namespace_usage::ensure_counted(&trees)?;
         let (applied, _) = read_applied(&trees)?;
         let applied_index = applied.as_ref().map_or(0, |l| l.index());
         Ok(Self {
@@ -250,6 +251,7 @@ impl StateMachineStore {
 
         self.gate.begin_install();
         load_snapshot(&self.trees, &canonical, meta)?;
+        crate::namespace_usage::ensure_counted(&self.trees)?;
         let snapshot_index = meta.last_log_id.as_ref().map_or(0, |l| l.index());
         {
             let mut index = self.gate.commit_lock();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use cairn_model::codec;
 use cairn_model::workflow::query::{HistoryPage, ListPage, ListQuery, SortBy};
+use cairn_model::workflow::quota::NamespaceQuota;
 use cairn_model::workflow::{Definition, HistoryEvent, TaskRecord, WorkflowRecord};
 use serde::de::DeserializeOwned;
 
@@ -134,6 +135,15 @@ impl WorkflowReader {
     pub fn workflow(&self, id: &str) -> Result<Option<WorkflowRecord>, StorageError> {
         self.gate
             .guarded(|| self.get(Space::Workflows, id.as_bytes()))
+    }
+
+    /// A namespace's limits and usage (the defaults, all zero and unlimited, if it has none).
+    pub fn namespace_quota(&self, namespace: &str) -> Result<NamespaceQuota, StorageError> {
+        self.gate.guarded(|| {
+            Ok(self
+                .get(Space::Namespaces, namespace.as_bytes())?
+                .unwrap_or_default())
+        })
     }
 
     /// Every task of a workflow, ordered by task id.

@@ -12,6 +12,7 @@ mod cluster;
 mod conn;
 mod coord;
 pub mod error;
+mod namespace;
 mod output;
 mod role;
 mod workflow;
@@ -91,6 +92,11 @@ enum CtlCmd {
     Workflow {
         #[command(subcommand)]
         cmd: workflow::WorkflowCmd,
+    },
+    /// Namespace limits (workflows, stored checkpoint bytes) and usage.
+    Namespace {
+        #[command(subcommand)]
+        cmd: namespace::NamespaceCmd,
     },
     /// Read checkpoints (metadata).
     Checkpoint {
@@ -263,6 +269,7 @@ async fn dispatch(args: CtlArgs) -> CtlResult<(Report, Option<CtlError>)> {
             members,
         } => backup::restore(file, data_dir, id, members).await?,
         CtlCmd::Workflow { cmd } => workflow::run(&client()?, cmd).await?,
+        CtlCmd::Namespace { cmd } => namespace::run(&client()?, cmd).await?,
         CtlCmd::Checkpoint { cmd } => coord::checkpoint(&client()?, cmd).await?,
         CtlCmd::Lock { cmd } => coord::lock(&client()?, cmd).await?,
         CtlCmd::Election { cmd } => coord::election(&client()?, cmd).await?,

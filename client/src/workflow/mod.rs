@@ -8,6 +8,7 @@
 //! [`Error::InvalidArgument`].
 
 pub(crate) mod convert;
+mod namespace;
 mod options;
 mod types;
 
@@ -16,6 +17,7 @@ use cairn_api::v1::workflows_client::WorkflowsClient;
 use serde_json::Value;
 use tonic::transport::Channel;
 
+pub use namespace::{NamespaceLimits, NamespaceQuota, NamespaceUsage};
 pub use options::*;
 pub use types::*;
 

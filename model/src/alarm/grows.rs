@@ -21,6 +21,8 @@ impl Command {
                 WorkflowCommand::Delete { .. }
                     | WorkflowCommand::Purge { .. }
                     | WorkflowCommand::CompactHistory { .. }
+                    // Lets an operator raise a limit (or lower one) while NOSPACE stands.
+                    | WorkflowCommand::SetNamespaceLimits { .. }
             ),
             Command::Checkpoint(c) => !matches!(
                 c,

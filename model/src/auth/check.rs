@@ -97,8 +97,11 @@ fn write(id: &str) -> Need {
 
 fn workflow_needs(c: &WorkflowCommand) -> Vec<Need> {
     match c {
-        // Definitions are shared by every namespace.
-        WorkflowCommand::RegisterDefinition(_) => vec![Need::Root],
+        // Definitions are shared by every namespace; a namespace's writers must not raise
+        // their own limits.
+        WorkflowCommand::RegisterDefinition(_) | WorkflowCommand::SetNamespaceLimits { .. } => {
+            vec![Need::Root]
+        }
         WorkflowCommand::Create(c) => {
             let mut out = vec![Need::Namespace {
                 name: c.namespace.clone(),

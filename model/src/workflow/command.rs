@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::definition::{Definition, DefinitionError, Target, TransitionError};
 use super::limits::LimitError;
+use super::quota::{NamespaceFull, NamespaceLimits, NamespaceQuota};
 use super::record::WorkflowRef;
 use super::task::{TaskError, TaskStatus};
 
@@ -41,6 +42,11 @@ pub enum WorkflowCommand {
         id: String,
         keep_last: u64,
     },
+    /// Set a namespace's limits (all `None`: no limits). Usage is kept whatever the limits.
+    SetNamespaceLimits {
+        namespace: String,
+        limits: NamespaceLimits,
+    },
 }
 
 /// History events one `CompactHistory` removes at most, bounding one entry's apply work.
@@ -61,6 +67,7 @@ impl WorkflowCommand {
             WorkflowCommand::Purge { .. } => "purge",
             WorkflowCommand::UpsertTasks(_) => "upsert_tasks",
             WorkflowCommand::CompactHistory { .. } => "compact_history",
+            WorkflowCommand::SetNamespaceLimits { .. } => "set_namespace_limits",
         }
     }
 
@@ -73,7 +80,8 @@ impl WorkflowCommand {
             | WorkflowCommand::Update(_)
             | WorkflowCommand::Delete { .. }
             | WorkflowCommand::UpsertTasks(_)
-            | WorkflowCommand::CompactHistory { .. } => false,
+            | WorkflowCommand::CompactHistory { .. }
+            | WorkflowCommand::SetNamespaceLimits { .. } => false,
             // Retention (`workflow_retention.rs`): a client deletes with `Delete`.
             WorkflowCommand::Purge { .. } => true,
         }
@@ -180,6 +188,10 @@ pub enum WorkflowReply {
         floor: u64,
         removed: u64,
     },
+    NamespaceLimitsSet {
+        namespace: String,
+        quota: NamespaceQuota,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,4 +242,6 @@ pub enum WorkflowError {
     InvalidJson { field: String, message: String },
     #[error("task {0} is listed twice in one upsert")]
     DuplicateTask(String),
+    #[error("{0}")]
+    NamespaceFull(NamespaceFull),
 }

@@ -36,6 +36,7 @@ impl WorkflowCommand {
                 }
                 Ok(())
             }
+            WorkflowCommand::SetNamespaceLimits { namespace, .. } => id("namespace", namespace),
         }
     }
 }

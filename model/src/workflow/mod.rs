@@ -9,6 +9,7 @@ pub mod limits;
 pub mod merge_patch;
 pub mod names;
 pub mod query;
+pub mod quota;
 pub mod record;
 pub mod task;
 

@@ -287,6 +287,7 @@ pub fn workflow_error(e: WorkflowError) -> Status {
         WorkflowError::Limit(_) => (InvalidArgument, kind::LIMIT),
         WorkflowError::InvalidJson { .. } => (InvalidArgument, kind::INVALID_JSON),
         WorkflowError::DuplicateTask(_) => (InvalidArgument, kind::DUPLICATE_TASK),
+        WorkflowError::NamespaceFull(_) => (Code::ResourceExhausted, kind::NAMESPACE_FULL),
     };
     let mut s = with_kind(code, error_kind, e.to_string());
     typed.attach(&mut s);

@@ -14,11 +14,12 @@ use cairn_model::workflow::{Target, WorkflowError, WorkflowRecord};
 
 use super::batch::{BatchCtx, TxResult, encode, get};
 use super::checkpoint_store::{dir, put_dir, record, remove_chunks, remove_record};
-use super::workflow;
 use super::workflow_store as store;
+use super::{namespace_store, workflow};
 use crate::keyspace::Space;
 use crate::watch::Change;
 use crate::workflow_keys as keys;
+use cairn_model::workflow::quota::QuotaResource;
 
 type Outcome = Result<CheckpointReply, CheckpointError>;
 
@@ -112,6 +113,9 @@ fn save_checkpoint(
     let id = format!("ckpt-{revision:016}");
     let (blob_id, chunks, stored_size) = match upload {
         None => {
+            if let Err(e) = charge_bytes(ctx, &wf, save.payload.len() as u64)? {
+                return Ok(Err(e));
+            }
             ctx.tx
                 .tree(Space::CheckpointData)
                 .insert(keys::chunk(&id, 0), save.payload.as_slice())?;
@@ -133,6 +137,9 @@ fn save_checkpoint(
                     expected,
                     have: up.next,
                 }));
+            }
+            if let Err(e) = charge_bytes(ctx, &wf, up.stored_size)? {
+                return Ok(Err(e));
             }
             // The chunks stay where they are; the checkpoint points at them.
             ctx.tx.tree(Space::Uploads).remove(upload_id.as_bytes())?;
@@ -175,6 +182,19 @@ fn save_checkpoint(
     }))
 }
 
+/// Counts a checkpoint's stored bytes against its workflow's namespace: the last check
+/// before a save writes anything.
+fn charge_bytes(
+    ctx: &BatchCtx<'_>,
+    wf: &WorkflowRecord,
+    bytes: u64,
+) -> TxResult<Result<(), CheckpointError>> {
+    Ok(
+        namespace_store::charge(ctx, &wf.namespace, QuotaResource::CheckpointBytes, bytes)?
+            .map_err(|e| CheckpointError::Workflow(WorkflowError::NamespaceFull(e))),
+    )
+}
+
 fn upload_chunk(
     ctx: &BatchCtx<'_>,
     now_ms: u64,
@@ -203,9 +223,6 @@ fn upload_chunk(
                 .is_some()
             {
                 return Ok(Err(CheckpointError::UnknownUpload(upload_id.to_string())));
-            }
-            if let Err(e) = workflow_of(ctx, workflow_id)? {
-                return Ok(Err(e));
             }
             UploadRecord {
                 workflow_id: workflow_id.to_string(),
@@ -243,6 +260,23 @@ fn upload_chunk(
             expected: up.next,
             got: index,
         }));
+    }
+    // An upload that could never be committed is refused as early as it is known: its chunks
+    // count against the namespace only at commit, but must fit with the rest of it.
+    let wf = match workflow_of(ctx, workflow_id)? {
+        Ok(w) => w,
+        Err(e) => return Ok(Err(e)),
+    };
+    let upload_bytes = up.stored_size.saturating_add(data.len() as u64);
+    if let Err(e) = namespace_store::admits(
+        ctx,
+        &wf.namespace,
+        QuotaResource::CheckpointBytes,
+        upload_bytes,
+    )? {
+        return Ok(Err(CheckpointError::Workflow(
+            WorkflowError::NamespaceFull(e),
+        )));
     }
     ctx.tx
         .tree(Space::CheckpointData)
@@ -365,9 +399,13 @@ fn purge(ctx: &BatchCtx<'_>, workflow_id: &str, ids: &[String]) -> TxResult<Outc
             doomed.remove(p);
         }
     }
+    // Checkpoints live only while their workflow does (its removal takes them along).
+    let Some(wf) = store::workflow(ctx, workflow_id)? else {
+        return Ok(Ok(CheckpointReply::Purged { ids: Vec::new() }));
+    };
     let mut purged = Vec::new();
     for rec in records.iter().filter(|r| doomed.contains(r.id.as_str())) {
-        remove_record(ctx, rec)?;
+        remove_record(ctx, &wf.namespace, rec)?;
         purged.push(rec.id.clone());
     }
     if !purged.is_empty() {

@@ -5,9 +5,12 @@
 //! workflows.
 
 use cairn_model::checkpoint::{CheckpointRecord, RetentionPolicy};
+use cairn_model::workflow::WorkflowRecord;
+use cairn_model::workflow::quota::QuotaResource;
 use serde::{Deserialize, Serialize};
 
 use super::batch::{BatchCtx, TxResult, encode, get};
+use super::namespace_store;
 use crate::keyspace::Space;
 use crate::watch::Change;
 use crate::workflow_keys as keys;
@@ -46,8 +49,19 @@ pub(super) fn remove_chunks(ctx: &BatchCtx<'_>, blob_id: &str, chunks: u32) -> T
     Ok(())
 }
 
-pub(super) fn remove_record(ctx: &BatchCtx<'_>, rec: &CheckpointRecord) -> TxResult<()> {
+/// Removes a checkpoint of a workflow in `namespace`, with its chunks.
+pub(super) fn remove_record(
+    ctx: &BatchCtx<'_>,
+    namespace: &str,
+    rec: &CheckpointRecord,
+) -> TxResult<()> {
     remove_chunks(ctx, &rec.blob_id, rec.chunks)?;
+    namespace_store::release(
+        ctx,
+        namespace,
+        QuotaResource::CheckpointBytes,
+        rec.stored_size,
+    )?;
     ctx.tx
         .tree(Space::Checkpoints)
         .remove(keys::checkpoint(&rec.workflow_id, &rec.id))?;
@@ -59,11 +73,12 @@ pub(super) fn remove_record(ctx: &BatchCtx<'_>, rec: &CheckpointRecord) -> TxRes
 }
 
 /// Deletes every checkpoint of a workflow that is being deleted.
-pub(super) fn remove_all(ctx: &BatchCtx<'_>, workflow_id: &str) -> TxResult<()> {
+pub(super) fn remove_all(ctx: &BatchCtx<'_>, workflow: &WorkflowRecord) -> TxResult<()> {
+    let workflow_id = &workflow.id;
     let d = dir(ctx, workflow_id)?;
     for id in &d.ids {
         if let Some(rec) = record(ctx, workflow_id, id)? {
-            remove_record(ctx, &rec)?;
+            remove_record(ctx, &workflow.namespace, &rec)?;
         }
     }
     ctx.tx

@@ -12,6 +12,7 @@ mod checkpoint_store;
 mod coord;
 mod kv;
 mod lease_store;
+mod namespace_store;
 mod session;
 mod session_cache;
 mod task;
@@ -170,6 +171,8 @@ mod auth_tests;
 mod checkpoint_tests;
 #[cfg(test)]
 mod coord_tests;
+#[cfg(test)]
+mod namespace_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -19,10 +19,11 @@ use serde_json::Value;
 use cairn_model::workflow::limits::RecordLimits;
 
 use super::batch::{BatchCtx, TxResult, encode, record_limits};
-use super::task;
 use super::workflow_store as store;
+use super::{namespace_store, task};
 use crate::keyspace::Space;
 use crate::workflow_keys as keys;
+use cairn_model::workflow::quota::QuotaResource;
 
 /// A decision: the reply to give, or why the command is refused.
 type Outcome = Result<WorkflowReply, WorkflowError>;
@@ -45,6 +46,13 @@ pub(super) fn apply(
         } => purge(ctx, ids, *finished_before_ms)?,
         WorkflowCommand::UpsertTasks(u) => task::upsert(ctx, revision, now_ms, u)?,
         WorkflowCommand::CompactHistory { id, keep_last } => compact_history(ctx, id, *keep_last)?,
+        WorkflowCommand::SetNamespaceLimits { namespace, limits } => {
+            let quota = namespace_store::set_limits(ctx, namespace, *limits)?;
+            Ok(WorkflowReply::NamespaceLimitsSet {
+                namespace: namespace.clone(),
+                quota,
+            })
+        }
     };
     Ok(match outcome {
         Ok(reply) => Response::Workflow { revision, reply },
@@ -216,6 +224,10 @@ fn create(
         total_tasks: c.total_tasks,
         history_floor: 0,
     };
+    // Last check, first write: a full namespace refuses before anything is written.
+    if let Err(e) = namespace_store::charge(ctx, &rec.namespace, QuotaResource::Workflows, 1)? {
+        return Ok(Err(WorkflowError::NamespaceFull(e)));
+    }
     store::put_workflow(ctx, None, &rec)?;
     store::append_history(ctx, &id, &event(&rec, HistoryKind::Created, "", &c.actor))?;
     Ok(Ok(WorkflowReply::Workflow {

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use cairn_model::workflow::{Definition, HistoryEvent, TaskRecord, WorkflowRecord};
 
 use super::batch::{BatchCtx, TxResult, abort, encode, get};
-use super::checkpoint_store;
+use super::{checkpoint_store, namespace_store};
 use crate::keyspace::Space;
 use crate::watch::Change;
 use crate::workflow_index::{self as index, IndexOp};
 use crate::workflow_keys as keys;
+use cairn_model::workflow::quota::QuotaResource;
 
 use cairn_model::workflow::definition::DEFAULT_DEFINITION;
 
@@ -129,7 +130,8 @@ pub(super) fn remove_workflow(ctx: &mut BatchCtx<'_>, rec: &WorkflowRecord) -> T
         });
     }
     ctx.tx.tree(Space::TaskDirs).remove(id.as_bytes())?;
-    checkpoint_store::remove_all(ctx, id)?;
+    checkpoint_store::remove_all(ctx, rec)?;
+    namespace_store::release(ctx, &rec.namespace, QuotaResource::Workflows, 1)?;
     ctx.tx.tree(Space::Workflows).remove(id.as_bytes())?;
     ctx.events.push(Change::WorkflowDelete {
         record: Box::new(rec.clone()),

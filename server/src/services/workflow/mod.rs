@@ -3,6 +3,7 @@
 //! reader after a read index (linearizable) or directly (serializable).
 
 pub(crate) mod convert;
+mod namespace;
 mod validate;
 #[cfg(test)]
 mod validate_tests;
@@ -442,5 +443,19 @@ impl Workflows for WorkflowService {
             tasks: tasks.into_iter().map(convert::task).collect(),
             revision,
         }))
+    }
+
+    async fn set_namespace_limits(
+        &self,
+        req: Request<pb::SetNamespaceLimitsRequest>,
+    ) -> Reply<pb::SetNamespaceLimitsResponse> {
+        self.set_namespace_limits_impl(req.into_inner()).await
+    }
+
+    async fn get_namespace_quota(
+        &self,
+        req: Request<pb::GetNamespaceQuotaRequest>,
+    ) -> Reply<pb::GetNamespaceQuotaResponse> {
+        self.get_namespace_quota_impl(req.into_inner()).await
     }
 }
