@@ -104,6 +104,9 @@ pub mod meta {
         pub const NOT_MATERIALIZABLE: &str = "not_materializable";
         /// Stored checkpoint data failed verification (see [`super::CHECKPOINT`]).
         pub const INTEGRITY: &str = "integrity";
+        /// Encrypted data whose key this node's `--encryption-key-file` lacks
+        /// (FAILED_PRECONDITION).
+        pub const ENCRYPTION_KEY: &str = "encryption_key";
         /// A chunked upload that does not exist (never started, committed, or collected).
         pub const UNKNOWN_UPLOAD: &str = "unknown_upload";
         /// A chunked upload refused a chunk or a commit (order, gap, mismatch, owner).

@@ -5,6 +5,7 @@
 mod bench;
 mod ctl;
 mod endpoints_arg;
+mod keygen;
 mod kv;
 mod up;
 
@@ -60,6 +61,8 @@ enum Cmd {
     Bench(bench::BenchArgs),
     /// Operate a cluster: status, members, leadership, snapshots, backup/restore, workflows.
     Ctl(ctl::CtlArgs),
+    /// Create an encryption key file, or add a new key to the front of one (rotation).
+    Keygen(keygen::KeygenArgs),
 }
 
 fn init_logging() {
@@ -129,6 +132,7 @@ async fn run(cli: Cli) -> std::process::ExitCode {
             }
         }
         Cmd::Up(args) => up::run(args).await,
+        Cmd::Keygen(args) => keygen::run(&args),
         Cmd::Kv(args) => {
             init_logging();
             kv::run(args).await

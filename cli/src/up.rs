@@ -2,7 +2,9 @@
 //! 127.0.0.1 with data under `./cairn-data`, prints the endpoints, and stops them cleanly on
 //! Ctrl-C. Running it again resumes the same cluster from the same data directories.
 //! With `--tls`, every port uses TLS with certificates from a throwaway CA generated under the
-//! data directory (kept for the next run), and clients must present a certificate.
+//! data directory (kept for the next run), and clients must present a certificate. With
+//! `--encrypt`, the nodes encrypt checkpoints, snapshots and backups at rest with a key file
+//! generated there (kept too).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -26,6 +28,9 @@ pub struct UpArgs {
     /// TLS on every port, client certificates required (certificates under DATA_DIR/pki).
     #[arg(long)]
     pub tls: bool,
+    /// Encryption at rest with a key file generated as DATA_DIR/encryption.keys.
+    #[arg(long)]
+    pub encrypt: bool,
 }
 
 /// The client certificate `cairn up --tls` makes for the operator.
@@ -59,6 +64,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .map(|i| format!("{i}={}/{}", peer(i), client(i)))
         .collect();
     let pki = if args.tls { Some(pki(&args)?) } else { None };
+    let key_file = args.data_dir.join("encryption.keys");
+    if args.encrypt && !key_file.exists() {
+        crate::keygen::run(&crate::keygen::KeygenArgs {
+            file: key_file.clone(),
+            id: None,
+        })?;
+    }
 
     let mut children = Vec::new();
     for i in 1..=args.nodes {
@@ -90,6 +102,17 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                 pki.as_ref()
                     .map(|p| p.serve_flags(u64::from(i)))
                     .unwrap_or_default(),
+            )
+            .args(
+                args.encrypt
+                    .then(|| {
+                        [
+                            "--encryption-key-file".into(),
+                            key_file.clone().into_os_string(),
+                        ]
+                    })
+                    .into_iter()
+                    .flatten(),
             )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

@@ -3,11 +3,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use cairn_model::workflow::limits::RecordLimits;
 use cairn_raft::{NodeId, NodeInfo};
+use cairn_storage::seal::KeyRing;
 use serde::Deserialize;
 
 use crate::coord_config::{CoordArgs, CoordConfig, CoordFile};
@@ -79,6 +81,11 @@ pub struct ServeArgs {
     /// port); more are closed as they arrive (default 512).
     #[arg(long, env = "CAIRN_MAX_CONNECTIONS_PER_ADDRESS")]
     pub max_connections_per_address: Option<usize>,
+    /// Encryption at rest: a key file (`<id> <64 hex digits>` per line, the first key seals
+    /// new data; `cairn keygen` makes one). Checkpoint payloads are sealed before they are
+    /// proposed, snapshots and backups as they are written. Give every node the same file.
+    #[arg(long, env = "CAIRN_ENCRYPTION_KEY_FILE")]
+    pub encryption_key_file: Option<PathBuf>,
     /// Largest accepted value, in bytes.
     #[arg(long, env = "CAIRN_MAX_VALUE_BYTES")]
     pub max_value_bytes: Option<usize>,
@@ -143,6 +150,7 @@ struct FileConfig {
     auth_token_ttl: Option<u64>,
     quota_backend_bytes: Option<u64>,
     max_connections_per_address: Option<usize>,
+    encryption_key_file: Option<PathBuf>,
     max_value_bytes: Option<usize>,
     max_metadata_bytes: Option<usize>,
     max_labels: Option<usize>,
@@ -189,6 +197,8 @@ pub struct NodeConfig {
     pub max_connections_per_address: usize,
     /// The quota this node proposes when it leads (0: none).
     pub quota_backend_bytes: u64,
+    /// Encryption-at-rest keys, from `--encryption-key-file`.
+    pub encryption: Option<Arc<KeyRing>>,
     pub limits: Limits,
     pub retention: Retention,
     pub watch: WatchConfig,
@@ -413,6 +423,10 @@ impl NodeConfig {
             {
                 0 => bail!("--max-connections-per-address must be at least 1"),
                 n => n,
+            },
+            encryption: match args.encryption_key_file.or(file.encryption_key_file) {
+                Some(path) => Some(Arc::new(KeyRing::load(&path)?)),
+                None => None,
             },
             limits,
             retention,

@@ -22,6 +22,7 @@ use cairn_raft::{
     ChannelPool, NodeInfo, PeerNetworkFactory, PeerService, Proposer, SnapshotVerifier,
 };
 use cairn_storage::StorageConfig;
+use cairn_storage::seal::KeyRing;
 use futures::{Stream, StreamExt};
 use openraft::error::{InitializeError, RaftError};
 use openraft::{Config, SnapshotPolicy};
@@ -87,8 +88,11 @@ fn reachable_within(cfg: &NodeConfig) -> Duration {
     Duration::from_millis((cfg.election_max_ms * 2).max(cfg.heartbeat_ms * 10))
 }
 
-fn snapshot_verifier() -> SnapshotVerifier {
-    Arc::new(|path| cairn_storage::verify_snapshot(path).map_err(|e| e.to_string()))
+/// Checks a snapshot a peer sent, with this node's keys (a sealed one must open here).
+fn snapshot_verifier(keys: Option<Arc<KeyRing>>) -> SnapshotVerifier {
+    Arc::new(move |path| {
+        cairn_storage::verify_snapshot(path, keys.as_ref()).map_err(|e| e.to_string())
+    })
 }
 
 /// Accepted connections with Nagle off: small gRPC frames otherwise wait for delayed ACKs
@@ -155,6 +159,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     let storage = StorageConfig {
         wal_batch_wait: Duration::from_micros(cfg.wal_batch_wait_us),
         watch_history: cfg.watch.history,
+        encryption: cfg.encryption.clone(),
         ..StorageConfig::default()
     };
     let (log_store, sm) = cairn_storage::open(&cfg.data_dir, storage)
@@ -199,10 +204,14 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
 
     let peer_server = serve_on!(
         grpc_server().add_service(
-            PeerService::new(proposer.clone(), snapshot_dir, snapshot_verifier())
-                .with_auth(tls.peer_auth.clone())
-                .with_check(crate::input::peer_check(crate::input::limits(&cfg)))
-                .into_server(),
+            PeerService::new(
+                proposer.clone(),
+                snapshot_dir,
+                snapshot_verifier(cfg.encryption.clone()),
+            )
+            .with_auth(tls.peer_auth.clone())
+            .with_check(crate::input::peer_check(crate::input::limits(&cfg)))
+            .into_server(),
         ),
         peer_listener,
         tls.peer.clone(),

@@ -16,6 +16,7 @@ use crate::error::StorageError;
 use crate::keyspace::{Space, Trees};
 use crate::machine::CheckpointDir;
 use crate::reader::ReadGate;
+use crate::seal::{KeyRing, SealError};
 use crate::workflow_keys as keys;
 
 /// Why a checkpoint could not be loaded.
@@ -37,6 +38,14 @@ pub enum CheckpointReadError {
         id: String,
         reason: String,
     },
+    /// A sealed chunk without its key, or one that does not decrypt (a different key under
+    /// its id, or damaged data).
+    #[error("checkpoint {workflow_id}/{id}: {error}")]
+    Encryption {
+        workflow_id: String,
+        id: String,
+        error: SealError,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -46,6 +55,8 @@ pub enum CheckpointReadError {
 pub struct CheckpointReader {
     trees: Trees,
     gate: Arc<ReadGate>,
+    /// Opens sealed chunks.
+    keys: Option<Arc<KeyRing>>,
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
@@ -53,8 +64,13 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
 }
 
 impl CheckpointReader {
-    pub(crate) fn new(trees: Trees, gate: Arc<ReadGate>) -> Self {
-        Self { trees, gate }
+    pub(crate) fn new(trees: Trees, gate: Arc<ReadGate>, keys: Option<Arc<KeyRing>>) -> Self {
+        Self { trees, gate, keys }
+    }
+
+    /// The keys sealed chunks open with; a node seals new checkpoints with the same ring.
+    pub fn keys(&self) -> Option<&Arc<KeyRing>> {
+        self.keys.as_ref()
     }
 
     fn get<T: DeserializeOwned>(
@@ -135,11 +151,35 @@ impl CheckpointReader {
             }
             return Err(Self::integrity(rec, format!("chunk {index} is missing")));
         };
-        match rec.codec {
-            Codec::Raw => Ok(stored.to_vec()),
-            Codec::Zstd => zstd::stream::decode_all(stored.as_ref())
+        let encoded = if rec.codec.is_sealed() {
+            self.open_chunk(rec, index, &stored)?
+        } else {
+            stored.to_vec()
+        };
+        match rec.codec.unsealed() {
+            Codec::Zstd => zstd::stream::decode_all(encoded.as_slice())
                 .map_err(|e| Self::integrity(rec, format!("chunk {index} does not decode: {e}"))),
+            _ => Ok(encoded),
         }
+    }
+
+    fn open_chunk(
+        &self,
+        rec: &CheckpointRecord,
+        index: u32,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, CheckpointReadError> {
+        let encryption = |error| CheckpointReadError::Encryption {
+            workflow_id: rec.workflow_id.clone(),
+            id: rec.id.clone(),
+            error,
+        };
+        let Some(keys) = &self.keys else {
+            let id = crate::seal::sealed_chunk_key_id(sealed).map_err(encryption)?;
+            return Err(encryption(SealError::NoKeyFile(id)));
+        };
+        keys.open_chunk(&rec.workflow_id, index, sealed)
+            .map_err(encryption)
     }
 
     /// The raw payload of `rec`, verified against its checksum and size.

@@ -1,5 +1,8 @@
 //! `StorageConfig`: tunables of the on-disk storage, with production defaults.
 
+use std::sync::Arc;
+
+use crate::seal::KeyRing;
 use crate::watch::HistoryLimits;
 
 /// Storage tunables. `dedup_window_ms` and `session_prune_interval_ms` feed the deterministic
@@ -22,6 +25,10 @@ pub struct StorageConfig {
     pub wal_batch_wait: std::time::Duration,
     /// Change history kept in memory for watchers to resume from (node-local).
     pub watch_history: HistoryLimits,
+    /// Encryption at rest (`--encryption-key-file`): snapshots are sealed with the active
+    /// key, and sealed snapshots and checkpoint chunks open with any key of the ring. Every
+    /// node of a cluster needs the same file.
+    pub encryption: Option<Arc<KeyRing>>,
 }
 
 impl Default for StorageConfig {
@@ -34,6 +41,7 @@ impl Default for StorageConfig {
             apply_batch_max: 1024,
             wal_batch_wait: std::time::Duration::ZERO,
             watch_history: HistoryLimits::default(),
+            encryption: None,
         }
     }
 }

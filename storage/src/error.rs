@@ -51,6 +51,10 @@ pub enum StorageError {
          only reach {applied}; replace this node's data directory to catch up from the leader"
     )]
     LogGap { purged: u64, applied: u64 },
+    /// Sealed data (a snapshot or backup) without the key it was sealed with, or with a
+    /// different key under that id. A configuration problem, never treated as corruption.
+    #[error("encryption at rest: {0}")]
+    Encryption(#[from] crate::seal::SealError),
 }
 
 impl StorageError {
@@ -71,7 +75,8 @@ impl From<StorageError> for io::Error {
             e @ (StorageError::SnapshotCorrupt { .. }
             | StorageError::CorruptRecord(_)
             | StorageError::DataVersion { .. }
-            | StorageError::LogGap { .. }) => io::Error::new(io::ErrorKind::InvalidData, e),
+            | StorageError::LogGap { .. }
+            | StorageError::Encryption(_)) => io::Error::new(io::ErrorKind::InvalidData, e),
             e @ StorageError::SnapshotInstalling => io::Error::new(io::ErrorKind::WouldBlock, e),
             e @ StorageError::InvalidCursor => io::Error::new(io::ErrorKind::InvalidInput, e),
             e @ StorageError::Internal(_) => io::Error::other(e),

@@ -21,6 +21,7 @@ mod reader;
 #[cfg(test)]
 mod recovery_tests;
 mod restore;
+pub mod seal;
 mod snapshot;
 mod snapshot_builder;
 mod snapshot_dir;

@@ -3,12 +3,14 @@
 //! comes from the install marker: a node that finds it set on open rebuilds sled.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use cairn_model::codec;
 use cairn_raft::types::{LogId, SnapshotMeta, StoredMembership};
 
 use crate::error::StorageError;
 use crate::keyspace::{Space, Trees, meta_key};
+use crate::seal::KeyRing;
 use crate::snapshot::SnapshotReader;
 
 /// Records (or bytes) per sled batch while loading: bounds memory, keeps sled's log moving.
@@ -42,8 +44,9 @@ pub(crate) fn load_snapshot(
     trees: &Trees,
     path: &Path,
     expected: &SnapshotMeta,
+    keys: Option<&Arc<KeyRing>>,
 ) -> Result<(), StorageError> {
-    let mut reader = SnapshotReader::open(path)?;
+    let mut reader = SnapshotReader::open(path, keys)?;
     if reader.meta != *expected {
         return Err(StorageError::corrupt(
             path,

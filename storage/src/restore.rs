@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cairn_raft::types::{LogId, SnapshotMeta, StoredMembership};
 use cairn_raft::{NodeId, NodeInfo};
@@ -21,6 +22,7 @@ use openraft::vote::RaftLeaderId;
 
 use crate::error::StorageError;
 use crate::keyspace::{Space, meta_key};
+use crate::seal::KeyRing;
 use crate::snapshot::{self, SnapshotReader, SnapshotWriter, remove_file_if_exists};
 use crate::snapshot_dir::SnapshotDir;
 
@@ -40,8 +42,12 @@ pub enum RestoreError {
     /// The backup holds no applied state (not even the first membership entry).
     #[error("backup holds no applied entries; nothing to restore")]
     Empty,
+    /// The backup is sealed and the key file given lacks its key (or none was given), or
+    /// holds a different key under its id.
+    #[error("backup cannot be decrypted: {0}")]
+    Encryption(crate::seal::SealError),
     #[error("restore failed: {0}")]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
 }
 
 /// What a restore produced.
@@ -57,21 +63,33 @@ pub struct RestoreReport {
     pub snapshot_path: PathBuf,
 }
 
+impl From<StorageError> for RestoreError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Encryption(e) => RestoreError::Encryption(e),
+            other => RestoreError::Storage(other),
+        }
+    }
+}
+
 /// Verifies `backup` (nothing is written unless it passes) and seeds `data_dir` (absent or
 /// empty) so that node `id` starts a new cluster of `members` holding the backup's state.
+/// `keys` opens a sealed backup and seals the new snapshot (the new cluster's nodes then
+/// need the same key file).
 pub fn restore_backup(
     backup: &Path,
     data_dir: &Path,
     id: NodeId,
     members: &BTreeMap<NodeId, NodeInfo>,
+    keys: Option<&Arc<KeyRing>>,
 ) -> Result<RestoreReport, RestoreError> {
-    let source = snapshot::verify(backup).map_err(|e| match e {
+    let source = snapshot::verify(backup, keys).map_err(|e| match e {
         e @ StorageError::SnapshotCorrupt { .. } => RestoreError::Corrupt(e),
         // A file too short to hold a header reads as an I/O "unexpected EOF" in some paths.
         StorageError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
             RestoreError::Corrupt(StorageError::corrupt(backup, io.to_string()))
         }
-        other => RestoreError::Storage(other),
+        other => other.into(),
     })?;
     if members.is_empty() || members.contains_key(&0) {
         return Err(RestoreError::InvalidMembers(
@@ -98,7 +116,7 @@ pub fn restore_backup(
         last_membership: StoredMembership::new(Some(new_last), membership),
     };
 
-    let result = seed(backup, data_dir, &meta);
+    let result = seed(backup, data_dir, &meta, keys);
     match result {
         Ok((records, snapshot_path)) => Ok(RestoreReport {
             snapshot_index: last.index,
@@ -145,12 +163,13 @@ fn seed(
     backup: &Path,
     data_dir: &Path,
     meta: &SnapshotMeta,
+    keys: Option<&Arc<KeyRing>>,
 ) -> Result<(u64, PathBuf), StorageError> {
     fs::create_dir_all(data_dir)?;
     crate::store::check_or_init_version(data_dir)?;
-    let snapshots = SnapshotDir::open(&data_dir.join("snapshots"))?;
+    let snapshots = SnapshotDir::open(&data_dir.join("snapshots"), keys.cloned())?;
     let tmp = snapshots.tmp_path(meta);
-    let written = copy_records(backup, &tmp, meta);
+    let written = copy_records(backup, &tmp, meta, keys);
     let (records, staged) = match written {
         Ok(w) => w,
         Err(e) => {
@@ -160,7 +179,7 @@ fn seed(
     };
     let published = snapshots.publish(meta, &staged)?;
     // Re-read what we wrote: a restore that cannot be loaded must fail here, not at start.
-    let check = snapshot::verify(&published.path)?;
+    let check = snapshot::verify(&published.path, keys)?;
     if check != *meta {
         return Err(StorageError::corrupt(
             &published.path,
@@ -187,9 +206,10 @@ fn copy_records(
     backup: &Path,
     out: &Path,
     meta: &SnapshotMeta,
+    keys: Option<&Arc<KeyRing>>,
 ) -> Result<(u64, PathBuf), StorageError> {
-    let mut reader = SnapshotReader::open(backup)?;
-    let mut writer = SnapshotWriter::create(out, meta)?;
+    let mut reader = SnapshotReader::open(backup, keys)?;
+    let mut writer = SnapshotWriter::create(out, meta, keys)?;
     let mut records = 0u64;
     while let Some(rec) = reader.next_record()? {
         // The new cluster gets its own id (written below).
@@ -217,6 +237,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+    use crate::seal::SealError;
     use crate::test_util::{normal, put, req};
     use crate::{StorageConfig, open};
     use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
@@ -237,9 +258,19 @@ mod tests {
 
     /// A snapshot of a store holding keys k1..k3, built the way the leader builds one.
     async fn backup_file(dir: &Path) -> PathBuf {
-        let (_log, mut sm) = open(dir, StorageConfig::default()).await.unwrap();
+        backup_file_sealed(dir, None).await
+    }
+
+    const SECRET: &str = "value-that-must-not-show-on-disk";
+
+    async fn backup_file_sealed(dir: &Path, keys: Option<Arc<KeyRing>>) -> PathBuf {
+        let config = StorageConfig {
+            encryption: keys,
+            ..StorageConfig::default()
+        };
+        let (_log, mut sm) = open(dir, config).await.unwrap();
         let entries: Vec<_> = (1..=3)
-            .map(|i| normal(i, req(put(&format!("k{i}"), "v", None), 1000 + i, None)))
+            .map(|i| normal(i, req(put(&format!("k{i}"), SECRET, None), 1000 + i, None)))
             .collect();
         sm.apply_batch(&entries).unwrap();
         let mut builder = sm.get_snapshot_builder().await;
@@ -255,7 +286,7 @@ mod tests {
         let backup = backup_file(src.path()).await;
         let target = tempfile::tempdir().unwrap();
         let data = target.path().join("node-1");
-        let report = restore_backup(&backup, &data, 1, &members(&[1, 2, 3])).unwrap();
+        let report = restore_backup(&backup, &data, 1, &members(&[1, 2, 3]), None).unwrap();
         assert_eq!(report.snapshot_index, 3);
         assert_eq!(report.source_term, 1);
 
@@ -269,6 +300,65 @@ mod tests {
         assert_eq!((applied.leader_id.term, applied.index), (0, 3));
         let voters: BTreeSet<u64> = membership.membership().voter_ids().collect();
         assert_eq!(voters, BTreeSet::from([1, 2, 3]));
+    }
+
+    fn keys(text: &str) -> Arc<KeyRing> {
+        Arc::new(KeyRing::parse(text).unwrap())
+    }
+
+    #[tokio::test]
+    async fn sealed_backups_hold_no_plaintext_and_restore_only_with_their_key() {
+        let k1 = "1 0101010101010101010101010101010101010101010101010101010101010101";
+        let k2 = "2 0202020202020202020202020202020202020202020202020202020202020202";
+        let src = tempfile::tempdir().unwrap();
+        let backup = backup_file_sealed(src.path(), Some(keys(k1))).await;
+        let bytes = fs::read(&backup).unwrap();
+        assert!(!bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
+        // The plain build of the same state does show it (the check above can fail).
+        let plain_src = tempfile::tempdir().unwrap();
+        let plain = fs::read(backup_file(plain_src.path()).await).unwrap();
+        let unpacked = zstd::stream::decode_all(&plain[..plain.len() - 12]).unwrap();
+        assert!(
+            unpacked
+                .windows(SECRET.len())
+                .any(|w| w == SECRET.as_bytes())
+        );
+
+        let target = tempfile::tempdir().unwrap();
+        let data = target.path().join("node");
+        let wrong = "1 0909090909090909090909090909090909090909090909090909090909090909";
+        for (given, expected) in [
+            (None, SealError::NoKeyFile(1)),
+            (Some(keys(k2)), SealError::MissingKey(1)),
+            (Some(keys(wrong)), SealError::Open(1)),
+        ] {
+            let e = restore_backup(&backup, &data, 1, &members(&[1]), given.as_ref()).unwrap_err();
+            match e {
+                RestoreError::Encryption(got) => assert_eq!(got, expected),
+                other => panic!("{other:?}"),
+            }
+            assert!(!data.exists(), "a refused restore left {data:?} behind");
+        }
+        // Rotated key file (new key first, the backup's key kept): restores, and the new
+        // directory opens with it and holds the data.
+        let rotated = keys(&format!("{k2}\n{k1}\n"));
+        restore_backup(&backup, &data, 1, &members(&[1]), Some(&rotated)).unwrap();
+        let config = StorageConfig {
+            encryption: Some(rotated),
+            ..StorageConfig::default()
+        };
+        let (_log, sm) = open(&data, config).await.unwrap();
+        assert_eq!(
+            sm.reader().get(b"k2").unwrap().unwrap().value,
+            SECRET.as_bytes()
+        );
+        drop(sm);
+        // Without the key, the node refuses to start (and leaves its snapshot alone).
+        let e = open(&data, StorageConfig::default()).await.err().unwrap();
+        assert!(
+            matches!(e, StorageError::Encryption(SealError::NoKeyFile(2))),
+            "{e:?}"
+        );
     }
 
     #[tokio::test]
@@ -289,7 +379,7 @@ mod tests {
 
         for bad in [&truncated, &corrupt, &tiny] {
             let data = target.path().join("node");
-            let e = restore_backup(bad, &data, 1, &members(&[1])).unwrap_err();
+            let e = restore_backup(bad, &data, 1, &members(&[1]), None).unwrap_err();
             assert!(matches!(e, RestoreError::Corrupt(_)), "{bad:?}: {e:?}");
             assert!(!data.exists(), "{bad:?} left {data:?} behind");
         }
@@ -301,10 +391,10 @@ mod tests {
         let backup = backup_file(src.path()).await;
         let target = tempfile::tempdir().unwrap();
         fs::write(target.path().join("something"), b"x").unwrap();
-        let e = restore_backup(&backup, target.path(), 1, &members(&[1])).unwrap_err();
+        let e = restore_backup(&backup, target.path(), 1, &members(&[1]), None).unwrap_err();
         assert!(matches!(e, RestoreError::NotEmpty(_)), "{e:?}");
         let data = target.path().join("fresh");
-        let e = restore_backup(&backup, &data, 4, &members(&[1, 2])).unwrap_err();
+        let e = restore_backup(&backup, &data, 4, &members(&[1, 2]), None).unwrap_err();
         assert!(matches!(e, RestoreError::InvalidMembers(_)), "{e:?}");
         assert!(!data.exists());
     }

@@ -9,16 +9,23 @@
 //! ```
 //! Integers are big-endian. The trailer makes truncation and corruption detectable before a
 //! single record is trusted.
+//!
+//! With an encryption key file, the zstd stream is sealed before it is written (the file is
+//! `seal(zstd(...)) trailer`, see `seal::stream`), so snapshots, the copies followers receive
+//! and backups hold no plaintext; the trailer's checksum is over the sealed bytes, so it is
+//! checked without the key.
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cairn_model::codec;
 use cairn_raft::types::SnapshotMeta;
 
 use crate::error::StorageError;
 use crate::keyspace::Space;
+use crate::seal::{KeyRing, OpenReader, STREAM_MAGIC, SealError, SealWriter};
 
 const MAGIC: &[u8; 8] = b"CAIRNSNP";
 const TRAILER_MAGIC: &[u8; 8] = b"CAIRNEND";
@@ -61,21 +68,63 @@ impl<W: Write> Write for Crc<W> {
     }
 }
 
-/// Streams a snapshot into `path` (normally a `.tmp` name the caller renames afterwards).
+type FileOut = Crc<BufWriter<File>>;
+
+/// Where the zstd stream goes: the file, or a seal in front of it.
+enum Sink {
+    Plain(FileOut),
+    Sealed(SealWriter<FileOut>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Plain(w) => w.write(buf),
+            Sink::Sealed(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.flush(),
+            Sink::Sealed(w) => w.flush(),
+        }
+    }
+}
+
+impl Sink {
+    fn finish(self) -> io::Result<FileOut> {
+        match self {
+            Sink::Plain(w) => Ok(w),
+            Sink::Sealed(w) => w.finish(),
+        }
+    }
+}
+
+/// Streams a snapshot into `path` (normally a `.tmp` name the caller renames afterwards),
+/// sealed with the active key when `keys` is given.
 pub(crate) struct SnapshotWriter {
     path: PathBuf,
-    encoder: zstd::stream::write::Encoder<'static, Crc<BufWriter<File>>>,
+    encoder: zstd::stream::write::Encoder<'static, Sink>,
     count: u64,
 }
 
 impl SnapshotWriter {
-    pub(crate) fn create(path: &Path, meta: &SnapshotMeta) -> Result<Self, StorageError> {
+    pub(crate) fn create(
+        path: &Path,
+        meta: &SnapshotMeta,
+        keys: Option<&Arc<KeyRing>>,
+    ) -> Result<Self, StorageError> {
         let file = File::create(path)?;
         let crc = Crc {
             inner: BufWriter::new(file),
             hasher: crc32fast::Hasher::new(),
         };
-        let mut encoder = zstd::stream::write::Encoder::new(crc, ZSTD_LEVEL)?;
+        let sink = match keys {
+            Some(k) => Sink::Sealed(SealWriter::new(crc, k.clone())?),
+            None => Sink::Plain(crc),
+        };
+        let mut encoder = zstd::stream::write::Encoder::new(sink, ZSTD_LEVEL)?;
         let meta = codec::encode(meta)?;
         encoder.write_all(MAGIC)?;
         encoder.write_all(&FORMAT_VERSION.to_be_bytes())?;
@@ -104,7 +153,7 @@ impl SnapshotWriter {
     pub(crate) fn finish(mut self) -> Result<PathBuf, StorageError> {
         self.encoder.write_all(&[TAG_END])?;
         self.encoder.write_all(&self.count.to_be_bytes())?;
-        let crc = self.encoder.finish()?;
+        let crc = self.encoder.finish()?.finish()?;
         let checksum = crc.hasher.finalize();
         let mut out = crc.inner;
         out.write_all(&checksum.to_be_bytes())?;
@@ -128,14 +177,22 @@ fn write_field(w: &mut impl Write, bytes: &[u8]) -> Result<(), StorageError> {
 }
 
 /// Checks a snapshot file (e.g. one just received from a peer) without loading it: the
-/// checksum over the whole file, then the header. Returns the snapshot's meta.
-pub fn verify_snapshot(path: &Path) -> Result<SnapshotMeta, StorageError> {
-    verify(path)
+/// checksum over the whole file, then the header (which needs the key of a sealed file:
+/// without it, [`StorageError::Encryption`] after the checksum passed). Returns the
+/// snapshot's meta.
+pub fn verify_snapshot(
+    path: &Path,
+    keys: Option<&Arc<KeyRing>>,
+) -> Result<SnapshotMeta, StorageError> {
+    verify(path, keys)
 }
 
 /// Checks the trailer checksum over the whole file, then reads the header. Nothing in the
 /// file is trusted before this passes.
-pub(crate) fn verify(path: &Path) -> Result<SnapshotMeta, StorageError> {
+pub(crate) fn verify(
+    path: &Path,
+    keys: Option<&Arc<KeyRing>>,
+) -> Result<SnapshotMeta, StorageError> {
     let corrupt = |reason: String| StorageError::corrupt(path, reason);
     let mut file = File::open(path)?;
     let len = file.metadata()?.len();
@@ -167,24 +224,65 @@ pub(crate) fn verify(path: &Path) -> Result<SnapshotMeta, StorageError> {
             "checksum mismatch: trailer {expected:08x}, content {actual:08x}"
         )));
     }
-    Ok(SnapshotReader::open(path)?.meta)
+    Ok(SnapshotReader::open(path, keys)?.meta)
+}
+
+type FileIn = io::Take<File>;
+
+/// Where the zstd stream comes from: the file (its first bytes, read to tell, put back in
+/// front), or a seal opened in front of it.
+enum Source {
+    Plain(io::Chain<io::Cursor<[u8; 8]>, FileIn>),
+    Sealed(OpenReader<FileIn>),
+}
+
+impl Read for Source {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Source::Plain(r) => r.read(buf),
+            Source::Sealed(r) => r.read(buf),
+        }
+    }
+}
+
+/// A read error as the storage error it stands for: a seal that does not open (no key, a
+/// wrong key) is an encryption error, not a corrupt file, so a node started without its key
+/// refuses to start instead of setting its snapshot aside.
+fn read_error(path: &Path, e: io::Error) -> StorageError {
+    if e.get_ref().is_some_and(|inner| inner.is::<SealError>()) {
+        if let Some(Ok(seal)) = e.into_inner().map(|b| b.downcast::<SealError>()) {
+            return StorageError::Encryption(*seal);
+        }
+        return StorageError::corrupt(path, "sealed data");
+    }
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => StorageError::corrupt(path, "unexpected end of data"),
+        _ => StorageError::corrupt(path, format!("read: {e}")),
+    }
 }
 
 /// Streams the records of a snapshot file. Call [`verify`] first.
 pub(crate) struct SnapshotReader {
     path: PathBuf,
-    decoder: zstd::stream::read::Decoder<'static, BufReader<io::Take<File>>>,
+    decoder: zstd::stream::read::Decoder<'static, BufReader<Source>>,
     pub(crate) meta: SnapshotMeta,
     count: u64,
     done: bool,
 }
 
 impl SnapshotReader {
-    pub(crate) fn open(path: &Path) -> Result<Self, StorageError> {
+    pub(crate) fn open(path: &Path, keys: Option<&Arc<KeyRing>>) -> Result<Self, StorageError> {
         let file = File::open(path)?;
         let len = file.metadata()?.len();
-        let body = file.take(len.saturating_sub(TRAILER_LEN));
-        let mut decoder = zstd::stream::read::Decoder::new(body)
+        let mut body = file.take(len.saturating_sub(TRAILER_LEN));
+        let mut first = [0u8; 8];
+        read_exact(path, &mut body, &mut first)?;
+        let source = if &first == STREAM_MAGIC {
+            Source::Sealed(OpenReader::new(body, keys).map_err(|e| read_error(path, e))?)
+        } else {
+            Source::Plain(io::Cursor::new(first).chain(body))
+        };
+        let mut decoder = zstd::stream::read::Decoder::new(source)
             .map_err(|e| StorageError::corrupt(path, format!("zstd: {e}")))?;
         let mut magic = [0u8; 8];
         read_exact(path, &mut decoder, &mut magic)?;
@@ -251,10 +349,7 @@ impl SnapshotReader {
 }
 
 fn read_exact(path: &Path, r: &mut impl Read, buf: &mut [u8]) -> Result<(), StorageError> {
-    r.read_exact(buf).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => StorageError::corrupt(path, "unexpected end of data"),
-        _ => StorageError::corrupt(path, format!("read: {e}")),
-    })
+    r.read_exact(buf).map_err(|e| read_error(path, e))
 }
 
 fn read_field(path: &Path, r: &mut impl Read) -> Result<Vec<u8>, StorageError> {

@@ -71,7 +71,7 @@ fn write(
 ) -> Result<Snapshot, StorageError> {
     let tmp = dir.tmp_path(meta);
     let written = (|| {
-        let mut w = SnapshotWriter::create(&tmp, meta)?;
+        let mut w = SnapshotWriter::create(&tmp, meta, dir.keys())?;
         for (space, k, v) in records {
             w.write_record(*space, k, v)?;
         }

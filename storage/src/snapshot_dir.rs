@@ -8,11 +8,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use cairn_raft::types::SnapshotMeta;
 
 use crate::error::StorageError;
+use crate::seal::KeyRing;
 use crate::snapshot::{self, fsync_dir, remove_file_if_exists};
 
 const PREFIX: &str = "snapshot-";
@@ -31,6 +32,8 @@ pub(crate) struct SnapshotDir {
     // build finishing concurrently with an install cannot delete the newer one.
     current: Mutex<Option<Current>>,
     tmp_seq: AtomicU64,
+    /// Seals the snapshots written here and opens those read (see `seal`).
+    keys: Option<Arc<KeyRing>>,
 }
 
 fn order_key(meta: &SnapshotMeta) -> u64 {
@@ -47,7 +50,7 @@ fn parse_name(name: &str) -> Option<u64> {
 impl SnapshotDir {
     /// Scans `dir`: keeps the newest snapshot that verifies, moves corrupt ones aside
     /// (`.corrupt`, for inspection) and deletes older ones and crash leftovers.
-    pub(crate) fn open(dir: &Path) -> Result<Self, StorageError> {
+    pub(crate) fn open(dir: &Path, keys: Option<Arc<KeyRing>>) -> Result<Self, StorageError> {
         fs::create_dir_all(dir)?;
         let mut candidates = Vec::new();
         for entry in fs::read_dir(dir)? {
@@ -70,8 +73,13 @@ impl SnapshotDir {
                 remove_file_if_exists(&path)?;
                 continue;
             }
-            match snapshot::verify(&path) {
+            match snapshot::verify(&path, keys.as_ref()) {
                 Ok(meta) if order_key(&meta) == key => current = Some(Current { meta, path }),
+                // Not the file's fault: start with the right key file instead.
+                Err(e @ StorageError::Encryption(_)) => {
+                    tracing::error!(path = %path.display(), error = %e, "snapshot does not open with the configured keys");
+                    return Err(e);
+                }
                 Ok(meta) => {
                     tracing::warn!(path = %path.display(), %meta, "snapshot name does not match its content; moving it aside");
                     fs::rename(&path, path.with_extension("corrupt"))?;
@@ -87,6 +95,7 @@ impl SnapshotDir {
             dir: dir.to_path_buf(),
             current: Mutex::new(current),
             tmp_seq: AtomicU64::new(0),
+            keys,
         })
     }
 
@@ -94,6 +103,11 @@ impl SnapshotDir {
         self.current
             .lock()
             .map_err(|_| StorageError::Internal("snapshot directory lock poisoned".into()))
+    }
+
+    /// The encryption keys snapshot files here are sealed and opened with.
+    pub(crate) fn keys(&self) -> Option<&Arc<KeyRing>> {
+        self.keys.as_ref()
     }
 
     pub(crate) fn path(&self) -> &Path {

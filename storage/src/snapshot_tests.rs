@@ -134,7 +134,7 @@ async fn corrupt_or_truncated_snapshot_is_rejected_and_state_untouched() {
     for (name, content) in cases {
         let path = follower.snapshot_dir().join(format!("{name}.incoming"));
         fs::write(&path, content).unwrap();
-        assert_corrupt(snapshot::verify(&path));
+        assert_corrupt(snapshot::verify(&path, None));
         let err = follower
             .install_snapshot(&snap.meta, SnapshotFile { path })
             .await

@@ -83,7 +83,11 @@ impl StateMachineStore {
 
     /// Checkpoint loads (verified, materialized) and listings, concurrently with apply.
     pub fn checkpoint_reader(&self) -> CheckpointReader {
-        CheckpointReader::new(self.trees.clone(), self.gate.clone())
+        CheckpointReader::new(
+            self.trees.clone(),
+            self.gate.clone(),
+            self.snapshots.keys().cloned(),
+        )
     }
 
     /// The change history and catch-up snapshots that watches are served from.
@@ -203,7 +207,7 @@ impl StateMachineStore {
             "failpoint snapshot-install".into()
         )));
         // Verify before touching anything: a bad file leaves the state machine as it was.
-        let verified = snapshot::verify(path).and_then(|found| {
+        let verified = snapshot::verify(path, self.snapshots.keys()).and_then(|found| {
             if found == *meta {
                 Ok(())
             } else {
@@ -250,7 +254,7 @@ impl StateMachineStore {
         }
 
         self.gate.begin_install();
-        load_snapshot(&self.trees, &canonical, meta)?;
+        load_snapshot(&self.trees, &canonical, meta, self.snapshots.keys())?;
         crate::namespace_usage::ensure_counted(&self.trees)?;
         let snapshot_index = meta.last_log_id.as_ref().map_or(0, |l| l.index());
         {

@@ -62,7 +62,10 @@ fn open_blocking(
     }
     fsync_dir(dir)?;
 
-    let snapshots = Arc::new(SnapshotDir::open(&dir.join("snapshots"))?);
+    let snapshots = Arc::new(SnapshotDir::open(
+        &dir.join("snapshots"),
+        config.encryption.clone(),
+    )?);
     drop_sled_from_another_boot(dir)?;
     let trees = open_sled(dir, config)?;
     record_boot(dir)?;
@@ -225,5 +228,5 @@ fn repair_from_snapshot(trees: &Trees, snapshots: &SnapshotDir) -> Result<(), St
         snapshot = %current.meta,
         "state machine is behind the newest snapshot; loading the snapshot"
     );
-    load_snapshot(trees, &current.path, &current.meta)
+    load_snapshot(trees, &current.path, &current.meta, snapshots.keys())
 }

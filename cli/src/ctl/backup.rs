@@ -9,11 +9,13 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_api::v1::admin_client::AdminClient;
 use cairn_api::v1::{BackupRequest, backup_chunk};
-use cairn_storage::RestoreError;
+use cairn_storage::seal::{KeyRing, SealError};
+use cairn_storage::{RestoreError, StorageError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
@@ -44,7 +46,7 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
-pub async fn backup(conn: &Conn, file: &Path) -> CtlResult<Report> {
+pub async fn backup(conn: &Conn, file: &Path, keys: Option<Arc<KeyRing>>) -> CtlResult<Report> {
     let partial = partial_path(file);
     let result = tokio::time::timeout(BACKUP_TIMEOUT, fetch(conn, &partial)).await;
     let outcome = match result {
@@ -61,23 +63,30 @@ pub async fn backup(conn: &Conn, file: &Path) -> CtlResult<Report> {
         }
     };
     let verify_path = partial.clone();
-    let verified =
-        tokio::task::spawn_blocking(move || cairn_storage::verify_snapshot(&verify_path))
-            .await
-            .map_err(|e| CtlError::Other(e.to_string()))?;
-    if let Err(e) = verified {
-        let _ = fs::remove_file(&partial);
-        return Err(CtlError::Corrupt(format!(
-            "the received backup does not verify: {e}"
-        )));
-    }
+    let verified = tokio::task::spawn_blocking(move || {
+        cairn_storage::verify_snapshot(&verify_path, keys.as_ref())
+    })
+    .await
+    .map_err(|e| CtlError::Other(e.to_string()))?;
+    // The checksum (over the encrypted bytes) passed before the key was needed: the copy
+    // is whole; reading its header takes the cluster's key file.
+    let sealed = match verified {
+        Err(StorageError::Encryption(SealError::NoKeyFile(id))) => Some(id),
+        other => {
+            other.map_err(|e| {
+                let _ = fs::remove_file(&partial);
+                CtlError::Corrupt(format!("the received backup does not verify: {e}"))
+            })?;
+            None
+        }
+    };
     fs::rename(&partial, file)
         .map_err(|e| CtlError::Other(format!("rename to {}: {e}", file.display())))?;
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
         // Best effort: the file itself is fsynced; this makes its name durable too.
         let _ = File::open(dir).and_then(|d| d.sync_all());
     }
-    let msg = format!(
+    let mut msg = format!(
         "backup of index {} (term {}) from node {}: {} ({}), crc32 {:08x}",
         fetched.index,
         fetched.term,
@@ -86,6 +95,11 @@ pub async fn backup(conn: &Conn, file: &Path) -> CtlResult<Report> {
         bytes(fetched.size),
         fetched.crc32
     );
+    if let Some(id) = sealed {
+        msg.push_str(&format!(
+            "\nencrypted with key {id}: checksum verified; restoring it needs the key file"
+        ));
+    }
     Ok(Report::new(
         json!({
             "file": file.display().to_string(),
@@ -94,6 +108,7 @@ pub async fn backup(conn: &Conn, file: &Path) -> CtlResult<Report> {
             "node_id": fetched.node,
             "bytes": fetched.size,
             "crc32": format!("{:08x}", fetched.crc32),
+            "encrypted_with_key": sealed,
         }),
         msg,
     ))
@@ -178,6 +193,7 @@ pub async fn restore(
     data_dir: PathBuf,
     id: u64,
     member_specs: Vec<String>,
+    keys: Option<Arc<KeyRing>>,
 ) -> CtlResult<Report> {
     let mut members = BTreeMap::new();
     for spec in &member_specs {
@@ -192,18 +208,24 @@ pub async fn restore(
         )));
     }
     let (f, d, m) = (file.clone(), data_dir.clone(), members.clone());
-    let report = tokio::task::spawn_blocking(move || cairn_storage::restore_backup(&f, &d, id, &m))
-        .await
-        .map_err(|e| CtlError::Other(e.to_string()))?
-        .map_err(|e| match e {
-            e @ RestoreError::Corrupt(_) => CtlError::Corrupt(e.to_string()),
-            e @ RestoreError::NotEmpty(_) => CtlError::Refused {
-                kind: "not_empty".into(),
-                message: e.to_string(),
-            },
-            e @ RestoreError::InvalidMembers(_) => CtlError::Usage(e.to_string()),
-            other => CtlError::Other(other.to_string()),
-        })?;
+    let report = tokio::task::spawn_blocking(move || {
+        cairn_storage::restore_backup(&f, &d, id, &m, keys.as_ref())
+    })
+    .await
+    .map_err(|e| CtlError::Other(e.to_string()))?
+    .map_err(|e| match e {
+        e @ RestoreError::Corrupt(_) => CtlError::Corrupt(e.to_string()),
+        e @ RestoreError::NotEmpty(_) => CtlError::Refused {
+            kind: "not_empty".into(),
+            message: e.to_string(),
+        },
+        e @ RestoreError::InvalidMembers(_) => CtlError::Usage(e.to_string()),
+        e @ RestoreError::Encryption(_) => CtlError::Refused {
+            kind: "encryption_key".into(),
+            message: e.to_string(),
+        },
+        other => CtlError::Other(other.to_string()),
+    })?;
     let member_arg = member_specs.join(",");
     let msg = format!(
         "restored index {} (term {} in the source cluster, {} records) into {} for node {id}\n\

@@ -73,10 +73,20 @@ enum CtlCmd {
     /// count, bytes and age).
     Compact { revision: u64 },
     /// Stream a consistent snapshot of the whole state from the leader into FILE.
-    Backup { file: PathBuf },
+    Backup {
+        file: PathBuf,
+        /// The cluster's key file, to read an encrypted backup's header too (without it, an
+        /// encrypted backup is checked by its checksum only).
+        #[arg(long)]
+        encryption_key_file: Option<PathBuf>,
+    },
     /// Seed a new, empty data directory from a backup (checksum verified first).
     Restore {
         file: PathBuf,
+        /// Opens an encrypted backup, and encrypts the restored snapshot with its first key
+        /// (start the new nodes with the same file).
+        #[arg(long)]
+        encryption_key_file: Option<PathBuf>,
         /// The new node's data directory (must be absent or empty).
         #[arg(long = "data-dir", alias = "data")]
         data_dir: PathBuf,
@@ -192,6 +202,15 @@ pub async fn run(args: CtlArgs) -> ExitCode {
     }
 }
 
+fn keys(file: Option<PathBuf>) -> CtlResult<Option<std::sync::Arc<cairn_storage::seal::KeyRing>>> {
+    file.map(|f| {
+        cairn_storage::seal::KeyRing::load(&f)
+            .map(std::sync::Arc::new)
+            .map_err(|e| CtlError::Usage(e.to_string()))
+    })
+    .transpose()
+}
+
 /// The report to print, and a problem to report after printing it (status prints its table
 /// even when there is no leader, then exits non-zero).
 async fn dispatch(args: CtlArgs) -> CtlResult<(Report, Option<CtlError>)> {
@@ -261,13 +280,17 @@ async fn dispatch(args: CtlArgs) -> CtlResult<(Report, Option<CtlError>)> {
             )
             .await?
         }
-        CtlCmd::Backup { file } => backup::backup(&conn()?, &file).await?,
+        CtlCmd::Backup {
+            file,
+            encryption_key_file,
+        } => backup::backup(&conn()?, &file, keys(encryption_key_file)?).await?,
         CtlCmd::Restore {
             file,
+            encryption_key_file,
             data_dir,
             id,
             members,
-        } => backup::restore(file, data_dir, id, members).await?,
+        } => backup::restore(file, data_dir, id, members, keys(encryption_key_file)?).await?,
         CtlCmd::Workflow { cmd } => workflow::run(&client()?, cmd).await?,
         CtlCmd::Namespace { cmd } => namespace::run(&client()?, cmd).await?,
         CtlCmd::Checkpoint { cmd } => coord::checkpoint(&client()?, cmd).await?,

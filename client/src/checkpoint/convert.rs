@@ -73,6 +73,7 @@ pub(crate) fn checkpoint(c: pb::Checkpoint) -> Result<CheckpointInfo> {
         label: c.label,
         parent: c.parent,
         delta: c.delta,
+        sealed: c.sealed,
         raw_size: c.raw_size,
         stored_size: c.stored_size,
         checksum: c.checksum,

@@ -73,7 +73,10 @@ pub struct CheckpointInfo {
     pub metadata: Value,
     pub parent: Option<String>,
     pub delta: bool,
+    /// The stored encoding (what a load decodes; the node removes its encryption first).
     pub codec: Codec,
+    /// Encrypted at rest by the node that saved it (`--encryption-key-file`).
+    pub sealed: bool,
     pub raw_size: u64,
     pub stored_size: u64,
     /// CRC-32 of the raw payload (of the patch itself for a delta).

@@ -7,7 +7,7 @@ use super::command::{
     CHUNK_BYTES, CheckpointCommand, CheckpointError, MAX_ENCODED_CHUNK_BYTES,
     MAX_UPLOADS_PER_ABORT, SaveCheckpoint,
 };
-use super::record::Codec;
+use super::record::{Codec, SEALED_CHUNK_OVERHEAD};
 use crate::input::{
     InputError, InputLimits, MAX_REASON, MAX_SHORT_TEXT, check_metadata, count, id, internal,
     invalid, size, text,
@@ -26,7 +26,14 @@ impl CheckpointCommand {
                     CHUNK_BYTES,
                 )?;
                 size("encoded payload", s.payload.len(), MAX_ENCODED_CHUNK_BYTES)?;
-                if s.codec == Codec::Raw && s.payload.len() as u64 != s.raw_size {
+                let envelope = if s.codec.is_sealed() {
+                    SEALED_CHUNK_OVERHEAD as u64
+                } else {
+                    0
+                };
+                if s.codec.unsealed() == Codec::Raw
+                    && s.payload.len() as u64 != s.raw_size + envelope
+                {
                     return Err(invalid("payload", "stored raw must be raw_size bytes"));
                 }
                 Ok(())

@@ -8,4 +8,6 @@ mod input;
 pub mod record;
 
 pub use command::{CheckpointCommand, CheckpointError, CheckpointReply, SaveCheckpoint};
-pub use record::{CheckpointKind, CheckpointRecord, Codec, RetentionPolicy, UploadRecord};
+pub use record::{
+    CheckpointKind, CheckpointRecord, Codec, RetentionPolicy, SEALED_CHUNK_OVERHEAD, UploadRecord,
+};

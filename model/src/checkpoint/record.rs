@@ -13,11 +13,39 @@ pub enum CheckpointKind {
 }
 
 /// How each stored chunk is encoded. Every chunk is compressed on its own, so a load can
-/// stream chunk by chunk.
+/// stream chunk by chunk. The sealed codecs are the same encodings, each chunk then sealed
+/// (encrypted and authenticated) by the node that proposed it; see cairn-storage's `seal`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Codec {
     Raw,
     Zstd,
+    SealedRaw,
+    SealedZstd,
+}
+
+/// Bytes a sealed chunk has beyond its encoded content: envelope version, key id, nonce and
+/// authentication tag.
+pub const SEALED_CHUNK_OVERHEAD: usize = 1 + 4 + 12 + 16;
+
+impl Codec {
+    /// The encoding under the seal (the codec itself if it is not sealed).
+    pub fn unsealed(self) -> Codec {
+        match self {
+            Codec::Raw | Codec::SealedRaw => Codec::Raw,
+            Codec::Zstd | Codec::SealedZstd => Codec::Zstd,
+        }
+    }
+
+    pub fn sealed(self) -> Codec {
+        match self.unsealed() {
+            Codec::Zstd => Codec::SealedZstd,
+            _ => Codec::SealedRaw,
+        }
+    }
+
+    pub fn is_sealed(self) -> bool {
+        matches!(self, Codec::SealedRaw | Codec::SealedZstd)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,6 +17,7 @@ use cairn_model::workflow::{TaskError, WorkflowError};
 use cairn_model::{CommandError, InputError};
 use cairn_raft::ForwardError;
 use cairn_storage::CheckpointReadError;
+use cairn_storage::seal::SealError;
 
 use crate::error::{Error, EtcdError, Refusal};
 use tonic::metadata::MetadataValue;
@@ -337,6 +338,28 @@ pub fn checkpoint_read_error(e: CheckpointReadError) -> Status {
             kind::NOT_MATERIALIZABLE,
             e.to_string(),
         ),
+        // A key this node lacks is its configuration's problem (FAILED_PRECONDITION); a
+        // seal that does not open with the key it names is wrong key or damage (DATA_LOSS,
+        // named like an integrity failure so callers fall back alike).
+        CheckpointReadError::Encryption {
+            ref workflow_id,
+            ref id,
+            ref error,
+        } => match error {
+            SealError::NoKeyFile(_) | SealError::MissingKey(_) => with_kind(
+                Code::FailedPrecondition,
+                kind::ENCRYPTION_KEY,
+                e.to_string(),
+            ),
+            SealError::Open(_) | SealError::Malformed(_) => {
+                let name = format!("{workflow_id}/{id}");
+                let mut s = with_kind(Code::DataLoss, kind::INTEGRITY, e.to_string());
+                if let Ok(v) = MetadataValue::try_from(name) {
+                    s.metadata_mut().insert(meta::CHECKPOINT, v);
+                }
+                s
+            }
+        },
         CheckpointReadError::Storage(e) => storage_error(e),
     }
 }

@@ -19,10 +19,12 @@ fn kind_to_pb(k: CheckpointKind) -> pb::CheckpointKind {
     }
 }
 
+/// Clients see the encoding of what they load (the seal is the node's, removed on load);
+/// `sealed` says whether it is encrypted at rest.
 fn codec_to_pb(c: Codec) -> pb::CheckpointCodec {
-    match c {
-        Codec::Raw => pb::CheckpointCodec::Raw,
+    match c.unsealed() {
         Codec::Zstd => pb::CheckpointCodec::Zstd,
+        _ => pb::CheckpointCodec::Raw,
     }
 }
 
@@ -40,6 +42,7 @@ pub fn checkpoint(r: CheckpointRecord, with_workflow_metadata: bool) -> pb::Chec
         parent: r.parent,
         delta: r.delta,
         codec: codec_to_pb(r.codec) as i32,
+        sealed: r.codec.is_sealed(),
         raw_size: r.raw_size,
         stored_size: r.stored_size,
         checksum: r.checksum,

@@ -11,6 +11,10 @@
 //! accepted, and if an earlier attempt's commit was applied, the retry's commit is answered
 //! with that first result. Chunk entries carry no session: the machine's own rules make them
 //! safe to repeat.
+//!
+//! With an encryption key file, each encoded chunk is sealed here too (cairn-storage's
+//! `seal`), before it is proposed: the log, the state machine, snapshots and backups only
+//! ever hold the sealed bytes. Sealing is deterministic, so a retried chunk still repeats.
 
 use cairn_api::meta::{self, kind};
 use cairn_api::v1::RequestHeader;
@@ -18,7 +22,9 @@ use cairn_model::checkpoint::{CheckpointCommand, CheckpointReply, Codec};
 use cairn_model::coord::Fence;
 use cairn_model::workflow::names::is_valid_id;
 use cairn_model::{Command, Response};
+use cairn_storage::seal::KeyRing;
 use cairn_storage::{CheckpointReadError, CheckpointReader};
+use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tonic::Status;
 
@@ -192,11 +198,21 @@ impl Ingest {
         payload: Vec<u8>,
     ) -> Result<Saved, Status> {
         let (level, threshold) = (self.config.compression_level, self.config.raw_threshold);
+        let keys = self.reader.keys().cloned();
+        let workflow_id = fields.workflow_id.clone();
         let (raw_size, checksum, codec, stored) = blocking(move || {
             let checksum = crc32fast::hash(&payload);
             let raw_size = payload.len() as u64;
             let (codec, stored) = encode_single(payload, level, threshold);
-            (raw_size, checksum, codec, stored)
+            match keys {
+                Some(k) => (
+                    raw_size,
+                    checksum,
+                    codec.sealed(),
+                    k.seal_chunk(&workflow_id, 0, &stored),
+                ),
+                None => (raw_size, checksum, codec, stored),
+            }
         })
         .await?;
         let save = fields.to_save(codec, raw_size, checksum, stored);
@@ -220,6 +236,7 @@ impl Ingest {
         // Without a usable header there are no retries to join: any fresh id will do.
         let upload_id = derived.unwrap_or_else(|| format!("up-r{:032x}", rand::random::<u128>()));
         Ok(Upload {
+            keys: self.reader.keys().cloned(),
             ingest: self.clone(),
             header,
             fence,
@@ -243,6 +260,8 @@ type ChunkProposal = JoinHandle<Result<Response, Status>>;
 /// received and compressed.
 pub struct Upload {
     ingest: Ingest,
+    /// Seals every chunk of this upload, or none of them (the commit says which).
+    keys: Option<Arc<KeyRing>>,
     header: Option<RequestHeader>,
     /// Checked by the commit only: chunks are invisible until then.
     fence: Option<Fence>,
@@ -297,9 +316,15 @@ impl Upload {
             return Ok(());
         }
         let level = self.ingest.config.compression_level;
-        let data = blocking(move || zstd::bulk::compress(&raw, level))
-            .await?
-            .map_err(|e| status::internal(format!("compress chunk {index}: {e}")))?;
+        let (keys, workflow_id) = (self.keys.clone(), self.fields.workflow_id.clone());
+        let data = blocking(move || {
+            zstd::bulk::compress(&raw, level).map(|z| match keys {
+                Some(k) => k.seal_chunk(&workflow_id, index, &z),
+                None => z,
+            })
+        })
+        .await?
+        .map_err(|e| status::internal(format!("compress chunk {index}: {e}")))?;
         self.settle().await?;
         if self.superseded {
             return Ok(());
@@ -351,8 +376,13 @@ impl Upload {
             self.abort().await;
             return Err(s);
         }
+        let codec = if self.keys.is_some() {
+            Codec::SealedZstd
+        } else {
+            Codec::Zstd
+        };
         let save = self.fields.to_save(
-            Codec::Zstd,
+            codec,
             self.raw_size,
             self.crc.clone().finalize(),
             Vec::new(),
