@@ -43,6 +43,7 @@ fn checkpoint_json(c: &CheckpointInfo) -> Value {
         "parent": c.parent,
         "delta": c.delta,
         "codec": format!("{:?}", c.codec),
+        "encrypted": c.sealed,
         "raw_size": c.raw_size,
         "stored_size": c.stored_size,
     })
@@ -59,12 +60,22 @@ fn checkpoint_rows(cs: &[CheckpointInfo]) -> String {
                 c.parent.clone().unwrap_or_else(|| "-".into()),
                 bytes(c.raw_size),
                 bytes(c.stored_size),
+                if c.sealed { "yes" } else { "no" }.to_string(),
                 time_ms(c.created_ms),
             ]
         })
         .collect();
     table(
-        &["ID", "KIND", "LABEL", "PARENT", "RAW", "STORED", "CREATED"],
+        &[
+            "ID",
+            "KIND",
+            "LABEL",
+            "PARENT",
+            "RAW",
+            "STORED",
+            "ENCRYPTED",
+            "CREATED",
+        ],
         &rows,
     )
 }
