@@ -85,6 +85,14 @@ pub enum Command {
     },
     /// Raise or clear an alarm (etcd's Alarm). Members raise NOSPACE themselves.
     Alarm(AlarmCommand),
+    /// The leader learned a member's data-directory incarnation (a random id made with the
+    /// directory). The first record of a member stands while it is a member: a node that comes
+    /// back with an empty directory under a recorded id has lost its data (and its votes) and
+    /// refuses to start (see cairn-server's `bootstrap`).
+    RecordIncarnation {
+        node: u64,
+        incarnation: u64,
+    },
 }
 
 /// The state machine's reply to one applied entry. `revision` is the entry's log index.
@@ -180,6 +188,9 @@ impl fmt::Display for Request {
             ),
             Command::Compact { revision } => write!(f, "compact({revision})"),
             Command::SetClusterId { id } => write!(f, "set_cluster_id({id:x})"),
+            Command::RecordIncarnation { node, incarnation } => {
+                write!(f, "record_incarnation({node}, {incarnation:x})")
+            }
             Command::Auth(c) => write!(f, "auth({})", c.name()),
             Command::SetRecordLimits(_) => write!(f, "set_record_limits"),
             Command::SetQuota { backend_bytes } => write!(f, "set_quota({backend_bytes})"),
@@ -203,7 +214,7 @@ impl Command {
             Command::Checkpoint(c) => c.is_internal(),
             Command::Coord(c) => c.is_internal(),
             // The first leader names the cluster (`cluster_id.rs`); a restore names its own.
-            Command::SetClusterId { .. } => true,
+            Command::SetClusterId { .. } | Command::RecordIncarnation { .. } => true,
             // The leader's configuration (`record_limits.rs`).
             Command::SetRecordLimits(_) | Command::SetQuota { .. } => true,
             // A member raises its own NOSPACE through any path, the leader's included.

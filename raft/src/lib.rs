@@ -18,6 +18,7 @@ pub mod network;
 pub mod peer_identity;
 pub mod peer_proto;
 pub mod peer_server;
+pub mod probe;
 pub mod proposer;
 mod read_rounds;
 pub mod snapshot_receive;

@@ -29,6 +29,7 @@ use crate::error::ForwardError;
 use crate::peer_identity::{Caller, PeerAuth};
 use crate::peer_proto::raft_peer_server::{RaftPeer, RaftPeerServer};
 use crate::peer_proto::{Payload, SnapshotChunk};
+use crate::probe::{IncarnationLookup, ProbeReply, ProbeRequest};
 use crate::proposer::Proposer;
 use crate::snapshot_receive::{self, SnapshotVerifier};
 use crate::types::{NodeId, Snapshot, SnapshotFile, SnapshotMeta, TypeConfig, Vote};
@@ -51,6 +52,9 @@ pub struct PeerService<SM: RaftStateMachine<TypeConfig>> {
     auth: PeerAuth,
     max_snapshot_bytes: u64,
     check: RequestCheck,
+    /// This node's data-directory incarnation, and what its state records of callers'.
+    incarnation: u64,
+    recorded: IncarnationLookup,
 }
 
 /// Largest snapshot a node accepts by default: far above any state Cairn is meant to hold, far
@@ -76,7 +80,16 @@ where
             max_snapshot_bytes: MAX_SNAPSHOT_BYTES,
             // Internal commands are refused whatever the check (see `admit_write`).
             check: Arc::new(|_| Ok(())),
+            incarnation: 0,
+            recorded: Arc::new(|_| None),
         }
+    }
+
+    /// What `Probe` answers: this node's incarnation and the incarnations its state records.
+    pub fn with_incarnation(mut self, incarnation: u64, recorded: IncarnationLookup) -> Self {
+        self.incarnation = incarnation;
+        self.recorded = recorded;
+        self
     }
 
     /// The input check of forwarded writes (default: none beyond refusing internal commands).
@@ -357,6 +370,22 @@ where
     async fn read_index(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
         self.member(&req)?;
         reply(&self.proposer.read_index_local().await)
+    }
+
+    async fn probe(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let caller = self.caller(&req)?;
+        let probe: ProbeRequest = arg(req)?;
+        caller.check_claim(probe.from, "probe")?;
+        let initialized = {
+            let metrics = self.proposer.raft().metrics();
+            let m = metrics.borrow_watched();
+            m.last_log_index.is_some() || m.current_term > 0
+        };
+        reply(&ProbeReply {
+            incarnation: self.incarnation,
+            initialized,
+            recorded_for_caller: (self.recorded)(probe.from),
+        })
     }
 }
 

@@ -76,6 +76,15 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
         self.id
     }
 
+    /// Asks node `target` about itself and this node (see [`crate::probe`]).
+    pub async fn probe(
+        &self,
+        target: NodeId,
+        peer_addr: &str,
+    ) -> Result<crate::probe::ProbeReply, String> {
+        crate::probe::probe(&self.pool, self.id, target, peer_addr, self.timeout).await
+    }
+
     /// Where requests go now: `None` when this node leads, else the leader's addresses. Only
     /// the forwarding case clones anything, so the leader's hot path stays allocation-free.
     pub fn route(&self) -> Result<Option<NodeInfo>, ForwardError> {

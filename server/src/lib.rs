@@ -22,6 +22,7 @@
 //! (duties of the leader, each proposing commands on a timer: `leader_tick`), `raft_watch` (role changes).
 
 mod auth;
+mod bootstrap;
 mod checkpoint_retention;
 mod cluster_id;
 mod cluster_settings;

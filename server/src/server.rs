@@ -1,7 +1,6 @@
 //! Runs one Cairn node: opens storage, starts Raft, serves the peer and client gRPC ports,
 //! bootstraps or joins the cluster, and shuts everything down in order on a signal.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,13 +17,10 @@ use cairn_api::v1::leases_server::LeasesServer;
 use cairn_api::v1::locks_server::LocksServer;
 use cairn_api::v1::watch_server::WatchServer;
 use cairn_api::v1::workflows_server::WorkflowsServer;
-use cairn_raft::{
-    ChannelPool, NodeInfo, PeerNetworkFactory, PeerService, Proposer, SnapshotVerifier,
-};
+use cairn_raft::{ChannelPool, PeerNetworkFactory, PeerService, Proposer, SnapshotVerifier};
 use cairn_storage::StorageConfig;
 use cairn_storage::seal::KeyRing;
 use futures::{Stream, StreamExt};
-use openraft::error::{InitializeError, RaftError};
 use openraft::{Config, SnapshotPolicy};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -162,6 +158,8 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         encryption: cfg.encryption.clone(),
         ..StorageConfig::default()
     };
+    let incarnation = cairn_storage::incarnation(&cfg.data_dir)
+        .with_context(|| format!("incarnation of {}", cfg.data_dir.display()))?;
     let (log_store, sm) = cairn_storage::open(&cfg.data_dir, storage)
         .await
         .with_context(|| format!("open storage in {}", cfg.data_dir.display()))?;
@@ -172,6 +170,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     let coord_reader = sm.coord_reader();
     let auth_reader = sm.auth_reader();
     let limits_reader = sm.reader();
+    let incarnation_reader = sm.reader();
     let applied_hub = watch_reader.hub().clone();
     let snapshot_dir = sm.snapshot_dir();
 
@@ -211,6 +210,10 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
             )
             .with_auth(tls.peer_auth.clone())
             .with_check(crate::input::peer_check(crate::input::limits(&cfg)))
+            .with_incarnation(incarnation, {
+                let reader = incarnation_reader.clone();
+                Arc::new(move |node| reader.incarnation_of(node).ok().flatten())
+            })
             .into_server(),
         ),
         peer_listener,
@@ -361,6 +364,12 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     let lease_task =
         lease_keeper::spawn(proposer.clone(), coord_reader, applied_hub, stop_rx.clone());
     let cluster_id_task = crate::cluster_id::spawn(cluster_id, proposer.clone(), stop_rx.clone());
+    let incarnation_task = crate::bootstrap::spawn_recorder(
+        incarnation,
+        incarnation_reader,
+        proposer.clone(),
+        stop_rx.clone(),
+    );
     let settings = crate::cluster_settings::Settings {
         record_limits: cfg.limits.records,
         quota_backend_bytes: cfg.quota_backend_bytes,
@@ -387,7 +396,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     );
 
     let membership = async {
-        bootstrap(&raft, &cfg).await?;
+        crate::bootstrap::bootstrap(&raft, &proposer, &cfg, incarnation).await?;
         if !cfg.join.is_empty() {
             join(&raft, &cfg, &tls.client_dialer).await?;
         }
@@ -437,6 +446,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         checkpoint_task,
         lease_task,
         cluster_id_task,
+        incarnation_task,
         limits_task,
         quota_task,
     ]) {
@@ -458,22 +468,6 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
 async fn raft_stopped(raft: CairnRaft) {
     let mut watch = RaftWatch::role_changes(&raft);
     while watch.next().await {}
-}
-
-/// First start of an initial member: initialise the cluster with the configured voters.
-/// A node that already has Raft state never re-initialises.
-async fn bootstrap(raft: &CairnRaft, cfg: &NodeConfig) -> anyhow::Result<()> {
-    if !cfg.members.iter().any(|(id, _)| *id == cfg.id) || raft.is_initialized().await? {
-        return Ok(());
-    }
-    let members: BTreeMap<u64, NodeInfo> = cfg.members.iter().cloned().collect();
-    match raft.initialize(members).await {
-        Ok(()) => tracing::info!(id = cfg.id, "bootstrapped a new cluster"),
-        // Another initial member got there first; its log wins.
-        Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
-        Err(e) => return Err(e).context("initialize cluster"),
-    }
-    Ok(())
 }
 
 /// Asks an existing cluster to add this node as a learner, retrying until it accepts.

@@ -129,6 +129,9 @@ pub(crate) mod meta_key {
     /// Present once the `Namespaces` usage counts the whole state (see `namespace_usage`):
     /// data written before usage was counted is counted once, by a scan, when opened.
     pub(crate) const NAMESPACE_USAGE: &[u8] = b"namespace_usage";
+    /// Each member's data-directory incarnation (encoded `BTreeMap<NodeId, u64>`), recorded
+    /// once per membership by `Command::RecordIncarnation`; a member leaving drops its record.
+    pub(crate) const INCARNATIONS: &[u8] = b"incarnations";
 }
 
 /// The state machine's sled database with one handle per space, indexed by space id.

@@ -49,5 +49,5 @@ pub use restore::{RestoreError, RestoreReport, restore_backup};
 pub use snapshot::verify_snapshot;
 pub use snapshot_builder::SnapshotBuilder;
 pub use state_machine::StateMachineStore;
-pub use store::{DATA_VERSION, open};
+pub use store::{DATA_VERSION, incarnation, open};
 pub use workflow_reader::WorkflowReader;

@@ -119,6 +119,16 @@ impl KvReader {
     }
 
     /// The cluster's id, 0 until the first leader (or a restore) has set it.
+    /// The incarnation recorded for `node` (`Command::RecordIncarnation`), if any.
+    pub fn incarnation_of(&self, node: u64) -> Result<Option<u64>, StorageError> {
+        let all: Option<std::collections::BTreeMap<u64, u64>> = get_decoded(
+            &self.gate,
+            &self.meta,
+            crate::keyspace::meta_key::INCARNATIONS,
+        )?;
+        Ok(all.and_then(|m| m.get(&node).copied()))
+    }
+
     pub fn cluster_id(&self) -> Result<u64, StorageError> {
         self.gate.guarded(
             || match self.meta.get(crate::keyspace::meta_key::CLUSTER_ID)? {

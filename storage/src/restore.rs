@@ -212,13 +212,15 @@ fn copy_records(
     let mut writer = SnapshotWriter::create(out, meta, keys)?;
     let mut records = 0u64;
     while let Some(rec) = reader.next_record()? {
-        // The new cluster gets its own id (written below).
+        // The new cluster gets its own id (written below); its members' directories are new
+        // (their incarnations are recorded afresh).
         let replaced = rec.space == Space::Meta
             && [
                 meta_key::LAST_APPLIED,
                 meta_key::MEMBERSHIP,
                 meta_key::INSTALL_MARKER,
                 meta_key::CLUSTER_ID,
+                meta_key::INCARNATIONS,
             ]
             .contains(&rec.key.as_slice());
         if replaced {

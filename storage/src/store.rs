@@ -34,6 +34,8 @@ use crate::state_machine::StateMachineStore;
 pub const DATA_VERSION: u32 = 4;
 
 const VERSION_FILE: &str = "VERSION";
+/// A random id made with the directory (see [`incarnation`]).
+const INCARNATION_FILE: &str = "INCARNATION";
 const SUBDIRS: [&str; 3] = ["log", "sm", "snapshots"];
 
 /// Opens (creating on first use) the storage under `dir`.
@@ -194,6 +196,29 @@ fn record_boot(dir: &Path) -> Result<(), StorageError> {
 
 /// Writes `<dir>/<name>` as one line, all or nothing: a temporary file, fsynced, renamed into
 /// place, and the directory fsynced.
+/// This data directory's incarnation: a random id written when the directory is first used
+/// (by this build or, for an older directory, on its first open by this build). A node that
+/// loses its directory comes back with another one, which is how the cluster tells a member
+/// that forgot its log and votes from one that did not.
+pub fn incarnation(dir: &Path) -> Result<u64, StorageError> {
+    let path = dir.join(INCARNATION_FILE);
+    match fs::read_to_string(&path) {
+        Ok(s) => u64::from_str_radix(s.trim(), 16)
+            .ok()
+            .filter(|v| *v != 0)
+            .ok_or_else(|| StorageError::CorruptRecord(format!("{} is not an id", path.display()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 8];
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+                .map_err(|_| StorageError::Internal("no randomness for an incarnation".into()))?;
+            let id = u64::from_be_bytes(bytes).max(1);
+            write_durably(dir, INCARNATION_FILE, &format!("{id:016x}"))?;
+            Ok(id)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn write_durably(dir: &Path, name: &str, line: &str) -> Result<(), StorageError> {
     let tmp = dir.join(format!("{name}.tmp"));
     let mut f = fs::File::create(&tmp)?;

@@ -36,6 +36,7 @@ impl Command {
                     | CoordCommand::Proclaim { .. }
             ),
             Command::SetClusterId { .. }
+            | Command::RecordIncarnation { .. }
             | Command::Auth(_)
             | Command::SetRecordLimits(_)
             | Command::SetQuota { .. }

@@ -54,9 +54,10 @@ pub fn needs(cmd: &Command) -> Vec<Need> {
         Command::Workflow(c) => workflow_needs(c),
         Command::Checkpoint(c) => checkpoint_needs(c),
         Command::Compact { .. } | Command::Auth(_) => vec![Need::Root],
-        Command::SetClusterId { .. } | Command::SetRecordLimits(_) | Command::SetQuota { .. } => {
-            Vec::new()
-        }
+        Command::SetClusterId { .. }
+        | Command::SetRecordLimits(_)
+        | Command::SetQuota { .. }
+        | Command::RecordIncarnation { .. } => Vec::new(),
         // Alarms are root's (etcd's Maintenance Alarm); members raise NOSPACE without a user,
         // which apply lets through (see cairn-storage's machine/auth.rs).
         Command::Alarm(_) => vec![Need::Root],

@@ -123,6 +123,7 @@ impl Command {
             // Any revision: the machine answers one it cannot compact with a rejection.
             Command::Compact { .. } => Ok(()),
             Command::SetClusterId { .. } => Err(internal("set_cluster_id")),
+            Command::RecordIncarnation { .. } => Err(internal("record_incarnation")),
             Command::Auth(c) => c.check_input(limits),
             Command::SetRecordLimits(_) => Err(internal("set_record_limits")),
             Command::SetQuota { .. } => Err(internal("set_quota")),
@@ -150,6 +151,7 @@ impl Command {
             Command::Txn(_) => "txn".into(),
             Command::Compact { .. } => "compact".into(),
             Command::SetClusterId { .. } => "set_cluster_id".into(),
+            Command::RecordIncarnation { .. } => "record_incarnation".into(),
             Command::Auth(c) => format!("auth.{}", c.name()),
             Command::SetRecordLimits(_) => "set_record_limits".into(),
             Command::SetQuota { .. } => "set_quota".into(),

@@ -74,6 +74,13 @@ fn internal_commands() -> Vec<(Command, &'static str)> {
     vec![
         (Command::SetClusterId { id: 7 }, "set_cluster_id"),
         (
+            Command::RecordIncarnation {
+                node: 2,
+                incarnation: 9,
+            },
+            "record_incarnation",
+        ),
+        (
             Command::Workflow(WorkflowCommand::Purge {
                 ids: vec!["w".into()],
                 finished_before_ms: 1,

@@ -10,6 +10,7 @@ mod batch;
 mod checkpoint;
 mod checkpoint_store;
 mod coord;
+mod incarnation;
 mod kv;
 mod lease_store;
 mod namespace_store;
@@ -83,7 +84,11 @@ pub(crate) fn apply_entry(
     ctx.events.begin(revision);
     match &entry.payload {
         EntryPayload::Normal(req) => apply_request(ctx, revision, req, now_ms),
-        EntryPayload::Blank | EntryPayload::Membership(_) => Ok(Response::Empty { revision }),
+        EntryPayload::Blank => Ok(Response::Empty { revision }),
+        EntryPayload::Membership(m) => {
+            incarnation::forget_non_members(ctx, m)?;
+            Ok(Response::Empty { revision })
+        }
     }
 }
 
@@ -154,6 +159,10 @@ fn apply_request(
                 Response::Empty { revision }
             }
             Command::Alarm(cmd) => alarm::apply(ctx, revision, cmd)?,
+            Command::RecordIncarnation { node, incarnation } => {
+                incarnation::record(ctx, *node, *incarnation)?;
+                Response::Empty { revision }
+            }
         }
     };
 
