@@ -181,6 +181,8 @@ mod checkpoint_tests;
 #[cfg(test)]
 mod coord_tests;
 #[cfg(test)]
+mod incarnation_tests;
+#[cfg(test)]
 mod namespace_tests;
 #[cfg(test)]
 mod tests;
