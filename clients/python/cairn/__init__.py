@@ -1,0 +1,161 @@
+"""Cairn: an asyncio client for the Raft-replicated state store for workflow orchestrators.
+
+::
+
+    import cairn
+
+    async with cairn.Client("127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003") as client:
+        created = await client.create_workflow(metadata={"job": 7})
+        wf = await client.transition(created.workflow.id, event="start",
+                                     expected_version=created.workflow.version)
+        try:
+            await client.transition(wf.id, status="PENDING")
+        except cairn.IllegalTransition as e:
+            print(e.current, e.allowed)          # RUNNING ['PAUSED', 'COMPLETED', ...]
+
+The same protocol as the Rust client (``cairn_client``): failover across endpoints following
+the ``cairn-leader`` hint, jittered exponential backoff within a retry budget, and one
+idempotency key per logical write shared by all its retries, so every write is applied
+exactly once.
+
+Module map (public modules first; ``_``-modules are internal):
+
+==========================  ==========================================================
+``cairn.client``            :class:`Client`: the API mixins below on one handle
+``cairn.config``            :class:`ClientConfig` (and its keyword form ``ClientSettings``),
+                            :class:`TlsOptions`, :class:`Credentials`
+``cairn.errors``            :class:`CairnError` and every typed error under it
+``cairn.pending``           :class:`PendingWrite` (carried by :class:`OutcomeUnknown`)
+``cairn.fence``             :class:`Fence`: a lock token or election term a write carries
+``cairn.kv``                KV API (put/get/delete/range/scan) and its result types
+``cairn.definitions``       workflow definitions: types and register/get/list
+``cairn.workflows``         workflows API: create/upsert, get, list/iterate, count,
+                            transition, update, delete, history, compaction
+``cairn.workflow_types``    what the workflows API returns (Workflow, WorkflowRef, ...)
+``cairn.tasks``             tasks: TaskSpec/Task/TaskStatus, bulk upsert, list, ready
+``cairn.namespaces``        namespace limits and quota
+``cairn._core``             ClientCore: endpoints, retry loop, the write path
+``cairn._classify``         gRPC status + metadata -> typed error or retry
+``cairn._endpoints``        endpoint parsing, channels, leader-hint preference
+``cairn._sequence``         idempotency headers (client id, sequence, first_incomplete)
+``cairn._backoff``          jittered exponential backoff
+``cairn._login``            etcd Authenticate login and token refresh
+``cairn._rpc``              typed unary method descriptors; ``cairn._methods``: the table
+``cairn._json``             JSON fields to and from text
+``cairn._meta``             metadata keys and error kinds the server sends
+``cairn._proto``            generated protobuf modules (scripts/gen_protos.py)
+==========================  ==========================================================
+
+Not built yet (issue 20): checkpoints, leases, locks, elections, watch, the migration facades,
+the adaptive checkpoint policy and the circuit breaker; each will be a module of its own with
+an API mixin added to :class:`Client`.
+"""
+
+from __future__ import annotations
+
+from cairn.client import Client
+from cairn.config import ClientConfig, ClientSettings, Credentials, TlsOptions
+from cairn.definitions import Definition, RegisteredDefinition, Transition, VersionedDefinition
+from cairn.errors import (
+    AlreadyExists,
+    CairnError,
+    DataLoss,
+    FailedPrecondition,
+    IllegalTransition,
+    InvalidArgument,
+    InvalidEndpoint,
+    LeaseNotFound,
+    NotFound,
+    NotHolder,
+    NotWaiting,
+    OutcomeUnknown,
+    PermissionDenied,
+    ResourceExhausted,
+    RevisionMismatch,
+    RpcError,
+    StaleFence,
+    Timeout,
+    Unauthenticated,
+    Unavailable,
+    VersionConflict,
+    WaitTimeout,
+)
+from cairn.fence import Fence
+from cairn.kv import DeleteResult, KeyValue, RangePage
+from cairn.namespaces import NamespaceLimits, NamespaceQuota, NamespaceUsage
+from cairn.pending import PendingWrite
+from cairn.tasks import Task, TaskRef, TaskSpec, TaskStatus, UpsertedTasks
+from cairn.workflow_types import (
+    CreatedWorkflow,
+    DeletedWorkflow,
+    HistoryEvent,
+    HistoryKind,
+    HistoryPage,
+    Progress,
+    SortBy,
+    Workflow,
+    WorkflowDetails,
+    WorkflowPage,
+    WorkflowRef,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlreadyExists",
+    "CairnError",
+    "Client",
+    "ClientConfig",
+    "ClientSettings",
+    "CreatedWorkflow",
+    "Credentials",
+    "DataLoss",
+    "Definition",
+    "DeleteResult",
+    "DeletedWorkflow",
+    "FailedPrecondition",
+    "Fence",
+    "HistoryEvent",
+    "HistoryKind",
+    "HistoryPage",
+    "IllegalTransition",
+    "InvalidArgument",
+    "InvalidEndpoint",
+    "KeyValue",
+    "LeaseNotFound",
+    "NamespaceLimits",
+    "NamespaceQuota",
+    "NamespaceUsage",
+    "NotFound",
+    "NotHolder",
+    "NotWaiting",
+    "OutcomeUnknown",
+    "PendingWrite",
+    "PermissionDenied",
+    "Progress",
+    "RangePage",
+    "RegisteredDefinition",
+    "ResourceExhausted",
+    "RevisionMismatch",
+    "RpcError",
+    "SortBy",
+    "StaleFence",
+    "Task",
+    "TaskRef",
+    "TaskSpec",
+    "TaskStatus",
+    "Timeout",
+    "TlsOptions",
+    "Transition",
+    "Unauthenticated",
+    "Unavailable",
+    "UpsertedTasks",
+    "VersionConflict",
+    "VersionedDefinition",
+    "WaitTimeout",
+    "Workflow",
+    "WorkflowDetails",
+    "WorkflowPage",
+    "WorkflowRef",
+    "__version__",
+]

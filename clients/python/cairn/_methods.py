@@ -1,0 +1,84 @@
+"""The unary RPCs the client calls, each typed with its request and response messages."""
+
+from __future__ import annotations
+
+from cairn._proto.cairn.v1 import admin_pb2 as admin
+from cairn._proto.cairn.v1 import kv_pb2 as kv
+from cairn._proto.cairn.v1 import workflow_pb2 as wf
+from cairn._proto.etcd.etcdserverpb import auth_pb2 as etcd_auth
+from cairn._rpc import unary
+
+_KV = kv.DESCRIPTOR
+_WF = wf.DESCRIPTOR
+
+KV_PUT = unary(_KV, "KV", "Put", kv.PutRequest, kv.PutResponse)
+KV_GET = unary(_KV, "KV", "Get", kv.GetRequest, kv.GetResponse)
+KV_DELETE = unary(_KV, "KV", "Delete", kv.DeleteRequest, kv.DeleteResponse)
+KV_RANGE = unary(_KV, "KV", "Range", kv.RangeRequest, kv.RangeResponse)
+
+REGISTER_DEFINITION = unary(
+    _WF,
+    "Workflows",
+    "RegisterDefinition",
+    wf.RegisterDefinitionRequest,
+    wf.RegisterDefinitionResponse,
+)
+GET_DEFINITION = unary(
+    _WF, "Workflows", "GetDefinition", wf.GetDefinitionRequest, wf.GetDefinitionResponse
+)
+LIST_DEFINITIONS = unary(
+    _WF, "Workflows", "ListDefinitions", wf.ListDefinitionsRequest, wf.ListDefinitionsResponse
+)
+CREATE_WORKFLOW = unary(
+    _WF, "Workflows", "CreateWorkflow", wf.CreateWorkflowRequest, wf.CreateWorkflowResponse
+)
+GET_WORKFLOW = unary(_WF, "Workflows", "GetWorkflow", wf.GetWorkflowRequest, wf.GetWorkflowResponse)
+LIST_WORKFLOWS = unary(
+    _WF, "Workflows", "ListWorkflows", wf.ListWorkflowsRequest, wf.ListWorkflowsResponse
+)
+COUNT_WORKFLOWS = unary(
+    _WF, "Workflows", "CountWorkflows", wf.CountWorkflowsRequest, wf.CountWorkflowsResponse
+)
+TRANSITION_WORKFLOW = unary(
+    _WF,
+    "Workflows",
+    "TransitionWorkflow",
+    wf.TransitionWorkflowRequest,
+    wf.TransitionWorkflowResponse,
+)
+UPDATE_WORKFLOW = unary(
+    _WF, "Workflows", "UpdateWorkflow", wf.UpdateWorkflowRequest, wf.UpdateWorkflowResponse
+)
+DELETE_WORKFLOW = unary(
+    _WF, "Workflows", "DeleteWorkflow", wf.DeleteWorkflowRequest, wf.DeleteWorkflowResponse
+)
+GET_HISTORY = unary(_WF, "Workflows", "GetHistory", wf.GetHistoryRequest, wf.GetHistoryResponse)
+COMPACT_HISTORY = unary(
+    _WF, "Workflows", "CompactHistory", wf.CompactHistoryRequest, wf.CompactHistoryResponse
+)
+UPSERT_TASKS = unary(_WF, "Workflows", "UpsertTasks", wf.UpsertTasksRequest, wf.UpsertTasksResponse)
+LIST_TASKS = unary(_WF, "Workflows", "ListTasks", wf.ListTasksRequest, wf.ListTasksResponse)
+SET_NAMESPACE_LIMITS = unary(
+    _WF,
+    "Workflows",
+    "SetNamespaceLimits",
+    wf.SetNamespaceLimitsRequest,
+    wf.SetNamespaceLimitsResponse,
+)
+GET_NAMESPACE_QUOTA = unary(
+    _WF,
+    "Workflows",
+    "GetNamespaceQuota",
+    wf.GetNamespaceQuotaRequest,
+    wf.GetNamespaceQuotaResponse,
+)
+
+ADMIN_STATUS = unary(admin.DESCRIPTOR, "Admin", "Status", admin.StatusRequest, admin.StatusResponse)
+
+AUTHENTICATE = unary(
+    etcd_auth.DESCRIPTOR,
+    "Auth",
+    "Authenticate",
+    etcd_auth.AuthenticateRequest,
+    etcd_auth.AuthenticateResponse,
+)

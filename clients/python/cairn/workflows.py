@@ -1,0 +1,377 @@
+"""The workflow API: create/upsert, read with tasks and progress, list (a page, or an async
+iterator over cursors), count, transition by status or event, update (JSON merge patch,
+labels, fields), delete, history and its compaction.
+
+Writes carry idempotency headers like every write; reads are linearizable unless
+``serializable``. Rejections are typed: NotFound, AlreadyExists, IllegalTransition (with the
+current status and the legal targets), VersionConflict (with the current version),
+FailedPrecondition, InvalidArgument, ResourceExhausted (a namespace limit), StaleFence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from cairn import _json
+from cairn import _methods as m
+from cairn._core import ClientCore
+from cairn._json import bad_reply
+from cairn._proto.cairn.v1 import workflow_pb2 as pb
+from cairn.errors import InvalidArgument
+from cairn.fence import Fence, fence_pb
+from cairn.tasks import Task
+from cairn.workflow_types import (
+    CreatedWorkflow,
+    DeletedWorkflow,
+    HistoryEvent,
+    HistoryPage,
+    Progress,
+    SortBy,
+    Workflow,
+    WorkflowDetails,
+    WorkflowPage,
+    WorkflowRef,
+    workflow_ref,
+)
+
+if TYPE_CHECKING:
+    # Only for the checker: Python 3.10 has no typing.Unpack, and the runtime needs nothing.
+    from typing_extensions import Unpack
+
+__all__ = ["WorkflowFields", "WorkflowsApi"]
+
+
+class WorkflowFields(TypedDict, total=False):
+    """The fields :meth:`WorkflowsApi.upsert_workflow` passes on to ``create_workflow``."""
+
+    namespace: str | None
+    definition: str | None
+    definition_version: int | None
+    metadata: Mapping[str, Any] | None
+    labels: Mapping[str, str] | None
+    owner_id: str
+    routing_strategy: str
+    max_concurrent: int
+    total_tasks: int
+    actor: str
+    fence: Fence | None
+
+
+#: Page size of history_all / iter_history.
+HISTORY_PAGE = 500
+
+
+class WorkflowsApi(ClientCore):
+    async def create_workflow(
+        self,
+        id: str | None = None,
+        *,
+        namespace: str | None = None,
+        definition: str | None = None,
+        definition_version: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+        owner_id: str = "",
+        routing_strategy: str = "",
+        max_concurrent: int = 0,
+        total_tasks: int = 0,
+        upsert: bool = False,
+        actor: str = "",
+        fence: Fence | None = None,
+    ) -> CreatedWorkflow:
+        """Creates a workflow in its definition's initial status. ``id`` None lets the
+        cluster name it (``wf-<revision>``); namespace and definition default to
+        ``"default"``. AlreadyExists if the id is taken, unless ``upsert``: then the existing
+        workflow's metadata, labels and fields are replaced (``created`` is False)."""
+        meta_text = "" if metadata is None else _json.dumps("metadata", dict(metadata))
+        label_map = dict(labels or {})
+        f = fence_pb(fence)
+        return await self._write(
+            "create_workflow",
+            m.CREATE_WORKFLOW,
+            lambda h: pb.CreateWorkflowRequest(
+                header=h,
+                id=id or "",
+                namespace=namespace or "",
+                definition=definition or "",
+                definition_version=definition_version,
+                metadata=meta_text,
+                labels=label_map,
+                owner_id=owner_id,
+                routing_strategy=routing_strategy,
+                max_concurrent=max_concurrent,
+                total_tasks=total_tasks,
+                upsert=upsert,
+                actor=actor,
+                fence=f,
+            ),
+            CreatedWorkflow.from_pb,
+        )
+
+    async def upsert_workflow(self, id: str, **fields: Unpack[WorkflowFields]) -> CreatedWorkflow:
+        """:meth:`create_workflow` with ``upsert=True``: creates ``id`` or replaces its
+        metadata, labels and fields."""
+        return await self.create_workflow(id, upsert=True, **fields)
+
+    async def get_workflow(
+        self, id: str, *, include_tasks: bool = False, serializable: bool = False
+    ) -> WorkflowDetails | None:
+        """A workflow with its progress (and its tasks if ``include_tasks``); None when it
+        does not exist."""
+        req = pb.GetWorkflowRequest(id=id, include_tasks=include_tasks, serializable=serializable)
+        resp = await self._call("get_workflow", m.GET_WORKFLOW, req)
+        if not resp.HasField("workflow"):
+            return None
+        return WorkflowDetails(
+            workflow=Workflow.from_pb(resp.workflow),
+            progress=Progress.from_pb(resp.progress),
+            tasks=[Task.from_pb(t) for t in resp.tasks],
+            revision=resp.revision,
+        )
+
+    async def list_workflows(
+        self,
+        *,
+        namespace: str | None = None,
+        statuses: Iterable[str] = (),
+        definition: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        sort: SortBy = SortBy.CREATED,
+        descending: bool = False,
+        limit: int = 0,
+        cursor: bytes | None = None,
+        with_count: bool = False,
+        serializable: bool = False,
+    ) -> WorkflowPage:
+        """One page of the workflows matching the filters (any of ``statuses``; every label
+        in ``labels``). ``limit`` 0: 100, at most 1000. Pass the page's ``next_cursor`` as
+        ``cursor`` for the next one; :meth:`iter_workflows` does that for you."""
+        req = pb.ListWorkflowsRequest(
+            namespace=namespace or "",
+            statuses=list(statuses),
+            definition=definition,
+            labels=dict(labels or {}),
+            sort=SortBy(sort).to_pb(),
+            descending=descending,
+            limit=limit,
+            cursor=cursor or b"",
+            with_count=with_count,
+            serializable=serializable,
+        )
+        resp = await self._call("list_workflows", m.LIST_WORKFLOWS, req)
+        return WorkflowPage(
+            workflows=[Workflow.from_pb(w) for w in resp.workflows],
+            next_cursor=resp.next_cursor or None,
+            count=resp.count if resp.HasField("count") else None,
+            revision=resp.revision,
+        )
+
+    async def iter_workflows(
+        self,
+        *,
+        namespace: str | None = None,
+        statuses: Iterable[str] = (),
+        definition: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        sort: SortBy = SortBy.CREATED,
+        descending: bool = False,
+        page_size: int = 0,
+        serializable: bool = False,
+    ) -> AsyncIterator[Workflow]:
+        """Every workflow matching the filters, following cursors page by page. Each page is
+        consistent on its own; a workflow changed between pages may be seen in either."""
+        statuses = list(statuses)
+        cursor: bytes | None = None
+        while True:
+            page = await self.list_workflows(
+                namespace=namespace,
+                statuses=statuses,
+                definition=definition,
+                labels=labels,
+                sort=sort,
+                descending=descending,
+                limit=page_size,
+                cursor=cursor,
+                serializable=serializable,
+            )
+            for w in page.workflows:
+                yield w
+            if page.next_cursor is None:
+                return
+            if page.next_cursor == cursor:
+                raise bad_reply("workflow list cursor did not advance")
+            cursor = page.next_cursor
+
+    async def count_workflows(
+        self,
+        *,
+        namespace: str | None = None,
+        statuses: Iterable[str] = (),
+        definition: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        serializable: bool = False,
+    ) -> int:
+        """How many workflows match the filters."""
+        req = pb.CountWorkflowsRequest(
+            namespace=namespace or "",
+            statuses=list(statuses),
+            definition=definition,
+            labels=dict(labels or {}),
+            serializable=serializable,
+        )
+        resp = await self._call("count_workflows", m.COUNT_WORKFLOWS, req)
+        return resp.count
+
+    async def transition(
+        self,
+        id: str,
+        *,
+        status: str | None = None,
+        event: str | None = None,
+        expected_version: int | None = None,
+        actor: str = "",
+        reason: str = "",
+        fence: Fence | None = None,
+    ) -> WorkflowRef:
+        """Moves workflow ``id`` to ``status``, or along the edge named ``event``, if its
+        definition allows that from the current status, and (with ``expected_version``) only
+        at that version. IllegalTransition or VersionConflict otherwise; nothing changes."""
+        if (status is None) == (event is None):
+            raise InvalidArgument("transition takes exactly one of status= and event=")
+        f = fence_pb(fence)
+        return await self._write(
+            "transition_workflow",
+            m.TRANSITION_WORKFLOW,
+            lambda h: pb.TransitionWorkflowRequest(
+                header=h,
+                id=id,
+                status=status,
+                event=event,
+                expected_version=expected_version,
+                actor=actor,
+                reason=reason,
+                fence=f,
+            ),
+            workflow_ref,
+        )
+
+    async def pause_workflow(self, id: str, *, reason: str = "") -> WorkflowRef:
+        """The ``pause`` event (RUNNING -> PAUSED in the default definition)."""
+        return await self.transition(id, event="pause", reason=reason)
+
+    async def resume_workflow(self, id: str, *, reason: str = "") -> WorkflowRef:
+        """The ``resume`` event (PAUSED -> RUNNING in the default definition)."""
+        return await self.transition(id, event="resume", reason=reason)
+
+    async def cancel_workflow(self, id: str, *, reason: str = "") -> WorkflowRef:
+        """The ``cancel`` event, recording ``reason``."""
+        return await self.transition(id, event="cancel", reason=reason)
+
+    async def update_workflow(
+        self,
+        id: str,
+        *,
+        expected_version: int | None = None,
+        metadata_patch: Mapping[str, Any] | None = None,
+        set_labels: Mapping[str, str] | None = None,
+        remove_labels: Iterable[str] = (),
+        owner_id: str | None = None,
+        routing_strategy: str | None = None,
+        max_concurrent: int | None = None,
+        total_tasks: int | None = None,
+        actor: str = "",
+        reason: str = "",
+        fence: Fence | None = None,
+    ) -> WorkflowRef:
+        """Changes workflow ``id``: ``metadata_patch`` is an RFC 7386 JSON merge patch (a
+        ``None`` member deletes that key), labels are set or removed, fields left None stay."""
+        patch = (
+            None if metadata_patch is None else _json.dumps("metadata_patch", dict(metadata_patch))
+        )
+        set_map = dict(set_labels or {})
+        remove = list(remove_labels)
+        f = fence_pb(fence)
+        return await self._write(
+            "update_workflow",
+            m.UPDATE_WORKFLOW,
+            lambda h: pb.UpdateWorkflowRequest(
+                header=h,
+                id=id,
+                expected_version=expected_version,
+                metadata_patch=patch,
+                set_labels=set_map,
+                remove_labels=remove,
+                owner_id=owner_id,
+                routing_strategy=routing_strategy,
+                max_concurrent=max_concurrent,
+                total_tasks=total_tasks,
+                actor=actor,
+                reason=reason,
+                fence=f,
+            ),
+            workflow_ref,
+        )
+
+    async def delete_workflow(
+        self, id: str, *, force: bool = False, fence: Fence | None = None
+    ) -> DeletedWorkflow:
+        """Deletes workflow ``id`` with its tasks and history. Without ``force`` it must be
+        in a terminal status (FailedPrecondition otherwise)."""
+        f = fence_pb(fence)
+        return await self._write(
+            "delete_workflow",
+            m.DELETE_WORKFLOW,
+            lambda h: pb.DeleteWorkflowRequest(header=h, id=id, force=force, fence=f),
+            lambda r: DeletedWorkflow(r.id, r.tasks, r.revision),
+        )
+
+    async def history(
+        self,
+        id: str,
+        *,
+        from_version: int = 0,
+        limit: int = 0,
+        serializable: bool = False,
+    ) -> HistoryPage:
+        """Up to ``limit`` history events of workflow ``id`` from version ``from_version``
+        (0: the server's page size, 100)."""
+        req = pb.GetHistoryRequest(
+            workflow_id=id, from_version=from_version, limit=limit, serializable=serializable
+        )
+        resp = await self._call("get_history", m.GET_HISTORY, req)
+        return HistoryPage(
+            events=[HistoryEvent.from_pb(e) for e in resp.events],
+            next_version=resp.next_version if resp.HasField("next_version") else None,
+            revision=resp.revision,
+            compacted_before=resp.compacted_before,
+        )
+
+    async def iter_history(self, id: str, *, from_version: int = 1) -> AsyncIterator[HistoryEvent]:
+        """The history of workflow ``id`` from ``from_version``, page by page."""
+        version = from_version
+        while True:
+            page = await self.history(id, from_version=version, limit=HISTORY_PAGE)
+            for e in page.events:
+                yield e
+            if page.next_version is None:
+                return
+            if page.next_version <= version:
+                raise bad_reply("history continuation did not advance")
+            version = page.next_version
+
+    async def history_all(self, id: str) -> list[HistoryEvent]:
+        """The whole (uncompacted) history of workflow ``id``."""
+        return [e async for e in self.iter_history(id)]
+
+    async def compact_history(self, id: str, keep_last: int) -> int:
+        """Forgets the oldest history events of workflow ``id``, keeping the last
+        ``keep_last`` versions' (at least 1); repeats until done. Returns the new floor:
+        events below that version are gone. Safe to retry as it is (compacting to the same
+        point twice changes nothing), so, as in the Rust client, it carries no idempotency
+        header."""
+        req = pb.CompactHistoryRequest(workflow_id=id, keep_last=keep_last)
+        while True:
+            resp = await self._call("compact_history", m.COMPACT_HISTORY, req)
+            if resp.done:
+                return resp.floor
