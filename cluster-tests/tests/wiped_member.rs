@@ -80,3 +80,30 @@ async fn a_wiped_member_refuses_to_rejoin_under_its_old_id_and_nothing_is_lost()
         assert!(c.get(key.as_str()).await.unwrap().is_some(), "{key} lost");
     }
 }
+
+/// Peer traffic names its cluster: a node of another cluster (a copied directory, a wrong
+/// member list) is refused on every peer call, and this cluster's own traffic is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_of_another_cluster_are_refused() {
+    let cluster = Cluster::start(3).await.unwrap();
+    cluster.leader(Duration::from_secs(20)).await.unwrap();
+    let ours = wait_until(Duration::from_secs(20), "a cluster id", || async {
+        let id = cluster.status(1).await.ok()?.cluster_id;
+        (id != 0).then_some(id)
+    })
+    .await
+    .unwrap();
+    let probe = |cluster_id: u64| {
+        let pool = ChannelPool::new(Duration::from_secs(2), None)
+            .with_cluster_id(std::sync::Arc::new(move || cluster_id));
+        let addr = cluster.node(1).peer_addr.clone();
+        async move { cairn_raft::probe::probe(&pool, 2, 1, &addr, Duration::from_secs(2)).await }
+    };
+    let refused = probe(ours ^ 0xff).await.unwrap_err();
+    assert!(
+        refused.contains("this node belongs to cluster"),
+        "{refused}"
+    );
+    let ok = probe(ours).await.unwrap();
+    assert!(ok.initialized);
+}

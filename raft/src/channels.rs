@@ -27,11 +27,20 @@ pub trait PeerTlsSource: Send + Sync {
     fn client_tls(&self) -> Result<(u64, ClientTlsConfig), String>;
 }
 
+/// This node's cluster id as applied (0 until the cluster is named).
+pub type ClusterIdSource = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The metadata every peer request carries: the sender's cluster id (hex), so a node of
+/// another cluster (a copied data directory, a wrong member list) is refused by the peer
+/// server instead of voting or appending here.
+pub const CLUSTER_ID_HEADER: &str = "cairn-cluster-id";
+
 #[derive(Clone)]
 pub struct ChannelPool {
     state: Arc<Mutex<Pool>>,
     connect_timeout: Duration,
     tls: Option<Arc<dyn PeerTlsSource>>,
+    cluster_id: ClusterIdSource,
 }
 
 #[derive(Default)]
@@ -61,7 +70,26 @@ impl ChannelPool {
             state: Arc::default(),
             connect_timeout,
             tls,
+            cluster_id: Arc::new(|| 0),
         }
+    }
+
+    /// Stamps every request made through [`ChannelPool::request`] with this cluster id.
+    pub fn with_cluster_id(mut self, source: ClusterIdSource) -> Self {
+        self.cluster_id = source;
+        self
+    }
+
+    /// A peer request carrying this node's cluster id once it has one.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        let id = (self.cluster_id)();
+        if id != 0
+            && let Ok(v) = tonic::metadata::MetadataValue::try_from(format!("{id:016x}"))
+        {
+            request.metadata_mut().insert(CLUSTER_ID_HEADER, v);
+        }
+        request
     }
 
     /// The cached channel to node `id` at `addr` (`host:port`), created lazily on first use.

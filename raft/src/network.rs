@@ -50,6 +50,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetworkFactory {
             id: self.id,
             target,
             client: self.pool.get(target, &node.peer_addr).map(peer_client),
+            pool: self.pool.clone(),
         }
     }
 }
@@ -66,6 +67,8 @@ pub struct PeerClient {
     target: NodeId,
     /// Err when the member's address is malformed: every RPC then reports it unreachable.
     client: Result<RaftPeerClient<Channel>, String>,
+    /// Stamps requests with this node's cluster id.
+    pool: ChannelPool,
 }
 
 impl PeerClient {
@@ -105,7 +108,7 @@ impl PeerClient {
         Fut: Future<Output = Result<tonic::Response<Payload>, tonic::Status>>,
     {
         let data = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        let mut request = tonic::Request::new(Payload {
+        let mut request = self.pool.request(Payload {
             data: Bytes::from(data),
         });
         request.set_timeout(ttl);
@@ -160,7 +163,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
                 .take_while(|p| std::future::ready(p.is_some()))
                 .filter_map(std::future::ready);
             let replies = client
-                .stream_append(outbound)
+                .stream_append(self.pool.request(outbound))
                 .await
                 .map_err(|s| self.status_err(s, RPCTypes::AppendEntries, Duration::ZERO))?
                 .into_inner();
@@ -266,7 +269,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
                 }
             }
         });
-        let mut request = tonic::Request::new(first.chain(body));
+        let mut request = self.pool.request(first.chain(body));
         // The deadline covers sending the file and the follower loading it: scale it with the
         // size (assume at least 4 MiB/s end to end) so a large snapshot can finish at all.
         let by_size = Duration::from_secs(total_size / (4 * 1024 * 1024));

@@ -24,7 +24,7 @@ use openraft::vote::RaftLeaderId;
 use serde::Serialize;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::channels::MAX_PEER_MESSAGE;
+use crate::channels::{CLUSTER_ID_HEADER, ClusterIdSource, MAX_PEER_MESSAGE};
 use crate::error::ForwardError;
 use crate::peer_identity::{Caller, PeerAuth};
 use crate::peer_proto::raft_peer_server::{RaftPeer, RaftPeerServer};
@@ -55,6 +55,7 @@ pub struct PeerService<SM: RaftStateMachine<TypeConfig>> {
     /// This node's data-directory incarnation, and what its state records of callers'.
     incarnation: u64,
     recorded: IncarnationLookup,
+    cluster_id: ClusterIdSource,
 }
 
 /// Largest snapshot a node accepts by default: far above any state Cairn is meant to hold, far
@@ -82,7 +83,14 @@ where
             check: Arc::new(|_| Ok(())),
             incarnation: 0,
             recorded: Arc::new(|_| None),
+            cluster_id: Arc::new(|| 0),
         }
+    }
+
+    /// Refuse callers that name another cluster (see [`CLUSTER_ID_HEADER`]).
+    pub fn with_cluster_id(mut self, source: ClusterIdSource) -> Self {
+        self.cluster_id = source;
+        self
     }
 
     /// What `Probe` answers: this node's incarnation and the incarnations its state records.
@@ -123,7 +131,10 @@ where
         self
     }
 
+    /// Who calls: refused if it belongs to another cluster, else the node its certificate
+    /// names (with peer TLS). Every RPC starts here.
     fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
+        same_cluster((self.cluster_id)(), req.metadata().get(CLUSTER_ID_HEADER))?;
         self.auth.caller(req.peer_certs())
     }
 
@@ -169,6 +180,28 @@ where
             .max_decoding_message_size(MAX_PEER_MESSAGE)
             .max_encoding_message_size(MAX_PEER_MESSAGE)
     }
+}
+
+/// A caller that names a cluster other than ours is refused; one that names none (not named
+/// yet, or an older build), or calls a node not named yet, is let through.
+fn same_cluster(
+    ours: u64,
+    theirs: Option<&tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+) -> Result<(), Status> {
+    let Some(theirs) = theirs else {
+        return Ok(());
+    };
+    let theirs = theirs
+        .to_str()
+        .ok()
+        .and_then(|s| u64::from_str_radix(s, 16).ok())
+        .ok_or_else(|| Status::invalid_argument(format!("malformed {CLUSTER_ID_HEADER}")))?;
+    if ours != 0 && theirs != 0 && ours != theirs {
+        return Err(Status::permission_denied(format!(
+            "a peer of cluster {theirs:016x}; this node belongs to cluster {ours:016x}"
+        )));
+    }
+    Ok(())
 }
 
 /// What a node knows that decides whether it takes a snapshot.
@@ -402,6 +435,29 @@ mod tests {
         leader: Some(1),
         max_bytes: 1000,
     };
+
+    #[test]
+    fn callers_of_another_cluster_are_refused() {
+        let v = |s: &str| tonic::metadata::MetadataValue::try_from(s).unwrap();
+        let ours = 0xabcu64;
+        assert!(
+            same_cluster(ours, None).is_ok(),
+            "an older build names none"
+        );
+        assert!(same_cluster(ours, Some(&v("0000000000000abc"))).is_ok());
+        assert!(
+            same_cluster(0, Some(&v("0000000000000def"))).is_ok(),
+            "not named yet"
+        );
+        assert_eq!(
+            same_cluster(ours, Some(&v("0000000000000def"))).map_err(|s| s.code()),
+            Err(Code::PermissionDenied)
+        );
+        assert_eq!(
+            same_cluster(ours, Some(&v("zz"))).map_err(|s| s.code()),
+            Err(Code::InvalidArgument)
+        );
+    }
 
     fn admit(caller: Caller, vote: Vote, size: u64, ours: Ours) -> Result<(), Code> {
         admit_snapshot(caller, &vote, &SnapshotMeta::default(), size, ours).map_err(|s| s.code())

@@ -45,7 +45,7 @@ pub async fn probe(
 ) -> Result<ProbeReply, String> {
     let channel = pool.get(target, peer_addr)?;
     let data = encode(&ProbeRequest { from }).map_err(|e| e.to_string())?;
-    let mut request = tonic::Request::new(Payload {
+    let mut request = pool.request(Payload {
         data: Bytes::from(data),
     });
     request.set_timeout(timeout);

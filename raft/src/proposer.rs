@@ -273,7 +273,7 @@ impl<SM: RaftStateMachine<TypeConfig>> Proposer<SM> {
             .map_err(|e| unavailable(&e))?;
         let mut client = peer_client(channel);
         let data = encode(msg).map_err(ForwardError::unavailable)?;
-        let mut request = tonic::Request::new(Payload {
+        let mut request = self.pool.request(Payload {
             data: Bytes::from(data),
         });
         request.set_timeout(self.timeout);

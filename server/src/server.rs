@@ -189,7 +189,13 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         .unwrap_or_default();
 
     let tls = NodeTls::load(&cfg.tls).context("TLS settings")?;
-    let pool = ChannelPool::new(PEER_CONNECT_TIMEOUT, tls.peer_dialer.clone());
+    let cluster_id = ClusterId::new(reader.clone());
+    let cluster_id_source: cairn_raft::channels::ClusterIdSource = {
+        let c = cluster_id.clone();
+        Arc::new(move || c.get())
+    };
+    let pool = ChannelPool::new(PEER_CONNECT_TIMEOUT, tls.peer_dialer.clone())
+        .with_cluster_id(cluster_id_source.clone());
     let network = PeerNetworkFactory::new(cfg.id, pool.clone());
     let raft = openraft::Raft::new(cfg.id, Arc::new(raft_config(&cfg)?), network, log_store, sm)
         .await
@@ -210,6 +216,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
             )
             .with_auth(tls.peer_auth.clone())
             .with_check(crate::input::peer_check(crate::input::limits(&cfg)))
+            .with_cluster_id(cluster_id_source)
             .with_incarnation(incarnation, {
                 let reader = incarnation_reader.clone();
                 Arc::new(move |node| reader.incarnation_of(node).ok().flatten())
@@ -234,7 +241,6 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         applied_hub.clone(),
         cfg.coord,
     );
-    let cluster_id = ClusterId::new(reader.clone());
     let admin_options = AdminOptions {
         data_dir: cfg.data_dir.clone(),
         http_addr: http_addr.clone(),
