@@ -177,6 +177,8 @@ mod alarm_tests;
 #[cfg(test)]
 mod auth_tests;
 #[cfg(test)]
+mod batching_props;
+#[cfg(test)]
 mod checkpoint_tests;
 #[cfg(test)]
 mod coord_tests;
