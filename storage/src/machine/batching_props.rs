@@ -93,8 +93,12 @@ fn command() -> impl Strategy<Value = Command> {
     ]
 }
 
-/// (command, session: None or (client 0/1, sequence offset), time jump in ms).
-fn log() -> impl Strategy<Value = Vec<(Command, Option<(bool, u8)>, u32)>> {
+/// One logged command: the command, its session (None, or which of two clients and how far
+/// behind its next sequence: 0 moves on, 1 repeats the last, more is stale) and the time
+/// jump before it in ms.
+type Logged = (Command, Option<(bool, u8)>, u32);
+
+fn log() -> impl Strategy<Value = Vec<Logged>> {
     proptest::collection::vec(
         (
             command(),
@@ -107,7 +111,7 @@ fn log() -> impl Strategy<Value = Vec<(Command, Option<(bool, u8)>, u32)>> {
 
 /// Entries 1.. of the log: a membership entry, then the commands. A session's sequence
 /// usually moves on, but may repeat the last one (a retry) or fall behind (a stale retry).
-fn entries(log: &[(Command, Option<(bool, u8)>, u32)]) -> Vec<Entry> {
+fn entries(log: &[Logged]) -> Vec<Entry> {
     let mut out = vec![membership(1)];
     let mut next = [1u64, 1u64];
     let mut time = 1_000_000u64;
@@ -126,7 +130,7 @@ fn entries(log: &[(Command, Option<(bool, u8)>, u32)]) -> Vec<Entry> {
     out
 }
 
-async fn check(log: Vec<(Command, Option<(bool, u8)>, u32)>, cuts: Vec<usize>, at: usize) {
+async fn check(log: Vec<Logged>, cuts: Vec<usize>, at: usize) {
     let entries = entries(&log);
     let (_d1, _l1, whole) = temp_store().await;
     whole.apply_batch(&entries).unwrap();
