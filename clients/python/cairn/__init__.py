@@ -34,6 +34,21 @@ Module map (public modules first; ``_``-modules are internal):
 ``cairn.workflow_types``    what the workflows API returns (Workflow, WorkflowRef, ...)
 ``cairn.tasks``             tasks: TaskSpec/Task/TaskStatus, bulk upsert, list, ready
 ``cairn.namespaces``        namespace limits and quota
+``cairn.leases``            leases: grant, revoke, keep-alive in the background (KeepAlive),
+                            time-to-live with attachments, list
+``cairn.locks``             locks: ``async with client.lock(name, ttl=...) as guard``
+                            (LockGuard: fence, lost, release), try_lock, holder, list
+``cairn.elections``         elections: campaign (Leadership: is_leader, lost, proclaim,
+                            resign), leader, observe (an async iterator of changes)
+``cairn.checkpoints``       checkpoints API: save (streamed over 1 MiB, exactly once),
+                            load (CRC-32 checked), get, list, latest (valid), rollback,
+                            retention
+``cairn.checkpoint_types``  what the checkpoints API takes and returns (CheckpointInfo, ...)
+``cairn.watch``             watch: ``client.watch(...)``, an async iterator of ordered changes
+                            that resumes on another node with no gap or duplicate;
+                            ``watch_snapshot``
+``cairn.watch_types``       watch selectors and filter, the items (WatchEvents, WatchReset,
+                            WatchProgress) and changes (KvPut, WorkflowChanged, ...)
 ``cairn._core``             ClientCore: endpoints, retry loop, the write path
 ``cairn._classify``         gRPC status + metadata -> typed error or retry
 ``cairn._endpoints``        endpoint parsing, channels, leader-hint preference
@@ -41,21 +56,33 @@ Module map (public modules first; ``_``-modules are internal):
 ``cairn._backoff``          jittered exponential backoff
 ``cairn._login``            etcd Authenticate login and token refresh
 ``cairn._rpc``              typed unary method descriptors; ``cairn._methods``: the table
+``cairn._coord``            lease keeper, coordination streams, blocking-wait chunks
+``cairn._transfer``         checkpoint Upload/Load streams and their retry loop
 ``cairn._json``             JSON fields to and from text
 ``cairn._meta``             metadata keys and error kinds the server sends
 ``cairn._proto``            generated protobuf modules (scripts/gen_protos.py)
 ==========================  ==========================================================
 
-Not built yet (issue 20): checkpoints, leases, locks, elections, watch, the migration facades,
+Not built yet (issue 20): the migration facades,
 the adaptive checkpoint policy and the circuit breaker; each will be a module of its own with
 an API mixin added to :class:`Client`.
 """
 
 from __future__ import annotations
 
+from cairn.checkpoint_types import (
+    CheckpointInfo,
+    CheckpointKind,
+    CheckpointPage,
+    Codec,
+    LoadedCheckpoint,
+    RetentionPolicy,
+    SavedCheckpoint,
+)
 from cairn.client import Client
 from cairn.config import ClientConfig, ClientSettings, Credentials, TlsOptions
 from cairn.definitions import Definition, RegisteredDefinition, Transition, VersionedDefinition
+from cairn.elections import ElectionObserver, LeaderChange, Leadership, LeaderState
 from cairn.errors import (
     AlreadyExists,
     CairnError,
@@ -82,9 +109,43 @@ from cairn.errors import (
 )
 from cairn.fence import Fence
 from cairn.kv import DeleteResult, KeyValue, RangePage
+from cairn.leases import KeepAlive, LeaseAttachment, LeaseDetails, LeaseInfo
+from cairn.locks import Holder, LockAcquire, LockGuard, LockState
 from cairn.namespaces import NamespaceLimits, NamespaceQuota, NamespaceUsage
 from cairn.pending import PendingWrite
 from cairn.tasks import Task, TaskRef, TaskSpec, TaskStatus, UpsertedTasks
+from cairn.watch import WatchSnapshot, WatchStream
+from cairn.watch_types import (
+    CheckpointDeleted,
+    CheckpointMeta,
+    CheckpointSaved,
+    CheckpointSelector,
+    ElectionChanged,
+    ElectionDeleted,
+    ElectionSelector,
+    ElectionState,
+    KvDelete,
+    KvPut,
+    KvSelector,
+    LockChanged,
+    LockDeleted,
+    LockSelector,
+    TaskChanged,
+    TaskDeleted,
+    TaskSelector,
+    WatchChange,
+    WatchEvent,
+    WatchEvents,
+    WatchFilter,
+    WatchItem,
+    WatchObject,
+    WatchProgress,
+    WatchReset,
+    WatchSelector,
+    WorkflowChanged,
+    WorkflowDeleted,
+    WorkflowSelector,
+)
 from cairn.workflow_types import (
     CreatedWorkflow,
     DeletedWorkflow,
@@ -104,25 +165,56 @@ __version__ = "0.1.0"
 __all__ = [
     "AlreadyExists",
     "CairnError",
+    "CheckpointDeleted",
+    "CheckpointInfo",
+    "CheckpointKind",
+    "CheckpointMeta",
+    "CheckpointPage",
+    "CheckpointSaved",
+    "CheckpointSelector",
     "Client",
     "ClientConfig",
     "ClientSettings",
+    "Codec",
     "CreatedWorkflow",
     "Credentials",
     "DataLoss",
     "Definition",
     "DeleteResult",
     "DeletedWorkflow",
+    "ElectionChanged",
+    "ElectionDeleted",
+    "ElectionObserver",
+    "ElectionSelector",
+    "ElectionState",
     "FailedPrecondition",
     "Fence",
     "HistoryEvent",
     "HistoryKind",
     "HistoryPage",
+    "Holder",
     "IllegalTransition",
     "InvalidArgument",
     "InvalidEndpoint",
+    "KeepAlive",
     "KeyValue",
+    "KvDelete",
+    "KvPut",
+    "KvSelector",
+    "LeaderChange",
+    "LeaderState",
+    "Leadership",
+    "LeaseAttachment",
+    "LeaseDetails",
+    "LeaseInfo",
     "LeaseNotFound",
+    "LoadedCheckpoint",
+    "LockAcquire",
+    "LockChanged",
+    "LockDeleted",
+    "LockGuard",
+    "LockSelector",
+    "LockState",
     "NamespaceLimits",
     "NamespaceQuota",
     "NamespaceUsage",
@@ -136,12 +228,17 @@ __all__ = [
     "RangePage",
     "RegisteredDefinition",
     "ResourceExhausted",
+    "RetentionPolicy",
     "RevisionMismatch",
     "RpcError",
+    "SavedCheckpoint",
     "SortBy",
     "StaleFence",
     "Task",
+    "TaskChanged",
+    "TaskDeleted",
     "TaskRef",
+    "TaskSelector",
     "TaskSpec",
     "TaskStatus",
     "Timeout",
@@ -153,9 +250,23 @@ __all__ = [
     "VersionConflict",
     "VersionedDefinition",
     "WaitTimeout",
+    "WatchChange",
+    "WatchEvent",
+    "WatchEvents",
+    "WatchFilter",
+    "WatchItem",
+    "WatchObject",
+    "WatchProgress",
+    "WatchReset",
+    "WatchSelector",
+    "WatchSnapshot",
+    "WatchStream",
     "Workflow",
+    "WorkflowChanged",
+    "WorkflowDeleted",
     "WorkflowDetails",
     "WorkflowPage",
     "WorkflowRef",
+    "WorkflowSelector",
     "__version__",
 ]

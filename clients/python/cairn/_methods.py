@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from cairn._proto.cairn.v1 import admin_pb2 as admin
+from cairn._proto.cairn.v1 import checkpoint_pb2 as ckpt
+from cairn._proto.cairn.v1 import coord_pb2 as coord
 from cairn._proto.cairn.v1 import kv_pb2 as kv
 from cairn._proto.cairn.v1 import workflow_pb2 as wf
 from cairn._proto.etcd.etcdserverpb import auth_pb2 as etcd_auth
@@ -72,6 +74,60 @@ GET_NAMESPACE_QUOTA = unary(
     wf.GetNamespaceQuotaRequest,
     wf.GetNamespaceQuotaResponse,
 )
+
+# Checkpoints (unary; the Upload and Load streams are cairn._transfer's).
+_CKPT = ckpt.DESCRIPTOR
+SAVE_CHECKPOINT = unary(
+    _CKPT, "Checkpoints", "Save", ckpt.SaveCheckpointRequest, ckpt.SaveCheckpointResponse
+)
+GET_CHECKPOINT = unary(
+    _CKPT, "Checkpoints", "Get", ckpt.GetCheckpointRequest, ckpt.GetCheckpointResponse
+)
+LATEST_CHECKPOINT = unary(
+    _CKPT, "Checkpoints", "Latest", ckpt.LatestCheckpointRequest, ckpt.LatestCheckpointResponse
+)
+LATEST_VALID_CHECKPOINT = unary(
+    _CKPT,
+    "Checkpoints",
+    "LatestValid",
+    ckpt.LatestCheckpointRequest,
+    ckpt.LatestCheckpointResponse,
+)
+LIST_CHECKPOINTS = unary(
+    _CKPT, "Checkpoints", "List", ckpt.ListCheckpointsRequest, ckpt.ListCheckpointsResponse
+)
+ROLLBACK_WORKFLOW = unary(
+    _CKPT, "Checkpoints", "Rollback", ckpt.RollbackWorkflowRequest, ckpt.RollbackWorkflowResponse
+)
+SET_RETENTION = unary(
+    _CKPT, "Checkpoints", "SetRetention", ckpt.SetRetentionRequest, ckpt.SetRetentionResponse
+)
+
+_COORD = coord.DESCRIPTOR
+
+GRANT_LEASE = unary(_COORD, "Leases", "Grant", coord.LeaseGrantRequest, coord.LeaseGrantResponse)
+REVOKE_LEASE = unary(
+    _COORD, "Leases", "Revoke", coord.LeaseRevokeRequest, coord.LeaseRevokeResponse
+)
+LEASE_TIME_TO_LIVE = unary(
+    _COORD, "Leases", "TimeToLive", coord.LeaseTimeToLiveRequest, coord.LeaseTimeToLiveResponse
+)
+LIST_LEASES = unary(_COORD, "Leases", "List", coord.LeaseListRequest, coord.LeaseListResponse)
+ACQUIRE_LOCK = unary(
+    _COORD, "Locks", "Acquire", coord.AcquireLockRequest, coord.AcquireLockResponse
+)
+RELEASE_LOCK = unary(
+    _COORD, "Locks", "Release", coord.ReleaseLockRequest, coord.ReleaseLockResponse
+)
+REFRESH_LOCK = unary(
+    _COORD, "Locks", "Refresh", coord.RefreshLockRequest, coord.RefreshLockResponse
+)
+LOCK_HOLDER = unary(_COORD, "Locks", "Holder", coord.LockHolderRequest, coord.LockHolderResponse)
+LIST_LOCKS = unary(_COORD, "Locks", "List", coord.ListLocksRequest, coord.ListLocksResponse)
+CAMPAIGN = unary(_COORD, "Elections", "Campaign", coord.CampaignRequest, coord.CampaignResponse)
+LEADER = unary(_COORD, "Elections", "Leader", coord.LeaderRequest, coord.LeaderResponse)
+RESIGN = unary(_COORD, "Elections", "Resign", coord.ResignRequest, coord.ResignResponse)
+PROCLAIM = unary(_COORD, "Elections", "Proclaim", coord.ProclaimRequest, coord.ProclaimResponse)
 
 ADMIN_STATUS = unary(admin.DESCRIPTOR, "Admin", "Status", admin.StatusRequest, admin.StatusResponse)
 

@@ -4,16 +4,32 @@ added to the bases here."""
 
 from __future__ import annotations
 
+from cairn.checkpoints import CheckpointsApi
 from cairn.definitions import DefinitionsApi
+from cairn.elections import ElectionsApi
 from cairn.kv import KvApi
+from cairn.leases import LeasesApi
+from cairn.locks import LocksApi
 from cairn.namespaces import NamespacesApi
 from cairn.tasks import TasksApi
+from cairn.watch import WatchApi
 from cairn.workflows import WorkflowsApi
 
 __all__ = ["Client"]
 
 
-class Client(KvApi, DefinitionsApi, WorkflowsApi, TasksApi, NamespacesApi):
+class Client(
+    KvApi,
+    DefinitionsApi,
+    WorkflowsApi,
+    TasksApi,
+    NamespacesApi,
+    LocksApi,
+    ElectionsApi,
+    LeasesApi,
+    CheckpointsApi,
+    WatchApi,
+):
     """An asyncio client for a Cairn cluster.
 
     ::

@@ -245,7 +245,7 @@ async def test_reads_time_out_with_timeout(nodes: list[FakeNode]) -> None:
 async def test_unavailable_reads_exhaust_to_unavailable(nodes: list[FakeNode]) -> None:
     n = nodes[0]
     n.handlers[GET] = lambda req, md: Fail(C.UNAVAILABLE, "no leader")
-    async with cairn.Client([n.addr], retry_deadline=0.2, **FAST) as c:
+    async with cairn.Client([n.addr], retry_deadline=1.0, **FAST) as c:
         with pytest.raises(cairn.Unavailable, match="no leader"):
             await c.get("k")
 
