@@ -1,8 +1,9 @@
 //! A member whose data directory is lost must not come back as a voter under its old id: it
-//! forgot its log and the votes it gave. Here node 2 is killed, its directory wiped, and it is
-//! started again with the same member list while node 1 (which shares the latest writes with
-//! it) is down too, the situation in which its vote could elect the lagging node 3 without a
-//! committed entry. It refuses to start, saying how to replace it; nothing acknowledged is lost.
+//! forgot its log and the votes it gave. Here a follower is killed, its directory wiped, and it
+//! is started again with the same member list while the leader (which shares the latest writes
+//! with it) is down too, the situation in which its vote could elect the lagging third node
+//! without a committed entry. It refuses to start, saying how to replace it; nothing
+//! acknowledged is lost. And peers of another cluster are refused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -30,7 +31,10 @@ async fn recorded(cluster: &Cluster, from: u64, target: u64) -> Option<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wiped_member_refuses_to_rejoin_under_its_old_id_and_nothing_is_lost() {
     let mut cluster = Cluster::start(3).await.unwrap();
-    cluster.leader(Duration::from_secs(20)).await.unwrap();
+    let leader = cluster.leader(Duration::from_secs(20)).await.unwrap();
+    // `wiped` shares the latest writes with the leader; `lagging` is the one left running.
+    let followers: Vec<u64> = (1..=3).filter(|i| *i != leader).collect();
+    let (wiped, lagging) = (followers[0], followers[1]);
     let c = Client::connect(cluster.endpoints()).unwrap();
     let mut acked = Vec::new();
     for i in 0..20 {
@@ -38,42 +42,41 @@ async fn a_wiped_member_refuses_to_rejoin_under_its_old_id_and_nothing_is_lost()
         c.put(key.as_str(), "v").await.unwrap();
         acked.push(key);
     }
-    // Every member knows node 2's directory before it is lost.
-    for target in [1, 3] {
-        wait_until(
-            Duration::from_secs(20),
-            "node 2's incarnation recorded",
-            || recorded(&cluster, 2, target),
-        )
+    // Every member knows the wiped node's directory before it is lost.
+    for target in [leader, lagging] {
+        wait_until(Duration::from_secs(20), "the incarnation recorded", || {
+            recorded(&cluster, wiped, target)
+        })
         .await
         .unwrap();
     }
 
-    cluster.kill(1);
-    cluster.kill(2);
-    let dir = cluster.node(2).data_dir.clone();
+    cluster.kill(leader);
+    cluster.kill(wiped);
+    let dir = cluster.node(wiped).data_dir.clone();
     std::fs::remove_dir_all(&dir).unwrap();
-    cluster.spawn(2, &[]).unwrap();
-    let status = wait_until(Duration::from_secs(20), "node 2 to exit", || {
-        std::future::ready(cluster.exit_status(2))
+    cluster.spawn(wiped, &[]).unwrap();
+    let status = wait_until(Duration::from_secs(20), "the wiped node to exit", || {
+        std::future::ready(cluster.exit_status(wiped))
     })
     .await
     .unwrap();
     assert!(!status.success(), "{status:?}");
-    let log = cluster.log_of(2);
+    let log = cluster.log_of(wiped);
     assert!(
-        log.contains("lost its log and the votes it gave") && log.contains("member remove 2"),
+        log.contains("lost its log and the votes it gave")
+            && log.contains(&format!("member remove {wiped}")),
         "{log}"
     );
-    // It never became a voter: node 3 alone has no quorum, so it has no leader.
+    // It never voted: the lagging follower alone has no quorum, so it cannot lead.
     assert!(cluster.leader(Duration::from_secs(2)).await.is_err());
 
-    // Node 1 back: the cluster of {1, 3} serves every acknowledged write.
-    cluster.spawn(1, &[]).unwrap();
+    // The old leader back: the cluster of the two serves every acknowledged write.
+    cluster.spawn(leader, &[]).unwrap();
     cluster.leader(Duration::from_secs(20)).await.unwrap();
     let c = Client::connect(vec![
-        cluster.node(1).client_addr.clone(),
-        cluster.node(3).client_addr.clone(),
+        cluster.node(leader).client_addr.clone(),
+        cluster.node(lagging).client_addr.clone(),
     ])
     .unwrap();
     for key in &acked {
