@@ -58,11 +58,19 @@ def millis(what: str, seconds: float) -> int:
 
 
 def wait_chunk(core: ClientCore) -> float:
-    """The longest wait one blocking call may ask for. The write path bounds each attempt by
-    ``request_timeout``, so the cluster must answer (granted, or ``wait_timeout``) well within
-    it: the wait leaves a second (or half the attempt) for the proposals around it."""
-    per_try = core.config.request_timeout
-    return min(MAX_WAIT_CHUNK, max(per_try / 2, per_try - 1.0))
+    """The longest wait one blocking call asks for (a longer wait repeats the call, as the
+    Rust client does)."""
+    return MAX_WAIT_CHUNK
+
+
+def wait_timeouts(core: ClientCore, wait: float) -> dict[str, float]:
+    """The attempt timeout and retry budget of a write the server may hold for ``wait``
+    seconds: the configured ones plus the wait (the Rust client's ``per_try + wait``)."""
+    cfg = core.config
+    return {
+        "request_timeout": cfg.request_timeout + wait,
+        "retry_deadline": cfg.retry_deadline + wait,
+    }
 
 
 def new_owner(core: ClientCore) -> str:

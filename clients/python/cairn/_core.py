@@ -229,11 +229,17 @@ class ClientCore:
         method: Unary[Req, Resp],
         build: Callable[[kv_pb2.RequestHeader], Req],
         convert: Callable[[Resp], T],
+        *,
+        request_timeout: float | None = None,
+        retry_deadline: float | None = None,
     ) -> T:
         """One logical write: a fresh idempotency header, ``build`` makes the request around
         it, and the retry loop sends it unchanged until a definite answer. Exhausted retries
         (or a server fault) become OutcomeUnknown holding a resumable PendingWrite; the
-        sequence stays in flight until that is resumed, released or dropped."""
+        sequence stays in flight until that is resumed, released or dropped. A write the
+        server may hold (a blocking acquire or campaign) passes longer ``request_timeout`` and
+        ``retry_deadline`` than the configured ones."""
+        timeouts = {"request_timeout": request_timeout, "retry_deadline": retry_deadline}
         header = self._sequencer.next_header()
         sequence = header.sequence
         try:
@@ -242,12 +248,12 @@ class ClientCore:
             self._sequencer.finish(sequence)
             raise
         try:
-            response = await self._call(op, method, request)
+            response = await self._call(op, method, request, **timeouts)
         except CairnError as e:
             if not _outcome_unknown(e):
                 self._sequencer.finish(sequence)
                 raise
-            pending = self._pending(op, method, request, sequence, convert, str(e))
+            pending = self._pending(op, method, request, sequence, convert, str(e), timeouts)
             raise OutcomeUnknown(pending) from e
         except BaseException:
             # Cancelled (or a bug): nobody will retry this write.
@@ -264,9 +270,10 @@ class ClientCore:
         sequence: int,
         convert: Callable[[Resp], T],
         cause: str,
+        timeouts: dict[str, float | None],
     ) -> PendingWrite[T]:
         async def send() -> T:
-            return convert(await self._call(op, method, request))
+            return convert(await self._call(op, method, request, **timeouts))
 
         return PendingWrite(
             op=op,

@@ -50,6 +50,7 @@ from cairn._coord import (
     spawn,
     token_metadata,
     wait_chunk,
+    wait_timeouts,
 )
 from cairn._json import bad_reply
 from cairn._proto.cairn.v1 import coord_pb2 as pb
@@ -473,7 +474,13 @@ class ElectionsApi(LeasesApi):
                 req.ttl_ms = ttl_ms
             return req
 
-        return await self._write("campaign", m.CAMPAIGN, build, lambda r: (r.term, r.lease_id))
+        return await self._write(
+            "campaign",
+            m.CAMPAIGN,
+            build,
+            lambda r: (r.term, r.lease_id),
+            **wait_timeouts(self, wait),
+        )
 
     async def leader(self, name: str, *, serializable: bool = False) -> LeaderState:
         """The leader of election ``name`` (if any) and the candidates in line."""

@@ -28,7 +28,16 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from cairn import _methods as m
-from cairn._coord import LeaseKeeper, closed, millis, new_owner, running_loop, spawn, wait_chunk
+from cairn._coord import (
+    LeaseKeeper,
+    closed,
+    millis,
+    new_owner,
+    running_loop,
+    spawn,
+    wait_chunk,
+    wait_timeouts,
+)
 from cairn._json import bad_reply
 from cairn._proto.cairn.v1 import coord_pb2 as pb
 from cairn.errors import CairnError, WaitTimeout
@@ -340,7 +349,9 @@ class LocksApi(LeasesApi):
                 return Holder.from_pb(r.holder)
             return _Acquired(r.token, r.lease_id)
 
-        return await self._write("acquire_lock", m.ACQUIRE_LOCK, build, convert)
+        return await self._write(
+            "acquire_lock", m.ACQUIRE_LOCK, build, convert, **wait_timeouts(self, wait)
+        )
 
     async def release_lock(self, name: str, owner: str, token: int) -> Holder | None:
         """Releases lock ``name`` held by ``owner`` with ``token``; returns who holds it now

@@ -173,17 +173,22 @@ async def test_retries_of_an_acquire_send_one_header(nodes: list[CoordNode]) -> 
         assert guard.released and not guard.lost.is_set()
 
 
-async def test_blocking_acquire_asks_for_waits_that_fit_one_attempt(
+async def test_blocking_acquire_waits_in_line_longer_than_one_attempt(
     nodes: list[CoordNode],
 ) -> None:
     n = nodes[0]
-    timeouts = [3]
+    refusals = [2]
+    honour_wait = [False]
 
     async def acquire(r: pb.AcquireLockRequest, ctx: Any) -> pb.AcquireLockResponse:
-        await asyncio.sleep(r.wait_timeout_ms / 1000)
-        if timeouts[0] > 0:
-            timeouts[0] -= 1
+        if refusals[0] > 0:
+            refusals[0] -= 1
+            if honour_wait[0]:
+                await asyncio.sleep(r.wait_timeout_ms / 1000)
             await ctx.abort(C.DEADLINE_EXCEEDED, "not granted", trailing_metadata=_WAIT_TIMEOUT)
+        # Granted after longer than request_timeout (1 s): the attempt waits for it, because
+        # a held call's attempt timeout grows by the wait it asked for.
+        await asyncio.sleep(1.5)
         return pb.AcquireLockResponse(acquired=True, token=9, lease_id=9)
 
     async def revoke(r: pb.LeaseRevokeRequest, ctx: Any) -> pb.LeaseRevokeResponse:
@@ -195,23 +200,24 @@ async def test_blocking_acquire_asks_for_waits_that_fit_one_attempt(
     async with cairn.Client([n.addr], **FAST) as c:
         guard = await c.lock("job", ttl=5.0)
         acquires = n.calls("Locks/Acquire")
-        assert len(acquires) == 4
-        # request_timeout 1 s: each call waits at most half of it, and each is a new write.
-        assert all(0 < r.wait_timeout_ms <= 500 for r in acquires)
-        assert [header(r)[1] for r in acquires] == [1, 2, 3, 4]
+        assert len(acquires) == 3
+        # Each call asks to be held in line up to 60 s (the Rust client's chunk), and each is
+        # a new write of the same owner.
+        assert all(r.wait_timeout_ms == 60_000 for r in acquires)
+        assert [header(r)[1] for r in acquires] == [1, 2, 3]
         assert len({r.owner for r in acquires}) == 1
         await guard.release()
 
         # A bounded wait ends with WaitTimeout, never asking past its deadline.
-        timeouts[0] = 100
+        refusals[0], honour_wait[0] = 100, True
         loop = asyncio.get_running_loop()
         started = loop.time()
         with pytest.raises(cairn.WaitTimeout):
             await c.lock("job", ttl=5.0, wait=0.7)
         took = loop.time() - started
         assert 0.69 <= took < 1.5
-        later = n.calls("Locks/Acquire")[4:]
-        assert len(later) >= 2 and sum(r.wait_timeout_ms for r in later) <= 710
+        later = n.calls("Locks/Acquire")[3:]
+        assert later and sum(r.wait_timeout_ms for r in later) <= 710
 
 
 _WAIT_TIMEOUT = (("cairn-error", "wait_timeout"),)
