@@ -49,6 +49,13 @@ Module map (public modules first; ``_``-modules are internal):
                             ``watch_snapshot``
 ``cairn.watch_types``       watch selectors and filter, the items (WatchEvents, WatchReset,
                             WatchProgress) and changes (KvPut, WorkflowChanged, ...)
+``cairn.checkpoint_policy`` :class:`CheckpointPolicy`: checkpoint every N seconds, every P of
+                            progress or on named events, whichever first (``maybe_save``)
+``cairn.circuit_breaker``   :class:`CircuitBreaker`: fail fast (:class:`CircuitOpen`) while
+                            the cluster is unavailable, probe it back (``breaker.call``)
+``cairn.compat``            migration facades: :class:`~cairn.compat.StateManager`
+                            (``save_workflow_state``, ..., ``resume_from_checkpoint``),
+                            ``DistributedLock``, ``LeaderElection`` (import from it)
 ``cairn._core``             ClientCore: endpoints, retry loop, the write path
 ``cairn._classify``         gRPC status + metadata -> typed error or retry
 ``cairn._endpoints``        endpoint parsing, channels, leader-hint preference
@@ -63,13 +70,13 @@ Module map (public modules first; ``_``-modules are internal):
 ``cairn._proto``            generated protobuf modules (scripts/gen_protos.py)
 ==========================  ==========================================================
 
-Not built yet (issue 20): the migration facades,
-the adaptive checkpoint policy and the circuit breaker; each will be a module of its own with
-an API mixin added to :class:`Client`.
+The migration facades of ``cairn.compat`` wrap a client (they are not mixins of it) and
+are not re-exported here: ``from cairn.compat import StateManager``.
 """
 
 from __future__ import annotations
 
+from cairn.checkpoint_policy import CheckpointPolicy
 from cairn.checkpoint_types import (
     CheckpointInfo,
     CheckpointKind,
@@ -79,6 +86,7 @@ from cairn.checkpoint_types import (
     RetentionPolicy,
     SavedCheckpoint,
 )
+from cairn.circuit_breaker import BreakerState, CircuitBreaker, CircuitOpen
 from cairn.client import Client
 from cairn.config import ClientConfig, ClientSettings, Credentials, TlsOptions
 from cairn.definitions import Definition, RegisteredDefinition, Transition, VersionedDefinition
@@ -164,14 +172,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExists",
+    "BreakerState",
     "CairnError",
     "CheckpointDeleted",
     "CheckpointInfo",
     "CheckpointKind",
     "CheckpointMeta",
     "CheckpointPage",
+    "CheckpointPolicy",
     "CheckpointSaved",
     "CheckpointSelector",
+    "CircuitBreaker",
+    "CircuitOpen",
     "Client",
     "ClientConfig",
     "ClientSettings",

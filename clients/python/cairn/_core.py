@@ -180,7 +180,11 @@ class ClientCore:
             if isinstance(verdict, CairnError):
                 # Chained, so a traceback still shows gRPC's own debug details.
                 raise verdict from error
-            timed_out = verdict.timed_out or loop.time() - started >= per_try
+            # A node that answered UNAVAILABLE answered, however late: only a call that
+            # produced no answer within its attempt counts as a timeout.
+            timed_out = verdict.timed_out or (
+                status.code != grpc.StatusCode.UNAVAILABLE and loop.time() - started >= per_try
+            )
             nxt = self._endpoints.on_failure(idx, verdict.leader)
             last_failure = (f"{node.addr}: {verdict.cause}", timed_out)
             # A node that names the leader is usually right: go there at once, but only once

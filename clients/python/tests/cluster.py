@@ -5,6 +5,7 @@ log file per node, waits on conditions with deadlines, and every process killed 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import shutil
@@ -12,7 +13,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -83,6 +84,22 @@ def wait_until(timeout: float, what: str, probe: Callable[[], T | None], every: 
         if time.monotonic() >= deadline:
             raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(every)
+
+
+async def eventually(
+    what: str, probe: Callable[[], Awaitable[T | None]], timeout: float = 20.0
+) -> T:
+    """Polls the coroutine ``probe`` until it returns something other than None; fails after
+    ``timeout`` seconds (the async form of :func:`wait_until`)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await probe()
+        if value is not None:
+            return value
+        if loop.time() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 def _die_with_parent() -> list[str]:

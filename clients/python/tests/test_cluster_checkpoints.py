@@ -6,44 +6,25 @@ error with nothing stored."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import time
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
-from typing import TypeVar
 
 import pytest
 
 import cairn
 from cairn import CheckpointKind, Codec
 
-from .cluster import Cluster
+from .cluster import Cluster, eventually
 
-T = TypeVar("T")
 MiB = 1024 * 1024
 
 
 def rand(n: int, seed: int) -> bytes:
     return random.Random(seed).randbytes(n)
-
-
-async def eventually(
-    what: str, probe: Callable[[], Awaitable[T | None]], timeout: float = 20.0
-) -> T:
-    """Polls ``probe`` until it returns something other than None, or fails at the
-    deadline."""
-
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def test_save_load_get_kinds_labels_metadata(client: cairn.Client, name: str) -> None:
