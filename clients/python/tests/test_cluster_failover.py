@@ -1,12 +1,13 @@
-"""Exactly-once through a leader crash: 100 concurrent tasks create workflows, transition them
-and make create-only KV writes while the leader is killed with SIGKILL; afterwards every
-acknowledged write is stored exactly once.
+"""Exactly-once through a leader crash: 200 concurrent tasks create workflows, transition them,
+save a checkpoint after each transition and make create-only KV writes while the leader is
+killed with SIGKILL; afterwards every acknowledged write is stored exactly once.
 
 Why a duplicate would show: transitions go A -ping-> B -pong-> A without an expected version,
 so a transition applied twice either fails with IllegalTransition on the retry (which the
 client would surface) or leaves an extra history event and a higher version; a create retried
 without its idempotency key would answer AlreadyExists; a create-only put (expected revision 0)
-applied twice would answer RevisionMismatch, and its key's version would be 2.
+applied twice would answer RevisionMismatch, and its key's version would be 2; a checkpoint
+saved twice would be listed twice.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .cluster import Cluster
 
 T = TypeVar("T")
 
-WORKFLOWS = 100
+WORKFLOWS = 200
 ROUNDS = 6
 EVENTS = ["ping", "pong"] * (ROUNDS // 2)
 PINGPONG = cairn.Definition(
@@ -59,13 +60,14 @@ async def test_leader_killed_mid_load_every_acknowledged_write_once(
 ) -> None:
     cluster = new_cluster()
     acked = 0
-    kill_at = (WORKFLOWS * (1 + 2 * ROUNDS)) // 4
+    kill_at = (WORKFLOWS * (1 + 3 * ROUNDS)) // 4
     deadline = time.monotonic() + 120
     async with cairn.Client(cluster.endpoints(), retry_deadline=30.0) as client:
         await client.register_definition(PINGPONG)
         started = asyncio.Event()
         transitions: dict[str, list[cairn.WorkflowRef]] = {}
         puts: dict[str, int] = {}
+        saved: dict[str, list[str]] = {}
 
         async def worker(i: int) -> None:
             nonlocal acked
@@ -80,6 +82,9 @@ async def test_leader_killed_mid_load_every_acknowledged_write_once(
                 step = functools.partial(client.transition, wid, event=event)
                 ref = await settle(client, step, deadline)
                 refs.append(ref)
+                acked += 1
+                save = functools.partial(client.save_checkpoint, wid, f"{wid}:{j}", label=event)
+                saved.setdefault(wid, []).append((await settle(client, save, deadline)).id)
                 acked += 1
                 key = f"fo/{i:03d}/{j}"
                 put = functools.partial(client.put, key, f"{wid}:{j}", expected_revision=0)
@@ -101,7 +106,7 @@ async def test_leader_killed_mid_load_every_acknowledged_write_once(
         cluster.kill(old_leader)
         await asyncio.gather(*tasks)
         # The crash really hit the load: most workers had a write in flight.
-        assert acked_at_kill < WORKFLOWS * (1 + 2 * ROUNDS) // 2
+        assert acked_at_kill < WORKFLOWS * (1 + 3 * ROUNDS) // 2
         assert busy_at_kill >= WORKFLOWS // 2
         new_leader = await asyncio.to_thread(cluster.leader, 30)
         assert new_leader != old_leader
@@ -118,6 +123,11 @@ async def test_leader_killed_mid_load_every_acknowledged_write_once(
             history = await reader.history_all(wid)
             assert [e.version for e in history] == list(range(1, 2 + ROUNDS)), wid
             assert [e.event for e in history[1:]] == EVENTS, wid
+            checkpoints = await reader.list_all_checkpoints(wid)
+            assert [c.id for c in checkpoints] == saved[wid], wid
+            assert [c.label for c in checkpoints] == EVENTS, wid
+            _, payload = await reader.load_checkpoint(wid, saved[wid][-1])
+            assert payload == f"{wid}:{ROUNDS - 1}".encode(), wid
         kvs = {kv.key.decode(): kv for kv in await reader.range_all("fo/")}
         assert set(kvs) == set(puts)
         for key, revision in puts.items():
