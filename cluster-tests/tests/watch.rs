@@ -348,7 +348,14 @@ async fn resuming_before_the_history_window_takes_the_catch_up_path() {
 
     match first_answer(&cluster.node(2).client_addr, 1).await {
         watch_response::Kind::Compacted(c) => {
-            assert!(c.compact_revision >= last - 20 && c.compact_revision < last);
+            // The window keeps the last 20 revisions that changed something; the cluster's
+            // own bookkeeping entries (cluster id, limits, members' incarnation records) may
+            // fall between the puts and change nothing a watch sees.
+            assert!(
+                c.compact_revision >= last - 30 && c.compact_revision < last,
+                "compacted {} with the last change at {last}",
+                c.compact_revision
+            );
             assert!(c.current_revision >= last);
         }
         other => panic!("expected Compacted, got {other:?}"),
