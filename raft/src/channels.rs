@@ -41,6 +41,9 @@ pub struct ChannelPool {
     connect_timeout: Duration,
     tls: Option<Arc<dyn PeerTlsSource>>,
     cluster_id: ClusterIdSource,
+    /// The header value, made once the id is known (it never changes after): no formatting
+    /// per request on the replication path.
+    stamp: Arc<std::sync::OnceLock<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>>,
 }
 
 #[derive(Default)]
@@ -71,6 +74,7 @@ impl ChannelPool {
             connect_timeout,
             tls,
             cluster_id: Arc::new(|| 0),
+            stamp: Arc::default(),
         }
     }
 
@@ -83,10 +87,16 @@ impl ChannelPool {
     /// A peer request carrying this node's cluster id once it has one.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
-        let id = (self.cluster_id)();
-        if id != 0
-            && let Ok(v) = tonic::metadata::MetadataValue::try_from(format!("{id:016x}"))
-        {
+        let stamp = match self.stamp.get() {
+            Some(v) => Some(v.clone()),
+            None => match (self.cluster_id)() {
+                0 => None,
+                id => tonic::metadata::MetadataValue::try_from(format!("{id:016x}"))
+                    .ok()
+                    .map(|v| self.stamp.get_or_init(|| v).clone()),
+            },
+        };
+        if let Some(v) = stamp {
             request.metadata_mut().insert(CLUSTER_ID_HEADER, v);
         }
         request
