@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -29,7 +30,9 @@ from cairn._classify import status_of
 from cairn._core import ClientCore
 from cairn._endpoints import Node
 from cairn._proto.cairn.v1 import coord_pb2 as pb
-from cairn.errors import InvalidArgument
+from cairn.errors import CairnError, InvalidArgument
+
+_log = logging.getLogger(__name__)
 
 #: Shortest interval between renewals, whatever the TTL.
 MIN_RENEW_INTERVAL = 0.05
@@ -160,6 +163,30 @@ def _consume(task: asyncio.Task[Any]) -> None:
     # A background release's failure is reported by the lease ending; keep asyncio quiet.
     if not task.cancelled():
         task.exception()
+
+
+async def end_on_exit(end: Callable[[], Coroutine[Any, Any, Any]], what: str) -> None:
+    """Runs ``end()`` (a release or a resignation) to completion even if the caller is
+    cancelled meanwhile; a refusal is logged, not raised over the block's own outcome (as the
+    Rust client's drop does)."""
+    task = spawn(end())
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        raise
+    except CairnError as e:
+        _log.debug("%s on exit: %s", what, e)
+
+
+def end_in_background(
+    core: ClientCore, keeper: LeaseKeeper | None, end: Callable[[], Coroutine[Any, Any, Any]]
+) -> None:
+    """A guard or leadership collected without being ended: stop its keeper and send ``end()``
+    if anything still can (else its lease ends after its TTL)."""
+    if keeper is not None:
+        keeper.stop()
+    if running_loop() and not closed(core):
+        spawn(end())
 
 
 def cancel_task(task: asyncio.Task[Any]) -> None:

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,12 +42,13 @@ from cairn._coord import (
     cancel_task,
     cancelling,
     closed,
+    end_in_background,
+    end_on_exit,
     forget_token,
     login_token,
     millis,
     new_owner,
     observe_call,
-    running_loop,
     spawn,
     token_metadata,
     wait_chunk,
@@ -268,9 +270,13 @@ class Leadership:
         )
         own = lease_id if keeper is not None else None
         self._finalizer = weakref.finalize(
-            self, _resign_in_background, client, election, candidate, term, own, keeper,
+            self,
+            _resign_in_background,
+            client,
+            keeper,
             self._monitor,
-        )  # fmt: skip
+            functools.partial(_resign, client, election, candidate, term, own),
+        )
         self._finalizer.atexit = False
 
     @property
@@ -332,15 +338,8 @@ class Leadership:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._resigned:
-            return
-        task = spawn(self.resign())
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            raise
-        except CairnError as e:
-            _log.debug("resigning %s on exit: %s", self._election, e)
+        if not self._resigned:
+            await end_on_exit(self.resign, f"resigning {self._election}")
 
     def __repr__(self) -> str:
         return (
@@ -361,19 +360,13 @@ async def _resign(
 
 def _resign_in_background(
     client: ElectionsApi,
-    election: str,
-    candidate: str,
-    term: int,
-    own_lease: int | None,
     keeper: LeaseKeeper | None,
     monitor: asyncio.Task[Any],
+    end: Callable[[], Coroutine[Any, Any, Any]],
 ) -> None:
+    """A leadership collected without resigning: stop watching it, then resign."""
     cancel_task(monitor)
-    if keeper is not None:
-        keeper.stop()
-    if running_loop() and not closed(client):
-        spawn(_resign(client, election, candidate, term, own_lease))
-    # Otherwise nothing can send it: the lease ends after its TTL.
+    end_in_background(client, keeper, end)
 
 
 async def _monitor(

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import weakref
 from collections.abc import Generator
@@ -30,17 +31,16 @@ from typing import Any, Generic, TypeVar
 from cairn import _methods as m
 from cairn._coord import (
     LeaseKeeper,
-    closed,
+    end_in_background,
+    end_on_exit,
     millis,
     new_owner,
-    running_loop,
-    spawn,
     wait_chunk,
     wait_timeouts,
 )
 from cairn._json import bad_reply
 from cairn._proto.cairn.v1 import coord_pb2 as pb
-from cairn.errors import CairnError, WaitTimeout
+from cairn.errors import WaitTimeout
 from cairn.fence import Fence
 from cairn.leases import LeaseInfo, LeasesApi, lease_of
 
@@ -117,7 +117,11 @@ class LockGuard:
         self._lost = keeper.lost if keeper is not None else asyncio.Event()
         self._released = False
         self._finalizer = weakref.finalize(
-            self, _release_in_background, client, name, owner, token, self._own_lease(), keeper
+            self,
+            end_in_background,
+            client,
+            keeper,
+            functools.partial(_release, client, name, owner, token, self._own_lease()),
         )
         self._finalizer.atexit = False
 
@@ -183,15 +187,8 @@ class LockGuard:
         """Release on leaving ``async with``: shielded, so a cancellation of the caller (the
         usual way to get here with an exception) cannot cut it short; a failure is logged,
         not raised over the body's own outcome (an unreleased lease ends after its TTL)."""
-        if self._released:
-            return
-        task = spawn(self.release())
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            raise
-        except CairnError as e:
-            _log.debug("releasing lock %s on exit: %s", self._name, e)
+        if not self._released:
+            await end_on_exit(self.release, f"releasing lock {self._name}")
 
     def __repr__(self) -> str:
         return (
@@ -207,22 +204,6 @@ async def _release(
         await client.revoke_lease(own_lease)
     else:
         await client.release_lock(name, owner, token)
-
-
-def _release_in_background(
-    client: LocksApi,
-    name: str,
-    owner: str,
-    token: int,
-    own_lease: int | None,
-    keeper: LeaseKeeper | None,
-) -> None:
-    """A guard collected without being released: stop its keeper and release the lock."""
-    if keeper is not None:
-        keeper.stop()
-    if running_loop() and not closed(client):
-        spawn(_release(client, name, owner, token, own_lease))
-    # Otherwise nothing can send it: the lease ends after its TTL.
 
 
 class LockAcquire(Generic[T]):
