@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
 import grpc
@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 
 from cairn import _meta as meta
 from cairn._backoff import Backoff
-from cairn._classify import classify, status_of
+from cairn._classify import Status, classify, status_of
 from cairn._endpoints import Endpoints, Node
 from cairn._login import Login
 from cairn._proto.cairn.v1 import kv_pb2
@@ -37,6 +37,22 @@ if TYPE_CHECKING:
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
 T = TypeVar("T")
+
+#: Call metadata an attempt sends (the auth token, when logged in).
+Metadata = tuple[tuple[str, str], ...] | None
+#: One try of a call on one node: its result and the leader a forwarding follower named.
+Attempt = Callable[[Node, float, Metadata], Awaitable[tuple[T, str | None]]]
+
+
+class AttemptFailed(Exception):
+    """An attempt that failed on the client's side (a short or stalled stream, a bad
+    checksum, a silent connection), as the status it is classified by: retried or final
+    like any answer from a node."""
+
+    def __init__(self, status: Status) -> None:
+        super().__init__(status.message)
+        self.status = status
+
 
 #: How much later than the client's own per-attempt limit the server's deadline is set, so the
 #: server still drops abandoned work but does not give up before the client does.
@@ -133,6 +149,26 @@ class ClientCore:
         """Runs ``method(request)`` on the preferred endpoint until it succeeds, fails for
         good, or the retry budget is spent. Every attempt sends ``request`` unchanged (so a
         write's idempotency header is the same on every retry)."""
+
+        async def attempt(node: Node, per_try: float, md: Metadata) -> tuple[Resp, str | None]:
+            return await self._attempt(node, method, request, per_try, md)
+
+        return await self._call_with(
+            op, attempt, request_timeout=request_timeout, retry_deadline=retry_deadline
+        )
+
+    async def _call_with(
+        self,
+        op: str,
+        attempt: Attempt[T],
+        *,
+        request_timeout: float | None = None,
+        retry_deadline: float | None = None,
+    ) -> T:
+        """The retry loop of every call, unary or streamed: ``attempt(node, per_try,
+        metadata)`` runs one try on a node and returns its result and the leader a forwarding
+        follower named; a gRPC error or an :class:`AttemptFailed` is classified into a typed
+        error or a retry (``cairn_client::Client::call_with``)."""
         if self._closed:
             raise Unavailable(f"{op}: the client is closed")
         cfg = self._config
@@ -155,10 +191,14 @@ class ClientCore:
             try:
                 if self._login is not None:
                     token = await self._login.token(node, per_try + SERVER_DEADLINE_MARGIN)
-                response, leader = await self._attempt(node, method, request, per_try, token)
+                md = ((meta.TOKEN, token),) if token is not None else None
+                result, leader = await attempt(node, per_try, md)
             except grpc.aio.AioRpcError as e:
-                error = e
+                error: Exception = e
                 status = status_of(e)
+            except AttemptFailed as e:
+                error = e
+                status = e.status
             else:
                 # A follower that served the call by forwarding names the leader: go there
                 # next time and save the extra hop.
@@ -166,7 +206,7 @@ class ClientCore:
                     self._endpoints.on_leader_hint(idx, leader)
                 else:
                     self._endpoints.on_success(idx)
-                return response
+                return result
             # An expired or revoked token: log in again, once, at once.
             if (
                 self._login is not None
@@ -208,11 +248,10 @@ class ClientCore:
         method: Unary[Req, Resp],
         request: Req,
         per_try: float,
-        token: str | None,
+        metadata: Metadata,
     ) -> tuple[Resp, str | None]:
         """One attempt on one node: the response and the leader a forwarding follower named.
         gRPC enforces the deadline (per_try plus the margin) locally and sends it along."""
-        metadata = ((meta.TOKEN, token),) if token is not None else None
         call = node.method(method)(
             request, timeout=per_try + SERVER_DEADLINE_MARGIN, metadata=metadata
         )

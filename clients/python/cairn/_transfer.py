@@ -23,13 +23,11 @@ import grpc.aio
 
 from cairn import _meta as meta
 from cairn import _methods as m
-from cairn._backoff import Backoff
-from cairn._classify import Status, classify, status_of
-from cairn._core import SERVER_DEADLINE_MARGIN, ClientCore
+from cairn._classify import Status
+from cairn._core import SERVER_DEADLINE_MARGIN, AttemptFailed, ClientCore
 from cairn._endpoints import Node
 from cairn._proto.cairn.v1 import checkpoint_pb2 as pb
 from cairn._proto.cairn.v1 import kv_pb2
-from cairn.errors import CairnError, Timeout, Unavailable
 
 T = TypeVar("T")
 
@@ -61,14 +59,9 @@ UPLOAD_PATH = _checked_path("Upload", client_streaming=True, server_streaming=Fa
 LOAD_PATH = _checked_path("Load", client_streaming=False, server_streaming=True)
 
 
-class StreamFailure(Exception):
-    """An attempt that failed on the client's side of a stream (a short transfer, a bad
-    checksum, a stall), as the status it is classified by: retried or final like any other
-    answer."""
-
-    def __init__(self, status: Status) -> None:
-        super().__init__(status.message)
-        self.status = status
+#: A failure on the client's side of a transfer (short, bad checksum, stalled): retried or
+#: final by its status, like a node's answer.
+StreamFailure = AttemptFailed
 
 
 def transfer_timing(core: ClientCore, size: int) -> tuple[float, float]:
@@ -84,82 +77,6 @@ def _leader_of(headers: Any) -> str | None:
         if isinstance(value, str) and value.strip():
             return value.strip()
     return None
-
-
-Attempt = Callable[[Node, float, Any], Awaitable[tuple[T, str | None]]]
-
-
-async def call_with(
-    core: ClientCore,
-    op: str,
-    per_call: float,
-    budget: float,
-    attempt: Attempt[T],
-) -> T:
-    """Runs ``attempt(node, per_try, metadata)`` on the preferred endpoint until it succeeds,
-    fails for good, or ``budget`` is spent (``cairn_client::Client::call_with``). The attempt
-    returns its value and the leader a forwarding follower named."""
-    if core._closed:
-        raise Unavailable(f"{op}: the client is closed")
-    cfg = core.config
-    endpoints = core._endpoints
-    login = core._login
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + budget
-    backoff: Backoff | None = None
-    last_failure: tuple[str, bool] | None = None
-    just_redirected = False
-    logged_in_again = False
-    while True:
-        started = loop.time()
-        remaining = deadline - started
-        if remaining <= 0:
-            break
-        per_try = min(per_call, remaining)
-        idx, node = endpoints.pick()
-        token: str | None = None
-        try:
-            if login is not None:
-                token = await login.token(node, per_try + SERVER_DEADLINE_MARGIN)
-            metadata = ((meta.TOKEN, token),) if token is not None else None
-            value, leader = await attempt(node, per_try, metadata)
-        except grpc.aio.AioRpcError as e:
-            error: BaseException = e
-            status = status_of(e)
-        except StreamFailure as e:
-            error = e
-            status = e.status
-        else:
-            if leader:
-                endpoints.on_leader_hint(idx, leader)
-            else:
-                endpoints.on_success(idx)
-            return value
-        if (
-            login is not None
-            and status.code == grpc.StatusCode.UNAUTHENTICATED
-            and not logged_in_again
-        ):
-            login.forget(token)
-            logged_in_again = True
-            continue
-        verdict = classify(status)
-        if isinstance(verdict, CairnError):
-            raise verdict from error
-        timed_out = verdict.timed_out or loop.time() - started >= per_try
-        nxt = endpoints.on_failure(idx, verdict.leader)
-        last_failure = (f"{node.addr}: {verdict.cause}", timed_out)
-        if verdict.leader and nxt != idx and not just_redirected:
-            just_redirected = True
-            continue
-        just_redirected = False
-        if backoff is None:
-            backoff = Backoff(cfg.backoff_base, cfg.backoff_max)
-        await asyncio.sleep(min(backoff.next_delay(), max(0.0, deadline - loop.time())))
-    if last_failure is not None and not last_failure[1]:
-        raise Unavailable(f"cluster unavailable (retries exhausted): {last_failure[0]}")
-    cause = f": {last_failure[0]}" if last_failure is not None else ""
-    raise Timeout(f"request timed out{cause}")
 
 
 # ---- saves ----
@@ -211,7 +128,9 @@ async def send_save(core: ClientCore, save: Save) -> pb.SaveCheckpointResponse:
             response = await call
             return response, _leader_of(await call.initial_metadata())
 
-        return await call_with(core, "save_checkpoint", per_try, budget, unary)
+        return await core._call_with(
+            "save_checkpoint", unary, request_timeout=per_try, retry_deadline=budget
+        )
 
     async def upload(
         node: Node, limit: float, metadata: Any
@@ -240,7 +159,9 @@ async def send_save(core: ClientCore, save: Save) -> pb.SaveCheckpointResponse:
                 call.cancel()
         return response, _leader_of(await call.initial_metadata())
 
-    return await call_with(core, "upload_checkpoint", per_try, budget, upload)
+    return await core._call_with(
+        "upload_checkpoint", upload, request_timeout=per_try, retry_deadline=budget
+    )
 
 
 # ---- loads ----
@@ -267,7 +188,9 @@ async def fetch(core: ClientCore, request: pb.LoadCheckpointRequest) -> tuple[pb
             if not call.done():
                 call.cancel()
 
-    return await call_with(core, "load_checkpoint", per_try, budget, load)
+    return await core._call_with(
+        "load_checkpoint", load, request_timeout=per_try, retry_deadline=budget
+    )
 
 
 Read = Callable[[], Awaitable[Any]]

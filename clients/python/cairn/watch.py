@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import itertools
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeVar
@@ -36,7 +36,7 @@ import grpc.aio
 from cairn import _meta as meta
 from cairn._backoff import Backoff
 from cairn._classify import Status, classify, metadata_dict, status_of
-from cairn._core import SERVER_DEADLINE_MARGIN, ClientCore
+from cairn._core import SERVER_DEADLINE_MARGIN, AttemptFailed, ClientCore
 from cairn._endpoints import Node
 from cairn._json import bad_reply
 from cairn._proto.cairn.v1 import watch_pb2 as pb
@@ -485,12 +485,11 @@ class WatchStream:
             call.cancel()
 
 
-class _Silent(Exception):
+class _Silent(AttemptFailed):
     """A connection that went quiet or ended without a status: retried like UNAVAILABLE."""
 
     def __init__(self, cause: str, code: grpc.StatusCode = grpc.StatusCode.DEADLINE_EXCEEDED):
-        super().__init__(cause)
-        self.status = Status(code=code, message=cause)
+        super().__init__(Status(code=code, message=cause))
 
 
 async def _failure_of(call: grpc.aio.Call) -> _Failed:
@@ -541,80 +540,11 @@ class WatchApi(ClientCore):
 
     async def _watch_snapshot(self, filter_pb: pb.WatchFilter, serializable: bool) -> WatchSnapshot:
         req = pb.WatchSnapshotRequest(filter=filter_pb, serializable=serializable)
-        revision, raw = await self._streaming_call(
+        revision, raw = await self._call_with(
             "watch_snapshot",
             lambda node, timeout, md: _snapshot_attempt(node, req, timeout, md),
         )
         return WatchSnapshot(revision, [object_from_pb(o) for o in raw])
-
-    async def _streaming_call(
-        self,
-        op: str,
-        attempt: Callable[
-            [Node, float, tuple[tuple[str, str], ...] | None], Awaitable[tuple[T, str | None]]
-        ],
-    ) -> T:
-        """The retry loop of :meth:`ClientCore._call` for a call that is not unary: ``attempt``
-        runs one try on a node and returns its result and the leader a follower named."""
-        if self._closed:
-            raise Unavailable(f"{op}: the client is closed")
-        cfg = self._config
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + cfg.retry_deadline
-        backoff: Backoff | None = None
-        last_failure: tuple[str, bool] | None = None
-        just_redirected = False
-        logged_in_again = False
-        while True:
-            started = loop.time()
-            remaining = deadline - started
-            if remaining <= 0:
-                break
-            per_try = min(cfg.request_timeout, remaining)
-            idx, node = self._endpoints.pick()
-            token: str | None = None
-            try:
-                if self._login is not None:
-                    token = await self._login.token(node, per_try + SERVER_DEADLINE_MARGIN)
-                md = ((meta.TOKEN, token),) if token is not None else None
-                result, leader = await attempt(node, per_try, md)
-            except grpc.aio.AioRpcError as e:
-                error: Exception = e
-                status = status_of(e)
-            except _Silent as e:
-                error = e
-                status = e.status
-            else:
-                if leader:
-                    self._endpoints.on_leader_hint(idx, leader)
-                else:
-                    self._endpoints.on_success(idx)
-                return result
-            if (
-                self._login is not None
-                and status.code == grpc.StatusCode.UNAUTHENTICATED
-                and not logged_in_again
-            ):
-                self._login.forget(token)
-                logged_in_again = True
-                continue
-            verdict = classify(status)
-            if isinstance(verdict, CairnError):
-                raise verdict from error
-            timed_out = verdict.timed_out or loop.time() - started >= per_try
-            nxt = self._endpoints.on_failure(idx, verdict.leader)
-            last_failure = (f"{node.addr}: {verdict.cause}", timed_out)
-            if verdict.leader and nxt != idx and not just_redirected:
-                just_redirected = True
-                continue
-            just_redirected = False
-            if backoff is None:
-                backoff = Backoff(cfg.backoff_base, cfg.backoff_max)
-            await asyncio.sleep(min(backoff.next_delay(), max(0.0, deadline - loop.time())))
-        if last_failure is not None and not last_failure[1]:
-            raise Unavailable(f"cluster unavailable (retries exhausted): {last_failure[0]}")
-        cause = f": {last_failure[0]}" if last_failure is not None else ""
-        raise Timeout(f"request timed out{cause}")
 
 
 async def _snapshot_attempt(
