@@ -92,6 +92,14 @@ pub mod meta {
         pub const NOT_HOLDER: &str = "not_holder";
         pub const NOT_WAITING: &str = "not_waiting";
         pub const STALE_FENCE: &str = "stale_fence";
+        /// FinishTask with a claim that no longer runs the task (lease ended, task changed or
+        /// re-claimed): the run's result is refused (FAILED_PRECONDITION).
+        pub const STALE_CLAIM: &str = "stale_claim";
+        /// AdoptWorkflow of a workflow another owner holds under a live lease
+        /// (FAILED_PRECONDITION).
+        pub const OWNED: &str = "owned";
+        /// A workflow named with a namespace it is not in (INVALID_ARGUMENT).
+        pub const WRONG_NAMESPACE: &str = "wrong_namespace";
         /// A blocking lock acquire or campaign was not granted within its wait timeout (with
         /// DEADLINE_EXCEEDED); the caller is no longer in line.
         pub const WAIT_TIMEOUT: &str = "wait_timeout";

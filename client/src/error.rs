@@ -73,6 +73,13 @@ pub enum Error {
     /// that election) with that token (or term), e.g. after its lease ended.
     #[error("not the holder: {0}")]
     NotHolder(String),
+    /// A finish of a claimed run that no longer runs under that claim: its lease ended, or
+    /// the task was changed or claimed again. The run's result was not stored.
+    #[error("stale claim: {0}")]
+    StaleClaim(String),
+    /// Adopting a workflow that another owner holds under a live lease.
+    #[error("owned: {0}")]
+    Owned(String),
     /// Leaving a lock's or election's line one is not in.
     #[error("not waiting: {0}")]
     NotWaiting(String),
@@ -243,6 +250,8 @@ fn failed_precondition(status: Status) -> Error {
         }
         Some(meta::kind::NOT_HOLDER) => return Error::NotHolder(status.message().to_owned()),
         Some(meta::kind::NOT_WAITING) => return Error::NotWaiting(status.message().to_owned()),
+        Some(meta::kind::STALE_CLAIM) => return Error::StaleClaim(status.message().to_owned()),
+        Some(meta::kind::OWNED) => return Error::Owned(status.message().to_owned()),
         _ => {}
     }
     if matches!(

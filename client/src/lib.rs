@@ -79,10 +79,10 @@ pub use watch::{
     WatchSelector, WatchStream,
 };
 pub use workflow::{
-    CreateWorkflow, CreatedWorkflow, Definition, DeletedWorkflow, HistoryEvent, HistoryKind,
-    HistoryPage, ListOptions, NamespaceLimits, NamespaceQuota, NamespaceUsage, Progress,
-    RegisteredDefinition, SortBy, Target, Task, TaskFilter, TaskRef, TaskSpec, TaskStatus,
-    Transition, UpdateWorkflow, UpsertedTasks, VersionedDefinition, Workflow, WorkflowDetails,
-    WorkflowPage, WorkflowRef,
+    Adoption, ClaimOptions, Claimed, CreateWorkflow, CreatedWorkflow, Definition, DeletedWorkflow,
+    HistoryEvent, HistoryKind, HistoryPage, ListOptions, NamespaceLimits, NamespaceQuota,
+    NamespaceUsage, Progress, RegisteredDefinition, RetryPolicy, RunResult, SortBy, Target, Task,
+    TaskFilter, TaskRef, TaskSpec, TaskStatus, Transition, UpdateWorkflow, UpsertedTasks,
+    VersionedDefinition, Workflow, WorkflowDetails, WorkflowPage, WorkflowRef,
 };
 pub use write_op::PendingWrite;

@@ -20,12 +20,13 @@ use crate::error::{Error, Result};
 use crate::kv::DeleteResult;
 use crate::workflow::convert;
 use crate::workflow::{
-    CreatedWorkflow, DeletedWorkflow, RegisteredDefinition, UpsertedTasks, WorkflowRef,
+    Adoption, Claimed, CreatedWorkflow, DeletedWorkflow, RegisteredDefinition, TaskRef,
+    UpsertedTasks, WorkflowRef,
 };
 use crate::write_op::{PendingWrite, SequenceHold, WriteOp};
 
 /// What a resumed write returns: the same as the original call would have.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum WriteOutcome {
     Put {
@@ -44,6 +45,10 @@ pub enum WriteOutcome {
     },
     /// A lease, lock or election write.
     Coord(CoordOutcome),
+    Claimed(Box<Claimed>),
+    /// A finished run.
+    Finished(TaskRef),
+    Adopted(Adoption),
 }
 
 /// Turns "retries exhausted" into [`Error::OutcomeUnknown`]: an attempt may have been applied
@@ -219,6 +224,40 @@ impl Client {
                 Ok(WriteOutcome::Tasks(convert::upserted_tasks(r)?))
             }
             WriteOp::SaveCheckpoint(save) => self.dispatch_save(save).await,
+            WriteOp::ClaimTask(m) => {
+                let r = self
+                    .write("claim_task", m, WriteOp::ClaimTask, |ch, req| async move {
+                        Self::workflows(ch).claim_task(req).await
+                    })
+                    .await?;
+                Ok(WriteOutcome::Claimed(Box::new(convert::claimed(r)?)))
+            }
+            WriteOp::FinishTask(m) => {
+                let r = self
+                    .write(
+                        "finish_task",
+                        m,
+                        WriteOp::FinishTask,
+                        |ch, req| async move { Self::workflows(ch).finish_task(req).await },
+                    )
+                    .await?;
+                Ok(WriteOutcome::Finished(convert::task_ref(r.task)?))
+            }
+            WriteOp::AdoptWorkflow(m) => {
+                let r = self
+                    .write(
+                        "adopt_workflow",
+                        m,
+                        WriteOp::AdoptWorkflow,
+                        |ch, req| async move { Self::workflows(ch).adopt_workflow(req).await },
+                    )
+                    .await?;
+                Ok(WriteOutcome::Adopted(Adoption {
+                    workflow: convert::workflow_ref(r.workflow)?,
+                    epoch: r.epoch,
+                    previous_owner: r.previous_owner,
+                }))
+            }
             WriteOp::RollbackWorkflow(m) => {
                 let r = self
                     .write(

@@ -36,6 +36,9 @@ pub(crate) enum WriteOp {
     SetRetention(SetRetentionRequest),
     /// A lease, lock or election write (see `coord::write`).
     Coord(CoordWrite),
+    ClaimTask(pb::ClaimTaskRequest),
+    FinishTask(pb::FinishTaskRequest),
+    AdoptWorkflow(pb::AdoptWorkflowRequest),
 }
 
 impl WriteOp {
@@ -53,6 +56,9 @@ impl WriteOp {
             WriteOp::RollbackWorkflow(r) => r.header.as_ref(),
             WriteOp::SetRetention(r) => r.header.as_ref(),
             WriteOp::Coord(w) => w.header(),
+            WriteOp::ClaimTask(r) => r.header.as_ref(),
+            WriteOp::FinishTask(r) => r.header.as_ref(),
+            WriteOp::AdoptWorkflow(r) => r.header.as_ref(),
         }
     }
 }

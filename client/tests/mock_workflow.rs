@@ -346,6 +346,27 @@ impl Workflows for Mock {
     ) -> Result<Response<cairn_api::v1::GetNamespaceQuotaResponse>, Status> {
         Err(Status::unimplemented("mock"))
     }
+
+    async fn claim_task(
+        &self,
+        _: Request<cairn_api::v1::ClaimTaskRequest>,
+    ) -> Result<Response<cairn_api::v1::ClaimTaskResponse>, Status> {
+        Err(Status::unimplemented("mock"))
+    }
+
+    async fn finish_task(
+        &self,
+        _: Request<cairn_api::v1::FinishTaskRequest>,
+    ) -> Result<Response<cairn_api::v1::FinishTaskResponse>, Status> {
+        Err(Status::unimplemented("mock"))
+    }
+
+    async fn adopt_workflow(
+        &self,
+        _: Request<cairn_api::v1::AdoptWorkflowRequest>,
+    ) -> Result<Response<cairn_api::v1::AdoptWorkflowResponse>, Status> {
+        Err(Status::unimplemented("mock"))
+    }
 }
 
 async fn serve(mock: Mock) -> String {

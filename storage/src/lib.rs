@@ -6,11 +6,12 @@
 
 mod auth_reader;
 mod checkpoint_reader;
+mod claim_queue;
 mod config;
 mod coord_reader;
 mod error;
+mod key_set;
 mod keyspace;
-mod kv_keys;
 mod kv_range;
 mod load;
 mod log_store;

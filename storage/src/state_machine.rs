@@ -20,8 +20,8 @@ use crate::checkpoint_reader::CheckpointReader;
 use crate::config::StorageConfig;
 use crate::coord_reader::CoordReader;
 use crate::error::StorageError;
+use crate::key_set::KeySet;
 use crate::keyspace::{Space, Trees, Tx, meta_key};
-use crate::kv_keys::KvKeys;
 use crate::load::{load_snapshot, read_applied};
 use crate::machine::{self, BatchCtx, MachineConfig};
 use crate::reader::{KvReader, ReadGate};
@@ -42,7 +42,9 @@ pub struct StateMachineStore {
     /// Watch events of committed batches (see `crate::watch`).
     hub: Arc<EventHub>,
     /// Only apply and snapshot install use it; the mutex just makes the store `Sync`.
-    kv_keys: Arc<Mutex<KvKeys>>,
+    kv_keys: Arc<Mutex<KeySet>>,
+    /// The claim queue (see `claim_queue`), locked with `kv_keys` by apply and install.
+    claim_queue: Arc<Mutex<KeySet>>,
 }
 
 impl StateMachineStore {
@@ -60,7 +62,8 @@ impl StateMachineStore {
                 applied.map_or(0, |l| l.index()),
                 WorkflowIndex::rebuild(&trees)?,
             )),
-            kv_keys: Arc::new(Mutex::new(KvKeys::rebuild(&trees)?)),
+            kv_keys: Arc::new(Mutex::new(KeySet::rebuild_kv(&trees)?)),
+            claim_queue: Arc::new(Mutex::new(crate::claim_queue::rebuild(&trees)?)),
             trees,
             snapshots,
             machine: MachineConfig {
@@ -148,11 +151,16 @@ impl StateMachineStore {
         prescanned: &Option<Vec<Vec<u8>>>,
     ) -> Result<(Vec<Response>, usize), StorageError> {
         let mut kv_keys = self.kv_keys.lock().unwrap_or_else(|p| p.into_inner());
+        let mut claim_queue = self.claim_queue.lock().unwrap_or_else(|p| p.into_inner());
         let mut index = self.gate.commit_lock();
-        let (out, last, index_ops, events, kv_written, compact_to) =
+        let (out, last, index_ops, events, (kv_written, claims_written), compact_to) =
             self.trees.all().transaction(|view| {
-                let mut ctx =
-                    BatchCtx::new(Tx::new(view), &kv_keys, self.machine, prescanned.clone());
+                let mut ctx = BatchCtx::new(
+                    Tx::new(view),
+                    (&kv_keys, &claim_queue),
+                    self.machine,
+                    prescanned.clone(),
+                );
                 let mut out = Vec::with_capacity(entries.len());
                 let mut membership = None;
                 for (i, (entry, now)) in entries.iter().zip(times).enumerate() {
@@ -180,12 +188,13 @@ impl StateMachineStore {
                     Some(last.log_id.index()),
                     ctx.index_ops,
                     ctx.events.take(),
-                    ctx.kv_written.take(),
+                    (ctx.kv_written.take(), ctx.claims_written.take()),
                     ctx.compact_to.get(),
                 ))
             })?;
         index.apply(index_ops);
         kv_keys.apply(kv_written);
+        claim_queue.apply(claims_written);
         // Still under the commit lock: a watch snapshot sees the hub's revision and the
         // trees of the same applied state.
         if let Some(last) = last {
@@ -260,7 +269,10 @@ impl StateMachineStore {
         {
             let mut index = self.gate.commit_lock();
             *index = WorkflowIndex::rebuild(&self.trees)?;
-            *self.kv_keys.lock().unwrap_or_else(|p| p.into_inner()) = KvKeys::rebuild(&self.trees)?;
+            *self.kv_keys.lock().unwrap_or_else(|p| p.into_inner()) =
+                KeySet::rebuild_kv(&self.trees)?;
+            *self.claim_queue.lock().unwrap_or_else(|p| p.into_inner()) =
+                crate::claim_queue::rebuild(&self.trees)?;
             // The entries the snapshot covers were never applied here: no events for them.
             self.hub.reset(snapshot_index);
         }
@@ -357,6 +369,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 
 impl StateMachineStore {
     #[cfg(test)]
+    pub(crate) fn claim_queue_set(&self) -> std::sync::MutexGuard<'_, KeySet> {
+        self.claim_queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    #[cfg(test)]
     pub(crate) fn trees(&self) -> &Trees {
         &self.trees
     }
@@ -371,6 +388,7 @@ impl StateMachineStore {
             apply_batch_max: self.apply_batch_max,
             hub: self.hub.clone(),
             kv_keys: self.kv_keys.clone(),
+            claim_queue: self.claim_queue.clone(),
         }
     }
 }

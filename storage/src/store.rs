@@ -31,7 +31,9 @@ use crate::state_machine::StateMachineStore;
 /// 2: one dedup session per client (not per request), workflow spaces.
 /// 3: key records carry their lease (etcd lease-attached keys).
 /// 4: requests carry the user they were authorized for; users and roles in meta.
-pub const DATA_VERSION: u32 = 4;
+/// 5: task claims (lease, claim, retry policy, ready time) and workflow ownership (owner
+///    lease, epoch, orphaned time) in the records.
+pub const DATA_VERSION: u32 = 5;
 
 const VERSION_FILE: &str = "VERSION";
 /// A random id made with the directory (see [`incarnation`]).

@@ -83,4 +83,16 @@ impl StateMachineStore {
         }
         out
     }
+
+    /// The claim queue as apply keeps it, and as a rebuild from the trees makes it: equal
+    /// whenever apply keeps it exact.
+    pub(crate) fn claim_queues(&self) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let all = cairn_model::txn::KeyRange::prefix(Vec::new());
+        let none = Default::default();
+        let kept = self.claim_queue_set().range(&all, &none);
+        let rebuilt = crate::claim_queue::rebuild(self.trees())
+            .expect("rebuild claim queue")
+            .range(&all, &none);
+        (kept, rebuilt)
+    }
 }

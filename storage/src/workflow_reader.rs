@@ -221,10 +221,11 @@ impl WorkflowReader {
             && q.labels
                 .iter()
                 .all(|(k, v)| rec.labels.get(k).is_some_and(|have| have == v))
+            && (!q.orphaned_only || rec.orphaned_ms.is_some())
     }
 
     fn needs_records(q: &ListQuery, check_status: bool) -> bool {
-        check_status || q.definition.is_some() || !q.labels.is_empty()
+        check_status || q.definition.is_some() || !q.labels.is_empty() || q.orphaned_only
     }
 
     /// Up to `take` matching (time, record) pairs from one index range, after `cursor` in

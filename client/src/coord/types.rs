@@ -14,6 +14,8 @@ pub enum Fence {
     Lock { name: String, token: u64 },
     /// Election `name` led in term `term`.
     Election { name: String, term: u64 },
+    /// Workflow `workflow_id` owned from `epoch` (see [`crate::Client::adopt_workflow`]).
+    Owner { workflow_id: String, epoch: u64 },
 }
 
 impl Fence {
@@ -31,6 +33,13 @@ impl Fence {
         }
     }
 
+    pub fn owner(workflow_id: impl Into<String>, epoch: u64) -> Self {
+        Fence::Owner {
+            workflow_id: workflow_id.into(),
+            epoch,
+        }
+    }
+
     pub(crate) fn to_pb(&self) -> pb::Fence {
         use pb::fence::Target;
         match self {
@@ -41,6 +50,10 @@ impl Fence {
             Fence::Election { name, term } => pb::Fence {
                 target: Some(Target::Election(name.clone())),
                 token: *term,
+            },
+            Fence::Owner { workflow_id, epoch } => pb::Fence {
+                target: Some(Target::Workflow(workflow_id.clone())),
+                token: *epoch,
             },
         }
     }
@@ -77,6 +90,10 @@ pub enum LeaseAttachment {
     Election { name: String, candidate: String },
     /// A key put with the lease through the etcd API.
     Key(Vec<u8>),
+    /// A claimed task run, as `<workflow id>/<task id>`.
+    Task(String),
+    /// A workflow owned under the lease.
+    Workflow(String),
 }
 
 /// A lease and what it keeps alive.
@@ -103,6 +120,8 @@ impl LeaseDetails {
                         candidate: a.owner,
                     }),
                     Target::Key(key) => Some(LeaseAttachment::Key(key)),
+                    Target::Task(t) => Some(LeaseAttachment::Task(t)),
+                    Target::Workflow(id) => Some(LeaseAttachment::Workflow(id)),
                 })
                 .collect(),
         }

@@ -6,6 +6,7 @@ use cairn_api::v1 as pb;
 use serde_json::Value;
 use tonic::Status;
 
+use super::claims::Claimed;
 use super::options::*;
 use super::types::*;
 use crate::error::{Error, Result};
@@ -125,6 +126,9 @@ pub(crate) fn workflow(w: pb::Workflow) -> Result<Workflow> {
         routing_strategy: w.routing_strategy,
         max_concurrent: w.max_concurrent,
         total_tasks: w.total_tasks,
+        owner_lease: w.owner_lease,
+        owner_epoch: w.owner_epoch,
+        orphaned_ms: w.orphaned_ms,
     })
 }
 
@@ -162,6 +166,13 @@ pub(crate) fn task(t: pb::Task) -> Result<Task> {
         updated_ms: t.updated_ms,
         started_ms: t.started_ms,
         finished_ms: t.finished_ms,
+        lease_id: t.lease_id,
+        claim: t.claim,
+        retry: t.retry.map_or_else(RetryPolicy::default, |r| RetryPolicy {
+            max_attempts: r.max_attempts,
+            backoff_ms: r.backoff_ms,
+        }),
+        ready_ms: t.ready_ms,
     })
 }
 
@@ -178,6 +189,31 @@ pub(crate) fn task_spec_to_pb(s: TaskSpec) -> Result<pb::TaskSpec> {
         agent_id: s.agent_id,
         dependencies: s.dependencies.map(|ids| pb::TaskDependencies { ids }),
         expected_version: s.expected_version,
+        retry: s.retry.map(|r| pb::RetryPolicy {
+            max_attempts: r.max_attempts,
+            backoff_ms: r.backoff_ms,
+        }),
+    })
+}
+
+fn one_task_ref(t: pb::TaskRef) -> Result<TaskRef> {
+    Ok(TaskRef {
+        status: task_status(&t.status)?,
+        id: t.id,
+        version: t.version,
+        attempts: t.attempts,
+    })
+}
+
+pub(crate) fn task_ref(t: Option<pb::TaskRef>) -> Result<TaskRef> {
+    one_task_ref(t.ok_or_else(|| bad_reply("no task"))?)
+}
+
+pub(crate) fn claimed(r: pb::ClaimTaskResponse) -> Result<Claimed> {
+    Ok(Claimed {
+        task: r.task.map(task).transpose()?,
+        next_ready_ms: r.next_ready_ms,
+        revision: r.revision,
     })
 }
 
@@ -185,14 +221,7 @@ pub(crate) fn upserted_tasks(r: pb::UpsertTasksResponse) -> Result<UpsertedTasks
     let tasks = r
         .tasks
         .into_iter()
-        .map(|t| {
-            Ok(TaskRef {
-                status: task_status(&t.status)?,
-                id: t.id,
-                version: t.version,
-                attempts: t.attempts,
-            })
-        })
+        .map(one_task_ref)
         .collect::<Result<Vec<_>>>()?;
     Ok(UpsertedTasks {
         workflow_id: r.workflow_id,
@@ -207,6 +236,8 @@ pub(crate) fn history_event(e: pb::HistoryEvent) -> Result<HistoryEvent> {
         Ok(pb::HistoryKind::Transition) => HistoryKind::Transition,
         Ok(pb::HistoryKind::Updated) => HistoryKind::Updated,
         Ok(pb::HistoryKind::Rollback) => HistoryKind::Rollback,
+        Ok(pb::HistoryKind::Orphaned) => HistoryKind::Orphaned,
+        Ok(pb::HistoryKind::Adopted) => HistoryKind::Adopted,
         Ok(pb::HistoryKind::Unspecified) | Err(_) => {
             return Err(bad_reply(format_args!("unknown history kind {}", e.kind)));
         }
@@ -238,6 +269,7 @@ pub(crate) fn list_request(o: &ListOptions) -> pb::ListWorkflowsRequest {
         limit: o.limit,
         cursor: o.cursor.clone().unwrap_or_default(),
         with_count: o.with_count,
+        orphaned_only: o.orphaned_only,
         serializable: o.serializable,
     }
 }

@@ -7,6 +7,7 @@
 //! [`Error::VersionConflict`] (with the current version), [`Error::FailedPrecondition`] and
 //! [`Error::InvalidArgument`].
 
+mod claims;
 pub(crate) mod convert;
 mod namespace;
 mod options;
@@ -17,6 +18,7 @@ use cairn_api::v1::workflows_client::WorkflowsClient;
 use serde_json::Value;
 use tonic::transport::Channel;
 
+pub use claims::{Adoption, ClaimOptions, Claimed, RunResult};
 pub use namespace::{NamespaceLimits, NamespaceQuota, NamespaceUsage};
 pub use options::*;
 pub use types::*;

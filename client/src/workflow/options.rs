@@ -9,7 +9,7 @@ use serde_json::Value;
 pub use cairn_model::workflow::Target;
 pub use cairn_model::workflow::query::SortBy;
 
-use super::types::TaskStatus;
+use super::types::{RetryPolicy, TaskStatus};
 
 /// Options of a new workflow. Unset `id` lets the cluster name it; unset namespace and
 /// definition mean `"default"`.
@@ -106,6 +106,8 @@ pub struct ListOptions {
     pub cursor: Option<Vec<u8>>,
     /// Also count every match.
     pub with_count: bool,
+    /// Only orphans: workflows whose owner's lease ended and that nobody adopted since.
+    pub orphaned_only: bool,
     /// Read locally from whichever node answers (possibly stale).
     pub serializable: bool,
 }
@@ -145,6 +147,10 @@ impl ListOptions {
     }
     pub fn with_count(mut self) -> Self {
         self.with_count = true;
+        self
+    }
+    pub fn orphaned_only(mut self) -> Self {
+        self.orphaned_only = true;
         self
     }
     pub fn serializable(mut self) -> Self {
@@ -231,6 +237,8 @@ pub struct TaskSpec {
     pub error: Option<Value>,
     /// The task's current version must equal this (0 = it must not exist yet).
     pub expected_version: Option<u64>,
+    /// How a claimed run that fails is retried (unset on creation: one attempt).
+    pub retry: Option<RetryPolicy>,
 }
 
 impl TaskSpec {
@@ -274,6 +282,14 @@ impl TaskSpec {
     }
     pub fn expected_version(mut self, version: u64) -> Self {
         self.expected_version = Some(version);
+        self
+    }
+    /// Up to `max_attempts` runs, the next one `backoff` * 2^(attempt-1) after a failure.
+    pub fn retry(mut self, max_attempts: u32, backoff: std::time::Duration) -> Self {
+        self.retry = Some(RetryPolicy {
+            max_attempts,
+            backoff_ms: u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+        });
         self
     }
 }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 pub use cairn_model::workflow::record::HistoryKind;
+pub use cairn_model::workflow::task::RetryPolicy;
 pub use cairn_model::workflow::{Definition, TaskStatus, Transition, WorkflowRef};
 
 /// A registered definition and its version.
@@ -65,6 +66,12 @@ pub struct Workflow {
     pub routing_strategy: String,
     pub max_concurrent: u32,
     pub total_tasks: u32,
+    /// The lease its owner holds it under (0: not owned under a lease).
+    pub owner_lease: u64,
+    /// The owner's fencing token ([`crate::Fence::owner`]).
+    pub owner_epoch: u64,
+    /// While orphaned: when the owner's lease ended.
+    pub orphaned_ms: Option<u64>,
 }
 
 /// Task counts and derived metrics of a workflow.
@@ -163,6 +170,13 @@ pub struct Task {
     pub updated_ms: u64,
     pub started_ms: Option<u64>,
     pub finished_ms: Option<u64>,
+    /// The lease of the worker running it (0: not claimed).
+    pub lease_id: u64,
+    /// The claim that started the current run: [`crate::Client::finish_task`]'s token.
+    pub claim: u64,
+    pub retry: RetryPolicy,
+    /// Claims skip it before this time (ms since the Unix epoch; a retry's backoff).
+    pub ready_ms: u64,
 }
 
 /// A task as an upsert left it.

@@ -118,6 +118,16 @@ fn workflow_needs(c: &WorkflowCommand) -> Vec<Need> {
             vec![write(id)]
         }
         WorkflowCommand::UpsertTasks(u) => vec![write(&u.workflow_id)],
+        WorkflowCommand::ClaimTask(c) => {
+            let mut out = vec![Need::Namespace {
+                name: c.namespace.clone(),
+                write: true,
+            }];
+            out.extend(c.workflow_id.as_deref().map(write));
+            out
+        }
+        WorkflowCommand::FinishTask(f) => vec![write(&f.workflow_id)],
+        WorkflowCommand::Adopt(a) => vec![write(&a.id)],
         WorkflowCommand::Purge { .. } => Vec::new(),
     }
 }

@@ -27,8 +27,20 @@ pub enum LeaseChoice {
 /// refuses the write (nothing applied) if the token or term is not the current one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Fence {
-    Lock { name: String, token: u64 },
-    Election { name: String, term: u64 },
+    Lock {
+        name: String,
+        token: u64,
+    },
+    Election {
+        name: String,
+        term: u64,
+    },
+    /// The sender still owns workflow `workflow_id` from `epoch` (its adoption's revision)
+    /// under a live lease.
+    Owner {
+        workflow_id: String,
+        epoch: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

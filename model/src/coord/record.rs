@@ -16,6 +16,13 @@ pub enum Attachment {
         #[serde(with = "serde_bytes")]
         key: Vec<u8>,
     },
+    /// A task run claimed under the lease.
+    Task {
+        workflow_id: String,
+        task_id: String,
+    },
+    /// A workflow owned under the lease.
+    Workflow { id: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

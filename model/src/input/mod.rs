@@ -175,6 +175,7 @@ fn check_fence(f: &Fence) -> Result<(), InputError> {
     let (name, token) = match f {
         Fence::Lock { name, token } => (name, *token),
         Fence::Election { name, term } => (name, *term),
+        Fence::Owner { workflow_id, epoch } => (workflow_id, *epoch),
     };
     // Token 0 would match a lock nobody holds, which proves nothing.
     if token == 0 {

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::definition::{Definition, DefinitionError, Target, TransitionError};
 use super::limits::LimitError;
 use super::quota::{NamespaceFull, NamespaceLimits, NamespaceQuota};
-use super::record::WorkflowRef;
-use super::task::{TaskError, TaskStatus};
+use super::record::{TaskRecord, WorkflowRef};
+use super::task::{RetryPolicy, TaskError, TaskStatus};
 
 /// The namespace used when a request names none.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -47,6 +47,64 @@ pub enum WorkflowCommand {
         namespace: String,
         limits: NamespaceLimits,
     },
+    /// A worker takes one ready task under its lease (see [`ClaimTask`]).
+    ClaimTask(Box<ClaimTask>),
+    /// The worker holding a claim ends the run (see [`FinishTask`]).
+    FinishTask(Box<FinishTask>),
+    /// Take ownership of a workflow under a lease (see [`AdoptWorkflow`]).
+    Adopt(Box<AdoptWorkflow>),
+}
+
+/// Claim the first ready task (PENDING, dependencies completed, past its retry backoff, its
+/// workflow not terminal and under its `max_concurrent`) of one workflow, or of every workflow
+/// in a namespace (oldest ready first). The task becomes RUNNING with `agent_id`, bound to
+/// `lease`: when the lease ends the run is lost and the task's retry policy decides (PENDING
+/// again or FAILED, reason "worker lost"). Claims are entries, so concurrent workers get
+/// distinct tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimTask {
+    pub namespace: String,
+    /// Only this workflow's tasks (it must be in `namespace`).
+    pub workflow_id: Option<String>,
+    /// Only tasks of these kinds (empty: any).
+    pub kinds: Vec<String>,
+    pub agent_id: String,
+    pub lease: u64,
+}
+
+/// How a claimed run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RunOutcome {
+    /// COMPLETED with this output (JSON text, may be empty).
+    Completed { output: String },
+    /// The run failed: retried under the task's policy, else FAILED with this error.
+    Failed { error: String },
+}
+
+/// End the run that claim `claim` started. Refused (`StaleClaim`) unless the task is still
+/// RUNNING under that claim: a worker whose lease ended, or whose task was changed or
+/// re-claimed since, cannot overwrite the newer run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinishTask {
+    pub workflow_id: String,
+    pub task_id: String,
+    pub claim: u64,
+    pub outcome: RunOutcome,
+}
+
+/// Own workflow `id` as `owner_id` under `lease`. Allowed when nobody owns it under a live
+/// lease (never owned, orphaned) or the caller already does (same owner and lease: a no-op
+/// that answers the current epoch). Otherwise `Owned`. Adoption sets the owner, binds the
+/// workflow to the lease, starts a new epoch (this revision) that fences out every write of
+/// the previous owner carrying its old epoch, and records an `adopted` history event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdoptWorkflow {
+    pub id: String,
+    pub owner_id: String,
+    pub lease: u64,
+    /// Only if the workflow is at this version.
+    pub expected_version: Option<u64>,
+    pub reason: String,
 }
 
 /// History events one `CompactHistory` removes at most, bounding one entry's apply work.
@@ -68,6 +126,9 @@ impl WorkflowCommand {
             WorkflowCommand::UpsertTasks(_) => "upsert_tasks",
             WorkflowCommand::CompactHistory { .. } => "compact_history",
             WorkflowCommand::SetNamespaceLimits { .. } => "set_namespace_limits",
+            WorkflowCommand::ClaimTask(_) => "claim_task",
+            WorkflowCommand::FinishTask(_) => "finish_task",
+            WorkflowCommand::Adopt(_) => "adopt",
         }
     }
 
@@ -81,7 +142,10 @@ impl WorkflowCommand {
             | WorkflowCommand::Delete { .. }
             | WorkflowCommand::UpsertTasks(_)
             | WorkflowCommand::CompactHistory { .. }
-            | WorkflowCommand::SetNamespaceLimits { .. } => false,
+            | WorkflowCommand::SetNamespaceLimits { .. }
+            | WorkflowCommand::ClaimTask(_)
+            | WorkflowCommand::FinishTask(_)
+            | WorkflowCommand::Adopt(_) => false,
             // Retention (`workflow_retention.rs`): a client deletes with `Delete`.
             WorkflowCommand::Purge { .. } => true,
         }
@@ -155,6 +219,7 @@ pub struct TaskSpec {
     pub error: Option<String>,
     /// The task's current version must equal this (0 = the task must not exist yet).
     pub expected_version: Option<u64>,
+    pub retry: Option<RetryPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,6 +256,18 @@ pub enum WorkflowReply {
     NamespaceLimitsSet {
         namespace: String,
         quota: NamespaceQuota,
+    },
+    /// The claimed task (RUNNING; its `claim` is the fencing token), or None when no task was
+    /// ready; then `next_ready_ms` is the earliest time a backed-off task becomes claimable.
+    Claimed {
+        task: Option<Box<TaskRecord>>,
+        next_ready_ms: Option<u64>,
+    },
+    /// Owned by the caller from `epoch` on; `previous_owner` is who held it before ("" none).
+    Adopted {
+        workflow: WorkflowRef,
+        epoch: u64,
+        previous_owner: String,
     },
 }
 
@@ -244,4 +321,28 @@ pub enum WorkflowError {
     DuplicateTask(String),
     #[error("{0}")]
     NamespaceFull(NamespaceFull),
+    #[error(
+        "task {workflow_id}/{task_id} is not running under claim {claim} (current claim {current})"
+    )]
+    StaleClaim {
+        workflow_id: String,
+        task_id: String,
+        claim: u64,
+        /// The task's current claim (0: not claimed).
+        current: u64,
+    },
+    #[error("lease {0} not found (expired, revoked or never granted)")]
+    UnknownLease(u64),
+    #[error("workflow {id} is owned by {owner} under live lease {lease}")]
+    Owned {
+        id: String,
+        owner: String,
+        lease: u64,
+    },
+    #[error("workflow {id} is in namespace {actual}, not {requested}")]
+    WrongNamespace {
+        id: String,
+        requested: String,
+        actual: String,
+    },
 }

@@ -5,11 +5,12 @@
 use std::collections::BTreeSet;
 
 use super::command::{
-    CreateWorkflow, MAX_TASKS_PER_UPSERT, TransitionWorkflow, UpdateWorkflow, UpsertTasks,
-    WorkflowCommand, WorkflowError,
+    AdoptWorkflow, ClaimTask, CreateWorkflow, FinishTask, MAX_TASKS_PER_UPSERT, RunOutcome,
+    TransitionWorkflow, UpdateWorkflow, UpsertTasks, WorkflowCommand, WorkflowError,
 };
 use super::definition::Target;
 use super::limits::RecordLimits;
+use super::task::{MAX_ATTEMPTS, MAX_RETRY_DELAY_MS};
 use crate::input::{
     InputError, MAX_REASON, MAX_SHORT_TEXT, check_metadata, count, id, internal, invalid, limit,
     size, text,
@@ -37,6 +38,9 @@ impl WorkflowCommand {
                 Ok(())
             }
             WorkflowCommand::SetNamespaceLimits { namespace, .. } => id("namespace", namespace),
+            WorkflowCommand::ClaimTask(c) => check_claim(c),
+            WorkflowCommand::FinishTask(f) => check_finish(limits, f),
+            WorkflowCommand::Adopt(a) => check_adopt(a),
         }
     }
 }
@@ -115,6 +119,20 @@ fn check_upsert(limits: &RecordLimits, u: &UpsertTasks) -> Result<(), InputError
         for dep in t.dependencies.iter().flatten() {
             id("dependency", dep)?;
         }
+        if let Some(r) = &t.retry {
+            if r.max_attempts == 0 || r.max_attempts > MAX_ATTEMPTS {
+                return Err(invalid(
+                    "retry.max_attempts",
+                    &format!("must be 1-{MAX_ATTEMPTS}"),
+                ));
+            }
+            if r.backoff_ms > MAX_RETRY_DELAY_MS {
+                return Err(invalid(
+                    "retry.backoff_ms",
+                    &format!("must be at most {MAX_RETRY_DELAY_MS}"),
+                ));
+            }
+        }
         for (field, v) in [
             ("input", &t.input),
             ("output", &t.output),
@@ -122,6 +140,57 @@ fn check_upsert(limits: &RecordLimits, u: &UpsertTasks) -> Result<(), InputError
         ] {
             json_field(limits, field, v.as_deref())?;
         }
+    }
+    Ok(())
+}
+
+/// Most task kinds one claim may name.
+pub const MAX_CLAIM_KINDS: usize = 64;
+
+fn check_claim(c: &ClaimTask) -> Result<(), InputError> {
+    id("namespace", &c.namespace)?;
+    if let Some(wf) = &c.workflow_id {
+        id("workflow_id", wf)?;
+    }
+    count("kinds", c.kinds.len(), MAX_CLAIM_KINDS)?;
+    for k in &c.kinds {
+        text("kinds", k, MAX_SHORT_TEXT)?;
+    }
+    non_empty("agent_id", &c.agent_id)?;
+    text("agent_id", &c.agent_id, MAX_SHORT_TEXT)?;
+    positive("lease", c.lease)
+}
+
+fn check_finish(limits: &RecordLimits, f: &FinishTask) -> Result<(), InputError> {
+    id("workflow_id", &f.workflow_id)?;
+    id("task_id", &f.task_id)?;
+    positive("claim", f.claim)?;
+    match &f.outcome {
+        RunOutcome::Completed { output } => json_field(limits, "output", Some(output)),
+        RunOutcome::Failed { error } => json_field(limits, "error", Some(error)),
+    }
+}
+
+fn check_adopt(a: &AdoptWorkflow) -> Result<(), InputError> {
+    id("id", &a.id)?;
+    non_empty("owner_id", &a.owner_id)?;
+    text("owner_id", &a.owner_id, MAX_SHORT_TEXT)?;
+    positive("lease", a.lease)?;
+    text("reason", &a.reason, MAX_REASON)
+}
+
+fn non_empty(field: &str, v: &str) -> Result<(), InputError> {
+    if v.is_empty() {
+        return Err(InputError::Empty {
+            field: field.into(),
+        });
+    }
+    Ok(())
+}
+
+fn positive(field: &str, v: u64) -> Result<(), InputError> {
+    if v == 0 {
+        return Err(invalid(field, "must be positive"));
     }
     Ok(())
 }

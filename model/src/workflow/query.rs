@@ -25,6 +25,8 @@ pub struct ListQuery {
     pub definition: Option<String>,
     /// Every label must be present with this value.
     pub labels: BTreeMap<String, String>,
+    /// Only workflows whose owner's lease ended and that nobody adopted since.
+    pub orphaned_only: bool,
     pub sort: SortBy,
     pub descending: bool,
     /// Page size; the reader caps it.

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::task::TaskStatus;
+use super::task::{RetryPolicy, TaskStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkflowRecord {
@@ -38,6 +38,14 @@ pub struct WorkflowRecord {
     pub total_tasks: u32,
     /// History events of versions below this were compacted away (0 or 1: none were).
     pub history_floor: u64,
+    /// The lease the owner holds the workflow under (0: not owned under a lease). When it
+    /// ends the workflow is orphaned until someone adopts it.
+    pub owner_lease: u64,
+    /// The revision that gave the current owner the workflow: its fencing token
+    /// (`Fence::Owner`). 0 while nobody ever owned it under a lease.
+    pub owner_epoch: u64,
+    /// When its owner's lease ended, while nobody has adopted it since.
+    pub orphaned_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +70,15 @@ pub struct TaskRecord {
     pub updated_ms: u64,
     pub started_ms: Option<u64>,
     pub finished_ms: Option<u64>,
+    /// The lease of the worker running it (0: not claimed). Set by a claim, cleared when the
+    /// run ends (finish, lease end, or any change out of RUNNING).
+    pub lease: u64,
+    /// The revision of the claim that started the current run: the worker's fencing token
+    /// for finishing it (0 when not claimed).
+    pub claim: u64,
+    pub retry: RetryPolicy,
+    /// Machine time before which a claim skips it (a retry's backoff).
+    pub ready_ms: u64,
 }
 
 /// What kind of change a history event records.
@@ -71,6 +88,10 @@ pub enum HistoryKind {
     Transition,
     Updated,
     Rollback,
+    /// The owner's lease ended: the workflow waits for an adopter.
+    Orphaned,
+    /// Ownership handed to a new owner (adoption of an orphan, or a first owner).
+    Adopted,
 }
 
 impl HistoryKind {
@@ -81,6 +102,8 @@ impl HistoryKind {
             HistoryKind::Transition => "transition",
             HistoryKind::Updated => "updated",
             HistoryKind::Rollback => "rollback",
+            HistoryKind::Orphaned => "orphaned",
+            HistoryKind::Adopted => "adopted",
         }
     }
 }
@@ -190,6 +213,8 @@ mod tests {
             (HistoryKind::Transition, "transition"),
             (HistoryKind::Updated, "updated"),
             (HistoryKind::Rollback, "rollback"),
+            (HistoryKind::Orphaned, "orphaned"),
+            (HistoryKind::Adopted, "adopted"),
         ];
         for (index, (kind, name)) in all.into_iter().enumerate() {
             assert_eq!(kind.as_str(), name);

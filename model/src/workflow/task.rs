@@ -79,6 +79,45 @@ impl FromStr for TaskStatus {
     }
 }
 
+/// How a claimed task is retried when its run fails (its worker reports failure or its lease
+/// ends): while fewer than `max_attempts` runs were made, the task goes back to PENDING and may
+/// be claimed again `backoff_ms * 2^(attempts-1)` (at most [`MAX_RETRY_DELAY_MS`]) after the
+/// failure; then it stays FAILED. The default (1 attempt) never retries by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub backoff_ms: u64,
+}
+
+/// Longest automatic retry delay.
+pub const MAX_RETRY_DELAY_MS: u64 = 3_600_000;
+/// Most runs a retry policy may allow (a bound on one task's work, not a real limit).
+pub const MAX_ATTEMPTS: u32 = 1_000;
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 1,
+            backoff_ms: 0,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Whether a run that was attempt number `attempts` may be followed by another.
+    pub fn retries_after(&self, attempts: u32) -> bool {
+        attempts < self.max_attempts
+    }
+
+    /// The wait before the run after attempt number `attempts` (>= 1): exponential, capped.
+    pub fn delay_ms(&self, attempts: u32) -> u64 {
+        let shift = attempts.saturating_sub(1).min(32);
+        self.backoff_ms
+            .saturating_mul(1u64 << shift)
+            .min(MAX_RETRY_DELAY_MS)
+    }
+}
+
 /// Why a task transition or a task graph is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum TaskError {

@@ -289,6 +289,10 @@ pub fn workflow_error(e: WorkflowError) -> Status {
         WorkflowError::InvalidJson { .. } => (InvalidArgument, kind::INVALID_JSON),
         WorkflowError::DuplicateTask(_) => (InvalidArgument, kind::DUPLICATE_TASK),
         WorkflowError::NamespaceFull(_) => (Code::ResourceExhausted, kind::NAMESPACE_FULL),
+        WorkflowError::StaleClaim { .. } => (FailedPrecondition, kind::STALE_CLAIM),
+        WorkflowError::UnknownLease(_) => (NotFound, kind::UNKNOWN_LEASE),
+        WorkflowError::Owned { .. } => (FailedPrecondition, kind::OWNED),
+        WorkflowError::WrongNamespace { .. } => (InvalidArgument, kind::WRONG_NAMESPACE),
     };
     let mut s = with_kind(code, error_kind, e.to_string());
     typed.attach(&mut s);

@@ -13,8 +13,8 @@ use sled::transaction::ConflictableTransactionError;
 
 use super::session_cache::SessionCache;
 use crate::error::StorageError;
+use crate::key_set::KeySet;
 use crate::keyspace::{Space, Tx};
-use crate::kv_keys::KvKeys;
 use crate::watch::EventSink;
 use crate::workflow_index::IndexOp;
 
@@ -73,10 +73,13 @@ pub(super) fn record_limits(ctx: &BatchCtx<'_>) -> TxResult<RecordLimits> {
 pub(crate) struct BatchCtx<'a> {
     pub(crate) tx: Tx<'a>,
     /// The committed key set, for range operations (see `kv_keys`).
-    pub(super) kv_keys: &'a KvKeys,
+    pub(super) kv_keys: &'a KeySet,
     /// Keys this run wrote (true) or removed (false), laid over `kv_keys` and applied to it
     /// once the transaction commits.
     pub(crate) kv_written: RefCell<BTreeMap<Vec<u8>, bool>>,
+    /// The committed claim queue (see `claim_queue`), and this run's changes laid over it.
+    pub(super) claim_keys: &'a KeySet,
+    pub(crate) claims_written: RefCell<BTreeMap<Vec<u8>, bool>>,
     /// Set by a `Compact` command: every node drops watch history up to it after commit.
     pub(crate) compact_to: Cell<Option<u64>>,
     pub(super) config: MachineConfig,
@@ -101,7 +104,7 @@ pub(crate) struct BatchCtx<'a> {
 impl<'a> BatchCtx<'a> {
     pub(crate) fn new(
         tx: Tx<'a>,
-        kv_keys: &'a KvKeys,
+        (kv_keys, claim_keys): (&'a KeySet, &'a KeySet),
         config: MachineConfig,
         prescanned: Option<Vec<Vec<u8>>>,
     ) -> Self {
@@ -109,6 +112,8 @@ impl<'a> BatchCtx<'a> {
             tx,
             kv_keys,
             kv_written: RefCell::default(),
+            claim_keys,
+            claims_written: RefCell::default(),
             compact_to: Cell::default(),
             config,
             prescanned,

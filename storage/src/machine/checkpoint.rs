@@ -346,10 +346,10 @@ fn rollback(
     let mut rec = old.clone();
     rec.status = ckpt.workflow_status.clone();
     rec.metadata = ckpt.workflow_metadata.clone();
-    workflow::bump(&mut rec, revision, now_ms);
+    store::bump(&mut rec, revision, now_ms);
     rec.finished_ms = def.is_terminal(&rec.status).then_some(now_ms);
     store::put_workflow(ctx, Some(&old), &rec)?;
-    let mut ev = workflow::event(&rec, HistoryKind::Rollback, &old.status, r.actor);
+    let mut ev = store::event(&rec, HistoryKind::Rollback, &old.status, r.actor);
     ev.event = ckpt.id.clone();
     ev.reason = r.reason.to_string();
     store::append_history(ctx, &rec.id, &ev)?;

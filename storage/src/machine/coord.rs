@@ -13,8 +13,8 @@ use cairn_model::coord::{
 use cairn_model::workflow::names::is_valid_id;
 
 use super::batch::{BatchCtx, TxResult, decode, encode};
-use super::kv;
 use super::lease_store::{detach, lease, lease_key, put_lease};
+use super::{claim, kv, ownership};
 use crate::keyspace::Space;
 use crate::watch::Change;
 
@@ -122,6 +122,14 @@ pub(super) fn check_fence(ctx: &BatchCtx<'_>, fence: &Fence) -> TxResult<Option<
     let (kind, name, presented) = match fence {
         Fence::Lock { name, token } => (Kind::Lock, name, *token),
         Fence::Election { name, term } => (Kind::Election, name, *term),
+        Fence::Owner { workflow_id, epoch } => {
+            let current = ownership::current_epoch(ctx, workflow_id)?;
+            return Ok((current != *epoch).then(|| CoordError::StaleFence {
+                name: workflow_id.clone(),
+                presented: *epoch,
+                current,
+            }));
+        }
     };
     let current = record(ctx, kind, name)?.holder.map_or(0, |h| h.token);
     Ok((current != presented).then(|| CoordError::StaleFence {
@@ -444,7 +452,7 @@ fn proclaim(
 
 /// Revokes a lease: its waiters leave their lines, what it holds passes to the next in line
 /// (granted at this revision), then the lease is gone.
-fn end_lease(ctx: &BatchCtx<'_>, l: &LeaseRecord, revision: u64, now_ms: u64) -> TxResult<()> {
+fn end_lease(ctx: &mut BatchCtx<'_>, l: &LeaseRecord, revision: u64, now_ms: u64) -> TxResult<()> {
     for a in &l.attached {
         let (kind, name, owner) = match a {
             Attachment::Lock { name, owner } => (Kind::Lock, name, owner),
@@ -457,6 +465,17 @@ fn end_lease(ctx: &BatchCtx<'_>, l: &LeaseRecord, revision: u64, now_ms: u64) ->
                 {
                     kv::remove(ctx, key, rec, false)?;
                 }
+                continue;
+            }
+            Attachment::Task {
+                workflow_id,
+                task_id,
+            } => {
+                claim::lose(ctx, workflow_id, task_id, l.id, revision, now_ms)?;
+                continue;
+            }
+            Attachment::Workflow { id } => {
+                ownership::orphan(ctx, id, l.id, revision, now_ms)?;
                 continue;
             }
         };

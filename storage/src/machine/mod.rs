@@ -9,11 +9,13 @@ mod auth;
 mod batch;
 mod checkpoint;
 mod checkpoint_store;
+mod claim;
 mod coord;
 mod incarnation;
 mod kv;
 mod lease_store;
 mod namespace_store;
+mod ownership;
 mod session;
 mod session_cache;
 mod task;
@@ -180,6 +182,8 @@ mod auth_tests;
 mod batching_props;
 #[cfg(test)]
 mod checkpoint_tests;
+#[cfg(test)]
+mod claim_tests;
 #[cfg(test)]
 mod coord_tests;
 #[cfg(test)]

@@ -6,11 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_model::workflow::command::{TaskRef, TaskSpec, UpsertTasks};
 use cairn_model::workflow::names::is_valid_id;
-use cairn_model::workflow::task::{check_can_start, check_graph, check_transition};
+use cairn_model::workflow::task::{RetryPolicy, check_can_start, check_graph, check_transition};
 use cairn_model::workflow::{TaskRecord, TaskStatus, WorkflowError, WorkflowReply};
 
 use super::batch::{BatchCtx, TxResult};
+use super::claim;
 use super::workflow_store as store;
+use crate::claim_queue;
 
 /// A decision: the reply to give, or why the upsert is refused. Its own alias, as `coord`
 /// and `checkpoint` have: naming `workflow`'s would make this module depend back on
@@ -61,6 +63,10 @@ pub(super) fn upsert(
             all.insert(id.clone(), t);
         }
     }
+    // Upserts never touch a terminal workflow's tasks (refused above).
+    let queued_before = claim_queue::queued_keys(&wf, false, all.values());
+    // Claimed runs this upsert ends: their leases let go of them.
+    let mut unbind = Vec::new();
     let before: BTreeMap<String, TaskStatus> =
         all.iter().map(|(id, t)| (id.clone(), t.status)).collect();
     let mut changed = Vec::with_capacity(u.tasks.len());
@@ -86,6 +92,9 @@ pub(super) fn upsert(
                 }));
             }
         };
+        if let Some(old) = existing.filter(|o| o.lease != 0 && rec.lease == 0) {
+            unbind.push(old.clone());
+        }
         changed.push(rec.id.clone());
         all.insert(rec.id.clone(), rec);
     }
@@ -111,6 +120,11 @@ pub(super) fn upsert(
         }
     }
 
+    let queued_after = claim_queue::queued_keys(&wf, false, all.values());
+    store::sync_claims(ctx, &queued_before, &queued_after);
+    for old in &unbind {
+        claim::unbind(ctx, old)?;
+    }
     let mut refs = Vec::with_capacity(changed.len());
     for id in &changed {
         if let Some(rec) = all.get(id) {
@@ -160,6 +174,10 @@ fn next_record(
         updated_ms: now_ms,
         started_ms: None,
         finished_ms: None,
+        lease: 0,
+        claim: 0,
+        retry: RetryPolicy::default(),
+        ready_ms: 0,
     });
     if let Some(to) = spec.status
         && (existing.is_none() && to != TaskStatus::Pending
@@ -182,6 +200,14 @@ fn next_record(
             | TaskStatus::Cancelled => rec.finished_ms = Some(now_ms),
         }
         rec.status = to;
+        // A run leaves RUNNING by this change, not by its worker: the claim is over (the
+        // caller unbinds it from the lease), and the worker's finish is refused as stale.
+        if to != TaskStatus::Running {
+            rec.lease = 0;
+        }
+    }
+    if let Some(retry) = spec.retry {
+        rec.retry = retry;
     }
     let set = |field: &mut String, v: &Option<String>| {
         if let Some(v) = v {

@@ -11,16 +11,15 @@ use cairn_model::workflow::command::{
 use cairn_model::workflow::names::is_valid_id;
 use cairn_model::workflow::record::HistoryKind;
 use cairn_model::workflow::{
-    Definition, HistoryEvent, Target, WorkflowCommand, WorkflowError, WorkflowRecord,
-    WorkflowReply, merge_patch,
+    Definition, Target, WorkflowCommand, WorkflowError, WorkflowRecord, WorkflowReply, merge_patch,
 };
 use serde_json::Value;
 
 use cairn_model::workflow::limits::RecordLimits;
 
 use super::batch::{BatchCtx, TxResult, encode, record_limits};
-use super::workflow_store as store;
-use super::{namespace_store, task};
+use super::workflow_store::{self as store, bump, event};
+use super::{claim, namespace_store, ownership, task};
 use crate::keyspace::Space;
 use crate::workflow_keys as keys;
 use cairn_model::workflow::quota::QuotaResource;
@@ -53,6 +52,9 @@ pub(super) fn apply(
                 quota,
             })
         }
+        WorkflowCommand::ClaimTask(c) => claim::claim(ctx, revision, now_ms, c)?,
+        WorkflowCommand::FinishTask(f) => claim::finish(ctx, revision, now_ms, f)?,
+        WorkflowCommand::Adopt(a) => ownership::adopt(ctx, revision, now_ms, a)?,
     };
     Ok(match outcome {
         Ok(reply) => Response::Workflow { revision, reply },
@@ -133,25 +135,6 @@ fn generated_id(ctx: &BatchCtx<'_>, revision: u64) -> TxResult<String> {
     Ok(id)
 }
 
-pub(super) fn event(
-    rec: &WorkflowRecord,
-    kind: HistoryKind,
-    from: &str,
-    actor: &str,
-) -> HistoryEvent {
-    HistoryEvent {
-        version: rec.version,
-        revision: rec.mod_revision,
-        time_ms: rec.updated_ms,
-        kind,
-        from: from.to_string(),
-        to: rec.status.clone(),
-        event: String::new(),
-        actor: actor.to_string(),
-        reason: String::new(),
-    }
-}
-
 fn create(
     ctx: &mut BatchCtx<'_>,
     revision: u64,
@@ -223,6 +206,9 @@ fn create(
         max_concurrent: c.max_concurrent,
         total_tasks: c.total_tasks,
         history_floor: 0,
+        owner_lease: 0,
+        owner_epoch: 0,
+        orphaned_ms: None,
     };
     // Last check, first write: a full namespace refuses before anything is written.
     if let Err(e) = namespace_store::charge(ctx, &rec.namespace, QuotaResource::Workflows, 1)? {
@@ -234,12 +220,6 @@ fn create(
         workflow: rec.to_ref(),
         created: true,
     }))
-}
-
-pub(super) fn bump(rec: &mut WorkflowRecord, revision: u64, now_ms: u64) {
-    rec.version += 1;
-    rec.mod_revision = revision;
-    rec.updated_ms = now_ms;
 }
 
 fn transition(

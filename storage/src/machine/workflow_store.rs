@@ -3,12 +3,15 @@
 //! record. Callers decide (and check) first, then call the writers here, so a rejection never
 //! leaves a partial write behind.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use cairn_model::workflow::record::HistoryKind;
 use cairn_model::workflow::{Definition, HistoryEvent, TaskRecord, WorkflowRecord};
 
 use super::batch::{BatchCtx, TxResult, abort, encode, get};
 use super::{checkpoint_store, namespace_store};
+use crate::claim_queue;
 use crate::keyspace::Space;
 use crate::watch::Change;
 use crate::workflow_index::{self as index, IndexOp};
@@ -98,6 +101,19 @@ pub(super) fn put_workflow(
             ctx.index_ops.push(IndexOp::Insert(k));
         }
     }
+    if let Some(old) = old
+        && old.status != new.status
+    {
+        let (was, is) = (is_terminal(ctx, old)?, is_terminal(ctx, new)?);
+        if was != is {
+            // Entering a terminal status takes its tasks out of the claim queue (leaving
+            // one, by a checkpoint rollback, puts them back).
+            let tasks = tasks_of(ctx, &new.id)?;
+            let before = claim_queue::queued_keys(old, was, tasks.values());
+            let after = claim_queue::queued_keys(new, is, tasks.values());
+            sync_claims(ctx, &before, &after);
+        }
+    }
     ctx.tx
         .tree(Space::Workflows)
         .insert(new.id.as_bytes(), encode(new)?)?;
@@ -119,6 +135,11 @@ pub(super) fn remove_workflow(ctx: &mut BatchCtx<'_>, rec: &WorkflowRecord) -> T
     let history = ctx.tx.tree(Space::History);
     for v in rec.history_floor.max(1)..=rec.version {
         history.remove(keys::history(id, v))?;
+    }
+    let terminal = is_terminal(ctx, rec)?;
+    if !terminal {
+        let queued = claim_queue::queued_keys(rec, false, tasks_of(ctx, id)?.values());
+        sync_claims(ctx, &queued, &BTreeSet::new());
     }
     let dir = task_dir(ctx, id)?;
     let tasks = ctx.tx.tree(Space::Tasks);
@@ -175,4 +196,66 @@ pub(super) fn put_task(ctx: &BatchCtx<'_>, task: &TaskRecord) -> TxResult<()> {
         record: Box::new(task.clone()),
     });
     Ok(())
+}
+
+/// Counts one change of the record: version, revision, time.
+pub(super) fn bump(rec: &mut WorkflowRecord, revision: u64, now_ms: u64) {
+    rec.version += 1;
+    rec.mod_revision = revision;
+    rec.updated_ms = now_ms;
+}
+
+/// The history event of the change `rec` just went through (see [`bump`]).
+pub(super) fn event(
+    rec: &WorkflowRecord,
+    kind: HistoryKind,
+    from: &str,
+    actor: &str,
+) -> HistoryEvent {
+    HistoryEvent {
+        version: rec.version,
+        revision: rec.mod_revision,
+        time_ms: rec.updated_ms,
+        kind,
+        from: from.to_string(),
+        to: rec.status.clone(),
+        event: String::new(),
+        actor: actor.to_string(),
+        reason: String::new(),
+    }
+}
+
+/// Records that a workflow's queued tasks went from `before` to `after`.
+pub(super) fn sync_claims(
+    ctx: &BatchCtx<'_>,
+    before: &BTreeSet<Vec<u8>>,
+    after: &BTreeSet<Vec<u8>>,
+) {
+    let mut written = ctx.claims_written.borrow_mut();
+    for k in before.difference(after) {
+        written.insert(k.clone(), false);
+    }
+    for k in after.difference(before) {
+        written.insert(k.clone(), true);
+    }
+}
+
+/// A workflow's tasks by id.
+pub(super) fn tasks_of(ctx: &BatchCtx<'_>, wf_id: &str) -> TxResult<BTreeMap<String, TaskRecord>> {
+    let mut out = BTreeMap::new();
+    for id in task_dir(ctx, wf_id)? {
+        if let Some(t) = task(ctx, wf_id, &id)? {
+            out.insert(id, t);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the workflow is in a terminal status of its definition (an unknown definition
+/// has none: the same answer `claim_queue::rebuild` gives).
+pub(super) fn is_terminal(ctx: &mut BatchCtx<'_>, wf: &WorkflowRecord) -> TxResult<bool> {
+    Ok(
+        definition(ctx, &wf.definition, Some(wf.definition_version))?
+            .is_some_and(|(_, d)| d.is_terminal(&wf.status)),
+    )
 }

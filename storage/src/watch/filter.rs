@@ -181,6 +181,9 @@ mod tests {
             max_concurrent: 0,
             total_tasks: 0,
             history_floor: 0,
+            owner_lease: 0,
+            owner_epoch: 0,
+            orphaned_ms: None,
         })
     }
 
@@ -212,6 +215,10 @@ mod tests {
                 updated_ms: 0,
                 started_ms: None,
                 finished_ms: None,
+                lease: 0,
+                claim: 0,
+                retry: Default::default(),
+                ready_ms: 0,
             }),
         }
     }

@@ -202,7 +202,14 @@ pub fn fence(f: Option<pb::Fence>) -> Result<Option<Fence>, Status> {
                 term: f.token,
             }
         }
-        None => return Err(invalid("fence: set lock or election")),
+        Some(Target::Workflow(workflow_id)) => {
+            check_name(&workflow_id)?;
+            Fence::Owner {
+                workflow_id,
+                epoch: f.token,
+            }
+        }
+        None => return Err(invalid("fence: set lock, election or workflow")),
     };
     Ok(Some(fence))
 }
@@ -224,6 +231,21 @@ fn attachment_pb(a: &Attachment) -> pb::LeaseAttachment {
         Attachment::Key { key } => {
             return pb::LeaseAttachment {
                 target: Some(Target::Key(key.clone())),
+                owner: String::new(),
+            };
+        }
+        Attachment::Task {
+            workflow_id,
+            task_id,
+        } => {
+            return pb::LeaseAttachment {
+                target: Some(Target::Task(format!("{workflow_id}/{task_id}"))),
+                owner: String::new(),
+            };
+        }
+        Attachment::Workflow { id } => {
+            return pb::LeaseAttachment {
+                target: Some(Target::Workflow(id.clone())),
                 owner: String::new(),
             };
         }

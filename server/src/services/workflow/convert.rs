@@ -48,6 +48,9 @@ pub fn workflow(w: WorkflowRecord) -> pb::Workflow {
         routing_strategy: w.routing_strategy,
         max_concurrent: w.max_concurrent,
         total_tasks: w.total_tasks,
+        owner_lease: w.owner_lease,
+        owner_epoch: w.owner_epoch,
+        orphaned_ms: w.orphaned_ms,
     }
 }
 
@@ -95,6 +98,13 @@ pub fn task(t: TaskRecord) -> pb::Task {
         updated_ms: t.updated_ms,
         started_ms: t.started_ms,
         finished_ms: t.finished_ms,
+        lease_id: t.lease,
+        claim: t.claim,
+        retry: Some(pb::RetryPolicy {
+            max_attempts: t.retry.max_attempts,
+            backoff_ms: t.retry.backoff_ms,
+        }),
+        ready_ms: t.ready_ms,
     }
 }
 
@@ -113,6 +123,8 @@ pub fn history_event(e: HistoryEvent) -> pb::HistoryEvent {
         HistoryKind::Transition => pb::HistoryKind::Transition,
         HistoryKind::Updated => pb::HistoryKind::Updated,
         HistoryKind::Rollback => pb::HistoryKind::Rollback,
+        HistoryKind::Orphaned => pb::HistoryKind::Orphaned,
+        HistoryKind::Adopted => pb::HistoryKind::Adopted,
     };
     pb::HistoryEvent {
         version: e.version,
@@ -153,6 +165,9 @@ mod tests {
             max_concurrent: 0,
             total_tasks: 0,
             history_floor: 0,
+            owner_lease: 0,
+            owner_epoch: 0,
+            orphaned_ms: None,
         }
     }
 
@@ -175,6 +190,10 @@ mod tests {
             updated_ms: 1_000,
             started_ms: None,
             finished_ms: None,
+            lease: 0,
+            claim: 0,
+            retry: Default::default(),
+            ready_ms: 0,
         }
     }
 

@@ -2,6 +2,7 @@
 //! through the shared [`Gateway`], and serves reads from the local state machine's workflow
 //! reader after a read index (linearizable) or directly (serializable).
 
+mod claims;
 pub(crate) mod convert;
 mod namespace;
 mod validate;
@@ -457,5 +458,23 @@ impl Workflows for WorkflowService {
         req: Request<pb::GetNamespaceQuotaRequest>,
     ) -> Reply<pb::GetNamespaceQuotaResponse> {
         self.get_namespace_quota_impl(req.into_inner()).await
+    }
+
+    async fn claim_task(&self, req: Request<pb::ClaimTaskRequest>) -> Reply<pb::ClaimTaskResponse> {
+        self.claim_task_impl(req.into_inner()).await
+    }
+
+    async fn finish_task(
+        &self,
+        req: Request<pb::FinishTaskRequest>,
+    ) -> Reply<pb::FinishTaskResponse> {
+        self.finish_task_impl(req.into_inner()).await
+    }
+
+    async fn adopt_workflow(
+        &self,
+        req: Request<pb::AdoptWorkflowRequest>,
+    ) -> Reply<pb::AdoptWorkflowResponse> {
+        self.adopt_workflow_impl(req.into_inner()).await
     }
 }

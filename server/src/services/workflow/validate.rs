@@ -15,6 +15,7 @@ use cairn_model::workflow::command::{
 };
 use cairn_model::workflow::limits::RecordLimits;
 use cairn_model::workflow::query::{ListQuery, SortBy};
+use cairn_model::workflow::task::RetryPolicy;
 use cairn_model::workflow::{Definition, Target, TaskStatus, Transition, WorkflowError};
 use tonic::Status;
 
@@ -274,6 +275,10 @@ pub fn upsert_tasks(
             agent_id: t.agent_id,
             dependencies,
             expected_version: t.expected_version,
+            retry: t.retry.map(|r| RetryPolicy {
+                max_attempts: r.max_attempts,
+                backoff_ms: r.backoff_ms,
+            }),
         });
     }
     Ok(UpsertTasks {
@@ -303,6 +308,7 @@ pub fn query(
         statuses,
         definition,
         labels,
+        orphaned_only: false,
         sort: SortBy::Created,
         descending: false,
         limit: 0,
@@ -317,6 +323,7 @@ pub fn list(r: pb::ListWorkflowsRequest) -> Result<ListQuery, Status> {
         Err(_) => return Err(status::invalid(format!("unknown sort {}", r.sort))),
     };
     let mut q = query(r.namespace, r.statuses, r.definition, r.labels)?;
+    q.orphaned_only = r.orphaned_only;
     q.sort = sort;
     q.descending = r.descending;
     q.limit = r.limit;

@@ -1,8 +1,10 @@
-//! Every key of the Kv space, in order, in memory. Apply needs ordered key ranges for etcd
-//! transactions (a DeleteRange, a Range inside a Txn, a compare over a range), and a sled
-//! transaction cannot iterate (a plain scan inside one deadlocks on sled's global lock).
-//! Derived data, like the workflow index: rebuilt by a scan on open and snapshot install,
-//! changed after each apply transaction commits. etcd keeps the same in-memory key index.
+//! An ordered set of keys in memory that apply can range over, with a run's uncommitted
+//! writes laid over it. A sled transaction cannot iterate (a plain scan inside one deadlocks
+//! on sled's global lock), so the ranges apply needs come from derived sets like this one:
+//! every key of the Kv space (etcd transactions: a DeleteRange, a Range inside a Txn, a
+//! compare over a range; etcd keeps the same in-memory key index) and the claim queue (see
+//! `claim_queue`). Rebuilt by a scan on open and snapshot install, changed after each apply
+//! transaction commits.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,12 +14,17 @@ use crate::error::StorageError;
 use crate::keyspace::{Space, Trees};
 
 #[derive(Debug, Default)]
-pub(crate) struct KvKeys {
+pub(crate) struct KeySet {
     keys: BTreeSet<Vec<u8>>,
 }
 
-impl KvKeys {
-    pub(crate) fn rebuild(trees: &Trees) -> Result<Self, StorageError> {
+impl KeySet {
+    pub(crate) fn from_keys(keys: BTreeSet<Vec<u8>>) -> Self {
+        Self { keys }
+    }
+
+    /// Every key of the Kv space.
+    pub(crate) fn rebuild_kv(trees: &Trees) -> Result<Self, StorageError> {
         let mut keys = BTreeSet::new();
         for k in trees.get(Space::Kv).iter().keys() {
             keys.insert(k?.to_vec());
@@ -43,11 +50,21 @@ impl KvKeys {
         range: &KeyRange,
         written: &BTreeMap<Vec<u8>, bool>,
     ) -> Vec<Vec<u8>> {
+        self.range_limit(range, written, usize::MAX)
+    }
+
+    /// The first `limit` keys of [`KeySet::range`].
+    pub(crate) fn range_limit(
+        &self,
+        range: &KeyRange,
+        written: &BTreeMap<Vec<u8>, bool>,
+        limit: usize,
+    ) -> Vec<Vec<u8>> {
         let bounds = range.bounds();
         let mut committed = self.keys.range::<[u8], _>(bounds).peekable();
         let mut overlay = written.range::<[u8], _>(bounds).peekable();
         let mut out = Vec::new();
-        loop {
+        while out.len() < limit {
             let take_committed = match (committed.peek(), overlay.peek()) {
                 (None, None) => break,
                 (Some(_), None) => true,
@@ -78,7 +95,7 @@ mod tests {
 
     #[test]
     fn range_merges_uncommitted_writes_over_committed_keys() {
-        let mut keys = KvKeys::default();
+        let mut keys = KeySet::default();
         keys.apply(
             [("a", true), ("b", true), ("d", true)]
                 .into_iter()
