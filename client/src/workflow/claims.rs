@@ -14,72 +14,13 @@
 //! [`Fence::owner`]: crate::Fence::owner
 
 use cairn_api::v1 as pb;
-use serde_json::Value;
 
 use super::convert::json_text;
-use super::types::{Task, TaskRef, WorkflowRef};
+use super::types::{Adoption, ClaimOptions, Claimed, RunResult, TaskRef};
 use crate::client::Client;
 use crate::error::Result;
 use crate::pending::{WriteOutcome, mismatched_reply};
 use crate::write_op::WriteOp;
-
-/// What [`Client::claim_task`] takes: one workflow's tasks or a whole namespace's.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClaimOptions {
-    /// Unset: `"default"`.
-    pub namespace: Option<String>,
-    pub workflow_id: Option<String>,
-    /// Only tasks of these kinds; empty: any.
-    pub kinds: Vec<String>,
-}
-
-impl ClaimOptions {
-    pub fn new() -> Self {
-        Self::default()
-    }
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = Some(namespace.into());
-        self
-    }
-    pub fn workflow(mut self, workflow_id: impl Into<String>) -> Self {
-        self.workflow_id = Some(workflow_id.into());
-        self
-    }
-    pub fn kind(mut self, kind: impl Into<String>) -> Self {
-        self.kinds.push(kind.into());
-        self
-    }
-}
-
-/// The answer of [`Client::claim_task`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Claimed {
-    /// The task now RUNNING under the caller's lease (its `claim` finishes it), or None when
-    /// no task was ready.
-    pub task: Option<Task>,
-    /// With no task: when the earliest backed-off task becomes claimable.
-    pub next_ready_ms: Option<u64>,
-    pub revision: u64,
-}
-
-/// How a claimed run ended, for [`Client::finish_task`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum RunResult {
-    /// COMPLETED with this output.
-    Completed(Value),
-    /// Failed: retried under the task's policy, else FAILED with this error.
-    Failed(Value),
-}
-
-/// The answer of [`Client::adopt_workflow`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Adoption {
-    pub workflow: WorkflowRef,
-    /// The fencing token of this ownership: `Fence::owner(id, epoch)`.
-    pub epoch: u64,
-    /// Who owned it before ("" when nobody did).
-    pub previous_owner: String,
-}
 
 impl Client {
     /// Claims the oldest ready task (PENDING, dependencies completed, past its backoff, its

@@ -6,7 +6,6 @@ use cairn_api::v1 as pb;
 use serde_json::Value;
 use tonic::Status;
 
-use super::claims::Claimed;
 use super::options::*;
 use super::types::*;
 use crate::error::{Error, Result};

@@ -18,7 +18,6 @@ use cairn_api::v1::workflows_client::WorkflowsClient;
 use serde_json::Value;
 use tonic::transport::Channel;
 
-pub use claims::{Adoption, ClaimOptions, Claimed, RunResult};
 pub use namespace::{NamespaceLimits, NamespaceQuota, NamespaceUsage};
 pub use options::*;
 pub use types::*;

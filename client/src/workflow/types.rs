@@ -195,3 +195,61 @@ pub struct UpsertedTasks {
     pub tasks: Vec<TaskRef>,
     pub revision: u64,
 }
+
+/// What [`crate::Client::claim_task`] takes: one workflow's tasks or a whole namespace's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimOptions {
+    /// Unset: `"default"`.
+    pub namespace: Option<String>,
+    pub workflow_id: Option<String>,
+    /// Only tasks of these kinds; empty: any.
+    pub kinds: Vec<String>,
+}
+
+impl ClaimOptions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+    pub fn workflow(mut self, workflow_id: impl Into<String>) -> Self {
+        self.workflow_id = Some(workflow_id.into());
+        self
+    }
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kinds.push(kind.into());
+        self
+    }
+}
+
+/// The answer of [`crate::Client::claim_task`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    /// The task now RUNNING under the caller's lease (its `claim` finishes it), or None when
+    /// no task was ready.
+    pub task: Option<Task>,
+    /// With no task: when the earliest backed-off task becomes claimable.
+    pub next_ready_ms: Option<u64>,
+    pub revision: u64,
+}
+
+/// How a claimed run ended, for [`crate::Client::finish_task`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunResult {
+    /// COMPLETED with this output.
+    Completed(Value),
+    /// Failed: retried under the task's policy, else FAILED with this error.
+    Failed(Value),
+}
+
+/// The answer of [`crate::Client::adopt_workflow`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adoption {
+    pub workflow: WorkflowRef,
+    /// The fencing token of this ownership: `Fence::owner(id, epoch)`.
+    pub epoch: u64,
+    /// Who owned it before ("" when nobody did).
+    pub previous_owner: String,
+}
