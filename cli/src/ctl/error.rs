@@ -131,6 +131,15 @@ impl From<cairn_client::Error> for CtlError {
                 kind: "failed_precondition".into(),
                 message: m,
             },
+            E::StaleClaim(m) => CtlError::Refused {
+                kind: meta::kind::STALE_CLAIM.into(),
+                message: m,
+            },
+            E::Owned(m) => CtlError::Refused {
+                kind: meta::kind::OWNED.into(),
+                message: m,
+            },
+            E::LeaseNotFound(m) => CtlError::NotFound(m),
             other => CtlError::Other(other.to_string()),
         }
     }

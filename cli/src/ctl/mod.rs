@@ -8,6 +8,7 @@
 
 mod alarm;
 mod backup;
+mod claims;
 mod cluster;
 mod conn;
 mod coord;
@@ -16,6 +17,7 @@ mod namespace;
 mod output;
 mod role;
 mod workflow;
+mod workflow_view;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -291,6 +293,7 @@ async fn dispatch(args: CtlArgs) -> CtlResult<(Report, Option<CtlError>)> {
             id,
             members,
         } => backup::restore(file, data_dir, id, members, keys(encryption_key_file)?).await?,
+        CtlCmd::Workflow { cmd } if claims::handles(&cmd) => claims::run(&client()?, cmd).await?,
         CtlCmd::Workflow { cmd } => workflow::run(&client()?, cmd).await?,
         CtlCmd::Namespace { cmd } => namespace::run(&client()?, cmd).await?,
         CtlCmd::Checkpoint { cmd } => coord::checkpoint(&client()?, cmd).await?,

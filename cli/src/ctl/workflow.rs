@@ -1,11 +1,12 @@
 //! `cairn ctl workflow get | list | history | transition`, through cairn-client's typed API
 //! (leader discovery and retries included).
 
-use cairn_client::{Client, HistoryEvent, ListOptions, Target, Task, Workflow};
+use cairn_client::{Client, ListOptions, Target};
 use serde_json::{Value, json};
 
 use super::error::{CtlError, CtlResult};
 use super::output::{Report, table, time_ms};
+use super::workflow_view::{event_json, task_json, workflow_json, workflow_rows};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum WorkflowCmd {
@@ -54,79 +55,54 @@ pub enum WorkflowCmd {
         #[arg(long, default_value = "")]
         reason: String,
     },
-}
-
-fn workflow_json(w: &Workflow) -> Value {
-    json!({
-        "id": w.id,
-        "namespace": w.namespace,
-        "definition": w.definition,
-        "definition_version": w.definition_version,
-        "status": w.status,
-        "version": w.version,
-        "create_revision": w.create_revision,
-        "mod_revision": w.mod_revision,
-        "created_ms": w.created_ms,
-        "updated_ms": w.updated_ms,
-        "started_ms": w.started_ms,
-        "finished_ms": w.finished_ms,
-        "metadata": w.metadata,
-        "labels": w.labels,
-        "owner_id": w.owner_id,
-    })
-}
-
-fn task_json(t: &Task) -> Value {
-    json!({
-        "id": t.id,
-        "name": t.name,
-        "status": t.status.as_str(),
-        "attempts": t.attempts,
-        "dependencies": t.dependencies,
-        "version": t.version,
-        "agent_id": t.agent_id,
-    })
-}
-
-fn event_json(e: &HistoryEvent) -> Value {
-    json!({
-        "version": e.version,
-        "revision": e.revision,
-        "time_ms": e.time_ms,
-        "kind": e.kind.as_str(),
-        "from": e.from,
-        "to": e.to,
-        "event": e.event,
-        "actor": e.actor,
-        "reason": e.reason,
-    })
-}
-
-fn workflow_rows(ws: &[Workflow]) -> String {
-    let rows: Vec<Vec<String>> = ws
-        .iter()
-        .map(|w| {
-            vec![
-                w.id.clone(),
-                w.status.clone(),
-                w.version.to_string(),
-                format!("{}@{}", w.definition, w.definition_version),
-                w.namespace.clone(),
-                time_ms(w.updated_ms),
-            ]
-        })
-        .collect();
-    table(
-        &[
-            "ID",
-            "STATUS",
-            "VERSION",
-            "DEFINITION",
-            "NAMESPACE",
-            "UPDATED",
-        ],
-        &rows,
-    )
+    /// Workflows whose owner's lease ended and that nobody adopted since.
+    Orphans {
+        #[arg(long)]
+        namespace: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Own a workflow under a lease (an orphan, or one nobody owns); prints the epoch that
+    /// fences the previous owner out.
+    Adopt {
+        id: String,
+        #[arg(long)]
+        owner: String,
+        /// The lease to own it under (`cairn ctl lease grant`).
+        #[arg(long)]
+        lease: u64,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Claim the oldest ready task of a namespace (or one workflow) under a lease.
+    Claim {
+        #[arg(long)]
+        agent: String,
+        #[arg(long)]
+        lease: u64,
+        #[arg(long)]
+        namespace: Option<String>,
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Only tasks of these kinds (repeat or comma-separate).
+        #[arg(long, value_delimiter = ',')]
+        kind: Vec<String>,
+    },
+    /// End a claimed run: completed with --output, or failed with --error (retried under
+    /// the task's policy).
+    Finish {
+        workflow: String,
+        task: String,
+        /// The claim token `claim` printed.
+        #[arg(long)]
+        claim: u64,
+        /// JSON output of a completed run.
+        #[arg(long, conflicts_with = "error")]
+        output: Option<String>,
+        /// JSON error of a failed run.
+        #[arg(long)]
+        error: Option<String>,
+    },
 }
 
 pub async fn run(client: &Client, cmd: WorkflowCmd) -> CtlResult<Report> {
@@ -157,6 +133,10 @@ pub async fn run(client: &Client, cmd: WorkflowCmd) -> CtlResult<Report> {
             j["tasks"] = d.tasks.iter().map(task_json).collect();
             Ok(Report::new(j, human))
         }
+        WorkflowCmd::Orphans { .. }
+        | WorkflowCmd::Adopt { .. }
+        | WorkflowCmd::Claim { .. }
+        | WorkflowCmd::Finish { .. } => Err(CtlError::Usage("a claim command (see claims)".into())),
         WorkflowCmd::List {
             status,
             namespace,
