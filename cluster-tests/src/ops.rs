@@ -133,18 +133,31 @@ pub fn metric(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
 /// A `cairn serve` process that is killed when dropped (and, through PDEATHSIG, when the test
 /// process dies).
 pub struct ServeProc {
-    child: std::process::Child,
+    _proc: CairnProc,
 }
 
 impl ServeProc {
+    pub fn spawn(args: &[String], log: &Path) -> anyhow::Result<Self> {
+        let mut all = vec!["serve".to_string()];
+        all.extend_from_slice(args);
+        CairnProc::spawn(&all, log).map(|p| Self { _proc: p })
+    }
+}
+
+/// Any `cairn` process (e.g. `cairn bench --workload claim` workers), output appended to
+/// `log`; killed with SIGKILL when dropped (and, through PDEATHSIG, when the test dies).
+pub struct CairnProc {
+    child: std::process::Child,
+}
+
+impl CairnProc {
     pub fn spawn(args: &[String], log: &Path) -> anyhow::Result<Self> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)?;
         let mut cmd = std::process::Command::new(cairn_bin()?);
-        cmd.arg("serve")
-            .args(args)
+        cmd.args(args)
             .env("CAIRN_LOG", "info,openraft=info")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -158,14 +171,25 @@ impl ServeProc {
             });
         }
         Ok(Self {
-            child: cmd.spawn().context("spawn cairn serve")?,
+            child: cmd
+                .spawn()
+                .with_context(|| format!("spawn cairn {}", args.join(" ")))?,
         })
+    }
+
+    /// kill -9, and reap it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 }
 
-impl Drop for ServeProc {
+impl Drop for CairnProc {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }

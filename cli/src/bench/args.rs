@@ -21,6 +21,8 @@ pub enum Workload {
     Get,
     /// Compare-and-swap transactions on `--keys` hot keys (`--api etcd`).
     Cas,
+    /// Task claim+finish cycles of workers, each under its own lease (see `claims`).
+    Claim,
 }
 
 /// Which client API drives the workload.
@@ -44,6 +46,7 @@ impl Workload {
             Workload::ElectionFailover => "election-failover",
             Workload::Get => "get",
             Workload::Cas => "cas",
+            Workload::Claim => "claim",
         }
     }
 }
@@ -111,6 +114,21 @@ pub struct BenchArgs {
     /// Failovers measured (election-failover).
     #[arg(long, default_value_t = 5)]
     pub(super) failover_rounds: u64,
+    /// Namespace whose tasks the workers claim (claim).
+    #[arg(long, default_value = "bench-claims")]
+    pub(super) namespace: String,
+    /// Tasks of each prepared workflow (claim; prepares --workflows workflows).
+    #[arg(long, default_value_t = 100)]
+    pub(super) tasks_per_workflow: u64,
+    /// How long a worker "runs" each claimed task (claim).
+    #[arg(long, default_value_t = 0)]
+    pub(super) task_ms: u64,
+    /// Claim tasks that exist already instead of preparing new ones (claim workers).
+    #[arg(long)]
+    pub(super) no_prepare: bool,
+    /// Worker id prefix (claim): workers are <agent>-<n>.
+    #[arg(long, default_value = "bench")]
+    pub(super) agent: String,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 
 mod args;
 mod checkpoint;
+mod claims;
 mod coord;
 mod etcd;
 mod latency;
@@ -86,6 +87,37 @@ async fn spawn_cairn(args: &BenchArgs) -> anyhow::Result<(Instant, Tasks)> {
                 .await
                 .context("preparing workflows")?
         }
+        Workload::Claim if !args.no_prepare => {
+            claims::prepare(
+                &shared,
+                &args.namespace,
+                args.workflows,
+                args.tasks_per_workflow,
+                prepare_concurrency,
+            )
+            .await?
+        }
+        Workload::Claim => {}
+    }
+    let mut claim_workers = Vec::new();
+    if args.workload == Workload::Claim {
+        for n in 0..args.clients {
+            let client = if args.client_per_task {
+                args.endpoints.connect()?
+            } else {
+                shared.clone()
+            };
+            let worker = claims::ClaimCycle::new(
+                client,
+                format!("{}-{n}", args.agent),
+                Duration::from_millis(args.lease_ttl_ms),
+                &args.namespace,
+                Duration::from_millis(args.task_ms),
+            )
+            .await
+            .context("granting a worker's lease")?;
+            claim_workers.push(worker);
+        }
     }
     let measure_start = Instant::now() + Duration::from_secs(args.warmup_secs);
     let end = measure_start + Duration::from_secs(args.duration_secs);
@@ -99,6 +131,10 @@ async fn spawn_cairn(args: &BenchArgs) -> anyhow::Result<(Instant, Tasks)> {
         };
         let hist = histogram()?;
         tasks.push(match args.workload {
+            Workload::Claim => match claim_workers.pop() {
+                Some(w) => tokio::spawn(closed_loop(w, hist, measure_start, end)),
+                None => bail!("no claim worker left"),
+            },
             Workload::Lock => tokio::spawn(closed_loop(
                 coord::LockCycle::new(client, args.lock_names),
                 hist,
@@ -233,6 +269,11 @@ async fn report(args: &BenchArgs, tasks: Tasks, measure_start: Instant) -> anyho
         }
         Workload::Get => format!("\"keys\":{},\"value_size\":{}", args.keys, args.value_size),
         Workload::Cas => format!("\"keys\":{},\"conflicts\":{conflicts}", args.keys),
+        Workload::Claim => format!(
+            "\"namespace\":{},\"task_ms\":{},\"empty\":{conflicts}",
+            serde_json::Value::from(args.namespace.as_str()),
+            args.task_ms
+        ),
         Workload::Transition => format!(
             "\"workflows\":{},\"expected_version\":{},\"conflicts\":{conflicts}",
             args.workflows, args.expected_version

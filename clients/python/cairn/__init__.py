@@ -26,13 +26,18 @@ Module map (public modules first; ``_``-modules are internal):
                             :class:`TlsOptions`, :class:`Credentials`
 ``cairn.errors``            :class:`CairnError` and every typed error under it
 ``cairn.pending``           :class:`PendingWrite` (carried by :class:`OutcomeUnknown`)
-``cairn.fence``             :class:`Fence`: a lock token or election term a write carries
+``cairn.fence``             :class:`Fence`: a lock token, election term or workflow owner's
+                            epoch a write carries
 ``cairn.kv``                KV API (put/get/delete/range/scan) and its result types
 ``cairn.definitions``       workflow definitions: types and register/get/list
 ``cairn.workflows``         workflows API: create/upsert, get, list/iterate, count,
-                            transition, update, delete, history, compaction
-``cairn.workflow_types``    what the workflows API returns (Workflow, WorkflowRef, ...)
-``cairn.tasks``             tasks: TaskSpec/Task/TaskStatus, bulk upsert, list, ready
+                            transition, update, delete, history, compaction; adoption
+                            under a lease, orphaned workflows
+``cairn.workflow_types``    what the workflows API returns (Workflow, WorkflowRef,
+                            Adoption, ...)
+``cairn.tasks``             tasks: TaskSpec/Task/TaskStatus/RetryPolicy, bulk upsert, list,
+                            ready; claimed runs under a lease (claim_task -> Claimed,
+                            finish_task)
 ``cairn.namespaces``        namespace limits and quota
 ``cairn.leases``            leases: grant, revoke, keep-alive in the background (KeepAlive),
                             time-to-live with attachments, list
@@ -104,10 +109,12 @@ from cairn.errors import (
     NotHolder,
     NotWaiting,
     OutcomeUnknown,
+    Owned,
     PermissionDenied,
     ResourceExhausted,
     RevisionMismatch,
     RpcError,
+    StaleClaim,
     StaleFence,
     Timeout,
     Unauthenticated,
@@ -121,7 +128,7 @@ from cairn.leases import KeepAlive, LeaseAttachment, LeaseDetails, LeaseInfo
 from cairn.locks import Holder, LockAcquire, LockGuard, LockState
 from cairn.namespaces import NamespaceLimits, NamespaceQuota, NamespaceUsage
 from cairn.pending import PendingWrite
-from cairn.tasks import Task, TaskRef, TaskSpec, TaskStatus, UpsertedTasks
+from cairn.tasks import Claimed, RetryPolicy, Task, TaskRef, TaskSpec, TaskStatus, UpsertedTasks
 from cairn.watch import WatchSnapshot, WatchStream
 from cairn.watch_types import (
     CheckpointDeleted,
@@ -155,6 +162,7 @@ from cairn.watch_types import (
     WorkflowSelector,
 )
 from cairn.workflow_types import (
+    Adoption,
     CreatedWorkflow,
     DeletedWorkflow,
     HistoryEvent,
@@ -171,6 +179,7 @@ from cairn.workflow_types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Adoption",
     "AlreadyExists",
     "BreakerState",
     "CairnError",
@@ -184,6 +193,7 @@ __all__ = [
     "CheckpointSelector",
     "CircuitBreaker",
     "CircuitOpen",
+    "Claimed",
     "Client",
     "ClientConfig",
     "ClientSettings",
@@ -234,6 +244,7 @@ __all__ = [
     "NotHolder",
     "NotWaiting",
     "OutcomeUnknown",
+    "Owned",
     "PendingWrite",
     "PermissionDenied",
     "Progress",
@@ -241,10 +252,12 @@ __all__ = [
     "RegisteredDefinition",
     "ResourceExhausted",
     "RetentionPolicy",
+    "RetryPolicy",
     "RevisionMismatch",
     "RpcError",
     "SavedCheckpoint",
     "SortBy",
+    "StaleClaim",
     "StaleFence",
     "Task",
     "TaskChanged",

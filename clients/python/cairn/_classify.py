@@ -22,10 +22,12 @@ from cairn.errors import (
     NotFound,
     NotHolder,
     NotWaiting,
+    Owned,
     PermissionDenied,
     ResourceExhausted,
     RevisionMismatch,
     RpcError,
+    StaleClaim,
     StaleFence,
     Unauthenticated,
     VersionConflict,
@@ -173,6 +175,10 @@ def _failed_precondition(status: Status) -> CairnError:
         return NotHolder(msg, **kw)
     elif kind == meta.kind.NOT_WAITING:
         return NotWaiting(msg, **kw)
+    elif kind == meta.kind.STALE_CLAIM:
+        return StaleClaim(msg, **kw)
+    elif kind == meta.kind.OWNED:
+        return Owned(msg, **kw)
     elif kind in (meta.kind.ILLEGAL_TRANSITION, meta.kind.TASK_ILLEGAL_TRANSITION):
         current_status = status.meta(meta.CURRENT_STATUS)
         if current_status is not None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 LEADER = "cairn-leader"
 #: A machine-readable error kind (see :mod:`kind`).
 ERROR_KIND = "cairn-error"
-#: On a revision mismatch (and a stale fence): the key's current revision (the current token).
+#: On a revision mismatch (and a stale fence): the key's current revision (the current token,
+#: term or owner epoch).
 CURRENT_REVISION = "cairn-current-revision"
 #: On a version conflict: the workflow's (or task's) current version.
 CURRENT_VERSION = "cairn-current-version"
@@ -38,6 +39,9 @@ class kind:  # noqa: N801 - a namespace mirroring the Rust module `meta::kind`
     NOT_HOLDER = "not_holder"
     NOT_WAITING = "not_waiting"
     STALE_FENCE = "stale_fence"
+    STALE_CLAIM = "stale_claim"
+    OWNED = "owned"
+    WRONG_NAMESPACE = "wrong_namespace"
     WAIT_TIMEOUT = "wait_timeout"
     INTEGRITY = "integrity"
     NOT_LEADER = "not_leader"

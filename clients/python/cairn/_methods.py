@@ -60,6 +60,11 @@ COMPACT_HISTORY = unary(
 )
 UPSERT_TASKS = unary(_WF, "Workflows", "UpsertTasks", wf.UpsertTasksRequest, wf.UpsertTasksResponse)
 LIST_TASKS = unary(_WF, "Workflows", "ListTasks", wf.ListTasksRequest, wf.ListTasksResponse)
+CLAIM_TASK = unary(_WF, "Workflows", "ClaimTask", wf.ClaimTaskRequest, wf.ClaimTaskResponse)
+FINISH_TASK = unary(_WF, "Workflows", "FinishTask", wf.FinishTaskRequest, wf.FinishTaskResponse)
+ADOPT_WORKFLOW = unary(
+    _WF, "Workflows", "AdoptWorkflow", wf.AdoptWorkflowRequest, wf.AdoptWorkflowResponse
+)
 SET_NAMESPACE_LIMITS = unary(
     _WF,
     "Workflows",

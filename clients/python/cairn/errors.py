@@ -30,10 +30,12 @@ __all__ = [
     "NotHolder",
     "NotWaiting",
     "OutcomeUnknown",
+    "Owned",
     "PermissionDenied",
     "ResourceExhausted",
     "RevisionMismatch",
     "RpcError",
+    "StaleClaim",
     "StaleFence",
     "Timeout",
     "Unauthenticated",
@@ -129,8 +131,9 @@ class DataLoss(CairnError):
 
 
 class StaleFence(CairnError):
-    """A fenced write was refused: its lock token (or election term) is no longer current.
-    ``current`` is the current token or term (0 when nobody holds it). Nothing was written."""
+    """A fenced write was refused: its lock token (election term, workflow owner's epoch) is
+    no longer current. ``current`` is the current token, term or epoch (0 when nobody holds
+    it, or the workflow is orphaned). Nothing was written."""
 
     def __init__(self, message: str, *, current: int, **kw: Any) -> None:
         super().__init__(message, **kw)
@@ -140,6 +143,15 @@ class StaleFence(CairnError):
 class NotHolder(CairnError):
     """A release, refresh, resign or proclaim by someone who does not hold that lock (or lead
     that election) with that token (or term)."""
+
+
+class StaleClaim(CairnError):
+    """A finish of a claimed run that no longer runs under that claim: its lease ended, or
+    the task was changed or claimed again. The run's result was not stored."""
+
+
+class Owned(CairnError):
+    """Adopting a workflow that another owner holds under a live lease. Nothing changed."""
 
 
 class NotWaiting(CairnError):

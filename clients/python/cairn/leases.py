@@ -2,7 +2,8 @@
 the background, time-to-live with what a lease keeps alive, and the list of live leases.
 
 A lease lives until it is revoked or until it is not renewed for its TTL; ending it releases
-everything attached to it (locks held or waited for, leaderships and candidacies) at once.
+everything attached to it (locks held or waited for, leaderships and candidacies) at once,
+retries or fails the task runs claimed under it, and orphans the workflows owned under it.
 Grant and revoke are writes with idempotency headers like every write.
 
 ::
@@ -47,13 +48,16 @@ class LeaseInfo:
 @dataclass(frozen=True, slots=True)
 class LeaseAttachment:
     """Something a lease keeps alive: exactly one of ``lock``, ``election`` (with ``owner``,
-    the lock owner or election candidate) and ``key`` (put with the lease through the etcd
-    API) is set."""
+    the lock owner or election candidate), ``key`` (put with the lease through the etcd
+    API), ``task`` (a claimed run, as ``"<workflow id>/<task id>"``) and ``workflow`` (owned
+    under the lease) is set."""
 
     lock: str | None = None
     election: str | None = None
     key: bytes | None = None
     owner: str = ""
+    task: str | None = None
+    workflow: str | None = None
 
     @classmethod
     def from_pb(cls, a: pb.LeaseAttachment) -> LeaseAttachment | None:
@@ -64,6 +68,10 @@ class LeaseAttachment:
             return cls(election=a.election, owner=a.owner)
         if which == "key":
             return cls(key=a.key)
+        if which == "task":
+            return cls(task=a.task)
+        if which == "workflow":
+            return cls(workflow=a.workflow)
         return None
 
 

@@ -1,5 +1,12 @@
 """Tasks of a workflow (agent execution records with dependencies), and their API: bulk
-upsert applied all or nothing, listing, and the ready tasks to start next."""
+upsert applied all or nothing, listing, the ready tasks to start next, and claimed runs.
+
+A worker holds one lease (kept alive with :meth:`~cairn.leases.LeasesApi.keep_alive`), claims
+ready tasks under it (:meth:`TasksApi.claim_task`) and ends each run with the claim's token
+(:meth:`TasksApi.finish_task`). If the worker dies its lease ends and the cluster itself retries
+or fails its runs, as each task's :class:`RetryPolicy` says. Claims and finishes are writes
+with an idempotency key: a retried claim returns the task its first attempt claimed, never a
+second one."""
 
 from __future__ import annotations
 
@@ -12,9 +19,19 @@ from cairn import _methods as m
 from cairn._core import ClientCore
 from cairn._json import Json, bad_reply
 from cairn._proto.cairn.v1 import workflow_pb2 as pb
+from cairn.errors import InvalidArgument
 from cairn.fence import Fence, fence_pb
 
-__all__ = ["Task", "TaskRef", "TaskSpec", "TaskStatus", "TasksApi", "UpsertedTasks"]
+__all__ = [
+    "Claimed",
+    "RetryPolicy",
+    "Task",
+    "TaskRef",
+    "TaskSpec",
+    "TaskStatus",
+    "TasksApi",
+    "UpsertedTasks",
+]
 
 
 class TaskStatus(str, Enum):
@@ -34,6 +51,27 @@ class TaskStatus(str, Enum):
             return cls(s)
         except ValueError:
             raise bad_reply(f"unknown task status {s!r}") from None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a claimed run that fails (finished as failed, or its worker's lease ended) is
+    retried: PENDING again after ``backoff_ms * 2**(attempts - 1)`` (at most an hour) while
+    ``attempts < max_attempts``, else FAILED. The default is one attempt, no retry."""
+
+    max_attempts: int = 1
+    backoff_ms: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 0 or self.backoff_ms < 0:
+            raise InvalidArgument("a retry policy's max_attempts and backoff_ms are not negative")
+
+    @classmethod
+    def from_pb(cls, r: pb.RetryPolicy) -> RetryPolicy:
+        return cls(r.max_attempts, r.backoff_ms)
+
+    def to_pb(self) -> pb.RetryPolicy:
+        return pb.RetryPolicy(max_attempts=self.max_attempts, backoff_ms=self.backoff_ms)
 
 
 @dataclass(frozen=True)
@@ -58,6 +96,13 @@ class Task:
     updated_ms: int
     started_ms: int | None
     finished_ms: int | None
+    #: The lease of the worker running it (0: not claimed).
+    lease_id: int = 0
+    #: The claim that started the current run: :meth:`TasksApi.finish_task`'s token.
+    claim: int = 0
+    retry: RetryPolicy = RetryPolicy()
+    #: Claims skip it before this time (ms since the Unix epoch; a retry's backoff).
+    ready_ms: int = 0
 
     @classmethod
     def from_pb(cls, t: pb.Task) -> Task:
@@ -79,6 +124,10 @@ class Task:
             updated_ms=t.updated_ms,
             started_ms=t.started_ms if t.HasField("started_ms") else None,
             finished_ms=t.finished_ms if t.HasField("finished_ms") else None,
+            lease_id=t.lease_id,
+            claim=t.claim,
+            retry=RetryPolicy.from_pb(t.retry) if t.HasField("retry") else RetryPolicy(),
+            ready_ms=t.ready_ms,
         )
 
 
@@ -86,7 +135,8 @@ class Task:
 class TaskSpec:
     """A task to create or change: fields left None are left alone (a new task starts
     PENDING). ``dependencies`` replaces the dependencies when set. ``expected_version``: the
-    task's current version must be this (0: it must not exist yet)."""
+    task's current version must be this (0: it must not exist yet). ``retry``: how a claimed
+    run of it that fails is retried (:class:`RetryPolicy`)."""
 
     id: str
     name: str | None = None
@@ -98,6 +148,7 @@ class TaskSpec:
     output: Json | None = None
     error: Json | None = None
     expected_version: int | None = None
+    retry: RetryPolicy | None = None
 
     def to_pb(self) -> pb.TaskSpec:
         def text(field: str, v: Json | None) -> str | None:
@@ -113,6 +164,7 @@ class TaskSpec:
             output=text("output", self.output),
             error=text("error", self.error),
             expected_version=self.expected_version,
+            retry=None if self.retry is None else self.retry.to_pb(),
         )
         if self.dependencies is not None:
             spec.dependencies.ids.extend(self.dependencies)
@@ -129,6 +181,37 @@ class TaskRef:
     version: int
     attempts: int
 
+    @classmethod
+    def from_pb(cls, t: pb.TaskRef) -> TaskRef:
+        return cls(t.id, TaskStatus.parse(t.status), t.version, t.attempts)
+
+
+def task_ref(msg: pb.FinishTaskResponse) -> TaskRef:
+    if not msg.HasField("task"):
+        raise bad_reply("task missing")
+    return TaskRef.from_pb(msg.task)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """The answer of :meth:`TasksApi.claim_task`."""
+
+    #: The task now RUNNING under the caller's lease (its ``claim`` finishes it), or None
+    #: when no task was ready.
+    task: Task | None
+    #: With no task: when the earliest backed-off task becomes claimable (ms since the Unix
+    #: epoch); None when no task waits for its backoff either.
+    next_ready_ms: int | None
+    revision: int
+
+    @classmethod
+    def from_pb(cls, r: pb.ClaimTaskResponse) -> Claimed:
+        return cls(
+            Task.from_pb(r.task) if r.HasField("task") else None,
+            r.next_ready_ms if r.HasField("next_ready_ms") else None,
+            r.revision,
+        )
+
 
 @dataclass(frozen=True)
 class UpsertedTasks:
@@ -140,7 +223,7 @@ class UpsertedTasks:
     def from_pb(cls, r: pb.UpsertTasksResponse) -> UpsertedTasks:
         return cls(
             r.workflow_id,
-            [TaskRef(t.id, TaskStatus.parse(t.status), t.version, t.attempts) for t in r.tasks],
+            [TaskRef.from_pb(t) for t in r.tasks],
             r.revision,
         )
 
@@ -189,3 +272,69 @@ class TasksApi(ClientCore):
         """Pending tasks of ``workflow_id`` whose dependencies all completed: the ones to
         start."""
         return await self.list_tasks(workflow_id, ready_only=True)
+
+    async def claim_task(
+        self,
+        agent_id: str,
+        lease_id: int,
+        *,
+        namespace: str | None = None,
+        workflow_id: str | None = None,
+        kinds: Iterable[str] = (),
+    ) -> Claimed:
+        """Claims the oldest ready task (PENDING, dependencies completed, past its backoff,
+        its workflow not terminal and under ``max_concurrent``) of ``namespace`` (default
+        ``"default"``), or only of ``workflow_id``, and only of ``kinds`` when given, for
+        ``agent_id`` under lease ``lease_id``: it becomes RUNNING, its ``claim`` the token
+        that finishes the run. Concurrent claims never get the same task; every retry of one
+        claim carries the same idempotency header, so it answers the task the first attempt
+        claimed. ``Claimed.task`` is None when nothing was ready. LeaseNotFound if the lease
+        is gone."""
+        kind_list = list(kinds)
+        return await self._write(
+            "claim_task",
+            m.CLAIM_TASK,
+            lambda h: pb.ClaimTaskRequest(
+                header=h,
+                namespace=namespace or "",
+                workflow_id=workflow_id,
+                kinds=kind_list,
+                agent_id=agent_id,
+                lease_id=lease_id,
+            ),
+            Claimed.from_pb,
+        )
+
+    async def finish_task(
+        self,
+        workflow_id: str,
+        task_id: str,
+        claim: int,
+        *,
+        output: Json | None = None,
+        error: Json | None = None,
+    ) -> TaskRef:
+        """Ends the run that claim ``claim`` started: COMPLETED with ``output``, or, with
+        ``error`` (any JSON value but None), failed: PENDING again after the task's retry
+        backoff while attempts remain, else FAILED with that error. StaleClaim if the task no
+        longer runs under that claim (its lease ended, it was changed or claimed again): the
+        result is not stored."""
+        if output is not None and error is not None:
+            raise InvalidArgument("finish_task takes output= (completed) or error= (failed)")
+        failed = error is not None
+        out_text = "" if output is None else _json.dumps("output", output)
+        err_text = "" if error is None else _json.dumps("error", error)
+        return await self._write(
+            "finish_task",
+            m.FINISH_TASK,
+            lambda h: pb.FinishTaskRequest(
+                header=h,
+                workflow_id=workflow_id,
+                task_id=task_id,
+                claim=claim,
+                failed=failed,
+                output=out_text,
+                error=err_text,
+            ),
+            task_ref,
+        )

@@ -9,9 +9,11 @@ from enum import Enum
 from cairn import _json
 from cairn._json import JsonObject, bad_reply
 from cairn._proto.cairn.v1 import workflow_pb2 as pb
+from cairn.fence import Fence
 from cairn.tasks import Task
 
 __all__ = [
+    "Adoption",
     "CreatedWorkflow",
     "DeletedWorkflow",
     "HistoryEvent",
@@ -41,6 +43,10 @@ class HistoryKind(str, Enum):
     TRANSITION = "transition"
     UPDATED = "updated"
     ROLLBACK = "rollback"
+    #: The owner's lease ended (the workflow is orphaned).
+    ORPHANED = "orphaned"
+    #: An adoption handed ownership over.
+    ADOPTED = "adopted"
 
     @classmethod
     def from_pb(cls, k: int) -> HistoryKind:
@@ -55,6 +61,8 @@ _HISTORY_KINDS: dict[int, HistoryKind] = {
     pb.HISTORY_KIND_TRANSITION: HistoryKind.TRANSITION,
     pb.HISTORY_KIND_UPDATED: HistoryKind.UPDATED,
     pb.HISTORY_KIND_ROLLBACK: HistoryKind.ROLLBACK,
+    pb.HISTORY_KIND_ORPHANED: HistoryKind.ORPHANED,
+    pb.HISTORY_KIND_ADOPTED: HistoryKind.ADOPTED,
 }
 
 
@@ -74,7 +82,10 @@ class WorkflowRef:
 
 
 def workflow_ref(
-    msg: pb.CreateWorkflowResponse | pb.TransitionWorkflowResponse | pb.UpdateWorkflowResponse,
+    msg: pb.CreateWorkflowResponse
+    | pb.TransitionWorkflowResponse
+    | pb.UpdateWorkflowResponse
+    | pb.AdoptWorkflowResponse,
 ) -> WorkflowRef:
     if not msg.HasField("workflow"):
         raise bad_reply("workflow missing")
@@ -116,6 +127,12 @@ class Workflow:
     routing_strategy: str
     max_concurrent: int
     total_tasks: int
+    #: The lease its owner holds it under (0: not owned under a lease, or orphaned).
+    owner_lease: int = 0
+    #: The owner's fencing token (``Fence.for_owner(id, owner_epoch)``).
+    owner_epoch: int = 0
+    #: While orphaned: when the owner's lease ended (ms since the Unix epoch).
+    orphaned_ms: int | None = None
 
     @classmethod
     def from_pb(cls, w: pb.Workflow) -> Workflow:
@@ -138,7 +155,33 @@ class Workflow:
             routing_strategy=w.routing_strategy,
             max_concurrent=w.max_concurrent,
             total_tasks=w.total_tasks,
+            owner_lease=w.owner_lease,
+            owner_epoch=w.owner_epoch,
+            orphaned_ms=w.orphaned_ms if w.HasField("orphaned_ms") else None,
         )
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """The answer of :meth:`~cairn.workflows.WorkflowsApi.adopt_workflow`: the caller owns
+    the workflow from ``epoch`` on."""
+
+    workflow: WorkflowRef
+    #: The fencing token of this ownership: present it as :attr:`fence` on the owner's writes.
+    epoch: int
+    #: Who owned it before ("" when nobody did).
+    previous_owner: str
+    revision: int
+
+    @property
+    def fence(self) -> Fence:
+        """``Fence.for_owner(workflow id, epoch)``: writes carrying it are refused once
+        someone else adopted the workflow or it was orphaned."""
+        return Fence.for_owner(self.workflow.id, self.epoch)
+
+    @classmethod
+    def from_pb(cls, r: pb.AdoptWorkflowResponse) -> Adoption:
+        return cls(workflow_ref(r), r.epoch, r.previous_owner, r.revision)
 
 
 @dataclass(frozen=True)

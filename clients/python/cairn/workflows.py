@@ -1,11 +1,18 @@
 """The workflow API: create/upsert, read with tasks and progress, list (a page, or an async
 iterator over cursors), count, transition by status or event, update (JSON merge patch,
-labels, fields), delete, history and its compaction.
+labels, fields), delete, history and its compaction, and ownership under a lease.
+
+An orchestrator adopts its workflows under its lease (:meth:`WorkflowsApi.adopt_workflow`)
+and fences its writes with the adoption's epoch (``Adoption.fence``). If its lease ends the
+workflows are orphaned (``list_workflows(orphaned_only=True)``, :meth:`orphaned_workflows`)
+and another orchestrator adopts them; the old owner's fenced writes are then refused
+(StaleFence), and adopting one that someone owns under a live lease raises Owned.
 
 Writes carry idempotency headers like every write; reads are linearizable unless
 ``serializable``. Rejections are typed: NotFound, AlreadyExists, IllegalTransition (with the
 current status and the legal targets), VersionConflict (with the current version),
-FailedPrecondition, InvalidArgument, ResourceExhausted (a namespace limit), StaleFence.
+FailedPrecondition, InvalidArgument, ResourceExhausted (a namespace limit), StaleFence,
+Owned, LeaseNotFound.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from cairn.errors import InvalidArgument
 from cairn.fence import Fence, fence_pb
 from cairn.tasks import Task
 from cairn.workflow_types import (
+    Adoption,
     CreatedWorkflow,
     DeletedWorkflow,
     HistoryEvent,
@@ -142,11 +150,14 @@ class WorkflowsApi(ClientCore):
         limit: int = 0,
         cursor: bytes | None = None,
         with_count: bool = False,
+        orphaned_only: bool = False,
         serializable: bool = False,
     ) -> WorkflowPage:
         """One page of the workflows matching the filters (any of ``statuses``; every label
-        in ``labels``). ``limit`` 0: 100, at most 1000. Pass the page's ``next_cursor`` as
-        ``cursor`` for the next one; :meth:`iter_workflows` does that for you."""
+        in ``labels``; with ``orphaned_only``, only those whose owner's lease ended and that
+        nobody adopted since). ``limit`` 0: 100, at most 1000. Pass the page's
+        ``next_cursor`` as ``cursor`` for the next one; :meth:`iter_workflows` does that for
+        you."""
         req = pb.ListWorkflowsRequest(
             namespace=namespace or "",
             statuses=list(statuses),
@@ -157,6 +168,7 @@ class WorkflowsApi(ClientCore):
             limit=limit,
             cursor=cursor or b"",
             with_count=with_count,
+            orphaned_only=orphaned_only,
             serializable=serializable,
         )
         resp = await self._call("list_workflows", m.LIST_WORKFLOWS, req)
@@ -177,6 +189,7 @@ class WorkflowsApi(ClientCore):
         sort: SortBy = SortBy.CREATED,
         descending: bool = False,
         page_size: int = 0,
+        orphaned_only: bool = False,
         serializable: bool = False,
     ) -> AsyncIterator[Workflow]:
         """Every workflow matching the filters, following cursors page by page. Each page is
@@ -193,6 +206,7 @@ class WorkflowsApi(ClientCore):
                 descending=descending,
                 limit=page_size,
                 cursor=cursor,
+                orphaned_only=orphaned_only,
                 serializable=serializable,
             )
             for w in page.workflows:
@@ -202,6 +216,11 @@ class WorkflowsApi(ClientCore):
             if page.next_cursor == cursor:
                 raise bad_reply("workflow list cursor did not advance")
             cursor = page.next_cursor
+
+    async def orphaned_workflows(self, namespace: str | None = None) -> list[Workflow]:
+        """Every orphaned workflow of ``namespace`` (default ``"default"``): its owner's lease
+        ended and nobody adopted it since, so :meth:`adopt_workflow` may take it over."""
+        return [w async for w in self.iter_workflows(namespace=namespace, orphaned_only=True)]
 
     async def count_workflows(
         self,
@@ -254,6 +273,35 @@ class WorkflowsApi(ClientCore):
                 fence=f,
             ),
             workflow_ref,
+        )
+
+    async def adopt_workflow(
+        self,
+        id: str,
+        owner_id: str,
+        lease_id: int,
+        *,
+        expected_version: int | None = None,
+        reason: str = "",
+    ) -> Adoption:
+        """Owns workflow ``id`` as ``owner_id`` under lease ``lease_id``: allowed while nobody
+        owns it under a live lease (never owned, or orphaned), or the caller already does
+        (then the current epoch is answered again). Otherwise Owned; LeaseNotFound if the
+        lease is gone; VersionConflict if ``expected_version`` is set and differs. Starts a
+        new epoch: writes fenced with the previous owner's (``Fence.for_owner``) are refused
+        from now on. When the lease ends the workflow is orphaned."""
+        return await self._write(
+            "adopt_workflow",
+            m.ADOPT_WORKFLOW,
+            lambda h: pb.AdoptWorkflowRequest(
+                header=h,
+                id=id,
+                owner_id=owner_id,
+                lease_id=lease_id,
+                expected_version=expected_version,
+                reason=reason,
+            ),
+            Adoption.from_pb,
         )
 
     async def pause_workflow(self, id: str, *, reason: str = "") -> WorkflowRef:

@@ -109,6 +109,14 @@ _METHODS: dict[str, tuple[type[Message], type[Message]]] = {
         workflow_pb2.TransitionWorkflowRequest,
         workflow_pb2.TransitionWorkflowResponse,
     ),
+    "cairn.v1.Workflows/ClaimTask": (
+        workflow_pb2.ClaimTaskRequest,
+        workflow_pb2.ClaimTaskResponse,
+    ),
+    "cairn.v1.Workflows/FinishTask": (
+        workflow_pb2.FinishTaskRequest,
+        workflow_pb2.FinishTaskResponse,
+    ),
     "etcdserverpb.Auth/Authenticate": (
         auth_pb2.AuthenticateRequest,
         auth_pb2.AuthenticateResponse,
@@ -118,4 +126,6 @@ _METHODS: dict[str, tuple[type[Message], type[Message]]] = {
 PUT = "cairn.v1.KV/Put"
 GET = "cairn.v1.KV/Get"
 TRANSITION = "cairn.v1.Workflows/TransitionWorkflow"
+CLAIM_TASK = "cairn.v1.Workflows/ClaimTask"
+FINISH_TASK = "cairn.v1.Workflows/FinishTask"
 AUTHENTICATE = "etcdserverpb.Auth/Authenticate"

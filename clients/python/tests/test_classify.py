@@ -18,10 +18,12 @@ from cairn import (
     NotFound,
     NotHolder,
     NotWaiting,
+    Owned,
     PermissionDenied,
     ResourceExhausted,
     RevisionMismatch,
     RpcError,
+    StaleClaim,
     StaleFence,
     Unauthenticated,
     VersionConflict,
@@ -167,6 +169,41 @@ def test_coordination_refusals_are_typed() -> None:
     # A wait that ran out is final; a transport deadline is still retried.
     e = classify(st(C.DEADLINE_EXCEEDED, "not granted", cairn_error="wait_timeout"))
     assert isinstance(e, WaitTimeout)
+
+
+def test_claim_and_ownership_refusals_are_typed() -> None:
+    e = classify(
+        st(
+            C.FAILED_PRECONDITION,
+            "task w/t is not running under claim 5 (current claim 0)",
+            cairn_error="stale_claim",
+        )
+    )
+    assert type(e) is StaleClaim and e.kind == "stale_claim" and "claim 5" in e.message
+    assert e.code == C.FAILED_PRECONDITION
+    e = classify(
+        st(
+            C.FAILED_PRECONDITION,
+            "workflow w is owned by a under live lease 7",
+            cairn_error="owned",
+        )
+    )
+    assert type(e) is Owned and "owned by a" in e.message
+    # A workflow owner's stale epoch is a stale fence like any other.
+    e = classify(
+        st(
+            C.FAILED_PRECONDITION,
+            "stale fence",
+            cairn_error="stale_fence",
+            cairn_current_revision="0",
+        )
+    )
+    assert isinstance(e, StaleFence) and e.current == 0
+    # Claims and adoptions under a lease that ended; a workflow named in another namespace.
+    e = classify(st(C.NOT_FOUND, "lease 7 not found", cairn_error="unknown_lease"))
+    assert isinstance(e, LeaseNotFound)
+    e = classify(st(C.INVALID_ARGUMENT, "w is in a", cairn_error="wrong_namespace"))
+    assert isinstance(e, InvalidArgument) and e.kind == "wrong_namespace"
 
 
 def test_version_conflicts_are_typed_and_not_invented() -> None:

@@ -18,7 +18,17 @@ from cairn._proto.cairn.v1 import kv_pb2, workflow_pb2
 from cairn._proto.etcd.etcdserverpb import auth_pb2
 from cairn.config import ClientSettings
 
-from .fakes import AUTHENTICATE, GET, PUT, TRANSITION, Fail, FakeNode, Ok
+from .fakes import (
+    AUTHENTICATE,
+    CLAIM_TASK,
+    FINISH_TASK,
+    GET,
+    PUT,
+    TRANSITION,
+    Fail,
+    FakeNode,
+    Ok,
+)
 
 C = grpc.StatusCode
 FAST: ClientSettings = {"backoff_base": 0.001, "backoff_max": 0.01, "request_timeout": 1.0}
@@ -287,3 +297,47 @@ async def test_closed_client_refuses_calls(nodes: list[FakeNode]) -> None:
     await c.close()
     with pytest.raises(cairn.Unavailable, match="closed"):
         await c.get("k")
+
+
+async def test_a_retried_claim_sends_the_same_header(nodes: list[FakeNode]) -> None:
+    """A claim is a write: its retries carry one header, so the cluster answers every retry
+    with the task the first attempt claimed (here: the fake answers by sequence)."""
+    n = nodes[0]
+    left = [2]
+
+    def claim(req: Any, md: dict[str, str]) -> Ok | Fail:
+        if left[0] > 0:
+            left[0] -= 1
+            return Fail(C.UNAVAILABLE, "leader changing")
+        task = workflow_pb2.Task(
+            workflow_id="w",
+            id=f"t{req.header.sequence}",
+            status="RUNNING",
+            agent_id=req.agent_id,
+            lease_id=req.lease_id,
+            claim=77,
+            attempts=1,
+        )
+        return Ok(workflow_pb2.ClaimTaskResponse(task=task, revision=77))
+
+    n.handlers[CLAIM_TASK] = claim
+    n.handlers[FINISH_TASK] = lambda req, md: Fail(
+        C.FAILED_PRECONDITION,
+        "task w/t1 is not running under claim 76 (current claim 77)",
+        (("cairn-error", "stale_claim"),),
+    )
+    async with cairn.Client([n.addr], **FAST) as c:
+        got = await c.claim_task("agent-1", 9, namespace="ns", kinds=["etl"])
+        assert got.task is not None and (got.task.id, got.task.claim) == ("t1", 77)
+        claims = n.calls(CLAIM_TASK)
+        assert len(claims) == 3
+        assert {header_of(s) for s in claims} == {(c.client_id, 1, 1)}
+        r = claims[0].request
+        assert (r.namespace, list(r.kinds), r.agent_id, r.lease_id) == ("ns", ["etl"], "agent-1", 9)
+        assert not r.HasField("workflow_id")
+        # A stale claim is a definite answer: not retried, nothing in flight afterwards.
+        with pytest.raises(cairn.StaleClaim):
+            await c.finish_task("w", "t1", 76, output={"ok": True})
+        assert len(n.calls(FINISH_TASK)) == 1
+        assert header_of(n.calls(FINISH_TASK)[0]) == (c.client_id, 2, 2)
+        assert c._sequencer.in_flight() == frozenset()

@@ -20,16 +20,20 @@ class Lease(_message.Message):
     def __init__(self, id: _Optional[int] = ..., ttl_ms: _Optional[int] = ..., expires_ms: _Optional[int] = ..., remaining_ms: _Optional[int] = ...) -> None: ...
 
 class LeaseAttachment(_message.Message):
-    __slots__ = ("lock", "election", "key", "owner")
+    __slots__ = ("lock", "election", "key", "task", "workflow", "owner")
     LOCK_FIELD_NUMBER: _ClassVar[int]
     ELECTION_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
     lock: str
     election: str
     key: bytes
+    task: str
+    workflow: str
     owner: str
-    def __init__(self, lock: _Optional[str] = ..., election: _Optional[str] = ..., key: _Optional[bytes] = ..., owner: _Optional[str] = ...) -> None: ...
+    def __init__(self, lock: _Optional[str] = ..., election: _Optional[str] = ..., key: _Optional[bytes] = ..., task: _Optional[str] = ..., workflow: _Optional[str] = ..., owner: _Optional[str] = ...) -> None: ...
 
 class LeaseGrantRequest(_message.Message):
     __slots__ = ("header", "ttl_ms", "id")

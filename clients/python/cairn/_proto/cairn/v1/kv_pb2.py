@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11\x63\x61irn/v1/kv.proto\x12\x08\x63\x61irn.v1\"N\n\rRequestHeader\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\x18\n\x10\x66irst_incomplete\x18\x03 \x01(\x04\"D\n\x05\x46\x65nce\x12\x0e\n\x04lock\x18\x01 \x01(\tH\x00\x12\x12\n\x08\x65lection\x18\x02 \x01(\tH\x00\x12\r\n\x05token\x18\x03 \x01(\x04\x42\x08\n\x06target\"f\n\x08KeyValue\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x17\n\x0f\x63reate_revision\x18\x03 \x01(\x04\x12\x14\n\x0cmod_revision\x18\x04 \x01(\x04\x12\x0f\n\x07version\x18\x05 \x01(\x04\"\xa7\x01\n\nPutRequest\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x17.cairn.v1.RequestHeader\x12\x0b\n\x03key\x18\x02 \x01(\x0c\x12\r\n\x05value\x18\x03 \x01(\x0c\x12\x1e\n\x11\x65xpected_revision\x18\x04 \x01(\x04H\x00\x88\x01\x01\x12\x1e\n\x05\x66\x65nce\x18\x05 \x01(\x0b\x32\x0f.cairn.v1.FenceB\x14\n\x12_expected_revision\"\x1f\n\x0bPutResponse\x12\x10\n\x08revision\x18\x01 \x01(\x04\"/\n\nGetRequest\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\x14\n\x0cserializable\x18\x02 \x01(\x08\"K\n\x0bGetResponse\x12#\n\x02kv\x18\x01 \x01(\x0b\x32\x12.cairn.v1.KeyValueH\x00\x88\x01\x01\x12\x10\n\x08revision\x18\x02 \x01(\x04\x42\x05\n\x03_kv\"\x9b\x01\n\rDeleteRequest\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x17.cairn.v1.RequestHeader\x12\x0b\n\x03key\x18\x02 \x01(\x0c\x12\x1e\n\x11\x65xpected_revision\x18\x03 \x01(\x04H\x00\x88\x01\x01\x12\x1e\n\x05\x66\x65nce\x18\x04 \x01(\x0b\x32\x0f.cairn.v1.FenceB\x14\n\x12_expected_revision\"3\n\x0e\x44\x65leteResponse\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\x08\"X\n\x0cRangeRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\x0c\x12\x13\n\x0bstart_after\x18\x02 \x01(\x0c\x12\r\n\x05limit\x18\x03 \x01(\r\x12\x14\n\x0cserializable\x18\x04 \x01(\x08\"T\n\rRangeResponse\x12\x1f\n\x03kvs\x18\x01 \x03(\x0b\x32\x12.cairn.v1.KeyValue\x12\x10\n\x08next_key\x18\x02 \x01(\x0c\x12\x10\n\x08revision\x18\x03 \x01(\x04\x32\xe3\x01\n\x02KV\x12\x32\n\x03Put\x12\x14.cairn.v1.PutRequest\x1a\x15.cairn.v1.PutResponse\x12\x32\n\x03Get\x12\x14.cairn.v1.GetRequest\x1a\x15.cairn.v1.GetResponse\x12;\n\x06\x44\x65lete\x12\x17.cairn.v1.DeleteRequest\x1a\x18.cairn.v1.DeleteResponse\x12\x38\n\x05Range\x12\x16.cairn.v1.RangeRequest\x1a\x17.cairn.v1.RangeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11\x63\x61irn/v1/kv.proto\x12\x08\x63\x61irn.v1\"N\n\rRequestHeader\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\x18\n\x10\x66irst_incomplete\x18\x03 \x01(\x04\"X\n\x05\x46\x65nce\x12\x0e\n\x04lock\x18\x01 \x01(\tH\x00\x12\x12\n\x08\x65lection\x18\x02 \x01(\tH\x00\x12\x12\n\x08workflow\x18\x04 \x01(\tH\x00\x12\r\n\x05token\x18\x03 \x01(\x04\x42\x08\n\x06target\"f\n\x08KeyValue\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x17\n\x0f\x63reate_revision\x18\x03 \x01(\x04\x12\x14\n\x0cmod_revision\x18\x04 \x01(\x04\x12\x0f\n\x07version\x18\x05 \x01(\x04\"\xa7\x01\n\nPutRequest\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x17.cairn.v1.RequestHeader\x12\x0b\n\x03key\x18\x02 \x01(\x0c\x12\r\n\x05value\x18\x03 \x01(\x0c\x12\x1e\n\x11\x65xpected_revision\x18\x04 \x01(\x04H\x00\x88\x01\x01\x12\x1e\n\x05\x66\x65nce\x18\x05 \x01(\x0b\x32\x0f.cairn.v1.FenceB\x14\n\x12_expected_revision\"\x1f\n\x0bPutResponse\x12\x10\n\x08revision\x18\x01 \x01(\x04\"/\n\nGetRequest\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\x14\n\x0cserializable\x18\x02 \x01(\x08\"K\n\x0bGetResponse\x12#\n\x02kv\x18\x01 \x01(\x0b\x32\x12.cairn.v1.KeyValueH\x00\x88\x01\x01\x12\x10\n\x08revision\x18\x02 \x01(\x04\x42\x05\n\x03_kv\"\x9b\x01\n\rDeleteRequest\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x17.cairn.v1.RequestHeader\x12\x0b\n\x03key\x18\x02 \x01(\x0c\x12\x1e\n\x11\x65xpected_revision\x18\x03 \x01(\x04H\x00\x88\x01\x01\x12\x1e\n\x05\x66\x65nce\x18\x04 \x01(\x0b\x32\x0f.cairn.v1.FenceB\x14\n\x12_expected_revision\"3\n\x0e\x44\x65leteResponse\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\x08\"X\n\x0cRangeRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\x0c\x12\x13\n\x0bstart_after\x18\x02 \x01(\x0c\x12\r\n\x05limit\x18\x03 \x01(\r\x12\x14\n\x0cserializable\x18\x04 \x01(\x08\"T\n\rRangeResponse\x12\x1f\n\x03kvs\x18\x01 \x03(\x0b\x32\x12.cairn.v1.KeyValue\x12\x10\n\x08next_key\x18\x02 \x01(\x0c\x12\x10\n\x08revision\x18\x03 \x01(\x04\x32\xe3\x01\n\x02KV\x12\x32\n\x03Put\x12\x14.cairn.v1.PutRequest\x1a\x15.cairn.v1.PutResponse\x12\x32\n\x03Get\x12\x14.cairn.v1.GetRequest\x1a\x15.cairn.v1.GetResponse\x12;\n\x06\x44\x65lete\x12\x17.cairn.v1.DeleteRequest\x1a\x18.cairn.v1.DeleteResponse\x12\x38\n\x05Range\x12\x16.cairn.v1.RangeRequest\x1a\x17.cairn.v1.RangeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,25 +34,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REQUESTHEADER']._serialized_start=31
   _globals['_REQUESTHEADER']._serialized_end=109
   _globals['_FENCE']._serialized_start=111
-  _globals['_FENCE']._serialized_end=179
-  _globals['_KEYVALUE']._serialized_start=181
-  _globals['_KEYVALUE']._serialized_end=283
-  _globals['_PUTREQUEST']._serialized_start=286
-  _globals['_PUTREQUEST']._serialized_end=453
-  _globals['_PUTRESPONSE']._serialized_start=455
-  _globals['_PUTRESPONSE']._serialized_end=486
-  _globals['_GETREQUEST']._serialized_start=488
-  _globals['_GETREQUEST']._serialized_end=535
-  _globals['_GETRESPONSE']._serialized_start=537
-  _globals['_GETRESPONSE']._serialized_end=612
-  _globals['_DELETEREQUEST']._serialized_start=615
-  _globals['_DELETEREQUEST']._serialized_end=770
-  _globals['_DELETERESPONSE']._serialized_start=772
-  _globals['_DELETERESPONSE']._serialized_end=823
-  _globals['_RANGEREQUEST']._serialized_start=825
-  _globals['_RANGEREQUEST']._serialized_end=913
-  _globals['_RANGERESPONSE']._serialized_start=915
-  _globals['_RANGERESPONSE']._serialized_end=999
-  _globals['_KV']._serialized_start=1002
-  _globals['_KV']._serialized_end=1229
+  _globals['_FENCE']._serialized_end=199
+  _globals['_KEYVALUE']._serialized_start=201
+  _globals['_KEYVALUE']._serialized_end=303
+  _globals['_PUTREQUEST']._serialized_start=306
+  _globals['_PUTREQUEST']._serialized_end=473
+  _globals['_PUTRESPONSE']._serialized_start=475
+  _globals['_PUTRESPONSE']._serialized_end=506
+  _globals['_GETREQUEST']._serialized_start=508
+  _globals['_GETREQUEST']._serialized_end=555
+  _globals['_GETRESPONSE']._serialized_start=557
+  _globals['_GETRESPONSE']._serialized_end=632
+  _globals['_DELETEREQUEST']._serialized_start=635
+  _globals['_DELETEREQUEST']._serialized_end=790
+  _globals['_DELETERESPONSE']._serialized_start=792
+  _globals['_DELETERESPONSE']._serialized_end=843
+  _globals['_RANGEREQUEST']._serialized_start=845
+  _globals['_RANGEREQUEST']._serialized_end=933
+  _globals['_RANGERESPONSE']._serialized_start=935
+  _globals['_RANGERESPONSE']._serialized_end=1019
+  _globals['_KV']._serialized_start=1022
+  _globals['_KV']._serialized_end=1249
 # @@protoc_insertion_point(module_scope)

@@ -17,14 +17,16 @@ class RequestHeader(_message.Message):
     def __init__(self, client_id: _Optional[str] = ..., sequence: _Optional[int] = ..., first_incomplete: _Optional[int] = ...) -> None: ...
 
 class Fence(_message.Message):
-    __slots__ = ("lock", "election", "token")
+    __slots__ = ("lock", "election", "workflow", "token")
     LOCK_FIELD_NUMBER: _ClassVar[int]
     ELECTION_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     lock: str
     election: str
+    workflow: str
     token: int
-    def __init__(self, lock: _Optional[str] = ..., election: _Optional[str] = ..., token: _Optional[int] = ...) -> None: ...
+    def __init__(self, lock: _Optional[str] = ..., election: _Optional[str] = ..., workflow: _Optional[str] = ..., token: _Optional[int] = ...) -> None: ...
 
 class KeyValue(_message.Message):
     __slots__ = ("key", "value", "create_revision", "mod_revision", "version")

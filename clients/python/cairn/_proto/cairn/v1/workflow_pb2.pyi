@@ -20,6 +20,8 @@ class HistoryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     HISTORY_KIND_TRANSITION: _ClassVar[HistoryKind]
     HISTORY_KIND_UPDATED: _ClassVar[HistoryKind]
     HISTORY_KIND_ROLLBACK: _ClassVar[HistoryKind]
+    HISTORY_KIND_ORPHANED: _ClassVar[HistoryKind]
+    HISTORY_KIND_ADOPTED: _ClassVar[HistoryKind]
 WORKFLOW_SORT_CREATED: WorkflowSort
 WORKFLOW_SORT_UPDATED: WorkflowSort
 HISTORY_KIND_UNSPECIFIED: HistoryKind
@@ -27,6 +29,8 @@ HISTORY_KIND_CREATED: HistoryKind
 HISTORY_KIND_TRANSITION: HistoryKind
 HISTORY_KIND_UPDATED: HistoryKind
 HISTORY_KIND_ROLLBACK: HistoryKind
+HISTORY_KIND_ORPHANED: HistoryKind
+HISTORY_KIND_ADOPTED: HistoryKind
 
 class WorkflowTransition(_message.Message):
     __slots__ = ("to", "event")
@@ -116,7 +120,7 @@ class ListDefinitionsResponse(_message.Message):
     def __init__(self, definitions: _Optional[_Iterable[_Union[VersionedDefinition, _Mapping]]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class Workflow(_message.Message):
-    __slots__ = ("id", "namespace", "definition", "definition_version", "status", "version", "create_revision", "mod_revision", "created_ms", "updated_ms", "started_ms", "finished_ms", "metadata", "labels", "owner_id", "routing_strategy", "max_concurrent", "total_tasks")
+    __slots__ = ("id", "namespace", "definition", "definition_version", "status", "version", "create_revision", "mod_revision", "created_ms", "updated_ms", "started_ms", "finished_ms", "metadata", "labels", "owner_id", "routing_strategy", "max_concurrent", "total_tasks", "owner_lease", "owner_epoch", "orphaned_ms")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +146,9 @@ class Workflow(_message.Message):
     ROUTING_STRATEGY_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENT_FIELD_NUMBER: _ClassVar[int]
     TOTAL_TASKS_FIELD_NUMBER: _ClassVar[int]
+    OWNER_LEASE_FIELD_NUMBER: _ClassVar[int]
+    OWNER_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    ORPHANED_MS_FIELD_NUMBER: _ClassVar[int]
     id: str
     namespace: str
     definition: str
@@ -160,7 +167,10 @@ class Workflow(_message.Message):
     routing_strategy: str
     max_concurrent: int
     total_tasks: int
-    def __init__(self, id: _Optional[str] = ..., namespace: _Optional[str] = ..., definition: _Optional[str] = ..., definition_version: _Optional[int] = ..., status: _Optional[str] = ..., version: _Optional[int] = ..., create_revision: _Optional[int] = ..., mod_revision: _Optional[int] = ..., created_ms: _Optional[int] = ..., updated_ms: _Optional[int] = ..., started_ms: _Optional[int] = ..., finished_ms: _Optional[int] = ..., metadata: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., owner_id: _Optional[str] = ..., routing_strategy: _Optional[str] = ..., max_concurrent: _Optional[int] = ..., total_tasks: _Optional[int] = ...) -> None: ...
+    owner_lease: int
+    owner_epoch: int
+    orphaned_ms: int
+    def __init__(self, id: _Optional[str] = ..., namespace: _Optional[str] = ..., definition: _Optional[str] = ..., definition_version: _Optional[int] = ..., status: _Optional[str] = ..., version: _Optional[int] = ..., create_revision: _Optional[int] = ..., mod_revision: _Optional[int] = ..., created_ms: _Optional[int] = ..., updated_ms: _Optional[int] = ..., started_ms: _Optional[int] = ..., finished_ms: _Optional[int] = ..., metadata: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., owner_id: _Optional[str] = ..., routing_strategy: _Optional[str] = ..., max_concurrent: _Optional[int] = ..., total_tasks: _Optional[int] = ..., owner_lease: _Optional[int] = ..., owner_epoch: _Optional[int] = ..., orphaned_ms: _Optional[int] = ...) -> None: ...
 
 class WorkflowRef(_message.Message):
     __slots__ = ("id", "status", "version", "revision")
@@ -268,7 +278,7 @@ class GetWorkflowResponse(_message.Message):
     def __init__(self, workflow: _Optional[_Union[Workflow, _Mapping]] = ..., progress: _Optional[_Union[WorkflowProgress, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[Task, _Mapping]]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class ListWorkflowsRequest(_message.Message):
-    __slots__ = ("namespace", "statuses", "definition", "labels", "sort", "descending", "limit", "cursor", "with_count", "serializable")
+    __slots__ = ("namespace", "statuses", "definition", "labels", "sort", "descending", "limit", "cursor", "with_count", "serializable", "orphaned_only")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -286,6 +296,7 @@ class ListWorkflowsRequest(_message.Message):
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     WITH_COUNT_FIELD_NUMBER: _ClassVar[int]
     SERIALIZABLE_FIELD_NUMBER: _ClassVar[int]
+    ORPHANED_ONLY_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     statuses: _containers.RepeatedScalarFieldContainer[str]
     definition: str
@@ -296,7 +307,8 @@ class ListWorkflowsRequest(_message.Message):
     cursor: bytes
     with_count: bool
     serializable: bool
-    def __init__(self, namespace: _Optional[str] = ..., statuses: _Optional[_Iterable[str]] = ..., definition: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., sort: _Optional[_Union[WorkflowSort, str]] = ..., descending: bool = ..., limit: _Optional[int] = ..., cursor: _Optional[bytes] = ..., with_count: bool = ..., serializable: bool = ...) -> None: ...
+    orphaned_only: bool
+    def __init__(self, namespace: _Optional[str] = ..., statuses: _Optional[_Iterable[str]] = ..., definition: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., sort: _Optional[_Union[WorkflowSort, str]] = ..., descending: bool = ..., limit: _Optional[int] = ..., cursor: _Optional[bytes] = ..., with_count: bool = ..., serializable: bool = ..., orphaned_only: bool = ...) -> None: ...
 
 class ListWorkflowsResponse(_message.Message):
     __slots__ = ("workflows", "next_cursor", "count", "revision")
@@ -502,7 +514,7 @@ class CompactHistoryResponse(_message.Message):
     def __init__(self, floor: _Optional[int] = ..., removed: _Optional[int] = ..., done: bool = ..., revision: _Optional[int] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("workflow_id", "id", "name", "kind", "status", "agent_id", "dependencies", "input", "output", "error", "attempts", "version", "mod_revision", "created_ms", "updated_ms", "started_ms", "finished_ms")
+    __slots__ = ("workflow_id", "id", "name", "kind", "status", "agent_id", "dependencies", "input", "output", "error", "attempts", "version", "mod_revision", "created_ms", "updated_ms", "started_ms", "finished_ms", "lease_id", "claim", "retry", "ready_ms")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -520,6 +532,10 @@ class Task(_message.Message):
     UPDATED_MS_FIELD_NUMBER: _ClassVar[int]
     STARTED_MS_FIELD_NUMBER: _ClassVar[int]
     FINISHED_MS_FIELD_NUMBER: _ClassVar[int]
+    LEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_FIELD_NUMBER: _ClassVar[int]
+    RETRY_FIELD_NUMBER: _ClassVar[int]
+    READY_MS_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     id: str
     name: str
@@ -537,7 +553,19 @@ class Task(_message.Message):
     updated_ms: int
     started_ms: int
     finished_ms: int
-    def __init__(self, workflow_id: _Optional[str] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[str] = ..., status: _Optional[str] = ..., agent_id: _Optional[str] = ..., dependencies: _Optional[_Iterable[str]] = ..., input: _Optional[str] = ..., output: _Optional[str] = ..., error: _Optional[str] = ..., attempts: _Optional[int] = ..., version: _Optional[int] = ..., mod_revision: _Optional[int] = ..., created_ms: _Optional[int] = ..., updated_ms: _Optional[int] = ..., started_ms: _Optional[int] = ..., finished_ms: _Optional[int] = ...) -> None: ...
+    lease_id: int
+    claim: int
+    retry: RetryPolicy
+    ready_ms: int
+    def __init__(self, workflow_id: _Optional[str] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[str] = ..., status: _Optional[str] = ..., agent_id: _Optional[str] = ..., dependencies: _Optional[_Iterable[str]] = ..., input: _Optional[str] = ..., output: _Optional[str] = ..., error: _Optional[str] = ..., attempts: _Optional[int] = ..., version: _Optional[int] = ..., mod_revision: _Optional[int] = ..., created_ms: _Optional[int] = ..., updated_ms: _Optional[int] = ..., started_ms: _Optional[int] = ..., finished_ms: _Optional[int] = ..., lease_id: _Optional[int] = ..., claim: _Optional[int] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ..., ready_ms: _Optional[int] = ...) -> None: ...
+
+class RetryPolicy(_message.Message):
+    __slots__ = ("max_attempts", "backoff_ms")
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    BACKOFF_MS_FIELD_NUMBER: _ClassVar[int]
+    max_attempts: int
+    backoff_ms: int
+    def __init__(self, max_attempts: _Optional[int] = ..., backoff_ms: _Optional[int] = ...) -> None: ...
 
 class TaskDependencies(_message.Message):
     __slots__ = ("ids",)
@@ -546,7 +574,7 @@ class TaskDependencies(_message.Message):
     def __init__(self, ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TaskSpec(_message.Message):
-    __slots__ = ("id", "name", "kind", "status", "agent_id", "dependencies", "input", "output", "error", "expected_version")
+    __slots__ = ("id", "name", "kind", "status", "agent_id", "dependencies", "input", "output", "error", "expected_version", "retry")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -557,6 +585,7 @@ class TaskSpec(_message.Message):
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RETRY_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     kind: str
@@ -567,7 +596,8 @@ class TaskSpec(_message.Message):
     output: str
     error: str
     expected_version: int
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[str] = ..., status: _Optional[str] = ..., agent_id: _Optional[str] = ..., dependencies: _Optional[_Union[TaskDependencies, _Mapping]] = ..., input: _Optional[str] = ..., output: _Optional[str] = ..., error: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
+    retry: RetryPolicy
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[str] = ..., status: _Optional[str] = ..., agent_id: _Optional[str] = ..., dependencies: _Optional[_Union[TaskDependencies, _Mapping]] = ..., input: _Optional[str] = ..., output: _Optional[str] = ..., error: _Optional[str] = ..., expected_version: _Optional[int] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ...) -> None: ...
 
 class TaskRef(_message.Message):
     __slots__ = ("id", "status", "version", "attempts")
@@ -622,6 +652,86 @@ class ListTasksResponse(_message.Message):
     tasks: _containers.RepeatedCompositeFieldContainer[Task]
     revision: int
     def __init__(self, tasks: _Optional[_Iterable[_Union[Task, _Mapping]]] = ..., revision: _Optional[int] = ...) -> None: ...
+
+class ClaimTaskRequest(_message.Message):
+    __slots__ = ("header", "namespace", "workflow_id", "kinds", "agent_id", "lease_id")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    header: _kv_pb2.RequestHeader
+    namespace: str
+    workflow_id: str
+    kinds: _containers.RepeatedScalarFieldContainer[str]
+    agent_id: str
+    lease_id: int
+    def __init__(self, header: _Optional[_Union[_kv_pb2.RequestHeader, _Mapping]] = ..., namespace: _Optional[str] = ..., workflow_id: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., agent_id: _Optional[str] = ..., lease_id: _Optional[int] = ...) -> None: ...
+
+class ClaimTaskResponse(_message.Message):
+    __slots__ = ("task", "next_ready_ms", "revision")
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    NEXT_READY_MS_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    task: Task
+    next_ready_ms: int
+    revision: int
+    def __init__(self, task: _Optional[_Union[Task, _Mapping]] = ..., next_ready_ms: _Optional[int] = ..., revision: _Optional[int] = ...) -> None: ...
+
+class FinishTaskRequest(_message.Message):
+    __slots__ = ("header", "workflow_id", "task_id", "claim", "failed", "output", "error")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    header: _kv_pb2.RequestHeader
+    workflow_id: str
+    task_id: str
+    claim: int
+    failed: bool
+    output: str
+    error: str
+    def __init__(self, header: _Optional[_Union[_kv_pb2.RequestHeader, _Mapping]] = ..., workflow_id: _Optional[str] = ..., task_id: _Optional[str] = ..., claim: _Optional[int] = ..., failed: bool = ..., output: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+
+class FinishTaskResponse(_message.Message):
+    __slots__ = ("task", "revision")
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    task: TaskRef
+    revision: int
+    def __init__(self, task: _Optional[_Union[TaskRef, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
+
+class AdoptWorkflowRequest(_message.Message):
+    __slots__ = ("header", "id", "owner_id", "lease_id", "expected_version", "reason")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    header: _kv_pb2.RequestHeader
+    id: str
+    owner_id: str
+    lease_id: int
+    expected_version: int
+    reason: str
+    def __init__(self, header: _Optional[_Union[_kv_pb2.RequestHeader, _Mapping]] = ..., id: _Optional[str] = ..., owner_id: _Optional[str] = ..., lease_id: _Optional[int] = ..., expected_version: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class AdoptWorkflowResponse(_message.Message):
+    __slots__ = ("workflow", "epoch", "previous_owner", "revision")
+    WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_OWNER_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    workflow: WorkflowRef
+    epoch: int
+    previous_owner: str
+    revision: int
+    def __init__(self, workflow: _Optional[_Union[WorkflowRef, _Mapping]] = ..., epoch: _Optional[int] = ..., previous_owner: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class NamespaceLimits(_message.Message):
     __slots__ = ("max_workflows", "max_checkpoint_bytes")
