@@ -162,7 +162,7 @@ pub struct Task {
     pub input: Option<Value>,
     pub output: Option<Value>,
     pub error: Option<Value>,
-    /// 1 on the first run; each retry adds one.
+    /// Runs started: 0 until the first, then +1 each time it becomes RUNNING.
     pub attempts: u32,
     pub version: u64,
     pub mod_revision: u64,

@@ -417,12 +417,6 @@ async def test_claims_refuse_a_gone_lease_and_a_wrong_namespace(
         await client.revoke_lease(lease.id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: a task moved back to RUNNING by an upsert keeps its old `claim`, so "
-    "the worker whose run was taken away finishes the new run (FinishTask compares only the "
-    "status and the claim; claims.rs / task.rs)",
-)
 async def test_a_claim_taken_away_by_an_upsert_stays_stale(client: cairn.Client, name: str) -> None:
     wid = f"{name}-wf"
     await client.create_workflow(wid)

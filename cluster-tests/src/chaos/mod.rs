@@ -1,10 +1,11 @@
-//! The chaos driver: a cluster in its own network, KV, workflow, fenced-lock and checkpoint
-//! clients plus a watcher recording every operation, a nemesis injecting seeded faults until
+//! The chaos driver: a cluster in its own network, KV, workflow, fenced-lock, checkpoint and
+//! task-claim clients plus a watcher recording every operation, a nemesis injecting seeded faults until
 //! the run's time is up, then every checker over the history. The `chaos` binary and the
 //! short chaos test both run [`run`].
 
 pub mod check;
 pub mod checkpoints;
+pub mod claims;
 pub mod history;
 pub mod nemesis;
 mod replacement;
@@ -165,6 +166,24 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
         )));
     }
 
+    let claim_log = Arc::new(claims::ClaimLog::default());
+    tasks.push(tokio::spawn(claims::feeder(
+        40,
+        RosterClient::new(roster.clone())?,
+        rec.clone(),
+        claim_log.clone(),
+        stop.clone(),
+    )));
+    for id in 41..44 {
+        tasks.push(tokio::spawn(claims::worker(
+            id,
+            RosterClient::new(roster.clone())?,
+            rec.clone(),
+            claim_log.clone(),
+            stop.clone(),
+        )));
+    }
+
     let started = Instant::now();
     let schedule = std::fs::File::create(dir.join("schedule.jsonl"))?;
     let mut nem = nemesis::Nemesis::new(
@@ -217,6 +236,7 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
     let reader = client_on(roster.endpoints())?;
     let stored = checkpoints::read_back(&reader, &mut anomalies).await;
     checkpoints::compare_replicas(&cluster, &voters, &stored, &mut anomalies).await;
+    let claimed_tasks = claims::read_back(&reader, &claim_log, &mut anomalies).await;
 
     // Checking.
     let check_started = Instant::now();
@@ -277,6 +297,13 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
             .unwrap_or_else(|p| p.into_inner()),
     );
     anomalies.extend(check::checkpoint::check(&saves, &loads, &stored));
+    let runs = std::mem::take(&mut *claim_log.runs.lock().unwrap_or_else(|p| p.into_inner()));
+    let created = claim_log
+        .created
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    anomalies.extend(check::claims::check(&created, &claimed_tasks, &runs));
     let samples = std::mem::take(&mut *samples.lock().unwrap_or_else(|p| p.into_inner()));
     anomalies.extend(check::raft::check(&samples));
     let checker_time = check_started.elapsed();
@@ -298,6 +325,16 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
         watch_events: log.records.len() as u64,
         checkpoints_acked: saves.iter().filter(|s| s.saved.is_some()).count() as u64,
         checkpoints_checked: stored.len() as u64,
+        claim_runs: runs.len() as u64,
+        claim_finished: runs
+            .iter()
+            .filter(|r| r.finish == check::claims::Finish::Acked)
+            .count() as u64,
+        claim_abandoned: runs
+            .iter()
+            .filter(|r| r.finish == check::claims::Finish::Abandoned)
+            .count() as u64,
+        claim_tasks_checked: claimed_tasks.len() as u64,
         members: voters,
         status_samples: samples.len() as u64,
         checker_time,

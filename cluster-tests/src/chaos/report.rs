@@ -26,6 +26,12 @@ pub struct Report {
     /// Checkpoint saves acknowledged, and checkpoints found and loaded back after healing.
     pub checkpoints_acked: u64,
     pub checkpoints_checked: u64,
+    /// Claimed runs, those whose finish was acknowledged, those abandoned by a "dying"
+    /// worker, and tasks read back for the claim checker.
+    pub claim_runs: u64,
+    pub claim_finished: u64,
+    pub claim_abandoned: u64,
+    pub claim_tasks_checked: u64,
     /// The voters at the end (replacements change them).
     pub members: Vec<u64>,
     pub status_samples: u64,
@@ -68,6 +74,8 @@ impl Report {
             "fenced_refused": self.fenced_refused,
             "watch_events": self.watch_events,
             "checkpoints": {"acked": self.checkpoints_acked, "checked": self.checkpoints_checked},
+            "claims": {"runs": self.claim_runs, "finished": self.claim_finished,
+                       "abandoned": self.claim_abandoned, "tasks_checked": self.claim_tasks_checked},
             "members": self.members,
             "status_samples": self.status_samples,
             "checker_ms": self.checker_time.as_millis() as u64,
@@ -110,6 +118,10 @@ impl Report {
         s += &format!(
             "checkpoints: {} saves acknowledged, {} found and loaded back; members at the end {:?}\n",
             self.checkpoints_acked, self.checkpoints_checked, self.members
+        );
+        s += &format!(
+            "claims: {} runs, {} finishes acknowledged, {} abandoned by dying workers; {} tasks checked\n",
+            self.claim_runs, self.claim_finished, self.claim_abandoned, self.claim_tasks_checked
         );
         s += &format!(
             "recovery after heal: max {:?}, mean {:?}\n",

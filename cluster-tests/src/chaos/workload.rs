@@ -36,6 +36,8 @@ pub(super) fn definite(e: &Error) -> bool {
             | Error::VersionConflict { .. }
             | Error::IllegalTransition { .. }
             | Error::StaleFence { .. }
+            | Error::StaleClaim(_)
+            | Error::Owned(_)
             | Error::NotHolder(_)
             | Error::InvalidArgument(_)
             | Error::NotFound(_)

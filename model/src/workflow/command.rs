@@ -263,7 +263,8 @@ pub enum WorkflowReply {
         task: Option<Box<TaskRecord>>,
         next_ready_ms: Option<u64>,
     },
-    /// Owned by the caller from `epoch` on; `previous_owner` is who held it before ("" none).
+    /// Owned by the caller from `epoch` on; `previous_owner` is who owned it when the command
+    /// applied ("" nobody; the caller itself when it already owned it, a no-op).
     Adopted {
         workflow: WorkflowRef,
         epoch: u64,

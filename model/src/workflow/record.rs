@@ -61,7 +61,8 @@ pub struct TaskRecord {
     pub input: String,
     pub output: String,
     pub error: String,
-    /// 1 on the first run; every retry (RUNNING|FAILED -> PENDING) adds one.
+    /// Runs started: 0 until the first, then +1 each time it becomes RUNNING (a claim, or an
+    /// upsert to RUNNING).
     pub attempts: u32,
     /// 1 at creation, +1 per change.
     pub version: u64,

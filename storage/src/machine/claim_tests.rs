@@ -444,6 +444,33 @@ async fn an_upsert_that_ends_a_claimed_run_unbinds_it() {
 }
 
 #[tokio::test]
+async fn a_run_taken_away_by_upserts_stays_stale_when_the_task_runs_again() {
+    let mut h = Harness::new().await;
+    let l = h.lease(10_000);
+    h.create("wf-1", "ns", 0);
+    h.tasks("wf-1", vec![spec("a", &[])]);
+    let t = h.claim("ns", None, l).unwrap();
+    for status in [TaskStatus::Pending, TaskStatus::Running] {
+        h.tasks(
+            "wf-1",
+            vec![TaskSpec {
+                status: Some(status),
+                ..spec("a", &[])
+            }],
+        );
+    }
+    let now = h.task("wf-1", "a");
+    assert_eq!(
+        (now.status, now.claim, now.lease),
+        (TaskStatus::Running, 0, 0)
+    );
+    assert!(matches!(
+        h.finish(&t, completed()),
+        Err(WorkflowError::StaleClaim { current: 0, .. })
+    ));
+}
+
+#[tokio::test]
 async fn orphans_are_adopted_once_and_the_old_owner_is_fenced_out() {
     let mut h = Harness::new().await;
     let (la, lb) = (h.lease(5_000), h.lease(60_000));

@@ -200,11 +200,11 @@ fn next_record(
             | TaskStatus::Cancelled => rec.finished_ms = Some(now_ms),
         }
         rec.status = to;
-        // A run leaves RUNNING by this change, not by its worker: the claim is over (the
-        // caller unbinds it from the lease), and the worker's finish is refused as stale.
-        if to != TaskStatus::Running {
-            rec.lease = 0;
-        }
+        // A status set by an upsert, not by a claim: any claimed run is over (the caller
+        // unbinds it from its lease), and its token must never match again, even if the
+        // task is moved back to RUNNING (the old worker's finish is refused as stale).
+        rec.lease = 0;
+        rec.claim = 0;
     }
     if let Some(retry) = spec.retry {
         rec.retry = retry;

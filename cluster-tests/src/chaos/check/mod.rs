@@ -1,7 +1,9 @@
 //! Checkers of a chaos run's history beyond linearizability: the watch stream, lock fencing,
-//! acknowledged writes, checkpoints, and Raft invariants sampled from node status.
+//! acknowledged writes, checkpoints, task claims, and Raft invariants sampled from node
+//! status.
 
 pub mod checkpoint;
+pub mod claims;
 pub mod lock;
 pub mod raft;
 pub mod watch;
