@@ -347,6 +347,13 @@ impl Workflows for Mock {
         Err(Status::unimplemented("mock"))
     }
 
+    async fn list_namespaces(
+        &self,
+        _: Request<cairn_api::v1::ListNamespacesRequest>,
+    ) -> Result<Response<cairn_api::v1::ListNamespacesResponse>, Status> {
+        Err(Status::unimplemented("mock"))
+    }
+
     async fn claim_task(
         &self,
         _: Request<cairn_api::v1::ClaimTaskRequest>,

@@ -166,6 +166,29 @@ async fn users_get_what_their_roles_allow_and_nothing_else() {
             .list_workflows(&ListOptions::new().namespace("dev"))
             .await,
     );
+    // Across namespaces and in the namespace list, alice sees prod only; root sees both.
+    let across = alice
+        .list_workflows(&ListOptions::new().all_namespaces())
+        .await
+        .unwrap();
+    let ids: Vec<&str> = across.workflows.iter().map(|w| w.id.as_str()).collect();
+    assert_eq!(ids, ["wf-prod"]);
+    let names: Vec<String> = alice
+        .namespaces()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names, ["prod"]);
+    let all: Vec<String> = root
+        .namespaces()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(all, ["dev", "prod"]);
     denied(alice.workflow("wf-dev", false).await);
     denied(
         alice

@@ -209,8 +209,17 @@ async fn status_metrics_and_health_endpoints() {
     // Gauges refresh at most every 10 s: wait for the workflow count to show.
     let after = wait_until(Duration::from_secs(20), "metrics to move", || async {
         let (_, text) = http_get(&http(leader), "/metrics").await.ok()?;
-        let pending = metric(&text, "cairn_workflows", &["status=\"PENDING\""])?;
-        (pending >= 1.0).then_some(text)
+        let pending = metric(
+            &text,
+            "cairn_workflows",
+            &["namespace=\"default\"", "status=\"PENDING\""],
+        )?;
+        let total = metric(
+            &text,
+            "cairn_namespace_workflows",
+            &["namespace=\"default\""],
+        )?;
+        (pending >= 1.0 && total >= 1.0).then_some(text)
     })
     .await
     .unwrap();

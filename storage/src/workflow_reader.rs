@@ -138,6 +138,21 @@ impl WorkflowReader {
     }
 
     /// A namespace's limits and usage (the defaults, all zero and unlimited, if it has none).
+    /// Every namespace that holds something or has limits, by name, with its quota.
+    pub fn namespace_quotas(&self) -> Result<Vec<(String, NamespaceQuota)>, StorageError> {
+        self.gate.guarded(|| {
+            self.tree(Space::Namespaces)
+                .iter()
+                .map(|item| {
+                    let (k, v) = item?;
+                    let name = String::from_utf8(k.to_vec())
+                        .map_err(|_| StorageError::CorruptRecord("namespace name".into()))?;
+                    Ok((name, decode(&v)?))
+                })
+                .collect()
+        })
+    }
+
     pub fn namespace_quota(&self, namespace: &str) -> Result<NamespaceQuota, StorageError> {
         self.gate.guarded(|| {
             Ok(self
@@ -165,6 +180,19 @@ impl WorkflowReader {
         from_version: u64,
         limit: usize,
     ) -> Result<HistoryPage, StorageError> {
+        self.history_between(workflow_id, from_version, limit, 0..u64::MAX)
+    }
+
+    /// [`WorkflowReader::history`] of the events whose time is in `times` (ms). Times follow
+    /// versions except across a leader change with a clock step, so this filters the events
+    /// rather than seeking to a time.
+    pub fn history_between(
+        &self,
+        workflow_id: &str,
+        from_version: u64,
+        limit: usize,
+        times: std::ops::Range<u64>,
+    ) -> Result<HistoryPage, StorageError> {
         let prefix = keys::children_prefix(workflow_id);
         let start = keys::history(workflow_id, from_version.max(1));
         let limit = limit.max(1);
@@ -176,6 +204,10 @@ impl WorkflowReader {
                 if !k.starts_with(&prefix) {
                     break;
                 }
+                let event: HistoryEvent = decode(&v)?;
+                if !times.contains(&event.time_ms) {
+                    continue;
+                }
                 if events.len() == limit {
                     let next = events.last().map(|e| e.version + 1);
                     return Ok(HistoryPage {
@@ -183,7 +215,7 @@ impl WorkflowReader {
                         next_version: next,
                     });
                 }
-                events.push(decode(&v)?);
+                events.push(event);
             }
             Ok(HistoryPage {
                 events,
@@ -195,24 +227,33 @@ impl WorkflowReader {
     /// The index ranges (prefixes) a query walks: one per status on the status index when
     /// sorting by creation, else the namespace's created or updated index; and whether the
     /// records found still need the status check (the index does not narrow by status).
+    /// Namespaces are walked one range each (`ListQuery::across`), merged by the caller.
     fn sources(q: &ListQuery) -> (Vec<Vec<u8>>, bool) {
-        match (q.statuses.is_empty(), q.sort) {
-            (false, SortBy::Created) => (
-                q.statuses
-                    .iter()
-                    .map(|s| keys::index_prefix(tag::STATUS, &q.namespace, Some(s)))
-                    .collect(),
-                false,
-            ),
-            (empty, sort) => {
-                let t = if sort == SortBy::Created {
-                    tag::CREATED
-                } else {
-                    tag::UPDATED
-                };
-                (vec![keys::index_prefix(t, &q.namespace, None)], !empty)
+        let namespaces = match &q.across {
+            Some(list) => list.clone(),
+            None => vec![q.namespace.clone()],
+        };
+        let mut out = Vec::new();
+        let mut check_status = false;
+        for ns in &namespaces {
+            match (q.statuses.is_empty(), q.sort) {
+                (false, SortBy::Created) => out.extend(
+                    q.statuses
+                        .iter()
+                        .map(|s| keys::index_prefix(tag::STATUS, ns, Some(s))),
+                ),
+                (empty, sort) => {
+                    let t = if sort == SortBy::Created {
+                        tag::CREATED
+                    } else {
+                        tag::UPDATED
+                    };
+                    out.push(keys::index_prefix(t, ns, None));
+                    check_status = !empty;
+                }
             }
         }
+        (out, check_status)
     }
 
     fn matches(q: &ListQuery, rec: &WorkflowRecord, check_status: bool) -> bool {

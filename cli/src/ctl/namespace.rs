@@ -1,4 +1,4 @@
-//! `cairn ctl namespace limits|show`: what a namespace may hold (workflows, stored checkpoint
+//! `cairn ctl namespace limits|show|list`: what a namespace may hold (workflows, stored checkpoint
 //! bytes) and what it holds. Setting limits is root's while auth is on; a create or save past
 //! a limit is refused with RESOURCE_EXHAUSTED (`namespace_full`).
 
@@ -6,7 +6,7 @@ use cairn_client::{Client, NamespaceLimits, NamespaceQuota};
 use serde_json::{Value, json};
 
 use super::error::CtlResult;
-use super::output::Report;
+use super::output::{Report, table};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum NamespaceCmd {
@@ -21,14 +21,16 @@ pub enum NamespaceCmd {
     },
     /// NAMESPACE's limits and usage.
     Show { namespace: String },
+    /// Every namespace that holds something or has limits, with its usage.
+    List,
 }
 
 fn limit(v: Option<u64>) -> String {
     v.map_or_else(|| "unlimited".to_string(), |v| v.to_string())
 }
 
-fn report(namespace: &str, q: &NamespaceQuota) -> Report {
-    let j: Value = json!({
+fn quota_json(namespace: &str, q: &NamespaceQuota) -> Value {
+    json!({
         "namespace": namespace,
         "limits": {
             "max_workflows": q.limits.max_workflows,
@@ -38,7 +40,11 @@ fn report(namespace: &str, q: &NamespaceQuota) -> Report {
             "workflows": q.usage.workflows,
             "checkpoint_bytes": q.usage.checkpoint_bytes,
         },
-    });
+    })
+}
+
+fn report(namespace: &str, q: &NamespaceQuota) -> Report {
+    let j = quota_json(namespace, q);
     let human = format!(
         "namespace {namespace}\n  workflows         {} of {}\n  checkpoint bytes  {} of {}",
         q.usage.workflows,
@@ -66,6 +72,27 @@ pub async fn run(client: &Client, cmd: NamespaceCmd) -> CtlResult<Report> {
         NamespaceCmd::Show { namespace } => {
             let q = client.namespace_quota(&namespace).await?;
             Ok(report(&namespace, &q))
+        }
+        NamespaceCmd::List => {
+            let all = client.namespaces().await?;
+            let rows: Vec<Vec<String>> = all
+                .iter()
+                .map(|(name, q)| {
+                    vec![
+                        name.clone(),
+                        q.usage.workflows.to_string(),
+                        limit(q.limits.max_workflows),
+                        q.usage.checkpoint_bytes.to_string(),
+                        limit(q.limits.max_checkpoint_bytes),
+                    ]
+                })
+                .collect();
+            let human = table(
+                &["NAMESPACE", "WORKFLOWS", "MAX", "CHECKPOINT BYTES", "MAX"],
+                &rows,
+            );
+            let list: Vec<Value> = all.iter().map(|(n, q)| quota_json(n, q)).collect();
+            Ok(Report::new(json!({ "namespaces": list }), human))
         }
     }
 }

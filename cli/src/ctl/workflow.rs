@@ -29,9 +29,20 @@ pub enum WorkflowCmd {
         /// At most this many (0: the server's page size).
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Every namespace one may read, merged (--namespace is then ignored).
+        #[arg(long)]
+        all_namespaces: bool,
+        /// Also each workflow's task progress.
+        #[arg(long)]
+        progress: bool,
     },
     /// A workflow's change history, oldest first.
-    History { id: String },
+    History {
+        id: String,
+        /// Only events of the last this many seconds.
+        #[arg(long)]
+        since_secs: Option<u64>,
+    },
     /// Forget a workflow's oldest history events, keeping the last --keep-last versions'.
     CompactHistory {
         id: String,
@@ -142,8 +153,16 @@ pub async fn run(client: &Client, cmd: WorkflowCmd) -> CtlResult<Report> {
             namespace,
             definition,
             limit,
+            all_namespaces,
+            progress,
         } => {
             let mut opts = ListOptions::new().limit(limit);
+            if all_namespaces {
+                opts = opts.all_namespaces();
+            }
+            if progress {
+                opts = opts.with_progress();
+            }
             for s in status {
                 opts = opts.status(s);
             }
@@ -154,7 +173,14 @@ pub async fn run(client: &Client, cmd: WorkflowCmd) -> CtlResult<Report> {
                 opts = opts.definition(d);
             }
             let page = client.list_workflows(&opts).await?;
-            let list: Vec<Value> = page.workflows.iter().map(workflow_json).collect();
+            let mut list: Vec<Value> = page.workflows.iter().map(workflow_json).collect();
+            for (j, p) in list.iter_mut().zip(&page.progress) {
+                j["progress"] = json!({
+                    "total": p.total, "pending": p.pending, "running": p.running,
+                    "completed": p.completed, "failed": p.failed, "skipped": p.skipped,
+                    "cancelled": p.cancelled,
+                });
+            }
             let mut human = workflow_rows(&page.workflows);
             if page.next_cursor.is_some() {
                 human.push_str("(more; raise --limit)\n");
@@ -164,8 +190,14 @@ pub async fn run(client: &Client, cmd: WorkflowCmd) -> CtlResult<Report> {
                 human,
             ))
         }
-        WorkflowCmd::History { id } => {
-            let events = client.history_all(&id).await?;
+        WorkflowCmd::History { id, since_secs } => {
+            let since = since_secs.map(|s| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                now.saturating_sub(s.saturating_mul(1000))
+            });
+            let events = client.history_between(&id, since, None).await?;
             let rows: Vec<Vec<String>> = events
                 .iter()
                 .map(|e| {

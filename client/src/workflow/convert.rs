@@ -269,6 +269,8 @@ pub(crate) fn list_request(o: &ListOptions) -> pb::ListWorkflowsRequest {
         cursor: o.cursor.clone().unwrap_or_default(),
         with_count: o.with_count,
         orphaned_only: o.orphaned_only,
+        with_progress: o.with_progress,
+        all_namespaces: o.all_namespaces,
         serializable: o.serializable,
     }
 }
@@ -280,6 +282,8 @@ pub(crate) fn count_request(o: &ListOptions) -> pb::CountWorkflowsRequest {
         definition: o.definition.clone(),
         labels: o.labels.clone(),
         serializable: o.serializable,
+        all_namespaces: o.all_namespaces,
+        orphaned_only: o.orphaned_only,
     }
 }
 

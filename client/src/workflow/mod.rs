@@ -173,6 +173,11 @@ impl Client {
                 .collect::<Result<_>>()?,
             next_cursor: Some(resp.next_cursor).filter(|c| !c.is_empty()),
             count: resp.count,
+            progress: resp
+                .progress
+                .into_iter()
+                .map(|p| convert::progress(Some(p)))
+                .collect(),
             revision: resp.revision,
         })
     }
@@ -337,11 +342,24 @@ impl Client {
     /// Up to `limit` history events of workflow `id` from version `from_version` (0 = the
     /// server's page size).
     pub async fn history(&self, id: &str, from_version: u64, limit: u32) -> Result<HistoryPage> {
+        self.history_page(id, from_version, limit, None, None).await
+    }
+
+    async fn history_page(
+        &self,
+        id: &str,
+        from_version: u64,
+        limit: u32,
+        since_ms: Option<u64>,
+        until_ms: Option<u64>,
+    ) -> Result<HistoryPage> {
         let msg = pb::GetHistoryRequest {
             workflow_id: id.to_string(),
             from_version,
             limit,
             serializable: false,
+            since_ms,
+            until_ms,
         };
         let resp = self
             .call("get_history", |ch, t| {
@@ -363,10 +381,24 @@ impl Client {
 
     /// The whole history of workflow `id`, page by page.
     pub async fn history_all(&self, id: &str) -> Result<Vec<HistoryEvent>> {
+        self.history_between(id, None, None).await
+    }
+
+    /// The events of workflow `id` at or after `since_ms` and before `until_ms` (ms since
+    /// the Unix epoch, the cluster leader's clock; `None`: unbounded), page by page: e.g.
+    /// "its changes in the last hour".
+    pub async fn history_between(
+        &self,
+        id: &str,
+        since_ms: Option<u64>,
+        until_ms: Option<u64>,
+    ) -> Result<Vec<HistoryEvent>> {
         let mut from = 1;
         let mut all = Vec::new();
         loop {
-            let page = self.history(id, from, HISTORY_PAGE).await?;
+            let page = self
+                .history_page(id, from, HISTORY_PAGE, since_ms, until_ms)
+                .await?;
             all.extend(page.events);
             match page.next_version {
                 // Guard against a server bug looping us forever on the same page.

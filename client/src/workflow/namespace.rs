@@ -51,6 +51,24 @@ impl Client {
         from_pb(resp.quota)
     }
 
+    /// Every namespace that holds something or has limits (those the caller may read), by
+    /// name, with its limits and usage (linearizable).
+    pub async fn namespaces(&self) -> Result<Vec<(String, NamespaceQuota)>> {
+        let msg = pb::ListNamespacesRequest {
+            serializable: false,
+        };
+        let resp = self
+            .call("list_namespaces", |ch, t| {
+                let req = request(msg, t);
+                async move { Self::workflows(ch).list_namespaces(req).await }
+            })
+            .await?;
+        resp.namespaces
+            .into_iter()
+            .map(|q| Ok((q.namespace.clone(), from_pb(Some(q))?)))
+            .collect()
+    }
+
     /// `namespace`'s limits and usage (linearizable).
     pub async fn namespace_quota(&self, namespace: &str) -> Result<NamespaceQuota> {
         let msg = pb::GetNamespaceQuotaRequest {

@@ -108,6 +108,10 @@ pub struct ListOptions {
     pub with_count: bool,
     /// Only orphans: workflows whose owner's lease ended and that nobody adopted since.
     pub orphaned_only: bool,
+    /// Also each workflow's task progress ([`crate::WorkflowPage::progress`]).
+    pub with_progress: bool,
+    /// Every namespace the caller may read, merged in sort order (`namespace` is ignored).
+    pub all_namespaces: bool,
     /// Read locally from whichever node answers (possibly stale).
     pub serializable: bool,
 }
@@ -151,6 +155,14 @@ impl ListOptions {
     }
     pub fn orphaned_only(mut self) -> Self {
         self.orphaned_only = true;
+        self
+    }
+    pub fn with_progress(mut self) -> Self {
+        self.with_progress = true;
+        self
+    }
+    pub fn all_namespaces(mut self) -> Self {
+        self.all_namespaces = true;
         self
     }
     pub fn serializable(mut self) -> Self {

@@ -109,6 +109,8 @@ pub struct WorkflowPage {
     pub next_cursor: Option<Vec<u8>>,
     /// With [`ListOptions::with_count`]: every match.
     pub count: Option<u64>,
+    /// With [`ListOptions::with_progress`]: one per workflow, in the same order (else empty).
+    pub progress: Vec<Progress>,
     pub revision: u64,
 }
 

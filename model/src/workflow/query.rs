@@ -27,6 +27,8 @@ pub struct ListQuery {
     pub labels: BTreeMap<String, String>,
     /// Only workflows whose owner's lease ended and that nobody adopted since.
     pub orphaned_only: bool,
+    /// List these namespaces (merged in sort order) instead of `namespace`.
+    pub across: Option<Vec<String>>,
     pub sort: SortBy,
     pub descending: bool,
     /// Page size; the reader caps it.

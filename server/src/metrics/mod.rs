@@ -94,24 +94,45 @@ impl Metrics {
     }
 }
 
-/// `cairn_workflows{status}` for the default namespace, over every status any definition
-/// declares (so a status with no workflows reads 0 rather than vanishing).
+/// Namespaces with per-status gauges: the largest this many (label cardinality stays bounded
+/// however many namespaces a cluster has; `cairn_namespace_workflows` covers every one).
+const GAUGED_NAMESPACES: usize = 50;
+
+/// `cairn_namespace_workflows{namespace}` for every namespace holding workflows, and
+/// `cairn_workflows{namespace,status}` for the largest [`GAUGED_NAMESPACES`] of them, over
+/// every status any definition declares (so a status with no workflows reads 0 rather than
+/// vanishing).
 fn refresh_workflow_counts(reader: &WorkflowReader) {
-    let Ok(definitions) = reader.definitions() else {
+    let (Ok(definitions), Ok(mut namespaces)) = (reader.definitions(), reader.namespace_quotas())
+    else {
         return;
     };
+    namespaces.retain(|(_, q)| q.usage.workflows > 0);
+    for (name, q) in &namespaces {
+        metrics::gauge!("cairn_namespace_workflows", "namespace" => name.clone())
+            .set(q.usage.workflows as f64);
+    }
+    namespaces.sort_by_key(|(_, q)| std::cmp::Reverse(q.usage.workflows));
+    // The default namespace always has its gauges, even while empty.
+    let default = cairn_model::workflow::command::DEFAULT_NAMESPACE;
+    if !namespaces.iter().any(|(n, _)| n == default) {
+        namespaces.insert(0, (default.to_string(), Default::default()));
+    }
     let statuses: BTreeSet<String> = definitions
         .into_iter()
         .flat_map(|(_, d)| d.states)
         .collect();
-    for status in statuses {
-        let q = ListQuery {
-            namespace: cairn_model::workflow::command::DEFAULT_NAMESPACE.to_string(),
-            statuses: vec![status.clone()],
-            ..ListQuery::default()
-        };
-        if let Ok(n) = reader.count(&q) {
-            metrics::gauge!("cairn_workflows", "status" => status).set(n as f64);
+    for (name, _) in namespaces.into_iter().take(GAUGED_NAMESPACES) {
+        for status in &statuses {
+            let q = ListQuery {
+                namespace: name.clone(),
+                statuses: vec![status.clone()],
+                ..ListQuery::default()
+            };
+            if let Ok(n) = reader.count(&q) {
+                metrics::gauge!("cairn_workflows", "namespace" => name.clone(), "status" => status.clone())
+                    .set(n as f64);
+            }
         }
     }
 }
@@ -168,7 +189,11 @@ fn describe() {
     );
     describe_gauge!(
         "cairn_workflows",
-        "Workflows in the default namespace, by status"
+        "Workflows by namespace (the 50 largest) and status"
+    );
+    describe_gauge!(
+        "cairn_namespace_workflows",
+        "Workflows in each namespace that holds any"
     );
     describe_gauge!("cairn_watchers", "Open watch streams");
     describe_histogram!(

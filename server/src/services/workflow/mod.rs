@@ -225,9 +225,10 @@ impl Workflows for WorkflowService {
     ) -> Reply<pb::ListWorkflowsResponse> {
         let r = req.into_inner();
         let (serializable, with_count) = (r.serializable, r.with_count);
-        let query = validate::list(r)?;
-        caller::check_namespace_read(&query.namespace)?;
+        let (with_progress, all) = (r.with_progress, r.all_namespaces);
+        let mut query = validate::list(r)?;
         self.gateway.before_read(serializable).await?;
+        self.scope(&mut query, all)?;
         let revision = self.reader.applied_index();
         let page = self.reader.list(&query).map_err(status::storage_error)?;
         let count = if with_count {
@@ -235,8 +236,17 @@ impl Workflows for WorkflowService {
         } else {
             None
         };
+        let mut progress = Vec::new();
+        if with_progress {
+            let now = now_ms();
+            for w in &page.workflows {
+                let tasks = self.reader.tasks(&w.id).map_err(status::storage_error)?;
+                progress.push(convert::progress(w, &tasks, now));
+            }
+        }
         Ok(self.gateway.reply(pb::ListWorkflowsResponse {
             workflows: page.workflows.into_iter().map(convert::workflow).collect(),
+            progress,
             next_cursor: page.next_cursor.unwrap_or_default(),
             count,
             revision,
@@ -248,9 +258,10 @@ impl Workflows for WorkflowService {
         req: Request<pb::CountWorkflowsRequest>,
     ) -> Reply<pb::CountWorkflowsResponse> {
         let r = req.into_inner();
-        let query = validate::query(r.namespace, r.statuses, r.definition, r.labels)?;
-        caller::check_namespace_read(&query.namespace)?;
+        let mut query = validate::query(r.namespace, r.statuses, r.definition, r.labels)?;
+        query.orphaned_only = r.orphaned_only;
         self.gateway.before_read(r.serializable).await?;
+        self.scope(&mut query, r.all_namespaces)?;
         let revision = self.reader.applied_index();
         let count = self.reader.count(&query).map_err(status::storage_error)?;
         Ok(self
@@ -325,9 +336,10 @@ impl Workflows for WorkflowService {
         self.gateway.before_read(r.serializable).await?;
         caller::check_workflow_read(&self.reader, &r.workflow_id)?;
         let revision = self.reader.applied_index();
+        let times = r.since_ms.unwrap_or(0)..r.until_ms.unwrap_or(u64::MAX);
         let page = self
             .reader
-            .history(&r.workflow_id, r.from_version.max(1), limit as usize)
+            .history_between(&r.workflow_id, r.from_version.max(1), limit as usize, times)
             .map_err(status::storage_error)?;
         // Only an empty page can mean a missing workflow: a workflow always keeps at least
         // its latest event. The floor says whether older events were compacted away.
@@ -458,6 +470,13 @@ impl Workflows for WorkflowService {
         req: Request<pb::GetNamespaceQuotaRequest>,
     ) -> Reply<pb::GetNamespaceQuotaResponse> {
         self.get_namespace_quota_impl(req.into_inner()).await
+    }
+
+    async fn list_namespaces(
+        &self,
+        req: Request<pb::ListNamespacesRequest>,
+    ) -> Reply<pb::ListNamespacesResponse> {
+        self.list_namespaces_impl(req.into_inner()).await
     }
 
     async fn claim_task(&self, req: Request<pb::ClaimTaskRequest>) -> Reply<pb::ClaimTaskResponse> {

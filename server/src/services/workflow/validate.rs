@@ -309,6 +309,7 @@ pub fn query(
         definition,
         labels,
         orphaned_only: false,
+        across: None,
         sort: SortBy::Created,
         descending: false,
         limit: 0,
