@@ -100,6 +100,10 @@ pub mod meta {
         pub const OWNED: &str = "owned";
         /// A workflow named with a namespace it is not in (INVALID_ARGUMENT).
         pub const WRONG_NAMESPACE: &str = "wrong_namespace";
+        /// A change of an immutable variable (FAILED_PRECONDITION).
+        pub const IMMUTABLE: &str = "immutable";
+        /// A variables version that is not kept any more, or never was (FAILED_PRECONDITION).
+        pub const VERSION_GONE: &str = "version_gone";
         /// A blocking lock acquire or campaign was not granted within its wait timeout (with
         /// DEADLINE_EXCEEDED); the caller is no longer in line.
         pub const WAIT_TIMEOUT: &str = "wait_timeout";

@@ -80,6 +80,9 @@ pub enum Error {
     /// Adopting a workflow that another owner holds under a live lease.
     #[error("owned: {0}")]
     Owned(String),
+    /// A change of an immutable variable. Nothing was written.
+    #[error("immutable: {0}")]
+    Immutable(String),
     /// Leaving a lock's or election's line one is not in.
     #[error("not waiting: {0}")]
     NotWaiting(String),
@@ -252,6 +255,7 @@ fn failed_precondition(status: Status) -> Error {
         Some(meta::kind::NOT_WAITING) => return Error::NotWaiting(status.message().to_owned()),
         Some(meta::kind::STALE_CLAIM) => return Error::StaleClaim(status.message().to_owned()),
         Some(meta::kind::OWNED) => return Error::Owned(status.message().to_owned()),
+        Some(meta::kind::IMMUTABLE) => return Error::Immutable(status.message().to_owned()),
         _ => {}
     }
     if matches!(

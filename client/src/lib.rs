@@ -83,6 +83,7 @@ pub use workflow::{
     HistoryEvent, HistoryKind, HistoryPage, ListOptions, NamespaceLimits, NamespaceQuota,
     NamespaceUsage, Progress, RegisteredDefinition, RetryPolicy, RunResult, SortBy, Target, Task,
     TaskFilter, TaskRef, TaskSpec, TaskStatus, Transition, UpdateWorkflow, UpsertedTasks,
-    VersionedDefinition, Workflow, WorkflowDetails, WorkflowPage, WorkflowRef,
+    VarChange, VarScope, VarUpdate, VarVersion, Vars, VarsWritten, VersionedDefinition, Workflow,
+    WorkflowDetails, WorkflowPage, WorkflowRef,
 };
 pub use write_op::PendingWrite;

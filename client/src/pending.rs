@@ -21,9 +21,17 @@ use crate::kv::DeleteResult;
 use crate::workflow::convert;
 use crate::workflow::{
     Adoption, Claimed, CreatedWorkflow, DeletedWorkflow, RegisteredDefinition, TaskRef,
-    UpsertedTasks, WorkflowRef,
+    UpsertedTasks, VarsWritten, WorkflowRef,
 };
 use crate::write_op::{PendingWrite, SequenceHold, WriteOp};
+
+fn vars_written(r: cairn_api::v1::UpdateVarsResponse) -> VarsWritten {
+    VarsWritten {
+        version: r.version,
+        checksum: r.checksum,
+        revision: r.revision,
+    }
+}
 
 /// What a resumed write returns: the same as the original call would have.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +57,8 @@ pub enum WriteOutcome {
     /// A finished run.
     Finished(TaskRef),
     Adopted(Adoption),
+    /// A variables update or rollback.
+    Vars(VarsWritten),
 }
 
 /// Turns "retries exhausted" into [`Error::OutcomeUnknown`]: an attempt may have been applied
@@ -242,6 +252,28 @@ impl Client {
                     )
                     .await?;
                 Ok(WriteOutcome::Finished(convert::task_ref(r.task)?))
+            }
+            WriteOp::UpdateVars(m) => {
+                let r = self
+                    .write(
+                        "update_vars",
+                        m,
+                        WriteOp::UpdateVars,
+                        |ch, req| async move { Self::workflows(ch).update_vars(req).await },
+                    )
+                    .await?;
+                Ok(WriteOutcome::Vars(vars_written(r)))
+            }
+            WriteOp::RollbackVars(m) => {
+                let r = self
+                    .write(
+                        "rollback_vars",
+                        m,
+                        WriteOp::RollbackVars,
+                        |ch, req| async move { Self::workflows(ch).rollback_vars(req).await },
+                    )
+                    .await?;
+                Ok(WriteOutcome::Vars(vars_written(r)))
             }
             WriteOp::AdoptWorkflow(m) => {
                 let r = self

@@ -39,6 +39,8 @@ pub(crate) enum WriteOp {
     ClaimTask(pb::ClaimTaskRequest),
     FinishTask(pb::FinishTaskRequest),
     AdoptWorkflow(pb::AdoptWorkflowRequest),
+    UpdateVars(pb::UpdateVarsRequest),
+    RollbackVars(pb::RollbackVarsRequest),
 }
 
 impl WriteOp {
@@ -59,6 +61,8 @@ impl WriteOp {
             WriteOp::ClaimTask(r) => r.header.as_ref(),
             WriteOp::FinishTask(r) => r.header.as_ref(),
             WriteOp::AdoptWorkflow(r) => r.header.as_ref(),
+            WriteOp::UpdateVars(r) => r.header.as_ref(),
+            WriteOp::RollbackVars(r) => r.header.as_ref(),
         }
     }
 }

@@ -354,6 +354,34 @@ impl Workflows for Mock {
         Err(Status::unimplemented("mock"))
     }
 
+    async fn update_vars(
+        &self,
+        _: Request<cairn_api::v1::UpdateVarsRequest>,
+    ) -> Result<Response<cairn_api::v1::UpdateVarsResponse>, Status> {
+        Err(Status::unimplemented("mock"))
+    }
+
+    async fn rollback_vars(
+        &self,
+        _: Request<cairn_api::v1::RollbackVarsRequest>,
+    ) -> Result<Response<cairn_api::v1::UpdateVarsResponse>, Status> {
+        Err(Status::unimplemented("mock"))
+    }
+
+    async fn get_vars(
+        &self,
+        _: Request<cairn_api::v1::GetVarsRequest>,
+    ) -> Result<Response<cairn_api::v1::GetVarsResponse>, Status> {
+        Err(Status::unimplemented("mock"))
+    }
+
+    async fn var_history(
+        &self,
+        _: Request<cairn_api::v1::VarHistoryRequest>,
+    ) -> Result<Response<cairn_api::v1::VarHistoryResponse>, Status> {
+        Err(Status::unimplemented("mock"))
+    }
+
     async fn claim_task(
         &self,
         _: Request<cairn_api::v1::ClaimTaskRequest>,

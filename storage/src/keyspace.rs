@@ -42,11 +42,15 @@ pub(crate) enum Space {
     /// Namespace -> encoded `NamespaceQuota` (its limits and usage), for namespaces that
     /// hold something or have limits.
     Namespaces = 16,
+    /// Variable scope key (`VarScope::key`) -> encoded `VarSet`.
+    Vars = 17,
+    /// (scope key, version BE) -> encoded `VarVersion`.
+    VarHistory = 18,
 }
 
 impl Space {
     /// Every space, in id order (the order trees are opened, snapshotted and indexed).
-    pub(crate) const ALL: [Space; 17] = [
+    pub(crate) const ALL: [Space; 19] = [
         Space::Meta,
         Space::Kv,
         Space::Sessions,
@@ -64,6 +68,8 @@ impl Space {
         Space::Locks,
         Space::Elections,
         Space::Namespaces,
+        Space::Vars,
+        Space::VarHistory,
     ];
 
     pub(crate) fn id(self) -> u8 {
@@ -93,6 +99,8 @@ impl Space {
             Space::Locks => "locks",
             Space::Elections => "elections",
             Space::Namespaces => "namespaces",
+            Space::Vars => "vars",
+            Space::VarHistory => "var_history",
         }
     }
 }

@@ -7,11 +7,13 @@ use std::sync::Arc;
 use cairn_model::codec;
 use cairn_model::workflow::query::{HistoryPage, ListPage, ListQuery, SortBy};
 use cairn_model::workflow::quota::NamespaceQuota;
+use cairn_model::workflow::vars::{VarScope, VarSet, VarVersion, checksum, values_as_of};
 use cairn_model::workflow::{Definition, HistoryEvent, TaskRecord, WorkflowRecord};
 use serde::de::DeserializeOwned;
 
 use crate::error::StorageError;
 use crate::keyspace::{Space, Trees};
+use crate::machine::vars;
 use crate::reader::ReadGate;
 use crate::workflow_index::WorkflowIndex;
 use crate::workflow_keys::{self as keys, tag};
@@ -137,7 +139,77 @@ impl WorkflowReader {
             .guarded(|| self.get(Space::Workflows, id.as_bytes()))
     }
 
-    /// A namespace's limits and usage (the defaults, all zero and unlimited, if it has none).
+    /// A scope's variables now, or as of an older `version` still kept (its values rebuilt
+    /// from the newer versions' records and checked against that version's checksum). None:
+    /// the scope has no variables, or the version is not kept (see the set's `floor`).
+    pub fn vars(
+        &self,
+        scope: &VarScope,
+        version: Option<u64>,
+    ) -> Result<Option<VarSet>, StorageError> {
+        let key = scope.key();
+        self.gate.guarded(|| {
+            let _consistent = self.gate.scan_lock();
+            let Some(set) = self.get::<VarSet>(Space::Vars, &key)? else {
+                return Ok(None);
+            };
+            let Some(v) = version.filter(|v| *v != set.version) else {
+                return Ok(Some(set));
+            };
+            if v < set.floor || v > set.version {
+                return Ok(None);
+            }
+            let mut newer = Vec::new();
+            for n in v + 1..=set.version {
+                let rec: VarVersion = self
+                    .get(Space::VarHistory, &vars::history_key(&key, n))?
+                    .ok_or_else(|| StorageError::CorruptRecord(format!("{scope}: version {n}")))?;
+                newer.push(rec);
+            }
+            let at: VarVersion = self
+                .get(Space::VarHistory, &vars::history_key(&key, v))?
+                .ok_or_else(|| StorageError::CorruptRecord(format!("{scope}: version {v}")))?;
+            let values = values_as_of(&set.values, &newer);
+            if checksum(&values) != at.checksum {
+                return Err(StorageError::CorruptRecord(format!(
+                    "{scope}: version {v} rebuilt does not match its checksum"
+                )));
+            }
+            Ok(Some(VarSet {
+                version: v,
+                checksum: at.checksum,
+                values,
+                mod_revision: at.revision,
+                updated_ms: at.time_ms,
+                updated_by: at.actor,
+                ..set
+            }))
+        })
+    }
+
+    /// A scope's kept versions from `from_version`, oldest first, at most `limit`.
+    pub fn var_history(
+        &self,
+        scope: &VarScope,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<VarVersion>, StorageError> {
+        let key = scope.key();
+        let start = vars::history_key(&key, from_version);
+        self.gate.guarded(|| {
+            let _consistent = self.gate.scan_lock();
+            let mut out = Vec::new();
+            for item in self.tree(Space::VarHistory).range(start.as_slice()..) {
+                let (k, v) = item?;
+                if !k.starts_with(&key) || out.len() >= limit.max(1) {
+                    break;
+                }
+                out.push(decode(&v)?);
+            }
+            Ok(out)
+        })
+    }
+
     /// Every namespace that holds something or has limits, by name, with its quota.
     pub fn namespace_quotas(&self) -> Result<Vec<(String, NamespaceQuota)>, StorageError> {
         self.gate.guarded(|| {
@@ -153,6 +225,7 @@ impl WorkflowReader {
         })
     }
 
+    /// A namespace's limits and usage (the defaults, all zero and unlimited, if it has none).
     pub fn namespace_quota(&self, namespace: &str) -> Result<NamespaceQuota, StorageError> {
         self.gate.guarded(|| {
             Ok(self

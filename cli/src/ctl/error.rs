@@ -140,6 +140,10 @@ impl From<cairn_client::Error> for CtlError {
                 message: m,
             },
             E::LeaseNotFound(m) => CtlError::NotFound(m),
+            E::Immutable(m) => CtlError::Refused {
+                kind: meta::kind::IMMUTABLE.into(),
+                message: m,
+            },
             other => CtlError::Other(other.to_string()),
         }
     }

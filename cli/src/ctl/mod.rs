@@ -16,6 +16,7 @@ pub mod error;
 mod namespace;
 mod output;
 mod role;
+mod vars;
 mod workflow;
 mod workflow_view;
 
@@ -104,6 +105,11 @@ enum CtlCmd {
     Workflow {
         #[command(subcommand)]
         cmd: workflow::WorkflowCmd,
+    },
+    /// A workflow's or a namespace's versioned variables.
+    Vars {
+        #[command(subcommand)]
+        cmd: vars::VarsCmd,
     },
     /// Namespace limits (workflows, stored checkpoint bytes) and usage.
     Namespace {
@@ -296,6 +302,7 @@ async fn dispatch(args: CtlArgs) -> CtlResult<(Report, Option<CtlError>)> {
         CtlCmd::Workflow { cmd } if claims::handles(&cmd) => claims::run(&client()?, cmd).await?,
         CtlCmd::Workflow { cmd } => workflow::run(&client()?, cmd).await?,
         CtlCmd::Namespace { cmd } => namespace::run(&client()?, cmd).await?,
+        CtlCmd::Vars { cmd } => vars::run(&client()?, cmd).await?,
         CtlCmd::Checkpoint { cmd } => coord::checkpoint(&client()?, cmd).await?,
         CtlCmd::Lock { cmd } => coord::lock(&client()?, cmd).await?,
         CtlCmd::Election { cmd } => coord::election(&client()?, cmd).await?,

@@ -10,12 +10,12 @@ use super::options::*;
 use super::types::*;
 use crate::error::{Error, Result};
 
-fn bad_reply(what: impl std::fmt::Display) -> Error {
+pub(crate) fn bad_reply(what: impl std::fmt::Display) -> Error {
     Error::Rpc(Status::internal(format!("malformed server reply: {what}")))
 }
 
 /// JSON text from the server; empty means unset.
-fn json_opt(field: &str, text: &str) -> Result<Option<Value>> {
+pub(crate) fn json_opt(field: &str, text: &str) -> Result<Option<Value>> {
     if text.is_empty() {
         return Ok(None);
     }

@@ -12,6 +12,8 @@ pub(crate) mod convert;
 mod namespace;
 mod options;
 mod types;
+mod vars;
+mod vars_types;
 
 use cairn_api::v1 as pb;
 use cairn_api::v1::workflows_client::WorkflowsClient;
@@ -21,6 +23,7 @@ use tonic::transport::Channel;
 pub use namespace::{NamespaceLimits, NamespaceQuota, NamespaceUsage};
 pub use options::*;
 pub use types::*;
+pub use vars_types::{VarChange, VarScope, VarUpdate, VarVersion, Vars, VarsWritten};
 
 use crate::client::{Client, MAX_RESPONSE_BYTES, request};
 use crate::error::{Error, Result};

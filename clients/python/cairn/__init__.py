@@ -30,15 +30,16 @@ Module map (public modules first; ``_``-modules are internal):
                             epoch a write carries
 ``cairn.kv``                KV API (put/get/delete/range/scan) and its result types
 ``cairn.definitions``       workflow definitions: types and register/get/list
-``cairn.workflows``         workflows API: create/upsert, get, list/iterate, count,
-                            transition, update, delete, history, compaction; adoption
-                            under a lease, orphaned workflows
+``cairn.workflows``         workflows API: create/upsert, get, list/iterate, count (one
+                            namespace or all, with task progress), transition, update,
+                            delete, history (in a time range), compaction; adoption under a
+                            lease, orphaned workflows
 ``cairn.workflow_types``    what the workflows API returns (Workflow, WorkflowRef,
                             Adoption, ...)
 ``cairn.tasks``             tasks: TaskSpec/Task/TaskStatus/RetryPolicy, bulk upsert, list,
                             ready; claimed runs under a lease (claim_task -> Claimed,
                             finish_task)
-``cairn.namespaces``        namespace limits and quota
+``cairn.namespaces``        namespace limits and quota; the list of namespaces
 ``cairn.leases``            leases: grant, revoke, keep-alive in the background (KeepAlive),
                             time-to-live with attachments, list
 ``cairn.locks``             locks: ``async with client.lock(name, ttl=...) as guard``

@@ -79,6 +79,9 @@ GET_NAMESPACE_QUOTA = unary(
     wf.GetNamespaceQuotaRequest,
     wf.GetNamespaceQuotaResponse,
 )
+LIST_NAMESPACES = unary(
+    _WF, "Workflows", "ListNamespaces", wf.ListNamespacesRequest, wf.ListNamespacesResponse
+)
 
 # Checkpoints (unary; the Upload and Load streams are cairn._transfer's).
 _CKPT = ckpt.DESCRIPTOR

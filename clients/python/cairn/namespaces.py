@@ -1,6 +1,6 @@
 """Namespace limits: how many workflows and stored checkpoint bytes a namespace may hold, and
-what it holds. A create or checkpoint save past a limit fails with ResourceExhausted
-(``kind == "namespace_full"``) and writes nothing."""
+what it holds; and the list of namespaces with both. A create or checkpoint save past a limit
+fails with ResourceExhausted (``kind == "namespace_full"``) and writes nothing."""
 
 from __future__ import annotations
 
@@ -41,7 +41,10 @@ class NamespaceQuota:
     ) -> NamespaceQuota:
         if not r.HasField("quota"):
             raise bad_reply("reply without a namespace quota")
-        q = r.quota
+        return cls.from_msg(r.quota)
+
+    @classmethod
+    def from_msg(cls, q: pb.NamespaceQuota) -> NamespaceQuota:
         lim = q.limits
         return cls(
             namespace=q.namespace,
@@ -78,3 +81,10 @@ class NamespacesApi(ClientCore):
         req = pb.GetNamespaceQuotaRequest(namespace=namespace, serializable=serializable)
         resp = await self._call("get_namespace_quota", m.GET_NAMESPACE_QUOTA, req)
         return NamespaceQuota.from_pb(resp)
+
+    async def namespaces(self, *, serializable: bool = False) -> list[NamespaceQuota]:
+        """Every namespace that holds something or has limits, that the caller may read,
+        ordered by name, each with its limits and usage (``.namespace`` names it)."""
+        req = pb.ListNamespacesRequest(serializable=serializable)
+        resp = await self._call("list_namespaces", m.LIST_NAMESPACES, req)
+        return [NamespaceQuota.from_msg(q) for q in resp.namespaces]

@@ -3,7 +3,7 @@ dataclasses built from the protobuf answers. Metadata is a dict (a JSON object).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from cairn import _json
@@ -234,6 +234,26 @@ class WorkflowPage:
     #: With ``with_count``: how many match in all.
     count: int | None
     revision: int
+    #: With ``with_progress``: each workflow's task progress, in the same order as
+    #: ``workflows`` (else empty).
+    progress: list[Progress] = field(default_factory=list)
+
+    @classmethod
+    def from_pb(cls, r: pb.ListWorkflowsResponse, *, with_progress: bool = False) -> WorkflowPage:
+        """Refuses (as a bad reply) a page asked ``with_progress`` whose progress does not
+        pair up with its workflows, e.g. from a node that does not know the field."""
+        if with_progress and len(r.progress) != len(r.workflows):
+            raise bad_reply(
+                f"workflow list with {len(r.workflows)} workflows but "
+                f"{len(r.progress)} progress entries"
+            )
+        return cls(
+            workflows=[Workflow.from_pb(w) for w in r.workflows],
+            next_cursor=r.next_cursor or None,
+            count=r.count if r.HasField("count") else None,
+            revision=r.revision,
+            progress=[Progress.from_pb(p) for p in r.progress],
+        )
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """The workflow API: create/upsert, read with tasks and progress, list (a page, or an async
-iterator over cursors), count, transition by status or event, update (JSON merge patch,
-labels, fields), delete, history and its compaction, and ownership under a lease.
+iterator over cursors; one namespace or every readable one, optionally with each workflow's
+task progress), count, transition by status or event, update (JSON merge patch, labels,
+fields), delete, history (optionally in a time range) and its compaction, and ownership under
+a lease.
 
 An orchestrator adopts its workflows under its lease (:meth:`WorkflowsApi.adopt_workflow`)
 and fences its writes with the adoption's epoch (``Adoption.fence``). If its lease ends the
@@ -151,13 +153,17 @@ class WorkflowsApi(ClientCore):
         cursor: bytes | None = None,
         with_count: bool = False,
         orphaned_only: bool = False,
+        with_progress: bool = False,
+        all_namespaces: bool = False,
         serializable: bool = False,
     ) -> WorkflowPage:
         """One page of the workflows matching the filters (any of ``statuses``; every label
         in ``labels``; with ``orphaned_only``, only those whose owner's lease ended and that
         nobody adopted since). ``limit`` 0: 100, at most 1000. Pass the page's
         ``next_cursor`` as ``cursor`` for the next one; :meth:`iter_workflows` does that for
-        you."""
+        you. With ``all_namespaces``, every namespace the caller may read (``namespace`` is
+        ignored), merged in sort order; with ``with_progress``, the page's ``progress`` holds
+        each workflow's task progress, in the same order."""
         req = pb.ListWorkflowsRequest(
             namespace=namespace or "",
             statuses=list(statuses),
@@ -169,15 +175,12 @@ class WorkflowsApi(ClientCore):
             cursor=cursor or b"",
             with_count=with_count,
             orphaned_only=orphaned_only,
+            with_progress=with_progress,
+            all_namespaces=all_namespaces,
             serializable=serializable,
         )
         resp = await self._call("list_workflows", m.LIST_WORKFLOWS, req)
-        return WorkflowPage(
-            workflows=[Workflow.from_pb(w) for w in resp.workflows],
-            next_cursor=resp.next_cursor or None,
-            count=resp.count if resp.HasField("count") else None,
-            revision=resp.revision,
-        )
+        return WorkflowPage.from_pb(resp, with_progress=with_progress)
 
     async def iter_workflows(
         self,
@@ -190,11 +193,75 @@ class WorkflowsApi(ClientCore):
         descending: bool = False,
         page_size: int = 0,
         orphaned_only: bool = False,
+        all_namespaces: bool = False,
         serializable: bool = False,
     ) -> AsyncIterator[Workflow]:
-        """Every workflow matching the filters, following cursors page by page. Each page is
-        consistent on its own; a workflow changed between pages may be seen in either."""
-        statuses = list(statuses)
+        """Every workflow matching the filters, following cursors page by page (across every
+        readable namespace with ``all_namespaces``). Each page is consistent on its own; a
+        workflow changed between pages may be seen in either."""
+        async for page in self._workflow_pages(
+            namespace=namespace,
+            statuses=list(statuses),
+            definition=definition,
+            labels=labels,
+            sort=sort,
+            descending=descending,
+            page_size=page_size,
+            orphaned_only=orphaned_only,
+            with_progress=False,
+            all_namespaces=all_namespaces,
+            serializable=serializable,
+        ):
+            for w in page.workflows:
+                yield w
+
+    async def iter_workflows_with_progress(
+        self,
+        *,
+        namespace: str | None = None,
+        statuses: Iterable[str] = (),
+        definition: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        sort: SortBy = SortBy.CREATED,
+        descending: bool = False,
+        page_size: int = 0,
+        orphaned_only: bool = False,
+        all_namespaces: bool = False,
+        serializable: bool = False,
+    ) -> AsyncIterator[tuple[Workflow, Progress]]:
+        """:meth:`iter_workflows` with each workflow's task progress: ``(workflow, progress)``
+        pairs, the progress read with the workflow's page."""
+        async for page in self._workflow_pages(
+            namespace=namespace,
+            statuses=list(statuses),
+            definition=definition,
+            labels=labels,
+            sort=sort,
+            descending=descending,
+            page_size=page_size,
+            orphaned_only=orphaned_only,
+            with_progress=True,
+            all_namespaces=all_namespaces,
+            serializable=serializable,
+        ):
+            for pair in zip(page.workflows, page.progress, strict=True):
+                yield pair
+
+    async def _workflow_pages(
+        self,
+        *,
+        namespace: str | None,
+        statuses: list[str],
+        definition: str | None,
+        labels: Mapping[str, str] | None,
+        sort: SortBy,
+        descending: bool,
+        page_size: int,
+        orphaned_only: bool,
+        with_progress: bool,
+        all_namespaces: bool,
+        serializable: bool,
+    ) -> AsyncIterator[WorkflowPage]:
         cursor: bytes | None = None
         while True:
             page = await self.list_workflows(
@@ -207,10 +274,11 @@ class WorkflowsApi(ClientCore):
                 limit=page_size,
                 cursor=cursor,
                 orphaned_only=orphaned_only,
+                with_progress=with_progress,
+                all_namespaces=all_namespaces,
                 serializable=serializable,
             )
-            for w in page.workflows:
-                yield w
+            yield page
             if page.next_cursor is None:
                 return
             if page.next_cursor == cursor:
@@ -229,14 +297,20 @@ class WorkflowsApi(ClientCore):
         statuses: Iterable[str] = (),
         definition: str | None = None,
         labels: Mapping[str, str] | None = None,
+        orphaned_only: bool = False,
+        all_namespaces: bool = False,
         serializable: bool = False,
     ) -> int:
-        """How many workflows match the filters."""
+        """How many workflows match the filters (those :meth:`list_workflows` would list
+        with the same ones): in ``namespace``, or with ``all_namespaces`` in every namespace
+        the caller may read; with ``orphaned_only``, only orphans."""
         req = pb.CountWorkflowsRequest(
             namespace=namespace or "",
             statuses=list(statuses),
             definition=definition,
             labels=dict(labels or {}),
+            orphaned_only=orphaned_only,
+            all_namespaces=all_namespaces,
             serializable=serializable,
         )
         resp = await self._call("count_workflows", m.COUNT_WORKFLOWS, req)
@@ -380,12 +454,22 @@ class WorkflowsApi(ClientCore):
         *,
         from_version: int = 0,
         limit: int = 0,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
         serializable: bool = False,
     ) -> HistoryPage:
         """Up to ``limit`` history events of workflow ``id`` from version ``from_version``
-        (0: the server's page size, 100)."""
+        (0: the server's page size, 100). With ``since_ms`` / ``until_ms`` (ms since the Unix
+        epoch, the cluster leader's clock), only the events with ``since_ms <= time_ms <
+        until_ms``; ``next_version`` still continues the listing."""
+        _check_times(since_ms, until_ms)
         req = pb.GetHistoryRequest(
-            workflow_id=id, from_version=from_version, limit=limit, serializable=serializable
+            workflow_id=id,
+            from_version=from_version,
+            limit=limit,
+            since_ms=since_ms,
+            until_ms=until_ms,
+            serializable=serializable,
         )
         resp = await self._call("get_history", m.GET_HISTORY, req)
         return HistoryPage(
@@ -395,11 +479,22 @@ class WorkflowsApi(ClientCore):
             compacted_before=resp.compacted_before,
         )
 
-    async def iter_history(self, id: str, *, from_version: int = 1) -> AsyncIterator[HistoryEvent]:
-        """The history of workflow ``id`` from ``from_version``, page by page."""
+    async def iter_history(
+        self,
+        id: str,
+        *,
+        from_version: int = 1,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+    ) -> AsyncIterator[HistoryEvent]:
+        """The history of workflow ``id`` from ``from_version``, page by page (only the
+        events in ``[since_ms, until_ms)`` when given, as in :meth:`history`)."""
+        _check_times(since_ms, until_ms)
         version = from_version
         while True:
-            page = await self.history(id, from_version=version, limit=HISTORY_PAGE)
+            page = await self.history(
+                id, from_version=version, limit=HISTORY_PAGE, since_ms=since_ms, until_ms=until_ms
+            )
             for e in page.events:
                 yield e
             if page.next_version is None:
@@ -412,6 +507,14 @@ class WorkflowsApi(ClientCore):
         """The whole (uncompacted) history of workflow ``id``."""
         return [e async for e in self.iter_history(id)]
 
+    async def history_between(
+        self, id: str, since_ms: int | None = None, until_ms: int | None = None
+    ) -> list[HistoryEvent]:
+        """The events of workflow ``id`` at or after ``since_ms`` and before ``until_ms`` (ms
+        since the Unix epoch, the cluster leader's clock; None: unbounded), every page: e.g.
+        its changes in the last hour, ``history_between(id, now_ms - 3_600_000)``."""
+        return [e async for e in self.iter_history(id, since_ms=since_ms, until_ms=until_ms)]
+
     async def compact_history(self, id: str, keep_last: int) -> int:
         """Forgets the oldest history events of workflow ``id``, keeping the last
         ``keep_last`` versions' (at least 1); repeats until done. Returns the new floor:
@@ -423,3 +526,9 @@ class WorkflowsApi(ClientCore):
             resp = await self._call("compact_history", m.COMPACT_HISTORY, req)
             if resp.done:
                 return resp.floor
+
+
+def _check_times(since_ms: int | None, until_ms: int | None) -> None:
+    for name, t in (("since_ms", since_ms), ("until_ms", until_ms)):
+        if t is not None and t < 0:
+            raise InvalidArgument(f"{name} must be ms since the Unix epoch (>= 0), not {t}")

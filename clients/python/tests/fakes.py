@@ -117,6 +117,22 @@ _METHODS: dict[str, tuple[type[Message], type[Message]]] = {
         workflow_pb2.FinishTaskRequest,
         workflow_pb2.FinishTaskResponse,
     ),
+    "cairn.v1.Workflows/ListWorkflows": (
+        workflow_pb2.ListWorkflowsRequest,
+        workflow_pb2.ListWorkflowsResponse,
+    ),
+    "cairn.v1.Workflows/CountWorkflows": (
+        workflow_pb2.CountWorkflowsRequest,
+        workflow_pb2.CountWorkflowsResponse,
+    ),
+    "cairn.v1.Workflows/GetHistory": (
+        workflow_pb2.GetHistoryRequest,
+        workflow_pb2.GetHistoryResponse,
+    ),
+    "cairn.v1.Workflows/ListNamespaces": (
+        workflow_pb2.ListNamespacesRequest,
+        workflow_pb2.ListNamespacesResponse,
+    ),
     "etcdserverpb.Auth/Authenticate": (
         auth_pb2.AuthenticateRequest,
         auth_pb2.AuthenticateResponse,
@@ -128,4 +144,8 @@ GET = "cairn.v1.KV/Get"
 TRANSITION = "cairn.v1.Workflows/TransitionWorkflow"
 CLAIM_TASK = "cairn.v1.Workflows/ClaimTask"
 FINISH_TASK = "cairn.v1.Workflows/FinishTask"
+LIST_WORKFLOWS = "cairn.v1.Workflows/ListWorkflows"
+COUNT_WORKFLOWS = "cairn.v1.Workflows/CountWorkflows"
+GET_HISTORY = "cairn.v1.Workflows/GetHistory"
+LIST_NAMESPACES = "cairn.v1.Workflows/ListNamespaces"
 AUTHENTICATE = "etcdserverpb.Auth/Authenticate"

@@ -38,6 +38,7 @@ pub(super) fn definite(e: &Error) -> bool {
             | Error::StaleFence { .. }
             | Error::StaleClaim(_)
             | Error::Owned(_)
+            | Error::Immutable(_)
             | Error::NotHolder(_)
             | Error::InvalidArgument(_)
             | Error::NotFound(_)

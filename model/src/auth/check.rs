@@ -10,6 +10,7 @@ use crate::command::Command;
 use crate::coord::CoordCommand;
 use crate::txn::{KeyRange, TxnCommand, TxnOp};
 use crate::workflow::WorkflowCommand;
+use crate::workflow::vars::VarScope;
 
 /// One thing a request must be allowed. No needs at all: any authenticated user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,8 +128,21 @@ fn workflow_needs(c: &WorkflowCommand) -> Vec<Need> {
             out
         }
         WorkflowCommand::FinishTask(f) => vec![write(&f.workflow_id)],
+        WorkflowCommand::UpdateVars(u) => vec![scope_write(&u.scope)],
+        WorkflowCommand::RollbackVars(r) => vec![scope_write(&r.scope)],
         WorkflowCommand::Adopt(a) => vec![write(&a.id)],
         WorkflowCommand::Purge { .. } => Vec::new(),
+    }
+}
+
+/// Workflow variables are the workflow's; namespace variables the namespace's.
+fn scope_write(scope: &VarScope) -> Need {
+    match scope {
+        VarScope::Workflow(id) => write(id),
+        VarScope::Namespace(ns) => Need::Namespace {
+            name: ns.clone(),
+            write: true,
+        },
     }
 }
 

@@ -11,6 +11,7 @@ use super::limits::LimitError;
 use super::quota::{NamespaceFull, NamespaceLimits, NamespaceQuota};
 use super::record::{TaskRecord, WorkflowRef};
 use super::task::{RetryPolicy, TaskError, TaskStatus};
+use super::vars::{RollbackVars, UpdateVars, VarScope};
 
 /// The namespace used when a request names none.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -53,6 +54,10 @@ pub enum WorkflowCommand {
     FinishTask(Box<FinishTask>),
     /// Take ownership of a workflow under a lease (see [`AdoptWorkflow`]).
     Adopt(Box<AdoptWorkflow>),
+    /// A versioned update of a workflow's or a namespace's variables.
+    UpdateVars(Box<UpdateVars>),
+    /// A new version of the variables equal to an older one.
+    RollbackVars(Box<RollbackVars>),
 }
 
 /// Claim the first ready task (PENDING, dependencies completed, past its retry backoff, its
@@ -129,6 +134,8 @@ impl WorkflowCommand {
             WorkflowCommand::ClaimTask(_) => "claim_task",
             WorkflowCommand::FinishTask(_) => "finish_task",
             WorkflowCommand::Adopt(_) => "adopt",
+            WorkflowCommand::UpdateVars(_) => "update_vars",
+            WorkflowCommand::RollbackVars(_) => "rollback_vars",
         }
     }
 
@@ -145,7 +152,9 @@ impl WorkflowCommand {
             | WorkflowCommand::SetNamespaceLimits { .. }
             | WorkflowCommand::ClaimTask(_)
             | WorkflowCommand::FinishTask(_)
-            | WorkflowCommand::Adopt(_) => false,
+            | WorkflowCommand::Adopt(_)
+            | WorkflowCommand::UpdateVars(_)
+            | WorkflowCommand::RollbackVars(_) => false,
             // Retention (`workflow_retention.rs`): a client deletes with `Delete`.
             WorkflowCommand::Purge { .. } => true,
         }
@@ -263,6 +272,11 @@ pub enum WorkflowReply {
         task: Option<Box<TaskRecord>>,
         next_ready_ms: Option<u64>,
     },
+    /// The variables' new version.
+    Vars {
+        version: u64,
+        checksum: u32,
+    },
     /// Owned by the caller from `epoch` on; `previous_owner` is who owned it when the command
     /// applied ("" nobody; the caller itself when it already owned it, a no-op).
     Adopted {
@@ -340,6 +354,23 @@ pub enum WorkflowError {
         owner: String,
         lease: u64,
     },
+    #[error("variables of {scope}: expected version {expected}, current {current}")]
+    VarsVersionConflict {
+        scope: VarScope,
+        expected: u64,
+        current: u64,
+    },
+    #[error("variable {key} of {scope} is immutable")]
+    ImmutableVar { scope: VarScope, key: String },
+    #[error("variables of {scope}: version {version} is not kept (kept: {floor}..={current})")]
+    VarsVersionGone {
+        scope: VarScope,
+        version: u64,
+        floor: u64,
+        current: u64,
+    },
+    #[error("variables of {scope}: {what}")]
+    VarsLimit { scope: VarScope, what: String },
     #[error("workflow {id} is in namespace {actual}, not {requested}")]
     WrongNamespace {
         id: String,

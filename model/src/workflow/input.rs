@@ -11,6 +11,7 @@ use super::command::{
 use super::definition::Target;
 use super::limits::RecordLimits;
 use super::task::{MAX_ATTEMPTS, MAX_RETRY_DELAY_MS};
+use super::vars::{MAX_KEEP_VERSIONS, MAX_VARS_PER_UPDATE, UpdateVars, VarScope};
 use crate::input::{
     InputError, MAX_REASON, MAX_SHORT_TEXT, check_metadata, count, id, internal, invalid, limit,
     size, text,
@@ -41,6 +42,13 @@ impl WorkflowCommand {
             WorkflowCommand::ClaimTask(c) => check_claim(c),
             WorkflowCommand::FinishTask(f) => check_finish(limits, f),
             WorkflowCommand::Adopt(a) => check_adopt(a),
+            WorkflowCommand::UpdateVars(u) => check_vars(limits, u),
+            WorkflowCommand::RollbackVars(r) => {
+                check_scope(&r.scope)?;
+                positive("to_version", r.to_version)?;
+                text("actor", &r.actor, MAX_SHORT_TEXT)?;
+                text("reason", &r.reason, MAX_REASON)
+            }
         }
     }
 }
@@ -177,6 +185,59 @@ fn check_adopt(a: &AdoptWorkflow) -> Result<(), InputError> {
     text("owner_id", &a.owner_id, MAX_SHORT_TEXT)?;
     positive("lease", a.lease)?;
     text("reason", &a.reason, MAX_REASON)
+}
+
+fn check_scope(scope: &VarScope) -> Result<(), InputError> {
+    match scope {
+        VarScope::Workflow(w) => id("scope.workflow", w),
+        VarScope::Namespace(n) => id("scope.namespace", n),
+    }
+}
+
+fn check_vars(limits: &RecordLimits, u: &UpdateVars) -> Result<(), InputError> {
+    check_scope(&u.scope)?;
+    if u.set.is_empty()
+        && u.delete.is_empty()
+        && u.immutable.is_empty()
+        && u.keep_versions.is_none()
+    {
+        return Err(InputError::Empty {
+            field: "set, delete, immutable or keep_versions".into(),
+        });
+    }
+    count(
+        "variables in one update",
+        u.set.len() + u.delete.len() + u.immutable.len(),
+        MAX_VARS_PER_UPDATE,
+    )?;
+    let mut total = 0usize;
+    for (k, v) in &u.set {
+        id("variable name", k)?;
+        json_field(limits, "variable value", Some(v))?;
+        if v.is_empty() {
+            return Err(InputError::Empty {
+                field: format!("value of {k}"),
+            });
+        }
+        total += k.len() + v.len();
+    }
+    size("variables in one update", total, limits.max_metadata_bytes)?;
+    for k in u.delete.iter().chain(&u.immutable) {
+        id("variable name", k)?;
+        if u.delete.contains(k) && u.set.contains_key(k) {
+            return Err(invalid("delete", "a key is both set and deleted"));
+        }
+    }
+    if let Some(keep) = u.keep_versions
+        && !(1..=MAX_KEEP_VERSIONS).contains(&keep)
+    {
+        return Err(invalid(
+            "keep_versions",
+            &format!("must be 1-{MAX_KEEP_VERSIONS}"),
+        ));
+    }
+    text("actor", &u.actor, MAX_SHORT_TEXT)?;
+    text("reason", &u.reason, MAX_REASON)
 }
 
 fn non_empty(field: &str, v: &str) -> Result<(), InputError> {

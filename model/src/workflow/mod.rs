@@ -12,6 +12,7 @@ pub mod query;
 pub mod quota;
 pub mod record;
 pub mod task;
+pub mod vars;
 
 pub use command::{WorkflowCommand, WorkflowError, WorkflowReply};
 pub use definition::{

@@ -293,6 +293,13 @@ pub fn workflow_error(e: WorkflowError) -> Status {
         WorkflowError::UnknownLease(_) => (NotFound, kind::UNKNOWN_LEASE),
         WorkflowError::Owned { .. } => (FailedPrecondition, kind::OWNED),
         WorkflowError::WrongNamespace { .. } => (InvalidArgument, kind::WRONG_NAMESPACE),
+        WorkflowError::VarsVersionConflict { current, .. } => {
+            typed.version = Some(*current);
+            (Code::Aborted, kind::VERSION_CONFLICT)
+        }
+        WorkflowError::ImmutableVar { .. } => (FailedPrecondition, kind::IMMUTABLE),
+        WorkflowError::VarsVersionGone { .. } => (FailedPrecondition, kind::VERSION_GONE),
+        WorkflowError::VarsLimit { .. } => (InvalidArgument, kind::LIMIT),
     };
     let mut s = with_kind(code, error_kind, e.to_string());
     typed.attach(&mut s);

@@ -20,6 +20,7 @@ mod session;
 mod session_cache;
 mod task;
 mod txn;
+pub(crate) mod vars;
 mod workflow;
 mod workflow_store;
 
@@ -194,5 +195,7 @@ mod namespace_tests;
 mod tests;
 #[cfg(test)]
 mod txn_tests;
+#[cfg(test)]
+mod vars_tests;
 #[cfg(test)]
 mod workflow_tests;

@@ -19,10 +19,11 @@ use cairn_model::workflow::limits::RecordLimits;
 
 use super::batch::{BatchCtx, TxResult, encode, record_limits};
 use super::workflow_store::{self as store, bump, event};
-use super::{claim, namespace_store, ownership, task};
+use super::{claim, namespace_store, ownership, task, vars};
 use crate::keyspace::Space;
 use crate::workflow_keys as keys;
 use cairn_model::workflow::quota::QuotaResource;
+use cairn_model::workflow::vars::VarScope;
 
 /// A decision: the reply to give, or why the command is refused.
 type Outcome = Result<WorkflowReply, WorkflowError>;
@@ -55,6 +56,8 @@ pub(super) fn apply(
         WorkflowCommand::ClaimTask(c) => claim::claim(ctx, revision, now_ms, c)?,
         WorkflowCommand::FinishTask(f) => claim::finish(ctx, revision, now_ms, f)?,
         WorkflowCommand::Adopt(a) => ownership::adopt(ctx, revision, now_ms, a)?,
+        WorkflowCommand::UpdateVars(u) => vars::update(ctx, revision, now_ms, u)?,
+        WorkflowCommand::RollbackVars(r) => vars::rollback(ctx, revision, now_ms, r)?,
     };
     Ok(match outcome {
         Ok(reply) => Response::Workflow { revision, reply },
@@ -360,6 +363,7 @@ fn delete(ctx: &mut BatchCtx<'_>, id: &str, force: bool) -> TxResult<Outcome> {
         }
     }
     let tasks = store::remove_workflow(ctx, &rec)?;
+    vars::remove(ctx, &VarScope::Workflow(rec.id.clone()))?;
     Ok(Ok(WorkflowReply::Deleted {
         id: id.to_string(),
         tasks,
@@ -403,6 +407,7 @@ fn purge(ctx: &mut BatchCtx<'_>, ids: &[String], finished_before_ms: u64) -> TxR
             && rec.finished_ms.is_some_and(|f| f < finished_before_ms)
         {
             store::remove_workflow(ctx, &rec)?;
+            vars::remove(ctx, &VarScope::Workflow(rec.id.clone()))?;
             purged.push(id.clone());
         }
     }

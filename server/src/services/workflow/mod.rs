@@ -8,6 +8,7 @@ mod namespace;
 mod validate;
 #[cfg(test)]
 mod validate_tests;
+mod vars;
 
 use cairn_api::v1 as pb;
 use cairn_api::v1::workflows_server::Workflows;
@@ -223,7 +224,11 @@ impl Workflows for WorkflowService {
         &self,
         req: Request<pb::ListWorkflowsRequest>,
     ) -> Reply<pb::ListWorkflowsResponse> {
-        let r = req.into_inner();
+        let mut r = req.into_inner();
+        if r.all_namespaces {
+            // Ignored with all_namespaces (as documented), so not checked either.
+            r.namespace.clear();
+        }
         let (serializable, with_count) = (r.serializable, r.with_count);
         let (with_progress, all) = (r.with_progress, r.all_namespaces);
         let mut query = validate::list(r)?;
@@ -257,7 +262,10 @@ impl Workflows for WorkflowService {
         &self,
         req: Request<pb::CountWorkflowsRequest>,
     ) -> Reply<pb::CountWorkflowsResponse> {
-        let r = req.into_inner();
+        let mut r = req.into_inner();
+        if r.all_namespaces {
+            r.namespace.clear();
+        }
         let mut query = validate::query(r.namespace, r.statuses, r.definition, r.labels)?;
         query.orphaned_only = r.orphaned_only;
         self.gateway.before_read(r.serializable).await?;
@@ -337,6 +345,9 @@ impl Workflows for WorkflowService {
         caller::check_workflow_read(&self.reader, &r.workflow_id)?;
         let revision = self.reader.applied_index();
         let times = r.since_ms.unwrap_or(0)..r.until_ms.unwrap_or(u64::MAX);
+        if times.start > times.end {
+            return Err(status::invalid("since_ms is after until_ms"));
+        }
         let page = self
             .reader
             .history_between(&r.workflow_id, r.from_version.max(1), limit as usize, times)
@@ -495,5 +506,30 @@ impl Workflows for WorkflowService {
         req: Request<pb::AdoptWorkflowRequest>,
     ) -> Reply<pb::AdoptWorkflowResponse> {
         self.adopt_workflow_impl(req.into_inner()).await
+    }
+
+    async fn update_vars(
+        &self,
+        req: Request<pb::UpdateVarsRequest>,
+    ) -> Reply<pb::UpdateVarsResponse> {
+        self.update_vars_impl(req.into_inner()).await
+    }
+
+    async fn rollback_vars(
+        &self,
+        req: Request<pb::RollbackVarsRequest>,
+    ) -> Reply<pb::UpdateVarsResponse> {
+        self.rollback_vars_impl(req.into_inner()).await
+    }
+
+    async fn get_vars(&self, req: Request<pb::GetVarsRequest>) -> Reply<pb::GetVarsResponse> {
+        self.get_vars_impl(req.into_inner()).await
+    }
+
+    async fn var_history(
+        &self,
+        req: Request<pb::VarHistoryRequest>,
+    ) -> Reply<pb::VarHistoryResponse> {
+        self.var_history_impl(req.into_inner()).await
     }
 }

@@ -278,7 +278,7 @@ class GetWorkflowResponse(_message.Message):
     def __init__(self, workflow: _Optional[_Union[Workflow, _Mapping]] = ..., progress: _Optional[_Union[WorkflowProgress, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[Task, _Mapping]]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class ListWorkflowsRequest(_message.Message):
-    __slots__ = ("namespace", "statuses", "definition", "labels", "sort", "descending", "limit", "cursor", "with_count", "serializable", "orphaned_only")
+    __slots__ = ("namespace", "statuses", "definition", "labels", "sort", "descending", "limit", "cursor", "with_count", "serializable", "orphaned_only", "with_progress", "all_namespaces")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -297,6 +297,8 @@ class ListWorkflowsRequest(_message.Message):
     WITH_COUNT_FIELD_NUMBER: _ClassVar[int]
     SERIALIZABLE_FIELD_NUMBER: _ClassVar[int]
     ORPHANED_ONLY_FIELD_NUMBER: _ClassVar[int]
+    WITH_PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    ALL_NAMESPACES_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     statuses: _containers.RepeatedScalarFieldContainer[str]
     definition: str
@@ -308,22 +310,26 @@ class ListWorkflowsRequest(_message.Message):
     with_count: bool
     serializable: bool
     orphaned_only: bool
-    def __init__(self, namespace: _Optional[str] = ..., statuses: _Optional[_Iterable[str]] = ..., definition: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., sort: _Optional[_Union[WorkflowSort, str]] = ..., descending: bool = ..., limit: _Optional[int] = ..., cursor: _Optional[bytes] = ..., with_count: bool = ..., serializable: bool = ..., orphaned_only: bool = ...) -> None: ...
+    with_progress: bool
+    all_namespaces: bool
+    def __init__(self, namespace: _Optional[str] = ..., statuses: _Optional[_Iterable[str]] = ..., definition: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., sort: _Optional[_Union[WorkflowSort, str]] = ..., descending: bool = ..., limit: _Optional[int] = ..., cursor: _Optional[bytes] = ..., with_count: bool = ..., serializable: bool = ..., orphaned_only: bool = ..., with_progress: bool = ..., all_namespaces: bool = ...) -> None: ...
 
 class ListWorkflowsResponse(_message.Message):
-    __slots__ = ("workflows", "next_cursor", "count", "revision")
+    __slots__ = ("workflows", "progress", "next_cursor", "count", "revision")
     WORKFLOWS_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
     NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
     workflows: _containers.RepeatedCompositeFieldContainer[Workflow]
+    progress: _containers.RepeatedCompositeFieldContainer[WorkflowProgress]
     next_cursor: bytes
     count: int
     revision: int
-    def __init__(self, workflows: _Optional[_Iterable[_Union[Workflow, _Mapping]]] = ..., next_cursor: _Optional[bytes] = ..., count: _Optional[int] = ..., revision: _Optional[int] = ...) -> None: ...
+    def __init__(self, workflows: _Optional[_Iterable[_Union[Workflow, _Mapping]]] = ..., progress: _Optional[_Iterable[_Union[WorkflowProgress, _Mapping]]] = ..., next_cursor: _Optional[bytes] = ..., count: _Optional[int] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class CountWorkflowsRequest(_message.Message):
-    __slots__ = ("namespace", "statuses", "definition", "labels", "serializable")
+    __slots__ = ("namespace", "statuses", "definition", "labels", "serializable", "all_namespaces", "orphaned_only")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -336,12 +342,16 @@ class CountWorkflowsRequest(_message.Message):
     DEFINITION_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     SERIALIZABLE_FIELD_NUMBER: _ClassVar[int]
+    ALL_NAMESPACES_FIELD_NUMBER: _ClassVar[int]
+    ORPHANED_ONLY_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     statuses: _containers.RepeatedScalarFieldContainer[str]
     definition: str
     labels: _containers.ScalarMap[str, str]
     serializable: bool
-    def __init__(self, namespace: _Optional[str] = ..., statuses: _Optional[_Iterable[str]] = ..., definition: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., serializable: bool = ...) -> None: ...
+    all_namespaces: bool
+    orphaned_only: bool
+    def __init__(self, namespace: _Optional[str] = ..., statuses: _Optional[_Iterable[str]] = ..., definition: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., serializable: bool = ..., all_namespaces: bool = ..., orphaned_only: bool = ...) -> None: ...
 
 class CountWorkflowsResponse(_message.Message):
     __slots__ = ("count", "revision")
@@ -468,16 +478,20 @@ class HistoryEvent(_message.Message):
     def __init__(self, version: _Optional[int] = ..., revision: _Optional[int] = ..., time_ms: _Optional[int] = ..., kind: _Optional[_Union[HistoryKind, str]] = ..., to: _Optional[str] = ..., event: _Optional[str] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., **kwargs) -> None: ...
 
 class GetHistoryRequest(_message.Message):
-    __slots__ = ("workflow_id", "from_version", "limit", "serializable")
+    __slots__ = ("workflow_id", "from_version", "limit", "serializable", "since_ms", "until_ms")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     FROM_VERSION_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     SERIALIZABLE_FIELD_NUMBER: _ClassVar[int]
+    SINCE_MS_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_MS_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     from_version: int
     limit: int
     serializable: bool
-    def __init__(self, workflow_id: _Optional[str] = ..., from_version: _Optional[int] = ..., limit: _Optional[int] = ..., serializable: bool = ...) -> None: ...
+    since_ms: int
+    until_ms: int
+    def __init__(self, workflow_id: _Optional[str] = ..., from_version: _Optional[int] = ..., limit: _Optional[int] = ..., serializable: bool = ..., since_ms: _Optional[int] = ..., until_ms: _Optional[int] = ...) -> None: ...
 
 class GetHistoryResponse(_message.Message):
     __slots__ = ("events", "next_version", "revision", "compacted_before")
@@ -792,3 +806,17 @@ class GetNamespaceQuotaResponse(_message.Message):
     quota: NamespaceQuota
     revision: int
     def __init__(self, quota: _Optional[_Union[NamespaceQuota, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
+
+class ListNamespacesRequest(_message.Message):
+    __slots__ = ("serializable",)
+    SERIALIZABLE_FIELD_NUMBER: _ClassVar[int]
+    serializable: bool
+    def __init__(self, serializable: bool = ...) -> None: ...
+
+class ListNamespacesResponse(_message.Message):
+    __slots__ = ("namespaces", "revision")
+    NAMESPACES_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    namespaces: _containers.RepeatedCompositeFieldContainer[NamespaceQuota]
+    revision: int
+    def __init__(self, namespaces: _Optional[_Iterable[_Union[NamespaceQuota, _Mapping]]] = ..., revision: _Optional[int] = ...) -> None: ...
