@@ -180,14 +180,19 @@ pub async fn worker(
 }
 
 /// After healing: waits until no task of the workload is RUNNING (every lease has ended by
-/// then), then reads every task back. A task still RUNNING at the deadline is read back as
+/// then), then reads every task back (of the workflows whose upsert was acknowledged or
+/// whose tasks a worker claimed). A task still RUNNING at the deadline is read back as
 /// it is, for the checker to report.
 pub async fn read_back(
     client: &Client,
     log: &ClaimLog,
     anomalies: &mut Vec<Anomaly>,
 ) -> Vec<TaskState> {
-    let workflows: Vec<String> = lock(&log.created).keys().cloned().collect();
+    // The acknowledged ones, and any a worker claimed from: an upsert whose outcome was
+    // unknown may have been applied, and its tasks run.
+    let mut workflows: std::collections::BTreeSet<String> =
+        lock(&log.created).keys().cloned().collect();
+    workflows.extend(lock(&log.runs).iter().map(|r| r.workflow.clone()));
     let read = || async {
         let mut out = Vec::new();
         for wf in &workflows {

@@ -1,5 +1,5 @@
-//! The chaos driver: a cluster in its own network, KV, workflow, fenced-lock, checkpoint and
-//! task-claim clients plus a watcher recording every operation, a nemesis injecting seeded faults until
+//! The chaos driver: a cluster in its own network, KV, workflow, fenced-lock, checkpoint,
+//! task-claim and versioned-variable clients plus a watcher recording every operation, a nemesis injecting seeded faults until
 //! the run's time is up, then every checker over the history. The `chaos` binary and the
 //! short chaos test both run [`run`].
 
@@ -14,6 +14,7 @@ pub mod rng;
 pub mod roster;
 mod sampler;
 mod settle;
+pub mod vars;
 pub mod workload;
 
 pub use nemesis::Scenario;
@@ -184,6 +185,17 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
         )));
     }
 
+    let vars_log = Arc::new(vars::VarsLog::default());
+    for id in 50..52 {
+        tasks.push(tokio::spawn(vars::writer(
+            id,
+            RosterClient::new(roster.clone())?,
+            rec.clone(),
+            vars_log.clone(),
+            stop.clone(),
+        )));
+    }
+
     let started = Instant::now();
     let schedule = std::fs::File::create(dir.join("schedule.jsonl"))?;
     let mut nem = nemesis::Nemesis::new(
@@ -237,6 +249,7 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
     let stored = checkpoints::read_back(&reader, &mut anomalies).await;
     checkpoints::compare_replicas(&cluster, &voters, &stored, &mut anomalies).await;
     let claimed_tasks = claims::read_back(&reader, &claim_log, &mut anomalies).await;
+    let var_versions = vars::check(&reader, &vars_log, &mut anomalies).await;
 
     // Checking.
     let check_started = Instant::now();
@@ -335,6 +348,7 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
             .filter(|r| r.finish == check::claims::Finish::Abandoned)
             .count() as u64,
         claim_tasks_checked: claimed_tasks.len() as u64,
+        var_versions,
         members: voters,
         status_samples: samples.len() as u64,
         checker_time,

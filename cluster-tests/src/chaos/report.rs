@@ -32,6 +32,8 @@ pub struct Report {
     pub claim_finished: u64,
     pub claim_abandoned: u64,
     pub claim_tasks_checked: u64,
+    /// Versions of the variables workload's counter, checked gap-free with n == version.
+    pub var_versions: u64,
     /// The voters at the end (replacements change them).
     pub members: Vec<u64>,
     pub status_samples: u64,
@@ -76,6 +78,7 @@ impl Report {
             "checkpoints": {"acked": self.checkpoints_acked, "checked": self.checkpoints_checked},
             "claims": {"runs": self.claim_runs, "finished": self.claim_finished,
                        "abandoned": self.claim_abandoned, "tasks_checked": self.claim_tasks_checked},
+            "var_versions": self.var_versions,
             "members": self.members,
             "status_samples": self.status_samples,
             "checker_ms": self.checker_time.as_millis() as u64,
@@ -122,6 +125,10 @@ impl Report {
         s += &format!(
             "claims: {} runs, {} finishes acknowledged, {} abandoned by dying workers; {} tasks checked\n",
             self.claim_runs, self.claim_finished, self.claim_abandoned, self.claim_tasks_checked
+        );
+        s += &format!(
+            "variables: {} versions checked (gap-free, n == version)\n",
+            self.var_versions
         );
         s += &format!(
             "recovery after heal: max {:?}, mean {:?}\n",

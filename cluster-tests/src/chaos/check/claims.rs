@@ -48,8 +48,9 @@ pub struct TaskState {
     pub finished_by: Option<(String, u64)>,
 }
 
-/// Checks the tasks read back (`tasks`, of the workflows whose upsert was acknowledged:
-/// `expected`, workflow -> task ids) against the runs.
+/// Checks the tasks read back (`tasks`: of the workflows whose upsert was acknowledged,
+/// `expected`, workflow -> task ids, and of any other workflow a run names) against the
+/// runs.
 pub fn check(
     expected: &BTreeMap<String, Vec<String>>,
     tasks: &[TaskState],
@@ -194,6 +195,10 @@ mod tests {
             state("b", "COMPLETED", 7, Some(("w1", 7))),
         ];
         assert!(check(&expected, &tasks, &runs).is_empty());
+        // A workflow whose upsert's outcome was unknown but whose tasks ran: read back too.
+        let runs = [run("w1", "a", 4, Finish::Acked)];
+        let tasks = [state("a", "COMPLETED", 4, Some(("w1", 4)))];
+        assert!(check(&BTreeMap::new(), &tasks, &runs).is_empty());
     }
 
     #[test]
