@@ -40,6 +40,9 @@ Module map (public modules first; ``_``-modules are internal):
                             ready; claimed runs under a lease (claim_task -> Claimed,
                             finish_task)
 ``cairn.namespaces``        namespace limits and quota; the list of namespaces
+``cairn.vars``              versioned variables of a workflow or namespace (VarScope): update
+                            (CAS on the version, immutable keys, retention), read now or as
+                            of a kept version, history, rollback
 ``cairn.leases``            leases: grant, revoke, keep-alive in the background (KeepAlive),
                             time-to-live with attachments, list
 ``cairn.locks``             locks: ``async with client.lock(name, ttl=...) as guard``
@@ -103,6 +106,7 @@ from cairn.errors import (
     DataLoss,
     FailedPrecondition,
     IllegalTransition,
+    Immutable,
     InvalidArgument,
     InvalidEndpoint,
     LeaseNotFound,
@@ -130,6 +134,7 @@ from cairn.locks import Holder, LockAcquire, LockGuard, LockState
 from cairn.namespaces import NamespaceLimits, NamespaceQuota, NamespaceUsage
 from cairn.pending import PendingWrite
 from cairn.tasks import Claimed, RetryPolicy, Task, TaskRef, TaskSpec, TaskStatus, UpsertedTasks
+from cairn.vars import ABSENT, Absent, VarChange, Vars, VarScope, VarsWritten, VarVersion
 from cairn.watch import WatchSnapshot, WatchStream
 from cairn.watch_types import (
     CheckpointDeleted,
@@ -180,6 +185,8 @@ from cairn.workflow_types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ABSENT",
+    "Absent",
     "Adoption",
     "AlreadyExists",
     "BreakerState",
@@ -217,6 +224,7 @@ __all__ = [
     "HistoryPage",
     "Holder",
     "IllegalTransition",
+    "Immutable",
     "InvalidArgument",
     "InvalidEndpoint",
     "KeepAlive",
@@ -273,6 +281,11 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "UpsertedTasks",
+    "VarChange",
+    "VarScope",
+    "VarVersion",
+    "Vars",
+    "VarsWritten",
     "VersionConflict",
     "VersionedDefinition",
     "WaitTimeout",

@@ -17,6 +17,7 @@ from cairn.errors import (
     DataLoss,
     FailedPrecondition,
     IllegalTransition,
+    Immutable,
     InvalidArgument,
     LeaseNotFound,
     NotFound,
@@ -179,6 +180,8 @@ def _failed_precondition(status: Status) -> CairnError:
         return StaleClaim(msg, **kw)
     elif kind == meta.kind.OWNED:
         return Owned(msg, **kw)
+    elif kind == meta.kind.IMMUTABLE:
+        return Immutable(msg, **kw)
     elif kind in (meta.kind.ILLEGAL_TRANSITION, meta.kind.TASK_ILLEGAL_TRANSITION):
         current_status = status.meta(meta.CURRENT_STATUS)
         if current_status is not None:

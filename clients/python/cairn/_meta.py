@@ -10,7 +10,7 @@ ERROR_KIND = "cairn-error"
 #: On a revision mismatch (and a stale fence): the key's current revision (the current token,
 #: term or owner epoch).
 CURRENT_REVISION = "cairn-current-revision"
-#: On a version conflict: the workflow's (or task's) current version.
+#: On a version conflict: the workflow's (task's, variable set's) current version.
 CURRENT_VERSION = "cairn-current-version"
 #: On an illegal transition or a state precondition: the current status.
 CURRENT_STATUS = "cairn-current-status"
@@ -41,6 +41,10 @@ class kind:  # noqa: N801 - a namespace mirroring the Rust module `meta::kind`
     STALE_FENCE = "stale_fence"
     STALE_CLAIM = "stale_claim"
     OWNED = "owned"
+    #: A change of an immutable variable.
+    IMMUTABLE = "immutable"
+    #: A rollback (or read) of a variable version that is no longer kept.
+    VERSION_GONE = "version_gone"
     WRONG_NAMESPACE = "wrong_namespace"
     WAIT_TIMEOUT = "wait_timeout"
     INTEGRITY = "integrity"

@@ -82,6 +82,12 @@ GET_NAMESPACE_QUOTA = unary(
 LIST_NAMESPACES = unary(
     _WF, "Workflows", "ListNamespaces", wf.ListNamespacesRequest, wf.ListNamespacesResponse
 )
+UPDATE_VARS = unary(_WF, "Workflows", "UpdateVars", wf.UpdateVarsRequest, wf.UpdateVarsResponse)
+ROLLBACK_VARS = unary(
+    _WF, "Workflows", "RollbackVars", wf.RollbackVarsRequest, wf.UpdateVarsResponse
+)
+GET_VARS = unary(_WF, "Workflows", "GetVars", wf.GetVarsRequest, wf.GetVarsResponse)
+VAR_HISTORY = unary(_WF, "Workflows", "VarHistory", wf.VarHistoryRequest, wf.VarHistoryResponse)
 
 # Checkpoints (unary; the Upload and Load streams are cairn._transfer's).
 _CKPT = ckpt.DESCRIPTOR

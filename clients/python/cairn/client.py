@@ -1,6 +1,6 @@
 """:class:`Client`: the whole API on one handle, assembled from one mixin per area. A new area
-(checkpoints, leases, locks, elections, watch) is a module with its own ``...Api`` mixin,
-added to the bases here."""
+(checkpoints, leases, locks, elections, watch, variables) is a module with its own ``...Api``
+mixin, added to the bases here."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from cairn.leases import LeasesApi
 from cairn.locks import LocksApi
 from cairn.namespaces import NamespacesApi
 from cairn.tasks import TasksApi
+from cairn.vars import VarsApi
 from cairn.watch import WatchApi
 from cairn.workflows import WorkflowsApi
 
@@ -24,6 +25,7 @@ class Client(
     WorkflowsApi,
     TasksApi,
     NamespacesApi,
+    VarsApi,
     LocksApi,
     ElectionsApi,
     LeasesApi,

@@ -23,6 +23,7 @@ __all__ = [
     "DataLoss",
     "FailedPrecondition",
     "IllegalTransition",
+    "Immutable",
     "InvalidArgument",
     "InvalidEndpoint",
     "LeaseNotFound",
@@ -109,7 +110,7 @@ class IllegalTransition(CairnError):
 
 class VersionConflict(CairnError):
     """An expected version did not match (optimistic concurrency). ``current`` is the
-    workflow's (or task's) current version: re-read, then retry with it."""
+    workflow's (task's, or variable set's) current version: re-read, then retry with it."""
 
     def __init__(self, message: str, *, current: int, **kw: Any) -> None:
         super().__init__(message, **kw)
@@ -118,7 +119,8 @@ class VersionConflict(CairnError):
 
 class FailedPrecondition(CairnError):
     """Any other state precondition failed (deleting a running workflow without force,
-    changing tasks of a finished workflow, ...). The message says which."""
+    changing tasks of a finished workflow, rolling variables back to a version no longer
+    kept: ``kind == "version_gone"``, ...). The message says which."""
 
 
 class DataLoss(CairnError):
@@ -152,6 +154,11 @@ class StaleClaim(CairnError):
 
 class Owned(CairnError):
     """Adopting a workflow that another owner holds under a live lease. Nothing changed."""
+
+
+class Immutable(CairnError):
+    """An update or rollback of versioned variables would change a key marked immutable.
+    Nothing was written; the message names the key."""
 
 
 class NotWaiting(CairnError):

@@ -133,6 +133,22 @@ _METHODS: dict[str, tuple[type[Message], type[Message]]] = {
         workflow_pb2.ListNamespacesRequest,
         workflow_pb2.ListNamespacesResponse,
     ),
+    "cairn.v1.Workflows/UpdateVars": (
+        workflow_pb2.UpdateVarsRequest,
+        workflow_pb2.UpdateVarsResponse,
+    ),
+    "cairn.v1.Workflows/RollbackVars": (
+        workflow_pb2.RollbackVarsRequest,
+        workflow_pb2.UpdateVarsResponse,
+    ),
+    "cairn.v1.Workflows/GetVars": (
+        workflow_pb2.GetVarsRequest,
+        workflow_pb2.GetVarsResponse,
+    ),
+    "cairn.v1.Workflows/VarHistory": (
+        workflow_pb2.VarHistoryRequest,
+        workflow_pb2.VarHistoryResponse,
+    ),
     "etcdserverpb.Auth/Authenticate": (
         auth_pb2.AuthenticateRequest,
         auth_pb2.AuthenticateResponse,
@@ -148,4 +164,8 @@ LIST_WORKFLOWS = "cairn.v1.Workflows/ListWorkflows"
 COUNT_WORKFLOWS = "cairn.v1.Workflows/CountWorkflows"
 GET_HISTORY = "cairn.v1.Workflows/GetHistory"
 LIST_NAMESPACES = "cairn.v1.Workflows/ListNamespaces"
+UPDATE_VARS = "cairn.v1.Workflows/UpdateVars"
+ROLLBACK_VARS = "cairn.v1.Workflows/RollbackVars"
+GET_VARS = "cairn.v1.Workflows/GetVars"
+VAR_HISTORY = "cairn.v1.Workflows/VarHistory"
 AUTHENTICATE = "etcdserverpb.Auth/Authenticate"

@@ -9,6 +9,7 @@ use tonic::Status;
 
 use super::{Reply, WorkflowService, unexpected_reply};
 use crate::auth::caller;
+use crate::services::fields;
 use crate::status;
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -17,8 +18,14 @@ const MAX_LIMIT: u32 = 1000;
 fn scope(s: Option<pb::VarScope>) -> Result<VarScope, Status> {
     use pb::var_scope::Scope;
     match s.and_then(|s| s.scope) {
-        Some(Scope::Workflow(w)) => Ok(VarScope::Workflow(w)),
-        Some(Scope::Namespace(n)) => Ok(VarScope::Namespace(n)),
+        Some(Scope::Workflow(w)) => {
+            fields::id("scope.workflow", &w)?;
+            Ok(VarScope::Workflow(w))
+        }
+        Some(Scope::Namespace(n)) => {
+            fields::id("scope.namespace", &n)?;
+            Ok(VarScope::Namespace(n))
+        }
         None => Err(status::invalid("scope: set workflow or namespace")),
     }
 }

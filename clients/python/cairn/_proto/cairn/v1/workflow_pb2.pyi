@@ -747,6 +747,172 @@ class AdoptWorkflowResponse(_message.Message):
     revision: int
     def __init__(self, workflow: _Optional[_Union[WorkflowRef, _Mapping]] = ..., epoch: _Optional[int] = ..., previous_owner: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
 
+class VarScope(_message.Message):
+    __slots__ = ("workflow", "namespace")
+    WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    workflow: str
+    namespace: str
+    def __init__(self, workflow: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
+
+class UpdateVarsRequest(_message.Message):
+    __slots__ = ("header", "scope", "expected_version", "set", "delete", "immutable", "keep_versions", "actor", "reason", "fence")
+    class SetEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SET_FIELD_NUMBER: _ClassVar[int]
+    DELETE_FIELD_NUMBER: _ClassVar[int]
+    IMMUTABLE_FIELD_NUMBER: _ClassVar[int]
+    KEEP_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    FENCE_FIELD_NUMBER: _ClassVar[int]
+    header: _kv_pb2.RequestHeader
+    scope: VarScope
+    expected_version: int
+    set: _containers.ScalarMap[str, str]
+    delete: _containers.RepeatedScalarFieldContainer[str]
+    immutable: _containers.RepeatedScalarFieldContainer[str]
+    keep_versions: int
+    actor: str
+    reason: str
+    fence: _kv_pb2.Fence
+    def __init__(self, header: _Optional[_Union[_kv_pb2.RequestHeader, _Mapping]] = ..., scope: _Optional[_Union[VarScope, _Mapping]] = ..., expected_version: _Optional[int] = ..., set: _Optional[_Mapping[str, str]] = ..., delete: _Optional[_Iterable[str]] = ..., immutable: _Optional[_Iterable[str]] = ..., keep_versions: _Optional[int] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., fence: _Optional[_Union[_kv_pb2.Fence, _Mapping]] = ...) -> None: ...
+
+class UpdateVarsResponse(_message.Message):
+    __slots__ = ("version", "checksum", "revision")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CHECKSUM_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    checksum: int
+    revision: int
+    def __init__(self, version: _Optional[int] = ..., checksum: _Optional[int] = ..., revision: _Optional[int] = ...) -> None: ...
+
+class RollbackVarsRequest(_message.Message):
+    __slots__ = ("header", "scope", "to_version", "expected_version", "actor", "reason", "fence")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    TO_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    FENCE_FIELD_NUMBER: _ClassVar[int]
+    header: _kv_pb2.RequestHeader
+    scope: VarScope
+    to_version: int
+    expected_version: int
+    actor: str
+    reason: str
+    fence: _kv_pb2.Fence
+    def __init__(self, header: _Optional[_Union[_kv_pb2.RequestHeader, _Mapping]] = ..., scope: _Optional[_Union[VarScope, _Mapping]] = ..., to_version: _Optional[int] = ..., expected_version: _Optional[int] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., fence: _Optional[_Union[_kv_pb2.Fence, _Mapping]] = ...) -> None: ...
+
+class Vars(_message.Message):
+    __slots__ = ("version", "values", "immutable", "keep_versions", "floor", "mod_revision", "updated_ms", "updated_by", "checksum")
+    class ValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    IMMUTABLE_FIELD_NUMBER: _ClassVar[int]
+    KEEP_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    FLOOR_FIELD_NUMBER: _ClassVar[int]
+    MOD_REVISION_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_MS_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
+    CHECKSUM_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    values: _containers.ScalarMap[str, str]
+    immutable: _containers.RepeatedScalarFieldContainer[str]
+    keep_versions: int
+    floor: int
+    mod_revision: int
+    updated_ms: int
+    updated_by: str
+    checksum: int
+    def __init__(self, version: _Optional[int] = ..., values: _Optional[_Mapping[str, str]] = ..., immutable: _Optional[_Iterable[str]] = ..., keep_versions: _Optional[int] = ..., floor: _Optional[int] = ..., mod_revision: _Optional[int] = ..., updated_ms: _Optional[int] = ..., updated_by: _Optional[str] = ..., checksum: _Optional[int] = ...) -> None: ...
+
+class GetVarsRequest(_message.Message):
+    __slots__ = ("scope", "version", "serializable")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SERIALIZABLE_FIELD_NUMBER: _ClassVar[int]
+    scope: VarScope
+    version: int
+    serializable: bool
+    def __init__(self, scope: _Optional[_Union[VarScope, _Mapping]] = ..., version: _Optional[int] = ..., serializable: bool = ...) -> None: ...
+
+class GetVarsResponse(_message.Message):
+    __slots__ = ("vars", "revision")
+    VARS_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    vars: Vars
+    revision: int
+    def __init__(self, vars: _Optional[_Union[Vars, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
+
+class VarChange(_message.Message):
+    __slots__ = ("key", "value", "previous")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: str
+    previous: str
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ..., previous: _Optional[str] = ...) -> None: ...
+
+class VarVersion(_message.Message):
+    __slots__ = ("version", "revision", "time_ms", "actor", "reason", "changes", "checksum", "rolled_back_to")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    CHECKSUM_FIELD_NUMBER: _ClassVar[int]
+    ROLLED_BACK_TO_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    revision: int
+    time_ms: int
+    actor: str
+    reason: str
+    changes: _containers.RepeatedCompositeFieldContainer[VarChange]
+    checksum: int
+    rolled_back_to: int
+    def __init__(self, version: _Optional[int] = ..., revision: _Optional[int] = ..., time_ms: _Optional[int] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[VarChange, _Mapping]]] = ..., checksum: _Optional[int] = ..., rolled_back_to: _Optional[int] = ...) -> None: ...
+
+class VarHistoryRequest(_message.Message):
+    __slots__ = ("scope", "from_version", "limit", "serializable")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    FROM_VERSION_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SERIALIZABLE_FIELD_NUMBER: _ClassVar[int]
+    scope: VarScope
+    from_version: int
+    limit: int
+    serializable: bool
+    def __init__(self, scope: _Optional[_Union[VarScope, _Mapping]] = ..., from_version: _Optional[int] = ..., limit: _Optional[int] = ..., serializable: bool = ...) -> None: ...
+
+class VarHistoryResponse(_message.Message):
+    __slots__ = ("versions", "next_version", "revision")
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[VarVersion]
+    next_version: int
+    revision: int
+    def __init__(self, versions: _Optional[_Iterable[_Union[VarVersion, _Mapping]]] = ..., next_version: _Optional[int] = ..., revision: _Optional[int] = ...) -> None: ...
+
 class NamespaceLimits(_message.Message):
     __slots__ = ("max_workflows", "max_checkpoint_bytes")
     MAX_WORKFLOWS_FIELD_NUMBER: _ClassVar[int]
