@@ -11,4 +11,4 @@ pub mod ports;
 mod wait;
 
 pub use cluster::{Cluster, ClusterOptions, NodeProc};
-pub use wait::{Deadline, wait_until};
+pub use wait::{Deadline, now_ms, wait_until};

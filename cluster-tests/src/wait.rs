@@ -3,6 +3,13 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+/// Wall-clock ms since the Unix epoch: the clock the cluster stamps times with (same machine).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Deadline(Instant);
 

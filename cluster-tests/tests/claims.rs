@@ -14,15 +14,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use cairn_client::{
     Client, CreateWorkflow, Error, Fence, ListOptions, RunResult, Target, Task, TaskFilter,
     TaskSpec, TaskStatus,
 };
-use cairn_cluster_tests::Cluster;
 use cairn_cluster_tests::ops::{CairnProc, ctl};
 use cairn_cluster_tests::wait_until;
+use cairn_cluster_tests::{Cluster, now_ms};
 
 const NAMESPACE: &str = "work";
 const WORKFLOWS: usize = 100;
@@ -30,16 +30,6 @@ const TASKS: usize = 4;
 /// The workers' lease TTL.
 const TTL_MS: u64 = 2_000;
 const LOST: &str = "worker lost";
-
-fn now_ms() -> u64 {
-    u64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
 
 fn worker(cluster: &Cluster, agent: &str, task_ms: u64) -> CairnProc {
     let args: Vec<String> = [

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use cairn_client::{Client, CreateWorkflow, ListOptions, Target, TaskSpec, TaskStatus};
 use cairn_cluster_tests::ops::ctl;
-use cairn_cluster_tests::{Cluster, wait_until};
+use cairn_cluster_tests::{Cluster, now_ms, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_span_namespaces_with_progress_and_history_filters_by_time() {
@@ -146,14 +146,4 @@ async fn lists_span_namespaces_with_progress_and_history_filters_by_time() {
         .await
         .unwrap();
     assert!(future.is_empty());
-}
-
-fn now_ms() -> u64 {
-    u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
 }

@@ -32,6 +32,23 @@ use crate::watch::{EventHub, WatchReader};
 use crate::workflow_index::WorkflowIndex;
 use crate::workflow_reader::WorkflowReader;
 
+/// The derived key sets apply ranges over, behind one lock: only apply and snapshot install
+/// use them.
+#[derive(Debug, Default)]
+pub(crate) struct KeySets {
+    pub(crate) kv: KeySet,
+    pub(crate) claims: KeySet,
+}
+
+impl KeySets {
+    pub(crate) fn rebuild(trees: &Trees) -> Result<Self, StorageError> {
+        Ok(Self {
+            kv: KeySet::rebuild_kv(trees)?,
+            claims: crate::claim_queue::rebuild(trees)?,
+        })
+    }
+}
+
 /// openraft's `RaftStateMachine`. Created by [`crate::open`].
 pub struct StateMachineStore {
     trees: Trees,
@@ -42,9 +59,7 @@ pub struct StateMachineStore {
     /// Watch events of committed batches (see `crate::watch`).
     hub: Arc<EventHub>,
     /// Only apply and snapshot install use it; the mutex just makes the store `Sync`.
-    kv_keys: Arc<Mutex<KeySet>>,
-    /// The claim queue (see `claim_queue`), locked with `kv_keys` by apply and install.
-    claim_queue: Arc<Mutex<KeySet>>,
+    keys: Arc<Mutex<KeySets>>,
 }
 
 impl StateMachineStore {
@@ -62,8 +77,7 @@ impl StateMachineStore {
                 applied.map_or(0, |l| l.index()),
                 WorkflowIndex::rebuild(&trees)?,
             )),
-            kv_keys: Arc::new(Mutex::new(KeySet::rebuild_kv(&trees)?)),
-            claim_queue: Arc::new(Mutex::new(crate::claim_queue::rebuild(&trees)?)),
+            keys: Arc::new(Mutex::new(KeySets::rebuild(&trees)?)),
             trees,
             snapshots,
             machine: MachineConfig {
@@ -150,14 +164,13 @@ impl StateMachineStore {
         times: &[u64],
         prescanned: &Option<Vec<Vec<u8>>>,
     ) -> Result<(Vec<Response>, usize), StorageError> {
-        let mut kv_keys = self.kv_keys.lock().unwrap_or_else(|p| p.into_inner());
-        let mut claim_queue = self.claim_queue.lock().unwrap_or_else(|p| p.into_inner());
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         let mut index = self.gate.commit_lock();
         let (out, last, index_ops, events, (kv_written, claims_written), compact_to) =
             self.trees.all().transaction(|view| {
                 let mut ctx = BatchCtx::new(
                     Tx::new(view),
-                    (&kv_keys, &claim_queue),
+                    (&keys.kv, &keys.claims),
                     self.machine,
                     prescanned.clone(),
                 );
@@ -193,8 +206,8 @@ impl StateMachineStore {
                 ))
             })?;
         index.apply(index_ops);
-        kv_keys.apply(kv_written);
-        claim_queue.apply(claims_written);
+        keys.kv.apply(kv_written);
+        keys.claims.apply(claims_written);
         // Still under the commit lock: a watch snapshot sees the hub's revision and the
         // trees of the same applied state.
         if let Some(last) = last {
@@ -269,10 +282,7 @@ impl StateMachineStore {
         {
             let mut index = self.gate.commit_lock();
             *index = WorkflowIndex::rebuild(&self.trees)?;
-            *self.kv_keys.lock().unwrap_or_else(|p| p.into_inner()) =
-                KeySet::rebuild_kv(&self.trees)?;
-            *self.claim_queue.lock().unwrap_or_else(|p| p.into_inner()) =
-                crate::claim_queue::rebuild(&self.trees)?;
+            *self.keys.lock().unwrap_or_else(|p| p.into_inner()) = KeySets::rebuild(&self.trees)?;
             // The entries the snapshot covers were never applied here: no events for them.
             self.hub.reset(snapshot_index);
         }
@@ -369,8 +379,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 
 impl StateMachineStore {
     #[cfg(test)]
-    pub(crate) fn claim_queue_set(&self) -> std::sync::MutexGuard<'_, KeySet> {
-        self.claim_queue.lock().unwrap_or_else(|p| p.into_inner())
+    pub(crate) fn key_sets(&self) -> std::sync::MutexGuard<'_, KeySets> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     #[cfg(test)]
@@ -387,8 +397,7 @@ impl StateMachineStore {
             machine: self.machine,
             apply_batch_max: self.apply_batch_max,
             hub: self.hub.clone(),
-            kv_keys: self.kv_keys.clone(),
-            claim_queue: self.claim_queue.clone(),
+            keys: self.keys.clone(),
         }
     }
 }

@@ -89,7 +89,7 @@ impl StateMachineStore {
     pub(crate) fn claim_queues(&self) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         let all = cairn_model::txn::KeyRange::prefix(Vec::new());
         let none = Default::default();
-        let kept = self.claim_queue_set().range(&all, &none);
+        let kept = self.key_sets().claims.range(&all, &none);
         let rebuilt = crate::claim_queue::rebuild(self.trees())
             .expect("rebuild claim queue")
             .range(&all, &none);

@@ -24,6 +24,17 @@ pub(crate) fn json_opt(field: &str, text: &str) -> Result<Option<Value>> {
         .map_err(|e| bad_reply(format_args!("{field} is not JSON: {e}")))
 }
 
+/// The version to ask for after a page that began at `from` and said `next` (None: the
+/// last page). A continuation that does not advance is a server bug that would loop forever.
+pub(crate) fn next_version(what: &str, from: u64, next: Option<u64>) -> Result<Option<u64>> {
+    match next {
+        Some(n) if n <= from => Err(bad_reply(format_args!(
+            "{what} continuation did not advance"
+        ))),
+        other => Ok(other),
+    }
+}
+
 /// A value to send as JSON text.
 pub(crate) fn json_text(field: &str, value: &Value) -> Result<String> {
     serde_json::to_string(value)

@@ -26,7 +26,7 @@ pub use types::*;
 pub use vars_types::{VarChange, VarScope, VarUpdate, VarVersion, Vars, VarsWritten};
 
 use crate::client::{Client, MAX_RESPONSE_BYTES, request};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::pending::{WriteOutcome, mismatched_reply};
 use crate::write_op::WriteOp;
 
@@ -403,13 +403,7 @@ impl Client {
                 .history_page(id, from, HISTORY_PAGE, since_ms, until_ms)
                 .await?;
             all.extend(page.events);
-            match page.next_version {
-                // Guard against a server bug looping us forever on the same page.
-                Some(next) if next <= from => {
-                    return Err(Error::Rpc(tonic::Status::internal(
-                        "history continuation did not advance",
-                    )));
-                }
+            match convert::next_version("history", from, page.next_version)? {
                 Some(next) => from = next,
                 None => return Ok(all),
             }

@@ -4,10 +4,10 @@
 
 use cairn_api::v1 as pb;
 
-use super::convert::{bad_reply, json_opt, json_text};
+use super::convert::{bad_reply, json_opt, json_text, next_version};
 use super::vars_types::{VarChange, VarScope, VarUpdate, VarVersion, Vars, VarsWritten};
 use crate::client::{Client, request};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::pending::{WriteOutcome, mismatched_reply};
 use crate::write_op::WriteOp;
 
@@ -162,12 +162,7 @@ impl Client {
             for v in resp.versions {
                 all.push(version_from_pb(v)?);
             }
-            match resp.next_version {
-                Some(next) if next <= from => {
-                    return Err(Error::Rpc(tonic::Status::internal(
-                        "variable history continuation did not advance",
-                    )));
-                }
+            match next_version("variable history", from, resp.next_version)? {
                 Some(next) => from = next,
                 None => return Ok(all),
             }

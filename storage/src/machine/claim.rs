@@ -10,10 +10,11 @@ use cairn_model::txn::KeyRange;
 use cairn_model::workflow::command::{ClaimTask, FinishTask, RunOutcome, TaskRef};
 use cairn_model::workflow::{TaskRecord, TaskStatus, WorkflowError, WorkflowRecord, WorkflowReply};
 
-use super::batch::{BatchCtx, TxResult};
+use super::batch::{BatchCtx, TxResult, abort};
 use super::lease_store::{detach, lease, put_lease};
 use super::workflow_store as store;
 use crate::claim_queue;
+use crate::error::StorageError;
 
 type Outcome = Result<WorkflowReply, WorkflowError>;
 
@@ -73,14 +74,13 @@ pub(super) fn claim(
             )
         }
     };
-    // Sorted by (ready time, workflow, task): the first that qualifies is the oldest.
-    let mut sorted = candidates;
-    sorted.sort();
+    // In (ready time, workflow, task) order, as both sources give them: the first that
+    // qualifies is the oldest.
     let prefix_len = claim_queue::prefix(&c.namespace).len();
     let mut loaded: BTreeMap<String, (WorkflowRecord, BTreeMap<String, TaskRecord>)> =
         BTreeMap::new();
     let mut chosen = None;
-    for key in sorted.iter().take(MAX_CLAIM_SCAN) {
+    for key in candidates.iter().take(MAX_CLAIM_SCAN) {
         let Some((ready_ms, wf_id, task_id)) = claim_queue::parse(prefix_len, key) else {
             continue;
         };
@@ -114,45 +114,71 @@ pub(super) fn claim(
         chosen = Some((wf_id.to_string(), task_id.to_string()));
         break;
     }
-    let Some((wf_id, task_id)) = chosen else {
+    let Some(((wf, mut tasks), task_id)) =
+        chosen.and_then(|(wf_id, task_id)| Some((loaded.remove(&wf_id)?, task_id)))
+    else {
         return Ok(Ok(WorkflowReply::Claimed {
             task: None,
             next_ready_ms,
         }));
     };
-    let Some((wf, mut tasks)) = loaded.remove(&wf_id) else {
-        return Ok(Ok(WorkflowReply::Claimed {
-            task: None,
-            next_ready_ms,
-        }));
-    };
-    let before = claim_queue::queued_keys(&wf, false, tasks.values());
-    let Some(t) = tasks.get_mut(&task_id) else {
-        return Ok(Ok(WorkflowReply::Claimed {
-            task: None,
-            next_ready_ms,
-        }));
-    };
-    t.status = TaskStatus::Running;
-    t.agent_id.clone_from(&c.agent_id);
-    t.lease = c.lease;
-    t.claim = revision;
-    t.attempts += 1;
-    t.started_ms = Some(now_ms);
-    t.finished_ms = None;
-    t.version += 1;
-    t.mod_revision = revision;
-    t.updated_ms = now_ms;
-    let claimed = t.clone();
-    let after = claim_queue::queued_keys(&wf, false, tasks.values());
-    store::sync_claims(ctx, &before, &after);
+    // Claimable, so the workflow is not terminal.
+    let claimed = change_run(
+        ctx,
+        &wf,
+        false,
+        &mut tasks,
+        &task_id,
+        revision,
+        now_ms,
+        |t| {
+            t.status = TaskStatus::Running;
+            t.agent_id.clone_from(&c.agent_id);
+            t.lease = c.lease;
+            t.claim = revision;
+            t.attempts += 1;
+            t.started_ms = Some(now_ms);
+            t.finished_ms = None;
+        },
+    )?;
     l.attached.insert(attachment(&claimed));
     put_lease(ctx, &l)?;
-    store::put_task(ctx, &claimed)?;
     Ok(Ok(WorkflowReply::Claimed {
         task: Some(Box::new(claimed)),
         next_ready_ms: None,
     }))
+}
+
+/// Changes task `task_id` of `wf` (one of `tasks`, all of the workflow's) by `change`, counts
+/// the change (version, revision, time), records how it moved the workflow's queued tasks
+/// and writes the task; returns the new record.
+#[allow(clippy::too_many_arguments)]
+fn change_run(
+    ctx: &BatchCtx<'_>,
+    wf: &WorkflowRecord,
+    terminal: bool,
+    tasks: &mut BTreeMap<String, TaskRecord>,
+    task_id: &str,
+    revision: u64,
+    now_ms: u64,
+    change: impl FnOnce(&mut TaskRecord),
+) -> TxResult<TaskRecord> {
+    let before = claim_queue::queued_keys(wf, terminal, tasks.values());
+    let Some(t) = tasks.get_mut(task_id) else {
+        return abort(StorageError::Internal(format!(
+            "task {}/{task_id} vanished between its check and its change",
+            wf.id
+        )));
+    };
+    change(t);
+    t.version += 1;
+    t.mod_revision = revision;
+    t.updated_ms = now_ms;
+    let changed = t.clone();
+    let after = claim_queue::queued_keys(wf, terminal, tasks.values());
+    store::sync_claims(ctx, &before, &after);
+    store::put_task(ctx, &changed)?;
+    Ok(changed)
 }
 
 pub(super) fn finish(
@@ -188,28 +214,26 @@ pub(super) fn finish(
             status: wf.status.clone(),
         }));
     }
-    let before = claim_queue::queued_keys(&wf, false, tasks.values());
-    let Some(t) = tasks.get_mut(&f.task_id) else {
-        return Ok(Err(WorkflowError::NotFound(f.task_id.clone())));
-    };
-    let old_lease = t.lease;
-    match &f.outcome {
-        RunOutcome::Completed { output } => {
-            t.status = TaskStatus::Completed;
-            t.output.clone_from(output);
-            t.finished_ms = Some(now_ms);
-            t.lease = 0;
-        }
-        RunOutcome::Failed { error } => end_failed(t, error, now_ms),
-    }
-    t.version += 1;
-    t.mod_revision = revision;
-    t.updated_ms = now_ms;
-    let done = t.clone();
-    let after = claim_queue::queued_keys(&wf, false, tasks.values());
-    store::sync_claims(ctx, &before, &after);
+    let old_lease = tasks.get(&f.task_id).map_or(0, |t| t.lease);
+    let done = change_run(
+        ctx,
+        &wf,
+        false,
+        &mut tasks,
+        &f.task_id,
+        revision,
+        now_ms,
+        |t| match &f.outcome {
+            RunOutcome::Completed { output } => {
+                t.status = TaskStatus::Completed;
+                t.output.clone_from(output);
+                t.finished_ms = Some(now_ms);
+                t.lease = 0;
+            }
+            RunOutcome::Failed { error } => end_failed(t, error, now_ms),
+        },
+    )?;
     detach(ctx, old_lease, &attachment(&done))?;
-    store::put_task(ctx, &done)?;
     Ok(Ok(WorkflowReply::Tasks {
         workflow_id: f.workflow_id.clone(),
         tasks: vec![TaskRef {
@@ -256,16 +280,15 @@ pub(super) fn lose(
         return Ok(());
     }
     let terminal = store::is_terminal(ctx, &wf)?;
-    let before = claim_queue::queued_keys(&wf, terminal, tasks.values());
-    let Some(t) = tasks.get_mut(task_id) else {
-        return Ok(());
-    };
-    end_failed(t, WORKER_LOST, now_ms);
-    t.version += 1;
-    t.mod_revision = revision;
-    t.updated_ms = now_ms;
-    let lost = t.clone();
-    let after = claim_queue::queued_keys(&wf, terminal, tasks.values());
-    store::sync_claims(ctx, &before, &after);
-    store::put_task(ctx, &lost)
+    change_run(
+        ctx,
+        &wf,
+        terminal,
+        &mut tasks,
+        task_id,
+        revision,
+        now_ms,
+        |t| end_failed(t, WORKER_LOST, now_ms),
+    )?;
+    Ok(())
 }
