@@ -18,6 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/cairn/v1/checkpoint.proto",
         "proto/cairn/v1/watch.proto",
         "proto/cairn/v1/coord.proto",
+        "proto/cairn/v1/step.proto",
     ];
     // BTreeMap for proto maps (workflow labels): the replicated types use BTreeMap, and a
     // sorted map keeps conversions and printed output deterministic.

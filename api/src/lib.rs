@@ -52,6 +52,11 @@ pub mod meta {
     pub const ALLOWED: &str = "cairn-allowed";
     /// On a checkpoint integrity failure: the checkpoint, as `<workflow>/<id>`.
     pub const CHECKPOINT: &str = "cairn-checkpoint";
+    /// On a refused `Steps.Apply`: the index of the step whose part was refused.
+    pub const STEP: &str = "cairn-step";
+    /// On a refused `Steps.Apply`: which part of that step (`change`, `tasks`, `vars`,
+    /// `checkpoint` or `fence`).
+    pub const STEP_PART: &str = "cairn-step-part";
 
     /// Values of [`ERROR_KIND`].
     pub mod kind {

@@ -123,6 +123,17 @@ pub enum Error {
     /// user or password, or a token it no longer accepts even after logging in again.
     #[error("unauthenticated: {0}")]
     Unauthenticated(String),
+    /// A part of a batch of steps ([`crate::Client::apply_steps`]) was refused, so the whole
+    /// batch was: nothing was written. `error` is the part's own typed refusal (its message
+    /// names the step and part too).
+    #[error("{error}")]
+    Step {
+        /// The refused step's index in the batch.
+        step: u32,
+        /// `change`, `tasks`, `vars`, `checkpoint` or `fence`.
+        part: String,
+        error: Box<Error>,
+    },
 }
 
 /// What the retry loop should do with a failed attempt.
@@ -141,8 +152,24 @@ pub(crate) enum Disposition {
     Fail(Error),
 }
 
-/// Decides, from the status code and the server's metadata, whether a failure is final.
+/// Decides, from the status code and the server's metadata, whether a failure is final. A
+/// refused step's part is classified as its own RPC's refusal, inside [`Error::Step`].
 pub(crate) fn classify(status: Status) -> Disposition {
+    let step = meta_str(&status, meta::STEP).and_then(|s| s.parse().ok());
+    let part = meta_str(&status, meta::STEP_PART)
+        .unwrap_or_default()
+        .to_owned();
+    match (step, classify_part(status)) {
+        (Some(step), Disposition::Fail(e)) => Disposition::Fail(Error::Step {
+            step,
+            part,
+            error: Box::new(e),
+        }),
+        (_, d) => d,
+    }
+}
+
+fn classify_part(status: Status) -> Disposition {
     match status.code() {
         Code::InvalidArgument
             if meta_str(&status, meta::ERROR_KIND) == Some(meta::kind::UNAUTHENTICATED) =>

@@ -80,10 +80,11 @@ pub use watch::{
 };
 pub use workflow::{
     Adoption, ClaimOptions, Claimed, CreateWorkflow, CreatedWorkflow, Definition, DeletedWorkflow,
-    HistoryEvent, HistoryKind, HistoryPage, ListOptions, NamespaceLimits, NamespaceQuota,
-    NamespaceUsage, Progress, RegisteredDefinition, RetryPolicy, RunResult, SortBy, Target, Task,
-    TaskFilter, TaskRef, TaskSpec, TaskStatus, Transition, UpdateWorkflow, UpsertedTasks,
-    VarChange, VarScope, VarUpdate, VarVersion, Vars, VarsWritten, VersionedDefinition, Workflow,
-    WorkflowDetails, WorkflowPage, WorkflowRef,
+    HistoryEvent, HistoryKind, HistoryPage, ListOptions, MAX_STEP_CHECKPOINT_BYTES, MAX_STEPS,
+    NamespaceLimits, NamespaceQuota, NamespaceUsage, Progress, RegisteredDefinition, RetryPolicy,
+    RunResult, SortBy, Step, StepResult, StepsApplied, Target, Task, TaskFilter, TaskRef, TaskSpec,
+    TaskStatus, Transition, UpdateWorkflow, UpsertedTasks, VarChange, VarScope, VarUpdate,
+    VarVersion, Vars, VarsWritten, VersionedDefinition, Workflow, WorkflowDetails, WorkflowPage,
+    WorkflowRef,
 };
 pub use write_op::PendingWrite;

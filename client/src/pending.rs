@@ -59,6 +59,7 @@ pub enum WriteOutcome {
     Adopted(Adoption),
     /// A variables update or rollback.
     Vars(VarsWritten),
+    Steps(crate::StepsApplied),
 }
 
 /// Turns "retries exhausted" into [`Error::OutcomeUnknown`]: an attempt may have been applied
@@ -263,6 +264,17 @@ impl Client {
                     )
                     .await?;
                 Ok(WriteOutcome::Vars(vars_written(r)))
+            }
+            WriteOp::ApplySteps(m) => {
+                let r = self
+                    .write(
+                        "apply_steps",
+                        m,
+                        WriteOp::ApplySteps,
+                        |ch, req| async move { Self::steps(ch).apply(req).await },
+                    )
+                    .await?;
+                Ok(WriteOutcome::Steps(crate::workflow::steps_applied(r)?))
             }
             WriteOp::RollbackVars(m) => {
                 let r = self

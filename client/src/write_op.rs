@@ -41,6 +41,7 @@ pub(crate) enum WriteOp {
     AdoptWorkflow(pb::AdoptWorkflowRequest),
     UpdateVars(pb::UpdateVarsRequest),
     RollbackVars(pb::RollbackVarsRequest),
+    ApplySteps(pb::ApplyStepsRequest),
 }
 
 impl WriteOp {
@@ -63,6 +64,7 @@ impl WriteOp {
             WriteOp::AdoptWorkflow(r) => r.header.as_ref(),
             WriteOp::UpdateVars(r) => r.header.as_ref(),
             WriteOp::RollbackVars(r) => r.header.as_ref(),
+            WriteOp::ApplySteps(r) => r.header.as_ref(),
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::alarm::AlarmCommand;
 use crate::auth::{AuthCommand, AuthError, AuthStamp};
 use crate::checkpoint::{CheckpointCommand, CheckpointError, CheckpointReply};
 use crate::coord::{CoordCommand, CoordError, CoordReply, Fence};
+use crate::step::{Step, StepPart, StepReply};
 use crate::txn::{KvError, TxnCommand, TxnReply};
 use crate::workflow::limits::RecordLimits;
 use crate::workflow::{WorkflowCommand, WorkflowError, WorkflowReply};
@@ -93,6 +94,8 @@ pub enum Command {
         node: u64,
         incarnation: u64,
     },
+    /// Atomic steps over workflows (see [`crate::step`]): all of them apply, or none.
+    Steps(Vec<Step>),
 }
 
 /// The state machine's reply to one applied entry. `revision` is the entry's log index.
@@ -134,6 +137,11 @@ pub enum Response {
     Auth {
         revision: u64,
     },
+    /// Every step applied, at `revision`: one reply per step, in order.
+    Steps {
+        revision: u64,
+        replies: Vec<StepReply>,
+    },
 }
 
 /// Why the machine refused a command. Every replica refuses identically.
@@ -162,6 +170,13 @@ pub enum CommandError {
     /// A NOSPACE alarm stands: writes that can grow the state are refused (etcd's words).
     #[error("mvcc: database space exceeded")]
     NoSpace,
+    /// A part of a step refused the whole batch of steps (nothing was written).
+    #[error("step {step} ({part}): {error}")]
+    Step {
+        step: u32,
+        part: StepPart,
+        error: Box<CommandError>,
+    },
 }
 
 impl fmt::Display for Request {
@@ -195,6 +210,7 @@ impl fmt::Display for Request {
             Command::SetRecordLimits(_) => write!(f, "set_record_limits"),
             Command::SetQuota { backend_bytes } => write!(f, "set_quota({backend_bytes})"),
             Command::Alarm(c) => write!(f, "alarm({})", c.name()),
+            Command::Steps(steps) => write!(f, "steps({})", steps.len()),
         }
     }
 }
@@ -209,7 +225,8 @@ impl Command {
             | Command::Delete { .. }
             | Command::Txn(_)
             | Command::Compact { .. }
-            | Command::Auth(_) => false,
+            | Command::Auth(_)
+            | Command::Steps(_) => false,
             Command::Workflow(c) => c.is_internal(),
             Command::Checkpoint(c) => c.is_internal(),
             Command::Coord(c) => c.is_internal(),
@@ -257,7 +274,8 @@ impl Response {
             | Response::Txn { revision, .. }
             | Response::Compacted { revision }
             | Response::Empty { revision }
-            | Response::Auth { revision } => Some(*revision),
+            | Response::Auth { revision }
+            | Response::Steps { revision, .. } => Some(*revision),
             Response::Rejected(_) => None,
         }
     }

@@ -8,6 +8,8 @@
 //! - [`command`]: a log entry's payload ([`Request`]), the command set and typed replies.
 //! - [`workflow`], [`checkpoint`], [`coord`], [`txn`], [`kv`]: each domain's commands, records
 //!   and rules.
+//! - [`step`]: atomic steps, a batch of workflow changes, task upserts, variable updates and
+//!   checkpoints applied all or nothing.
 //! - [`alarm`]: etcd's alarms (NOSPACE) and which commands a standing one holds back.
 //! - [`auth`]: users, roles, permissions and the pure permission check.
 //! - [`codec`]: the deterministic binary encoding of all of the above.
@@ -22,6 +24,7 @@ pub mod command;
 pub mod coord;
 pub mod input;
 pub mod kv;
+pub mod step;
 pub mod txn;
 pub mod workflow;
 

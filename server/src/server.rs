@@ -15,6 +15,7 @@ use cairn_api::v1::elections_server::ElectionsServer;
 use cairn_api::v1::kv_server::KvServer;
 use cairn_api::v1::leases_server::LeasesServer;
 use cairn_api::v1::locks_server::LocksServer;
+use cairn_api::v1::steps_server::StepsServer;
 use cairn_api::v1::watch_server::WatchServer;
 use cairn_api::v1::workflows_server::WorkflowsServer;
 use cairn_raft::{ChannelPool, PeerNetworkFactory, PeerService, Proposer, SnapshotVerifier};
@@ -41,6 +42,7 @@ use crate::services::coord::leases::LeaseService;
 use crate::services::coord::locks::LockService;
 use crate::services::gateway::Gateway;
 use crate::services::kv::KvService;
+use crate::services::step::StepService;
 use crate::services::watch::{Settings as WatchSettings, WatchService};
 use crate::services::workflow::WorkflowService;
 use crate::tls::{ClientDialer, NodeTls};
@@ -312,11 +314,21 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         .add_service(ElectionsServer::new(ElectionService::new(coord)))
         .add_service(
             WorkflowsServer::new(WorkflowService::new(
-                gateway,
+                gateway.clone(),
                 workflow_reader.clone(),
                 cfg.limits.records,
             ))
             .max_decoding_message_size(workflow_message_limit)
+            .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(
+            StepsServer::new(StepService::new(
+                gateway,
+                cfg.limits.records,
+                cfg.checkpoints,
+                checkpoint_reader.keys().cloned(),
+            ))
+            .max_decoding_message_size(StepService::message_limit(workflow_message_limit))
             .max_encoding_message_size(usize::MAX),
         )
         .add_service(AdminServer::new(AdminService::new(

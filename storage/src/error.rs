@@ -55,6 +55,14 @@ pub enum StorageError {
     /// different key under that id. A configuration problem, never treated as corruption.
     #[error("encryption at rest: {0}")]
     Encryption(#[from] crate::seal::SealError),
+    /// Apply-internal: a step of entry `revision` was refused after earlier parts wrote. It
+    /// aborts the run's transaction, which the state machine applies again with that entry
+    /// refused (see `machine/step.rs`); it never leaves the state machine.
+    #[error("entry {revision} refused: {error}")]
+    StepRefused {
+        revision: u64,
+        error: Box<cairn_model::CommandError>,
+    },
 }
 
 impl StorageError {
@@ -79,7 +87,9 @@ impl From<StorageError> for io::Error {
             | StorageError::Encryption(_)) => io::Error::new(io::ErrorKind::InvalidData, e),
             e @ StorageError::SnapshotInstalling => io::Error::new(io::ErrorKind::WouldBlock, e),
             e @ StorageError::InvalidCursor => io::Error::new(io::ErrorKind::InvalidInput, e),
-            e @ StorageError::Internal(_) => io::Error::other(e),
+            e @ (StorageError::Internal(_) | StorageError::StepRefused { .. }) => {
+                io::Error::other(e)
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 //! batches (one multi-tree transaction per batch, replies sent only after it commits),
 //! builds and installs snapshots, and hands out `KvReader`s.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use futures::{FutureExt, Stream, StreamExt};
 use openraft::EntryPayload;
 use openraft::storage::{EntryResponder, RaftStateMachine};
 use sled::Transactional;
+use sled::transaction::TransactionError;
 
 use crate::auth_reader::AuthReader;
 use crate::checkpoint_reader::CheckpointReader;
@@ -157,7 +159,7 @@ impl StateMachineStore {
     }
 
     /// One transaction over a prefix of `entries` (all of them unless a later one must
-    /// prune). Returns the responses and the prefix length.
+    /// prune, or a step is refused). Returns the responses and the prefix length.
     fn apply_run(
         &self,
         entries: &[Entry],
@@ -166,13 +168,20 @@ impl StateMachineStore {
     ) -> Result<(Vec<Response>, usize), StorageError> {
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         let mut index = self.gate.commit_lock();
-        let (out, last, index_ops, events, (kv_written, claims_written), compact_to) =
-            self.trees.all().transaction(|view| {
+        // A step refused after its earlier parts wrote aborts the transaction (see
+        // `machine/step.rs`): apply again with it refused, ending the run at that entry so
+        // the work redone is at most the prefix already done (refusals come in log order:
+        // the prefix before one applies the same way again).
+        let mut refused = BTreeMap::new();
+        let mut end_at = None;
+        let (out, last, index_ops, events, (kv_written, claims_written), compact_to) = loop {
+            let attempt = self.trees.all().transaction(|view| {
                 let mut ctx = BatchCtx::new(
                     Tx::new(view),
                     (&keys.kv, &keys.claims),
                     self.machine,
                     prescanned.clone(),
+                    &refused,
                 );
                 let mut out = Vec::with_capacity(entries.len());
                 let mut membership = None;
@@ -183,6 +192,9 @@ impl StateMachineStore {
                     out.push(machine::apply_entry(&mut ctx, entry, *now)?);
                     if let EntryPayload::Membership(m) = &entry.payload {
                         membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
+                    }
+                    if end_at == Some(entry.log_id.index()) {
+                        break;
                     }
                 }
                 machine::finish_run(&mut ctx)?;
@@ -204,7 +216,15 @@ impl StateMachineStore {
                     (ctx.kv_written.take(), ctx.claims_written.take()),
                     ctx.compact_to.get(),
                 ))
-            })?;
+            });
+            match attempt {
+                Err(TransactionError::Abort(StorageError::StepRefused { revision, error })) => {
+                    refused.insert(revision, *error);
+                    end_at = Some(revision);
+                }
+                other => break other?,
+            }
+        };
         index.apply(index_ops);
         keys.kv.apply(kv_written);
         keys.claims.apply(claims_written);

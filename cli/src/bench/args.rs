@@ -23,6 +23,9 @@ pub enum Workload {
     Cas,
     /// Task claim+finish cycles of workers, each under its own lease (see `claims`).
     Claim,
+    /// Orchestrator steps (transition, task upsert, variable update, small checkpoint) as
+    /// one atomic request and as four calls (see `steps`, `--step-mode`).
+    Step,
 }
 
 /// Which client API drives the workload.
@@ -47,6 +50,7 @@ impl Workload {
             Workload::Get => "get",
             Workload::Cas => "cas",
             Workload::Claim => "claim",
+            Workload::Step => "step",
         }
     }
 }
@@ -129,6 +133,20 @@ pub struct BenchArgs {
     /// Worker id prefix (claim): workers are <agent>-<n>.
     #[arg(long, default_value = "bench")]
     pub(super) agent: String,
+    /// How steps are sent (step): one atomic request, four calls, or both one after the
+    /// other in the same run (one JSON line each).
+    #[arg(long, value_enum, default_value_t = StepMode::Both)]
+    pub(super) step_mode: StepMode,
+    /// Raw size of each step's checkpoint (step).
+    #[arg(long, default_value_t = 512)]
+    pub(super) step_checkpoint_bytes: usize,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepMode {
+    Atomic,
+    Separate,
+    Both,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

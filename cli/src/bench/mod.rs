@@ -9,6 +9,7 @@ mod claims;
 mod coord;
 mod etcd;
 mod latency;
+mod steps;
 mod watch;
 mod workloads;
 
@@ -50,6 +51,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.workload == Workload::ElectionFailover {
         return coord::election_failover(&args).await;
     }
+    if args.workload == Workload::Step {
+        return steps::run(&args).await;
+    }
     if args.workload == Workload::Lock && args.lock_names == 0 {
         bail!("--lock-names must be at least 1");
     }
@@ -71,12 +75,13 @@ async fn spawn_cairn(args: &BenchArgs) -> anyhow::Result<(Instant, Tasks)> {
         Workload::Get | Workload::Cas => {
             bail!("the {} workload runs with --api etcd", args.workload.name())
         }
-        // Watch, checkpoint and election-failover returned above.
+        // Watch, checkpoint, election-failover and step returned above.
         Workload::Put
         | Workload::Watch
         | Workload::Checkpoint
         | Workload::Lock
-        | Workload::ElectionFailover => {}
+        | Workload::ElectionFailover
+        | Workload::Step => {}
         Workload::Transition => {
             workloads::prepare_flip_workflows(&shared, args.workflows, prepare_concurrency)
                 .await
@@ -145,6 +150,7 @@ async fn spawn_cairn(args: &BenchArgs) -> anyhow::Result<(Instant, Tasks)> {
             | Workload::Watch
             | Workload::Checkpoint
             | Workload::ElectionFailover
+            | Workload::Step
             | Workload::Get
             | Workload::Cas => tokio::spawn(closed_loop(
                 workloads::Put::new(client, args.keys, args.value_size),
@@ -224,6 +230,49 @@ enum EtcdOp {
 
 /// Waits for the tasks and prints the run's JSON line.
 async fn report(args: &BenchArgs, tasks: Tasks, measure_start: Instant) -> anyhow::Result<()> {
+    report_with(args, tasks, measure_start, |conflicts| {
+        workload_fields(args, conflicts)
+    })
+    .await
+}
+
+/// The JSON fields (after `duration_s`) that describe the workload's parameters.
+fn workload_fields(args: &BenchArgs, conflicts: u64) -> String {
+    // Written by hand to keep the field order stable (serde_json's map would sort keys).
+    match args.workload {
+        Workload::Lock => format!("\"lock_names\":{}", args.lock_names),
+        Workload::Put
+        | Workload::Watch
+        | Workload::Checkpoint
+        | Workload::ElectionFailover
+        | Workload::Step => {
+            format!("\"value_size\":{}", args.value_size)
+        }
+        Workload::Get => format!("\"keys\":{},\"value_size\":{}", args.keys, args.value_size),
+        Workload::Cas => format!("\"keys\":{},\"conflicts\":{conflicts}", args.keys),
+        Workload::Claim => format!(
+            "\"namespace\":{},\"task_ms\":{},\"empty\":{conflicts}",
+            serde_json::Value::from(args.namespace.as_str()),
+            args.task_ms
+        ),
+        Workload::Transition => format!(
+            "\"workflows\":{},\"expected_version\":{},\"conflicts\":{conflicts}",
+            args.workflows, args.expected_version
+        ),
+        Workload::List => format!(
+            "\"workflows\":{},\"active\":{}",
+            args.workflows, args.active
+        ),
+    }
+}
+
+/// [`report`] with the workload's fields made by `fields` from the conflict count.
+async fn report_with(
+    args: &BenchArgs,
+    tasks: Tasks,
+    measure_start: Instant,
+    fields: impl FnOnce(u64) -> String,
+) -> anyhow::Result<()> {
     let mut total = histogram()?;
     let (mut ops, mut conflicts, mut errors, mut first_error) = (0u64, 0u64, 0u64, None);
     let mut last_finish = measure_start;
@@ -261,28 +310,7 @@ async fn report(args: &BenchArgs, tasks: Tasks, measure_start: Instant) -> anyho
             total.max(),
         )
     };
-    // Written by hand to keep the field order stable (serde_json's map would sort keys).
-    let workload_fields = match args.workload {
-        Workload::Lock => format!("\"lock_names\":{}", args.lock_names),
-        Workload::Put | Workload::Watch | Workload::Checkpoint | Workload::ElectionFailover => {
-            format!("\"value_size\":{}", args.value_size)
-        }
-        Workload::Get => format!("\"keys\":{},\"value_size\":{}", args.keys, args.value_size),
-        Workload::Cas => format!("\"keys\":{},\"conflicts\":{conflicts}", args.keys),
-        Workload::Claim => format!(
-            "\"namespace\":{},\"task_ms\":{},\"empty\":{conflicts}",
-            serde_json::Value::from(args.namespace.as_str()),
-            args.task_ms
-        ),
-        Workload::Transition => format!(
-            "\"workflows\":{},\"expected_version\":{},\"conflicts\":{conflicts}",
-            args.workflows, args.expected_version
-        ),
-        Workload::List => format!(
-            "\"workflows\":{},\"active\":{}",
-            args.workflows, args.active
-        ),
-    };
+    let workload_fields = fields(conflicts);
     println!(
         "{{\"bench\":\"{}\",\"system\":{},\"api\":\"{}\",\"clients\":{},\"duration_s\":{},{workload_fields},\
          \"ops\":{},\"errors\":{},\"ops_per_s\":{},\

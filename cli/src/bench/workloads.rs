@@ -67,7 +67,7 @@ impl Op for Put {
 /// The bench definition: two states and one event that flips between them, so any workflow
 /// can always take a legal transition without reading its status first.
 const FLIP_DEFINITION: &str = "bench-flip";
-const FLIP: &str = "flip";
+pub const FLIP: &str = "flip";
 const NAMESPACE: &str = "bench";
 
 fn flip_definition() -> Definition {
@@ -76,7 +76,7 @@ fn flip_definition() -> Definition {
         .transition_on("B", "A", FLIP)
 }
 
-fn workflow_id(n: u64) -> String {
+pub fn workflow_id(n: u64) -> String {
     format!("bench-wf-{n:08}")
 }
 

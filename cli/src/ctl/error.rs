@@ -144,6 +144,8 @@ impl From<cairn_client::Error> for CtlError {
                 kind: meta::kind::IMMUTABLE.into(),
                 message: m,
             },
+            // The part's own refusal; its message names the step and the part.
+            E::Step { error, .. } => CtlError::from(*error),
             other => CtlError::Other(other.to_string()),
         }
     }

@@ -16,6 +16,7 @@ pub mod error;
 mod namespace;
 mod output;
 mod role;
+mod step;
 mod vars;
 mod workflow;
 mod workflow_view;

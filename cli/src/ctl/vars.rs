@@ -80,6 +80,16 @@ pub enum VarsCmd {
     },
 }
 
+/// A `KEY=JSON` argument.
+pub fn var_pair(p: &str) -> CtlResult<(&str, Value)> {
+    let Some((k, v)) = p.split_once('=') else {
+        return Err(CtlError::Usage(format!("{p:?} is not KEY=JSON")));
+    };
+    let value = serde_json::from_str(v)
+        .map_err(|e| CtlError::Usage(format!("{k}: {v:?} is not JSON: {e}")))?;
+    Ok((k, value))
+}
+
 fn vars_report(v: &Vars) -> Report {
     let rows: Vec<Vec<String>> = v
         .values
@@ -151,12 +161,8 @@ pub async fn run(client: &Client, cmd: VarsCmd) -> CtlResult<Report> {
         } => {
             let scope = scope.scope()?;
             let mut u = VarUpdate::new().actor(actor).reason(reason);
-            for p in pairs {
-                let Some((k, v)) = p.split_once('=') else {
-                    return Err(CtlError::Usage(format!("{p:?} is not KEY=JSON")));
-                };
-                let value = serde_json::from_str(v)
-                    .map_err(|e| CtlError::Usage(format!("{k}: {v:?} is not JSON: {e}")))?;
+            for p in &pairs {
+                let (k, value) = var_pair(p)?;
                 u = u.set(k, value);
             }
             u.delete = delete;

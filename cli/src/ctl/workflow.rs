@@ -66,6 +66,9 @@ pub enum WorkflowCmd {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// One atomic step: a change (create, transition), tasks, variables and a checkpoint,
+    /// applied all or nothing at one revision.
+    Step(super::step::StepArgs),
     /// Workflows whose owner's lease ended and that nobody adopted since.
     Orphans {
         #[arg(long)]
@@ -148,6 +151,7 @@ pub async fn run(client: &Client, cmd: WorkflowCmd) -> CtlResult<Report> {
         | WorkflowCmd::Adopt { .. }
         | WorkflowCmd::Claim { .. }
         | WorkflowCmd::Finish { .. } => Err(CtlError::Usage("a claim command (see claims)".into())),
+        WorkflowCmd::Step(args) => super::step::run(client, args).await,
         WorkflowCmd::List {
             status,
             namespace,

@@ -10,7 +10,7 @@
 //! [`Error::DataLoss`] (stored bytes fail verification), and for rollback
 //! [`Error::IllegalTransition`] / [`Error::VersionConflict`].
 
-mod convert;
+pub(crate) mod convert;
 mod transfer;
 mod types;
 

@@ -11,6 +11,7 @@ mod claims;
 pub(crate) mod convert;
 mod namespace;
 mod options;
+mod steps;
 mod types;
 mod vars;
 mod vars_types;
@@ -22,6 +23,8 @@ use tonic::transport::Channel;
 
 pub use namespace::{NamespaceLimits, NamespaceQuota, NamespaceUsage};
 pub use options::*;
+pub(crate) use steps::steps_applied;
+pub use steps::{MAX_STEP_CHECKPOINT_BYTES, MAX_STEPS, Step, StepResult, StepsApplied};
 pub use types::*;
 pub use vars_types::{VarChange, VarScope, VarUpdate, VarVersion, Vars, VarsWritten};
 
@@ -104,25 +107,10 @@ impl Client {
         new: CreateWorkflow,
         fence: Option<pb::Fence>,
     ) -> Result<CreatedWorkflow> {
-        let metadata = match &new.metadata {
-            Value::Null => String::new(),
-            v => convert::json_text("metadata", v)?,
-        };
         let msg = pb::CreateWorkflowRequest {
             header: Some(self.next_header()),
-            id: new.id.unwrap_or_default(),
-            namespace: new.namespace.unwrap_or_default(),
-            definition: new.definition.unwrap_or_default(),
-            definition_version: new.definition_version,
-            metadata,
-            labels: new.labels,
-            owner_id: new.owner_id,
-            routing_strategy: new.routing_strategy,
-            max_concurrent: new.max_concurrent,
-            total_tasks: new.total_tasks,
-            upsert: new.upsert,
-            actor: new.actor,
             fence,
+            ..create_request(new)?
         };
         match self.send_write(WriteOp::CreateWorkflow(msg)).await? {
             WriteOutcome::Created(c) => Ok(c),
@@ -221,18 +209,10 @@ impl Client {
         reason: &str,
         fence: Option<pb::Fence>,
     ) -> Result<WorkflowRef> {
-        use pb::transition_workflow_request::Target as PbTarget;
         let msg = pb::TransitionWorkflowRequest {
             header: Some(self.next_header()),
-            id: id.to_string(),
-            target: Some(match target {
-                Target::Status(s) => PbTarget::Status(s),
-                Target::Event(e) => PbTarget::Event(e),
-            }),
-            expected_version,
-            actor: actor.to_string(),
-            reason: reason.to_string(),
             fence,
+            ..transition_request(id, target, expected_version, actor, reason)
         };
         match self.send_write(WriteOp::TransitionWorkflow(msg)).await? {
             WriteOutcome::Workflow(r) => Ok(r),
@@ -269,25 +249,10 @@ impl Client {
         update: UpdateWorkflow,
         fence: Option<pb::Fence>,
     ) -> Result<WorkflowRef> {
-        let metadata_patch = update
-            .metadata_patch
-            .as_ref()
-            .map(|p| convert::json_text("metadata_patch", p))
-            .transpose()?;
         let msg = pb::UpdateWorkflowRequest {
             header: Some(self.next_header()),
-            id: id.to_string(),
-            expected_version: update.expected_version,
-            metadata_patch,
-            set_labels: update.set_labels,
-            remove_labels: update.remove_labels,
-            owner_id: update.owner_id,
-            routing_strategy: update.routing_strategy,
-            max_concurrent: update.max_concurrent,
-            total_tasks: update.total_tasks,
-            actor: update.actor,
-            reason: update.reason,
             fence,
+            ..update_request(id, update)?
         };
         match self.send_write(WriteOp::UpdateWorkflow(msg)).await? {
             WriteOutcome::Workflow(r) => Ok(r),
@@ -468,4 +433,78 @@ impl Client {
         self.tasks(workflow_id, &TaskFilter::default().ready_only())
             .await
     }
+}
+
+/// A create's message without header and fence (the caller's, or a step's to carry).
+pub(crate) fn create_request(new: CreateWorkflow) -> Result<pb::CreateWorkflowRequest> {
+    let metadata = match &new.metadata {
+        Value::Null => String::new(),
+        v => convert::json_text("metadata", v)?,
+    };
+    Ok(pb::CreateWorkflowRequest {
+        header: None,
+        id: new.id.unwrap_or_default(),
+        namespace: new.namespace.unwrap_or_default(),
+        definition: new.definition.unwrap_or_default(),
+        definition_version: new.definition_version,
+        metadata,
+        labels: new.labels,
+        owner_id: new.owner_id,
+        routing_strategy: new.routing_strategy,
+        max_concurrent: new.max_concurrent,
+        total_tasks: new.total_tasks,
+        upsert: new.upsert,
+        actor: new.actor,
+        fence: None,
+    })
+}
+
+/// A transition's message without header and fence.
+pub(crate) fn transition_request(
+    id: &str,
+    target: Target,
+    expected_version: Option<u64>,
+    actor: &str,
+    reason: &str,
+) -> pb::TransitionWorkflowRequest {
+    use pb::transition_workflow_request::Target as PbTarget;
+    pb::TransitionWorkflowRequest {
+        header: None,
+        id: id.to_string(),
+        target: Some(match target {
+            Target::Status(s) => PbTarget::Status(s),
+            Target::Event(e) => PbTarget::Event(e),
+        }),
+        expected_version,
+        actor: actor.to_string(),
+        reason: reason.to_string(),
+        fence: None,
+    }
+}
+
+/// An update's message without header and fence.
+pub(crate) fn update_request(
+    id: &str,
+    update: UpdateWorkflow,
+) -> Result<pb::UpdateWorkflowRequest> {
+    let metadata_patch = update
+        .metadata_patch
+        .as_ref()
+        .map(|p| convert::json_text("metadata_patch", p))
+        .transpose()?;
+    Ok(pb::UpdateWorkflowRequest {
+        header: None,
+        id: id.to_string(),
+        expected_version: update.expected_version,
+        metadata_patch,
+        set_labels: update.set_labels,
+        remove_labels: update.remove_labels,
+        owner_id: update.owner_id,
+        routing_strategy: update.routing_strategy,
+        max_concurrent: update.max_concurrent,
+        total_tasks: update.total_tasks,
+        actor: update.actor,
+        reason: update.reason,
+        fence: None,
+    })
 }

@@ -23,6 +23,30 @@ fn scope_pb(s: &VarScope) -> pb::VarScope {
     }
 }
 
+/// An update's message without header and fence; no scope: a step's workflow's variables.
+pub(crate) fn vars_request(
+    scope: Option<&VarScope>,
+    update: VarUpdate,
+) -> Result<pb::UpdateVarsRequest> {
+    let set = update
+        .set
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), json_text("variable", v)?)))
+        .collect::<Result<_>>()?;
+    Ok(pb::UpdateVarsRequest {
+        header: None,
+        scope: scope.map(scope_pb),
+        expected_version: update.expected_version,
+        set,
+        delete: update.delete,
+        immutable: update.immutable,
+        keep_versions: update.keep_versions,
+        actor: update.actor,
+        reason: update.reason,
+        fence: None,
+    })
+}
+
 fn json(field: &str, text: &str) -> Result<serde_json::Value> {
     json_opt(field, text)?.ok_or_else(|| bad_reply(format_args!("{field} is empty")))
 }
@@ -77,22 +101,9 @@ impl Client {
     /// [`Error::Immutable`], [`Error::NotFound`] (a workflow
     /// scope's workflow). A retry with the same idempotency key applies it once.
     pub async fn update_vars(&self, scope: &VarScope, update: VarUpdate) -> Result<VarsWritten> {
-        let set = update
-            .set
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), json_text("variable", v)?)))
-            .collect::<Result<_>>()?;
         let msg = pb::UpdateVarsRequest {
             header: Some(self.next_header()),
-            scope: Some(scope_pb(scope)),
-            expected_version: update.expected_version,
-            set,
-            delete: update.delete,
-            immutable: update.immutable,
-            keep_versions: update.keep_versions,
-            actor: update.actor,
-            reason: update.reason,
-            fence: None,
+            ..vars_request(Some(scope), update)?
         };
         match self.send_write(WriteOp::UpdateVars(msg)).await? {
             WriteOutcome::Vars(w) => Ok(w),

@@ -43,6 +43,9 @@ Module map (public modules first; ``_``-modules are internal):
 ``cairn.vars``              versioned variables of a workflow or namespace (VarScope): update
                             (CAS on the version, immutable keys, retention), read now or as
                             of a kept version, history, rollback
+``cairn.steps``             atomic steps: a workflow's change, tasks, variables and checkpoint
+                            in one write; batches of steps of many workflows, all or nothing
+                            (Step, apply_steps -> StepsResult, step -> StepResult)
 ``cairn.leases``            leases: grant, revoke, keep-alive in the background (KeepAlive),
                             time-to-live with attachments, list
 ``cairn.locks``             locks: ``async with client.lock(name, ttl=...) as guard``
@@ -133,6 +136,16 @@ from cairn.leases import KeepAlive, LeaseAttachment, LeaseDetails, LeaseInfo
 from cairn.locks import Holder, LockAcquire, LockGuard, LockState
 from cairn.namespaces import NamespaceLimits, NamespaceQuota, NamespaceUsage
 from cairn.pending import PendingWrite
+from cairn.steps import (
+    Step,
+    StepCheckpoint,
+    StepResult,
+    StepsResult,
+    VarsUpdate,
+    WorkflowCreate,
+    WorkflowTransition,
+    WorkflowUpdate,
+)
 from cairn.tasks import Claimed, RetryPolicy, Task, TaskRef, TaskSpec, TaskStatus, UpsertedTasks
 from cairn.vars import ABSENT, Absent, VarChange, Vars, VarScope, VarsWritten, VarVersion
 from cairn.watch import WatchSnapshot, WatchStream
@@ -268,6 +281,10 @@ __all__ = [
     "SortBy",
     "StaleClaim",
     "StaleFence",
+    "Step",
+    "StepCheckpoint",
+    "StepResult",
+    "StepsResult",
     "Task",
     "TaskChanged",
     "TaskDeleted",
@@ -285,6 +302,7 @@ __all__ = [
     "VarScope",
     "VarVersion",
     "Vars",
+    "VarsUpdate",
     "VarsWritten",
     "VersionConflict",
     "VersionedDefinition",
@@ -302,10 +320,13 @@ __all__ = [
     "WatchStream",
     "Workflow",
     "WorkflowChanged",
+    "WorkflowCreate",
     "WorkflowDeleted",
     "WorkflowDetails",
     "WorkflowPage",
     "WorkflowRef",
     "WorkflowSelector",
+    "WorkflowTransition",
+    "WorkflowUpdate",
     "__version__",
 ]

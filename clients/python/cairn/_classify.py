@@ -41,6 +41,8 @@ Code = grpc.StatusCode
 class _Ctx(TypedDict):
     kind: str | None
     code: grpc.StatusCode | None
+    step: int | None
+    step_part: str | None
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,8 @@ Disposition = Retry | CairnError
 def classify(status: Status) -> Disposition:
     """Whether a failure is final (the typed error) or worth another attempt."""
     code, msg = status.code, status.message
-    kind = status.meta(meta.ERROR_KIND)
-    kw = _Ctx(kind=kind, code=code)
+    kw = _ctx(status)
+    kind = kw["kind"]
     if code == Code.INVALID_ARGUMENT and kind == meta.kind.UNAUTHENTICATED:
         return Unauthenticated(msg, **kw)
     if code == Code.UNAUTHENTICATED:
@@ -139,6 +141,17 @@ def classify(status: Status) -> Disposition:
     return RpcError(msg, **kw)
 
 
+def _ctx(status: Status) -> _Ctx:
+    """What every typed error carries from a status: the error kind and code, and for a
+    refused batch of steps the step and its part (``cairn-step``, ``cairn-step-part``)."""
+    return _Ctx(
+        kind=status.meta(meta.ERROR_KIND),
+        code=status.code,
+        step=status.meta_int(meta.STEP),
+        step_part=status.meta(meta.STEP_PART) or None,
+    )
+
+
 def _retry(status: Status) -> Retry:
     leader = status.meta(meta.LEADER) or None
     cause = status.message or status.code.name.lower().replace("_", " ")
@@ -149,8 +162,8 @@ def _aborted(status: Status) -> CairnError:
     """A failed compare: a KV revision mismatch or a workflow/task version conflict. Without a
     parseable current value the answer passes through as RpcError rather than inventing one
     (0 would wrongly mean "key absent")."""
-    kind = status.meta(meta.ERROR_KIND)
-    kw = _Ctx(kind=kind, code=status.code)
+    kw = _ctx(status)
+    kind = kw["kind"]
     if kind == meta.kind.REVISION_MISMATCH:
         current = status.meta_int(meta.CURRENT_REVISION)
         if current is not None:
@@ -165,9 +178,9 @@ def _aborted(status: Status) -> CairnError:
 def _failed_precondition(status: Status) -> CairnError:
     """Illegal transitions name the current status and the legal targets; coordination
     refusals are typed; every other precondition keeps the server's message."""
-    kind = status.meta(meta.ERROR_KIND)
     msg = status.message
-    kw = _Ctx(kind=kind, code=status.code)
+    kw = _ctx(status)
+    kind = kw["kind"]
     if kind == meta.kind.STALE_FENCE:
         current = status.meta_int(meta.CURRENT_REVISION)
         if current is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import grpc
 import grpc.aio
@@ -37,6 +37,25 @@ if TYPE_CHECKING:
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
 T = TypeVar("T")
+
+
+class _Headed(Protocol):
+    """A write request: it carries an idempotency header."""
+
+    @property
+    def header(self) -> kv_pb2.RequestHeader: ...
+
+
+H = TypeVar("H", bound=_Headed)
+
+
+def with_header(request: H, header: kv_pb2.RequestHeader) -> H:
+    """``request``, built (and its input checked) before the write took its sequence, with
+    the write's idempotency ``header`` set in place: what a ``build`` of
+    :meth:`ClientCore._write` returns."""
+    request.header.CopyFrom(header)
+    return request
+
 
 #: Call metadata an attempt sends (the auth token, when logged in).
 Metadata = tuple[tuple[str, str], ...] | None

@@ -18,6 +18,11 @@ CURRENT_STATUS = "cairn-current-status"
 ALLOWED = "cairn-allowed"
 #: On a checkpoint integrity failure: the checkpoint, as ``<workflow>/<id>``.
 CHECKPOINT = "cairn-checkpoint"
+#: On a refused ``Steps.Apply``: the 0-based index of the step whose part was refused.
+STEP = "cairn-step"
+#: On a refused ``Steps.Apply``: which part of that step (``change``, ``tasks``, ``vars``,
+#: ``checkpoint`` or ``fence``).
+STEP_PART = "cairn-step-part"
 #: The login token a client sends with every call (etcd's name for it).
 TOKEN = "token"
 

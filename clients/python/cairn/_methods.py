@@ -6,6 +6,7 @@ from cairn._proto.cairn.v1 import admin_pb2 as admin
 from cairn._proto.cairn.v1 import checkpoint_pb2 as ckpt
 from cairn._proto.cairn.v1 import coord_pb2 as coord
 from cairn._proto.cairn.v1 import kv_pb2 as kv
+from cairn._proto.cairn.v1 import step_pb2 as step
 from cairn._proto.cairn.v1 import workflow_pb2 as wf
 from cairn._proto.etcd.etcdserverpb import auth_pb2 as etcd_auth
 from cairn._rpc import unary
@@ -115,6 +116,11 @@ ROLLBACK_WORKFLOW = unary(
 )
 SET_RETENTION = unary(
     _CKPT, "Checkpoints", "SetRetention", ckpt.SetRetentionRequest, ckpt.SetRetentionResponse
+)
+
+# Atomic steps: many parts of many workflows' writes in one entry, all or nothing.
+APPLY_STEPS = unary(
+    step.DESCRIPTOR, "Steps", "Apply", step.ApplyStepsRequest, step.ApplyStepsResponse
 )
 
 _COORD = coord.DESCRIPTOR

@@ -55,12 +55,33 @@ def _rolled_back(r: pb.RollbackWorkflowResponse) -> WorkflowRef:
     return WorkflowRef.from_pb(r.workflow)
 
 
-def _payload_bytes(payload: Payload) -> bytes:
+def payload_bytes(payload: Payload) -> bytes:
+    """A payload as sent: bytes, or a str as UTF-8."""
     if isinstance(payload, str):
         return payload.encode()
     if isinstance(payload, (bytes, bytearray, memoryview)):
         return bytes(payload)
     raise InvalidArgument(f"a checkpoint payload is bytes or str, not {type(payload).__name__}")
+
+
+def checkpoint_fields(
+    workflow_id: str,
+    *,
+    kind: CheckpointKind | str = CheckpointKind.AUTO,
+    label: str = "",
+    metadata: Mapping[str, Any] | None = None,
+    parent: str | None = None,
+    delta: bool = False,
+) -> pb.CheckpointFields:
+    """What a save says about its checkpoint (also a step's checkpoint part)."""
+    return pb.CheckpointFields(
+        workflow_id=workflow_id,
+        kind=CheckpointKind.parse(kind).to_pb(),
+        label=label,
+        metadata="" if metadata is None else _json.dumps("metadata", dict(metadata)),
+        parent=parent,
+        delta=delta,
+    )
 
 
 class CheckpointsApi(ClientCore):
@@ -83,14 +104,9 @@ class CheckpointsApi(ClientCore):
         ``client.resume`` after OutcomeUnknown) continues the same upload, and the checkpoint
         is created once. With ``fence``, saved only while that lock token or election term is
         current (StaleFence otherwise, nothing stored)."""
-        data = _payload_bytes(payload)
-        fields = pb.CheckpointFields(
-            workflow_id=workflow_id,
-            kind=CheckpointKind.parse(kind).to_pb(),
-            label=label,
-            metadata="" if metadata is None else _json.dumps("metadata", dict(metadata)),
-            parent=parent,
-            delta=delta,
+        data = payload_bytes(payload)
+        fields = checkpoint_fields(
+            workflow_id, kind=kind, label=label, metadata=metadata, parent=parent, delta=delta
         )
         f = fence_pb(fence)
         header = self._sequencer.next_header()

@@ -1,5 +1,5 @@
 """:class:`Client`: the whole API on one handle, assembled from one mixin per area. A new area
-(checkpoints, leases, locks, elections, watch, variables) is a module with its own ``...Api``
+(checkpoints, leases, locks, elections, watch, variables, steps) is a module with its own ``...Api``
 mixin, added to the bases here."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from cairn.kv import KvApi
 from cairn.leases import LeasesApi
 from cairn.locks import LocksApi
 from cairn.namespaces import NamespacesApi
+from cairn.steps import StepsApi
 from cairn.tasks import TasksApi
 from cairn.vars import VarsApi
 from cairn.watch import WatchApi
@@ -26,6 +27,7 @@ class Client(
     TasksApi,
     NamespacesApi,
     VarsApi,
+    StepsApi,
     LocksApi,
     ElectionsApi,
     LeasesApi,

@@ -51,7 +51,10 @@ class CairnError(Exception):
 
     ``message`` is the server's (or the client's) text; ``kind`` the machine-readable
     ``cairn-error`` kind the server attached, when any; ``code`` the gRPC status code, when the
-    error came from one.
+    error came from one. A refused batch of atomic steps (``Client.apply_steps``) also names
+    the step (``step``, its 0-based index in the batch) and its part whose refusal refused the
+    batch (``step_part``: ``"change"``, ``"tasks"``, ``"vars"``, ``"checkpoint"`` or
+    ``"fence"``); both are None otherwise.
     """
 
     def __init__(
@@ -60,11 +63,15 @@ class CairnError(Exception):
         *,
         kind: str | None = None,
         code: grpc.StatusCode | None = None,
+        step: int | None = None,
+        step_part: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.kind = kind
         self.code = code
+        self.step = step
+        self.step_part = step_part
 
     def __str__(self) -> str:
         return self.message

@@ -16,7 +16,7 @@ from enum import Enum
 
 from cairn import _json
 from cairn import _methods as m
-from cairn._core import ClientCore
+from cairn._core import ClientCore, with_header
 from cairn._json import Json, bad_reply
 from cairn._proto.cairn.v1 import workflow_pb2 as pb
 from cairn.errors import InvalidArgument
@@ -228,6 +228,18 @@ class UpsertedTasks:
         )
 
 
+def upsert_tasks_request(
+    workflow_id: str, tasks: Iterable[TaskSpec], *, fence: Fence | None = None
+) -> pb.UpsertTasksRequest:
+    """An UpsertTasks request without its idempotency header (also a step's tasks part)."""
+    specs = []
+    for t in tasks:
+        if not isinstance(t, TaskSpec):
+            raise InvalidArgument(f"a task to upsert is a TaskSpec, not {t!r}")
+        specs.append(t.to_pb())
+    return pb.UpsertTasksRequest(workflow_id=workflow_id, tasks=specs, fence=fence_pb(fence))
+
+
 class TasksApi(ClientCore):
     async def upsert_tasks(
         self,
@@ -239,15 +251,9 @@ class TasksApi(ClientCore):
         """Creates or changes tasks of ``workflow_id`` in one atomic write: every spec applies
         or none does (IllegalTransition, VersionConflict, InvalidArgument for a cycle or an
         unknown dependency, ...)."""
-        specs = [t.to_pb() for t in tasks]
-        f = fence_pb(fence)
+        req = upsert_tasks_request(workflow_id, tasks, fence=fence)
         return await self._write(
-            "upsert_tasks",
-            m.UPSERT_TASKS,
-            lambda h: pb.UpsertTasksRequest(
-                header=h, workflow_id=workflow_id, tasks=specs, fence=f
-            ),
-            UpsertedTasks.from_pb,
+            "upsert_tasks", m.UPSERT_TASKS, lambda h: with_header(req, h), UpsertedTasks.from_pb
         )
 
     async def list_tasks(

@@ -28,7 +28,7 @@ from typing import Literal
 
 from cairn import _json
 from cairn import _methods as m
-from cairn._core import ClientCore
+from cairn._core import ClientCore, with_header
 from cairn._json import Json, bad_reply
 from cairn._proto.cairn.v1 import workflow_pb2 as pb
 from cairn.errors import InvalidArgument
@@ -223,6 +223,35 @@ def _not_negative(field: str, v: int | None) -> None:
         raise InvalidArgument(f"{field} is not negative, not {v}")
 
 
+def update_vars_request(
+    scope: pb.VarScope | None,
+    *,
+    set: Mapping[str, Json] | None = None,
+    delete: Iterable[str] = (),
+    immutable: Iterable[str] = (),
+    expected_version: int | None = None,
+    keep_versions: int | None = None,
+    actor: str = "",
+    reason: str = "",
+    fence: Fence | None = None,
+) -> pb.UpdateVarsRequest:
+    """An UpdateVars request without its idempotency header (``scope`` None: unset, which a
+    step's vars part takes for its workflow's variables)."""
+    _not_negative("expected_version", expected_version)
+    _not_negative("keep_versions", keep_versions)
+    return pb.UpdateVarsRequest(
+        scope=scope,
+        expected_version=expected_version,
+        set={k: _json.dumps(f"variable {k}", v) for k, v in (set or {}).items()},
+        delete=list(delete),
+        immutable=list(immutable),
+        keep_versions=keep_versions,
+        actor=actor,
+        reason=reason,
+        fence=fence_pb(fence),
+    )
+
+
 class VarsApi(ClientCore):
     async def update_vars(
         self,
@@ -245,29 +274,19 @@ class VarsApi(ClientCore):
         else VersionConflict (``.current``). Immutable if it would change an immutable key,
         NotFound if a workflow scope's workflow does not exist. Every retry carries the same
         idempotency header, so the update is applied once."""
-        scope_msg = _scope_pb(scope)
-        _not_negative("expected_version", expected_version)
-        _not_negative("keep_versions", keep_versions)
-        values = {k: _json.dumps(f"variable {k}", v) for k, v in (set or {}).items()}
-        deleted = list(delete)
-        frozen = list(immutable)
-        f = fence_pb(fence)
+        req = update_vars_request(
+            _scope_pb(scope),
+            set=set,
+            delete=delete,
+            immutable=immutable,
+            expected_version=expected_version,
+            keep_versions=keep_versions,
+            actor=actor,
+            reason=reason,
+            fence=fence,
+        )
         return await self._write(
-            "update_vars",
-            m.UPDATE_VARS,
-            lambda h: pb.UpdateVarsRequest(
-                header=h,
-                scope=scope_msg,
-                expected_version=expected_version,
-                set=values,
-                delete=deleted,
-                immutable=frozen,
-                keep_versions=keep_versions,
-                actor=actor,
-                reason=reason,
-                fence=f,
-            ),
-            VarsWritten.from_pb,
+            "update_vars", m.UPDATE_VARS, lambda h: with_header(req, h), VarsWritten.from_pb
         )
 
     async def rollback_vars(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from cairn import _json
 from cairn import _methods as m
-from cairn._core import ClientCore
+from cairn._core import ClientCore, with_header
 from cairn._json import bad_reply
 from cairn._proto.cairn.v1 import workflow_pb2 as pb
 from cairn.errors import InvalidArgument
@@ -72,6 +72,106 @@ class WorkflowFields(TypedDict, total=False):
 HISTORY_PAGE = 500
 
 
+# The requests of the workflow writes, without their idempotency header (the write sets it),
+# built the same way for the RPCs here and for the parts of an atomic step (cairn.steps).
+
+
+def create_workflow_request(
+    id: str,
+    *,
+    namespace: str | None = None,
+    definition: str | None = None,
+    definition_version: int | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    labels: Mapping[str, str] | None = None,
+    owner_id: str = "",
+    routing_strategy: str = "",
+    max_concurrent: int = 0,
+    total_tasks: int = 0,
+    upsert: bool = False,
+    actor: str = "",
+    fence: Fence | None = None,
+) -> pb.CreateWorkflowRequest:
+    """A CreateWorkflow request (``id`` empty: the cluster names the workflow)."""
+    return pb.CreateWorkflowRequest(
+        id=id,
+        namespace=namespace or "",
+        definition=definition or "",
+        definition_version=definition_version,
+        metadata="" if metadata is None else _json.dumps("metadata", dict(metadata)),
+        labels=dict(labels or {}),
+        owner_id=owner_id,
+        routing_strategy=routing_strategy,
+        max_concurrent=max_concurrent,
+        total_tasks=total_tasks,
+        upsert=upsert,
+        actor=actor,
+        fence=fence_pb(fence),
+    )
+
+
+def check_target(status: str | None, event: str | None) -> None:
+    """A transition names exactly one of a status and an event."""
+    if (status is None) == (event is None):
+        raise InvalidArgument("transition takes exactly one of status= and event=")
+
+
+def transition_request(
+    id: str,
+    *,
+    status: str | None = None,
+    event: str | None = None,
+    expected_version: int | None = None,
+    actor: str = "",
+    reason: str = "",
+    fence: Fence | None = None,
+) -> pb.TransitionWorkflowRequest:
+    """A TransitionWorkflow request, to ``status`` or along ``event`` (exactly one)."""
+    check_target(status, event)
+    return pb.TransitionWorkflowRequest(
+        id=id,
+        status=status,
+        event=event,
+        expected_version=expected_version,
+        actor=actor,
+        reason=reason,
+        fence=fence_pb(fence),
+    )
+
+
+def update_workflow_request(
+    id: str,
+    *,
+    expected_version: int | None = None,
+    metadata_patch: Mapping[str, Any] | None = None,
+    set_labels: Mapping[str, str] | None = None,
+    remove_labels: Iterable[str] = (),
+    owner_id: str | None = None,
+    routing_strategy: str | None = None,
+    max_concurrent: int | None = None,
+    total_tasks: int | None = None,
+    actor: str = "",
+    reason: str = "",
+    fence: Fence | None = None,
+) -> pb.UpdateWorkflowRequest:
+    """An UpdateWorkflow request (fields left None are not sent)."""
+    patch = None if metadata_patch is None else _json.dumps("metadata_patch", dict(metadata_patch))
+    return pb.UpdateWorkflowRequest(
+        id=id,
+        expected_version=expected_version,
+        metadata_patch=patch,
+        set_labels=dict(set_labels or {}),
+        remove_labels=list(remove_labels),
+        owner_id=owner_id,
+        routing_strategy=routing_strategy,
+        max_concurrent=max_concurrent,
+        total_tasks=total_tasks,
+        actor=actor,
+        reason=reason,
+        fence=fence_pb(fence),
+    )
+
+
 class WorkflowsApi(ClientCore):
     async def create_workflow(
         self,
@@ -94,28 +194,25 @@ class WorkflowsApi(ClientCore):
         cluster name it (``wf-<revision>``); namespace and definition default to
         ``"default"``. AlreadyExists if the id is taken, unless ``upsert``: then the existing
         workflow's metadata, labels and fields are replaced (``created`` is False)."""
-        meta_text = "" if metadata is None else _json.dumps("metadata", dict(metadata))
-        label_map = dict(labels or {})
-        f = fence_pb(fence)
+        req = create_workflow_request(
+            id or "",
+            namespace=namespace,
+            definition=definition,
+            definition_version=definition_version,
+            metadata=metadata,
+            labels=labels,
+            owner_id=owner_id,
+            routing_strategy=routing_strategy,
+            max_concurrent=max_concurrent,
+            total_tasks=total_tasks,
+            upsert=upsert,
+            actor=actor,
+            fence=fence,
+        )
         return await self._write(
             "create_workflow",
             m.CREATE_WORKFLOW,
-            lambda h: pb.CreateWorkflowRequest(
-                header=h,
-                id=id or "",
-                namespace=namespace or "",
-                definition=definition or "",
-                definition_version=definition_version,
-                metadata=meta_text,
-                labels=label_map,
-                owner_id=owner_id,
-                routing_strategy=routing_strategy,
-                max_concurrent=max_concurrent,
-                total_tasks=total_tasks,
-                upsert=upsert,
-                actor=actor,
-                fence=f,
-            ),
+            lambda h: with_header(req, h),
             CreatedWorkflow.from_pb,
         )
 
@@ -330,22 +427,19 @@ class WorkflowsApi(ClientCore):
         """Moves workflow ``id`` to ``status``, or along the edge named ``event``, if its
         definition allows that from the current status, and (with ``expected_version``) only
         at that version. IllegalTransition or VersionConflict otherwise; nothing changes."""
-        if (status is None) == (event is None):
-            raise InvalidArgument("transition takes exactly one of status= and event=")
-        f = fence_pb(fence)
+        req = transition_request(
+            id,
+            status=status,
+            event=event,
+            expected_version=expected_version,
+            actor=actor,
+            reason=reason,
+            fence=fence,
+        )
         return await self._write(
             "transition_workflow",
             m.TRANSITION_WORKFLOW,
-            lambda h: pb.TransitionWorkflowRequest(
-                header=h,
-                id=id,
-                status=status,
-                event=event,
-                expected_version=expected_version,
-                actor=actor,
-                reason=reason,
-                fence=f,
-            ),
+            lambda h: with_header(req, h),
             workflow_ref,
         )
 
@@ -408,30 +502,24 @@ class WorkflowsApi(ClientCore):
     ) -> WorkflowRef:
         """Changes workflow ``id``: ``metadata_patch`` is an RFC 7386 JSON merge patch (a
         ``None`` member deletes that key), labels are set or removed, fields left None stay."""
-        patch = (
-            None if metadata_patch is None else _json.dumps("metadata_patch", dict(metadata_patch))
+        req = update_workflow_request(
+            id,
+            expected_version=expected_version,
+            metadata_patch=metadata_patch,
+            set_labels=set_labels,
+            remove_labels=remove_labels,
+            owner_id=owner_id,
+            routing_strategy=routing_strategy,
+            max_concurrent=max_concurrent,
+            total_tasks=total_tasks,
+            actor=actor,
+            reason=reason,
+            fence=fence,
         )
-        set_map = dict(set_labels or {})
-        remove = list(remove_labels)
-        f = fence_pb(fence)
         return await self._write(
             "update_workflow",
             m.UPDATE_WORKFLOW,
-            lambda h: pb.UpdateWorkflowRequest(
-                header=h,
-                id=id,
-                expected_version=expected_version,
-                metadata_patch=patch,
-                set_labels=set_map,
-                remove_labels=remove,
-                owner_id=owner_id,
-                routing_strategy=routing_strategy,
-                max_concurrent=max_concurrent,
-                total_tasks=total_tasks,
-                actor=actor,
-                reason=reason,
-                fence=f,
-            ),
+            lambda h: with_header(req, h),
             workflow_ref,
         )
 

@@ -12,7 +12,7 @@ import grpc
 import grpc.aio
 from google.protobuf.message import Message
 
-from cairn._proto.cairn.v1 import kv_pb2, workflow_pb2
+from cairn._proto.cairn.v1 import checkpoint_pb2, kv_pb2, step_pb2, workflow_pb2
 from cairn._proto.etcd.etcdserverpb import auth_pb2
 
 
@@ -105,6 +105,26 @@ _METHODS: dict[str, tuple[type[Message], type[Message]]] = {
     "cairn.v1.KV/Put": (kv_pb2.PutRequest, kv_pb2.PutResponse),
     "cairn.v1.KV/Get": (kv_pb2.GetRequest, kv_pb2.GetResponse),
     "cairn.v1.KV/Delete": (kv_pb2.DeleteRequest, kv_pb2.DeleteResponse),
+    "cairn.v1.Workflows/CreateWorkflow": (
+        workflow_pb2.CreateWorkflowRequest,
+        workflow_pb2.CreateWorkflowResponse,
+    ),
+    "cairn.v1.Workflows/UpdateWorkflow": (
+        workflow_pb2.UpdateWorkflowRequest,
+        workflow_pb2.UpdateWorkflowResponse,
+    ),
+    "cairn.v1.Workflows/UpsertTasks": (
+        workflow_pb2.UpsertTasksRequest,
+        workflow_pb2.UpsertTasksResponse,
+    ),
+    "cairn.v1.Checkpoints/Save": (
+        checkpoint_pb2.SaveCheckpointRequest,
+        checkpoint_pb2.SaveCheckpointResponse,
+    ),
+    "cairn.v1.Steps/Apply": (
+        step_pb2.ApplyStepsRequest,
+        step_pb2.ApplyStepsResponse,
+    ),
     "cairn.v1.Workflows/TransitionWorkflow": (
         workflow_pb2.TransitionWorkflowRequest,
         workflow_pb2.TransitionWorkflowResponse,
@@ -157,6 +177,11 @@ _METHODS: dict[str, tuple[type[Message], type[Message]]] = {
 
 PUT = "cairn.v1.KV/Put"
 GET = "cairn.v1.KV/Get"
+CREATE_WORKFLOW = "cairn.v1.Workflows/CreateWorkflow"
+UPDATE_WORKFLOW = "cairn.v1.Workflows/UpdateWorkflow"
+UPSERT_TASKS = "cairn.v1.Workflows/UpsertTasks"
+SAVE_CHECKPOINT = "cairn.v1.Checkpoints/Save"
+APPLY_STEPS = "cairn.v1.Steps/Apply"
 TRANSITION = "cairn.v1.Workflows/TransitionWorkflow"
 CLAIM_TASK = "cairn.v1.Workflows/ClaimTask"
 FINISH_TASK = "cairn.v1.Workflows/FinishTask"

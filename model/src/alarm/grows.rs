@@ -16,6 +16,7 @@ impl Command {
             Command::Put { .. } => true,
             Command::Delete { .. } | Command::Compact { .. } => false,
             Command::Txn(t) => txn_grows(t),
+            Command::Steps(_) => true,
             Command::Workflow(c) => !matches!(
                 c,
                 WorkflowCommand::Delete { .. }

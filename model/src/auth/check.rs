@@ -8,8 +8,10 @@ use crate::auth::{AuthError, Resource, Role, User};
 use crate::checkpoint::CheckpointCommand;
 use crate::command::Command;
 use crate::coord::CoordCommand;
+use crate::step::{Step, StepChange};
 use crate::txn::{KeyRange, TxnCommand, TxnOp};
 use crate::workflow::WorkflowCommand;
+use crate::workflow::command::CreateWorkflow;
 use crate::workflow::vars::VarScope;
 
 /// One thing a request must be allowed. No needs at all: any authenticated user.
@@ -62,7 +64,32 @@ pub fn needs(cmd: &Command) -> Vec<Need> {
         // Alarms are root's (etcd's Maintenance Alarm); members raise NOSPACE without a user,
         // which apply lets through (see cairn-storage's machine/auth.rs).
         Command::Alarm(_) => vec![Need::Root],
+        Command::Steps(steps) => steps.iter().flat_map(step_needs).collect(),
     }
+}
+
+/// What each part of a step needs, as its own command would.
+fn step_needs(step: &Step) -> Vec<Need> {
+    let mut out = match &step.change {
+        Some(StepChange::Create(c)) => create_needs(c),
+        Some(StepChange::Transition(t)) => vec![write(&t.id)],
+        Some(StepChange::Update(u)) => vec![write(&u.id)],
+        None => Vec::new(),
+    };
+    out.extend(step.tasks.iter().map(|t| write(&t.workflow_id)));
+    out.extend(step.vars.iter().map(|v| scope_write(&v.scope)));
+    out.extend(step.checkpoint.iter().map(|c| write(&c.workflow_id)));
+    out
+}
+
+fn create_needs(c: &CreateWorkflow) -> Vec<Need> {
+    let mut out = vec![Need::Namespace {
+        name: c.namespace.clone(),
+        write: true,
+    }];
+    // An upsert may land on an existing workflow, in whatever namespace it is.
+    out.extend(c.id.as_deref().map(write));
+    out
 }
 
 fn txn_needs(t: &TxnCommand, out: &mut Vec<Need>) {
@@ -104,15 +131,7 @@ fn workflow_needs(c: &WorkflowCommand) -> Vec<Need> {
         WorkflowCommand::RegisterDefinition(_) | WorkflowCommand::SetNamespaceLimits { .. } => {
             vec![Need::Root]
         }
-        WorkflowCommand::Create(c) => {
-            let mut out = vec![Need::Namespace {
-                name: c.namespace.clone(),
-                write: true,
-            }];
-            // An upsert may land on an existing workflow, in whatever namespace it is.
-            out.extend(c.id.as_deref().map(write));
-            out
-        }
+        WorkflowCommand::Create(c) => create_needs(c),
         WorkflowCommand::Transition(t) => vec![write(&t.id)],
         WorkflowCommand::Update(u) => vec![write(&u.id)],
         WorkflowCommand::Delete { id, .. } | WorkflowCommand::CompactHistory { id, .. } => {

@@ -17,27 +17,7 @@ impl CheckpointCommand {
     /// This command's part of `Request::check_input`.
     pub fn check_input(&self, limits: &InputLimits) -> Result<(), InputError> {
         match self {
-            CheckpointCommand::Save(s) => {
-                check_save(limits, s)?;
-                // One entry holds at most one chunk; larger payloads are uploads.
-                size(
-                    "single-entry checkpoint payload",
-                    raw(s.raw_size),
-                    CHUNK_BYTES,
-                )?;
-                size("encoded payload", s.payload.len(), MAX_ENCODED_CHUNK_BYTES)?;
-                let envelope = if s.codec.is_sealed() {
-                    SEALED_CHUNK_OVERHEAD as u64
-                } else {
-                    0
-                };
-                if s.codec.unsealed() == Codec::Raw
-                    && s.payload.len() as u64 != s.raw_size + envelope
-                {
-                    return Err(invalid("payload", "stored raw must be raw_size bytes"));
-                }
-                Ok(())
-            }
+            CheckpointCommand::Save(s) => check_single_save(limits, s),
             CheckpointCommand::UploadChunk {
                 upload_id,
                 workflow_id,
@@ -89,6 +69,30 @@ impl CheckpointCommand {
             CheckpointCommand::Purge { .. } => Err(internal("checkpoint.purge")),
         }
     }
+}
+
+/// A `Save`: one entry with its whole (encoded) payload. Also a step's checkpoint part.
+pub(crate) fn check_single_save(
+    limits: &InputLimits,
+    s: &SaveCheckpoint,
+) -> Result<(), InputError> {
+    check_save(limits, s)?;
+    // One entry holds at most one chunk; larger payloads are uploads.
+    size(
+        "single-entry checkpoint payload",
+        raw(s.raw_size),
+        CHUNK_BYTES,
+    )?;
+    size("encoded payload", s.payload.len(), MAX_ENCODED_CHUNK_BYTES)?;
+    let envelope = if s.codec.is_sealed() {
+        SEALED_CHUNK_OVERHEAD as u64
+    } else {
+        0
+    };
+    if s.codec.unsealed() == Codec::Raw && s.payload.len() as u64 != s.raw_size + envelope {
+        return Err(invalid("payload", "stored raw must be raw_size bytes"));
+    }
+    Ok(())
 }
 
 /// What a `Save` and a `CommitUpload` share: the fields a checkpoint is saved with.

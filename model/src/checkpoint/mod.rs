@@ -4,7 +4,7 @@
 //! parent, and large ones arrive as chunks, each its own entry, made visible by one commit.
 
 pub mod command;
-mod input;
+pub(crate) mod input;
 pub mod record;
 
 pub use command::{CheckpointCommand, CheckpointError, CheckpointReply, SaveCheckpoint};

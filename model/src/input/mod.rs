@@ -90,6 +90,43 @@ pub enum InputError {
     Auth(crate::auth::AuthError),
 }
 
+impl InputError {
+    /// The same refusal with its field named inside `prefix` (`tasks` in step 3 becomes
+    /// `steps[3].tasks.tasks`), for commands that carry other commands.
+    pub fn within(self, prefix: &str) -> Self {
+        let inside = |field: String| format!("{prefix}.{field}");
+        match self {
+            InputError::Empty { field } => InputError::Empty {
+                field: inside(field),
+            },
+            InputError::TooLarge { field, size, limit } => InputError::TooLarge {
+                field: inside(field),
+                size,
+                limit,
+            },
+            InputError::TooMany {
+                field,
+                count,
+                limit,
+            } => InputError::TooMany {
+                field: inside(field),
+                count,
+                limit,
+            },
+            InputError::InvalidId { field, value } => InputError::InvalidId {
+                field: inside(field),
+                value,
+            },
+            InputError::Invalid { field, reason } => InputError::Invalid {
+                field: inside(field),
+                reason,
+            },
+            // The domains' own errors name what they refuse in their own words.
+            other => other,
+        }
+    }
+}
+
 impl Request {
     /// Checks everything about this request that needs no state, against `limits`. The node
     /// runs it before proposing a client's request and, as leader, before proposing a
@@ -128,6 +165,7 @@ impl Command {
             Command::SetRecordLimits(_) => Err(internal("set_record_limits")),
             Command::SetQuota { .. } => Err(internal("set_quota")),
             Command::Alarm(_) => Ok(()),
+            Command::Steps(steps) => crate::step::check_steps(steps, limits),
         }
     }
 
@@ -156,6 +194,7 @@ impl Command {
             Command::SetRecordLimits(_) => "set_record_limits".into(),
             Command::SetQuota { .. } => "set_quota".into(),
             Command::Alarm(c) => format!("alarm.{}", c.name()),
+            Command::Steps(_) => "steps".into(),
         }
     }
 }
@@ -171,7 +210,7 @@ fn check_session(s: &Session) -> Result<(), InputError> {
     size("header.client_id", s.client_id.len(), MAX_CLIENT_ID_BYTES)
 }
 
-fn check_fence(f: &Fence) -> Result<(), InputError> {
+pub(crate) fn check_fence(f: &Fence) -> Result<(), InputError> {
     let (name, token) = match f {
         Fence::Lock { name, token } => (name, *token),
         Fence::Election { name, term } => (name, *term),

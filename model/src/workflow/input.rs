@@ -53,7 +53,7 @@ impl WorkflowCommand {
     }
 }
 
-fn check_create(limits: &RecordLimits, c: &CreateWorkflow) -> Result<(), InputError> {
+pub(crate) fn check_create(limits: &RecordLimits, c: &CreateWorkflow) -> Result<(), InputError> {
     if let Some(wf) = &c.id {
         id("id", wf)?;
     }
@@ -66,7 +66,7 @@ fn check_create(limits: &RecordLimits, c: &CreateWorkflow) -> Result<(), InputEr
     check_metadata(limits, &c.metadata)
 }
 
-fn check_transition(t: &TransitionWorkflow) -> Result<(), InputError> {
+pub(crate) fn check_transition(t: &TransitionWorkflow) -> Result<(), InputError> {
     id("id", &t.id)?;
     match &t.target {
         Target::Status(s) => id("status", s)?,
@@ -76,7 +76,7 @@ fn check_transition(t: &TransitionWorkflow) -> Result<(), InputError> {
     text("reason", &t.reason, MAX_REASON)
 }
 
-fn check_update(limits: &RecordLimits, u: &UpdateWorkflow) -> Result<(), InputError> {
+pub(crate) fn check_update(limits: &RecordLimits, u: &UpdateWorkflow) -> Result<(), InputError> {
     id("id", &u.id)?;
     // The patch must be an object: a non-object merge patch would replace the whole metadata
     // with a non-object. The merged result is size-checked again by the machine.
@@ -99,7 +99,7 @@ fn check_update(limits: &RecordLimits, u: &UpdateWorkflow) -> Result<(), InputEr
     text("reason", &u.reason, MAX_REASON)
 }
 
-fn check_upsert(limits: &RecordLimits, u: &UpsertTasks) -> Result<(), InputError> {
+pub(crate) fn check_upsert(limits: &RecordLimits, u: &UpsertTasks) -> Result<(), InputError> {
     id("workflow_id", &u.workflow_id)?;
     if u.tasks.is_empty() {
         return Err(InputError::Empty {
@@ -194,7 +194,7 @@ fn check_scope(scope: &VarScope) -> Result<(), InputError> {
     }
 }
 
-fn check_vars(limits: &RecordLimits, u: &UpdateVars) -> Result<(), InputError> {
+pub(crate) fn check_vars(limits: &RecordLimits, u: &UpdateVars) -> Result<(), InputError> {
     check_scope(&u.scope)?;
     if u.set.is_empty()
         && u.delete.is_empty()

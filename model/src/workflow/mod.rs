@@ -4,7 +4,7 @@
 
 pub mod command;
 pub mod definition;
-mod input;
+pub(crate) mod input;
 pub mod limits;
 pub mod merge_patch;
 pub mod names;

@@ -7,5 +7,6 @@ mod fields;
 pub mod gateway;
 pub mod keep_alive;
 pub mod kv;
+pub mod step;
 pub mod watch;
 pub mod workflow;

@@ -12,6 +12,7 @@ use cairn_api::meta::{self, kind};
 use cairn_model::auth::AuthError;
 use cairn_model::checkpoint::CheckpointError;
 use cairn_model::coord::CoordError;
+use cairn_model::step::StepPart;
 use cairn_model::txn::KvError;
 use cairn_model::workflow::{TaskError, WorkflowError};
 use cairn_model::{CommandError, InputError};
@@ -163,7 +164,25 @@ fn command_error(e: CommandError) -> Status {
             kind::NO_SPACE,
             format!("etcdserver: {e}"),
         ),
+        // The part's own status (code, kind, details), naming the step and the part.
+        CommandError::Step { step, part, error } => in_step(
+            command_error(*error),
+            step,
+            part,
+            &format!("step {step} ({part})"),
+        ),
     }
+}
+
+/// `s` (a part's own refusal, code, details and metadata kept) as the refusal of `part` of
+/// step `step` of a `Steps.Apply`: its message prefixed by `prefix`, and the step and part
+/// in metadata so clients can tell which.
+pub fn in_step(s: Status, step: u32, part: StepPart, prefix: &str) -> Status {
+    let message = format!("{prefix}: {}", s.message());
+    let mut metadata = s.metadata().clone();
+    metadata.insert(meta::STEP, MetadataValue::from(step));
+    metadata.insert(meta::STEP_PART, MetadataValue::from_static(part.as_str()));
+    Status::with_details_and_metadata(s.code(), message, s.details().to_vec().into(), metadata)
 }
 
 /// An authentication or authorization refusal, with etcd's code and message (etcd clients

@@ -93,6 +93,8 @@ pub(crate) struct BatchCtx<'a> {
     ///
     /// [`finish_run`]: super::finish_run
     pub(super) sessions: SessionCache,
+    /// Entries of steps known to be refused (see `step`), by revision, with their refusal.
+    pub(super) refused: &'a BTreeMap<u64, cairn_model::CommandError>,
     /// Workflow definitions decoded in this run, by name then version (looked up by `&str`,
     /// so a hit allocates nothing).
     pub(super) definitions: std::collections::HashMap<
@@ -107,6 +109,7 @@ impl<'a> BatchCtx<'a> {
         (kv_keys, claim_keys): (&'a KeySet, &'a KeySet),
         config: MachineConfig,
         prescanned: Option<Vec<Vec<u8>>>,
+        refused: &'a BTreeMap<u64, cairn_model::CommandError>,
     ) -> Self {
         Self {
             tx,
@@ -120,6 +123,7 @@ impl<'a> BatchCtx<'a> {
             index_ops: Vec::new(),
             events: EventSink::default(),
             sessions: SessionCache::default(),
+            refused,
             definitions: std::collections::HashMap::new(),
         }
     }

@@ -1,6 +1,6 @@
 //! Property: apply is a function of the log alone. A random log of commands (keys with and
 //! without expected revisions, workflows created, moved and deleted in two namespaces, a
-//! namespace limit, checkpoints, compaction; retried and stale client sessions; time jumps
+//! namespace limit, checkpoints, compaction, atomic steps refused part-way; retried and stale client sessions; time jumps
 //! that make dedup pruning fall at different places) gives byte-identical state whether its
 //! entries are applied one by one, all at once, in random runs, or partly through a snapshot
 //! installed in a fresh store.
@@ -10,8 +10,10 @@ use proptest::prelude::*;
 
 use cairn_model::checkpoint::{CheckpointCommand, CheckpointKind, Codec, SaveCheckpoint};
 use cairn_model::command::Command;
+use cairn_model::step::{Step, StepChange};
 use cairn_model::workflow::command::{CreateWorkflow, TransitionWorkflow};
 use cairn_model::workflow::quota::NamespaceLimits;
+use cairn_model::workflow::vars::{UpdateVars, VarScope};
 use cairn_model::workflow::{Target, WorkflowCommand};
 use cairn_raft::types::Entry;
 
@@ -90,6 +92,38 @@ fn command() -> impl Strategy<Value = Command> {
             })))
         }),
         (0u64..30).prop_map(|revision| Command::Compact { revision }),
+        // Two steps whose transitions and variable CAS may each fail, so a refusal can come
+        // after earlier parts wrote (the re-applied run) or first (a plain rejection).
+        proptest::collection::vec((any::<u8>(), 0usize..6, 0u64..3), 1..3).prop_map(|steps| {
+            Command::Steps(
+                steps
+                    .into_iter()
+                    .map(|(i, e, version)| {
+                        let event = ["start", "pause", "resume", "finish", "fail", "cancel"][e];
+                        Step {
+                            change: Some(StepChange::Transition(TransitionWorkflow {
+                                id: wf(i),
+                                target: Target::Event(event.into()),
+                                expected_version: None,
+                                actor: String::new(),
+                                reason: String::new(),
+                            })),
+                            vars: Some(Box::new(UpdateVars {
+                                scope: VarScope::Workflow(wf(i)),
+                                expected_version: Some(version),
+                                set: [("v".to_string(), i.to_string())].into(),
+                                delete: vec![],
+                                immutable: vec![],
+                                keep_versions: None,
+                                actor: String::new(),
+                                reason: String::new(),
+                            })),
+                            ..Step::default()
+                        }
+                    })
+                    .collect(),
+            )
+        }),
     ]
 }
 

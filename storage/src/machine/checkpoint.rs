@@ -88,7 +88,7 @@ fn workflow_of(ctx: &BatchCtx<'_>, id: &str) -> TxResult<Result<WorkflowRecord, 
         .ok_or_else(|| CheckpointError::Workflow(WorkflowError::NotFound(id.to_string()))))
 }
 
-fn save_checkpoint(
+pub(super) fn save_checkpoint(
     ctx: &mut BatchCtx<'_>,
     revision: u64,
     now_ms: u64,

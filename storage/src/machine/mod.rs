@@ -18,6 +18,7 @@ mod namespace_store;
 mod ownership;
 mod session;
 mod session_cache;
+mod step;
 mod task;
 mod txn;
 pub(crate) mod vars;
@@ -166,6 +167,7 @@ fn apply_request(
                 incarnation::record(ctx, *node, *incarnation)?;
                 Response::Empty { revision }
             }
+            Command::Steps(steps) => step::apply(ctx, revision, now_ms, steps)?,
         }
     };
 
@@ -191,6 +193,8 @@ mod coord_tests;
 mod incarnation_tests;
 #[cfg(test)]
 mod namespace_tests;
+#[cfg(test)]
+mod step_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -138,7 +138,7 @@ fn generated_id(ctx: &BatchCtx<'_>, revision: u64) -> TxResult<String> {
     Ok(id)
 }
 
-fn create(
+pub(super) fn create(
     ctx: &mut BatchCtx<'_>,
     revision: u64,
     now_ms: u64,
@@ -225,7 +225,7 @@ fn create(
     }))
 }
 
-fn transition(
+pub(super) fn transition(
     ctx: &mut BatchCtx<'_>,
     revision: u64,
     now_ms: u64,
@@ -295,7 +295,7 @@ fn patched_metadata(
     serde_json::to_string(&doc).map_err(|e| invalid("metadata", e))
 }
 
-fn update(
+pub(super) fn update(
     ctx: &mut BatchCtx<'_>,
     revision: u64,
     now_ms: u64,

@@ -18,7 +18,7 @@
 
 use cairn_api::meta::{self, kind};
 use cairn_api::v1::RequestHeader;
-use cairn_model::checkpoint::{CheckpointCommand, CheckpointReply, Codec};
+use cairn_model::checkpoint::{CheckpointCommand, CheckpointReply, Codec, SaveCheckpoint};
 use cairn_model::coord::Fence;
 use cairn_model::workflow::names::is_valid_id;
 use cairn_model::{Command, Response};
@@ -62,6 +62,28 @@ pub async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| status::internal(format!("worker failed: {e}")))
+}
+
+/// A single-entry `Save` of `payload` (at most one chunk): CRC-32 of the raw bytes, encoded
+/// as [`encode_single`] does, sealed under `keys` if the node has them. CPU-bound: run it in
+/// [`blocking`]. Also a step's checkpoint part.
+pub fn encode_save(
+    config: &CheckpointConfig,
+    keys: Option<&KeyRing>,
+    fields: &Fields,
+    payload: Vec<u8>,
+) -> SaveCheckpoint {
+    let checksum = crc32fast::hash(&payload);
+    let raw_size = payload.len() as u64;
+    let (codec, stored) = encode_single(payload, config.compression_level, config.raw_threshold);
+    let (codec, stored) = match keys {
+        Some(k) => (
+            codec.sealed(),
+            k.seal_chunk(&fields.workflow_id, 0, &stored),
+        ),
+        None => (codec, stored),
+    };
+    fields.to_save(codec, raw_size, checksum, stored)
 }
 
 /// The single-entry encoding of a payload of at most one chunk.
@@ -197,25 +219,10 @@ impl Ingest {
         fields: &Fields,
         payload: Vec<u8>,
     ) -> Result<Saved, Status> {
-        let (level, threshold) = (self.config.compression_level, self.config.raw_threshold);
-        let keys = self.reader.keys().cloned();
-        let workflow_id = fields.workflow_id.clone();
-        let (raw_size, checksum, codec, stored) = blocking(move || {
-            let checksum = crc32fast::hash(&payload);
-            let raw_size = payload.len() as u64;
-            let (codec, stored) = encode_single(payload, level, threshold);
-            match keys {
-                Some(k) => (
-                    raw_size,
-                    checksum,
-                    codec.sealed(),
-                    k.seal_chunk(&workflow_id, 0, &stored),
-                ),
-                None => (raw_size, checksum, codec, stored),
-            }
-        })
-        .await?;
-        let save = fields.to_save(codec, raw_size, checksum, stored);
+        let (config, keys) = (self.config, self.reader.keys().cloned());
+        let fields = fields.clone();
+        let save =
+            blocking(move || encode_save(&config, keys.as_deref(), &fields, payload)).await?;
         self.propose_save(header, fence, CheckpointCommand::Save(Box::new(save)))
             .await
     }

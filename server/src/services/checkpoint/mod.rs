@@ -9,6 +9,9 @@ mod load;
 mod stats;
 mod validate;
 
+pub(crate) use ingest::{blocking, encode_save};
+pub(crate) use validate::{Fields, fields as checkpoint_fields};
+
 use cairn_api::v1 as pb;
 use cairn_api::v1::checkpoints_server::Checkpoints;
 use cairn_api::v1::upload_checkpoint_request::Part;

@@ -5,10 +5,10 @@
 mod claims;
 pub(crate) mod convert;
 mod namespace;
-mod validate;
+pub(crate) mod validate;
 #[cfg(test)]
 mod validate_tests;
-mod vars;
+pub(crate) mod vars;
 
 use cairn_api::v1 as pb;
 use cairn_api::v1::workflows_server::Workflows;

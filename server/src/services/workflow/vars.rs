@@ -15,7 +15,7 @@ use crate::status;
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
 
-fn scope(s: Option<pb::VarScope>) -> Result<VarScope, Status> {
+pub(crate) fn scope(s: Option<pb::VarScope>) -> Result<VarScope, Status> {
     use pb::var_scope::Scope;
     match s.and_then(|s| s.scope) {
         Some(Scope::Workflow(w)) => {
@@ -28,6 +28,20 @@ fn scope(s: Option<pb::VarScope>) -> Result<VarScope, Status> {
         }
         None => Err(status::invalid("scope: set workflow or namespace")),
     }
+}
+
+/// An `UpdateVars` request's command (its header and fence are the caller's to take).
+pub(crate) fn update(r: pb::UpdateVarsRequest) -> Result<UpdateVars, Status> {
+    Ok(UpdateVars {
+        scope: scope(r.scope)?,
+        expected_version: r.expected_version,
+        set: r.set.into_iter().collect(),
+        delete: r.delete,
+        immutable: r.immutable,
+        keep_versions: r.keep_versions,
+        actor: r.actor,
+        reason: r.reason,
+    })
 }
 
 fn vars_pb(v: VarSet) -> pb::Vars {
@@ -95,19 +109,11 @@ impl WorkflowService {
 
     pub(super) async fn update_vars_impl(
         &self,
-        r: pb::UpdateVarsRequest,
+        mut r: pb::UpdateVarsRequest,
     ) -> Reply<pb::UpdateVarsResponse> {
-        let command = WorkflowCommand::UpdateVars(Box::new(UpdateVars {
-            scope: scope(r.scope)?,
-            expected_version: r.expected_version,
-            set: r.set.into_iter().collect(),
-            delete: r.delete,
-            immutable: r.immutable,
-            keep_versions: r.keep_versions,
-            actor: r.actor,
-            reason: r.reason,
-        }));
-        self.propose_vars(r.header, r.fence, command).await
+        let (header, fence) = (r.header.take(), r.fence.take());
+        let command = WorkflowCommand::UpdateVars(Box::new(update(r)?));
+        self.propose_vars(header, fence, command).await
     }
 
     pub(super) async fn rollback_vars_impl(
