@@ -1,4 +1,4 @@
-//! `cairn kv`: put, get, delete and list keys from the command line through cairn-client.
+//! `cairn kv`: put, get, delete and list keys, and compare-and-swap transactions, from the command line through cairn-client.
 //!
 //! Output is one human-readable line per result on stdout. A `get` of a missing key prints
 //! `(not found)` and returns a [`KeyNotFound`] error, so the binary exits with status 1 (the
@@ -6,7 +6,7 @@
 //! compare-and-set mismatch also returns an error (exit 1) naming the current revision.
 //! Deleting a missing key succeeds (`deleted=false`), as deletes are idempotent.
 
-use cairn_client::KeyValue;
+use cairn_client::{CompareOp, CompareTarget, KeyValue, Txn, TxnOp, TxnOpResult};
 
 /// Put, get, delete and list keys.
 #[derive(clap::Args, Debug)]
@@ -53,6 +53,75 @@ enum KvCmd {
         #[arg(long)]
         start_after: Option<String>,
     },
+    /// A compare-and-swap transaction: if every --if-rev/--if-value holds, the --put,
+    /// --delete and --get operations run (in that order), else the --else-get reads. Exits 1
+    /// if the compares failed.
+    Txn {
+        /// KEY=REV: the key's mod revision is REV (0: the key does not exist). Repeat.
+        #[arg(long = "if-rev", value_name = "KEY=REV")]
+        if_rev: Vec<String>,
+        /// KEY=VALUE: the key's value is VALUE. Repeat.
+        #[arg(long = "if-value", value_name = "KEY=VALUE")]
+        if_value: Vec<String>,
+        #[arg(long, value_name = "KEY=VALUE")]
+        put: Vec<String>,
+        #[arg(long, value_name = "KEY")]
+        delete: Vec<String>,
+        #[arg(long, value_name = "KEY")]
+        get: Vec<String>,
+        /// Keys to read when a compare fails.
+        #[arg(long, value_name = "KEY")]
+        else_get: Vec<String>,
+    },
+}
+
+/// `KEY=VALUE` of a `--flag`.
+fn pair<'a>(flag: &str, arg: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
+    arg.split_once('=')
+        .ok_or_else(|| anyhow::anyhow!("{flag} {arg:?}: expected KEY=VALUE"))
+}
+
+/// `cairn kv txn` found a compare that did not hold.
+#[derive(Debug)]
+pub struct TxnFailed;
+
+impl std::fmt::Display for TxnFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("transaction compares failed")
+    }
+}
+
+impl std::error::Error for TxnFailed {}
+
+fn txn(
+    if_rev: &[String],
+    if_value: &[String],
+    put: &[String],
+    delete: Vec<String>,
+    get: Vec<String>,
+    else_get: Vec<String>,
+) -> anyhow::Result<Txn> {
+    let mut t = Txn::new();
+    for c in if_rev {
+        let (k, rev) = pair("--if-rev", c)?;
+        let rev: u64 = rev
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--if-rev {c:?}: {e}"))?;
+        t = t.when_at(k, rev);
+    }
+    for c in if_value {
+        let (k, v) = pair("--if-value", c)?;
+        t = t.when(k, CompareOp::Equal, CompareTarget::Value(v.into()));
+    }
+    let mut ops = Vec::new();
+    for p in put {
+        let (k, v) = pair("--put", p)?;
+        ops.push(TxnOp::put(k, v));
+    }
+    ops.extend(delete.into_iter().map(TxnOp::delete));
+    ops.extend(get.into_iter().map(TxnOp::get));
+    Ok(t.and_then(ops)
+        .or_else(else_get.into_iter().map(TxnOp::get)))
 }
 
 /// `cairn kv get` found no such key.
@@ -142,6 +211,29 @@ pub async fn run(args: KvArgs) -> anyhow::Result<()> {
                         }
                     }
                 }
+            }
+        }
+        KvCmd::Txn {
+            if_rev,
+            if_value,
+            put,
+            delete,
+            get,
+            else_get,
+        } => {
+            let t = txn(&if_rev, &if_value, &put, delete, get, else_get)?;
+            let r = client.txn(t).await?;
+            for result in &r.results {
+                match result {
+                    TxnOpResult::Put => println!("put ok"),
+                    TxnOpResult::Deleted(d) => println!("del ok deleted={d}"),
+                    TxnOpResult::Get(Some(kv)) => println!("{}", format_kv(kv)),
+                    TxnOpResult::Get(None) => println!("(not found)"),
+                }
+            }
+            println!("txn succeeded={} revision={}", r.succeeded, r.revision);
+            if !r.succeeded {
+                return Err(TxnFailed.into());
             }
         }
     }

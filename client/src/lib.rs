@@ -68,7 +68,9 @@ pub use coord::{
     LockOptions, LockState,
 };
 pub use error::{Error, Result};
-pub use kv::{DeleteResult, KeyValue, RangePage};
+pub use kv::{
+    CompareOp, CompareTarget, DeleteResult, KeyValue, RangePage, Txn, TxnOp, TxnOpResult, TxnResult,
+};
 pub use login::Credentials;
 pub use pending::WriteOutcome;
 /// Re-exported so callers build metadata and task payloads with the same `Value` type.

@@ -60,6 +60,7 @@ pub enum WriteOutcome {
     /// A variables update or rollback.
     Vars(VarsWritten),
     Steps(crate::StepsApplied),
+    Txn(crate::TxnResult),
 }
 
 /// Turns "retries exhausted" into [`Error::OutcomeUnknown`]: an attempt may have been applied
@@ -264,6 +265,14 @@ impl Client {
                     )
                     .await?;
                 Ok(WriteOutcome::Vars(vars_written(r)))
+            }
+            WriteOp::Txn(m) => {
+                let r = self
+                    .write("txn", m, WriteOp::Txn, |ch, req| async move {
+                        Self::kv(ch).txn(req).await
+                    })
+                    .await?;
+                Ok(WriteOutcome::Txn(crate::kv::txn_result(r)?))
             }
             WriteOp::ApplySteps(m) => {
                 let r = self

@@ -42,6 +42,7 @@ pub(crate) enum WriteOp {
     UpdateVars(pb::UpdateVarsRequest),
     RollbackVars(pb::RollbackVarsRequest),
     ApplySteps(pb::ApplyStepsRequest),
+    Txn(pb::TxnRequest),
 }
 
 impl WriteOp {
@@ -65,6 +66,7 @@ impl WriteOp {
             WriteOp::UpdateVars(r) => r.header.as_ref(),
             WriteOp::RollbackVars(r) => r.header.as_ref(),
             WriteOp::ApplySteps(r) => r.header.as_ref(),
+            WriteOp::Txn(r) => r.header.as_ref(),
         }
     }
 }

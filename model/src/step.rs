@@ -165,7 +165,7 @@ impl Step {
 }
 
 /// The input check of a batch: 1..=[`MAX_STEPS`] steps, each part meeting its own command's
-/// check. A refusal names the step and part in its field (`steps[3].tasks: ...`).
+/// check. A refusal names the step and the part ([`InputError::Step`]).
 pub fn check_steps(steps: &[Step], limits: &InputLimits) -> Result<(), InputError> {
     if steps.is_empty() {
         return Err(InputError::Empty {
@@ -175,16 +175,24 @@ pub fn check_steps(steps: &[Step], limits: &InputLimits) -> Result<(), InputErro
     count("steps", steps.len(), MAX_STEPS)?;
     let mut saved = std::collections::BTreeSet::new();
     for (i, step) in steps.iter().enumerate() {
+        let in_step = |part, e| InputError::Step {
+            step: u32::try_from(i).unwrap_or(u32::MAX),
+            part,
+            error: Box::new(e),
+        };
         step.check_input(limits)
-            .map_err(|(part, e)| e.within(&format!("steps[{i}].{part}")))?;
+            .map_err(|(part, e)| in_step(part, e))?;
         // A checkpoint's id is `ckpt-<revision>`: two of one workflow in one entry would be
         // the same checkpoint.
         if let Some(c) = &step.checkpoint
             && !saved.insert(c.workflow_id.as_str())
         {
-            return Err(invalid(
-                &format!("steps[{i}].checkpoint"),
-                "saves a second checkpoint of its workflow in one batch",
+            return Err(in_step(
+                StepPart::Checkpoint,
+                invalid(
+                    "workflow_id",
+                    "names a workflow another step of the batch saves a checkpoint of",
+                ),
             ));
         }
     }

@@ -76,6 +76,13 @@ pub enum Error {
     /// A server fault, never the caller's.
     #[error("{0}")]
     Internal(String),
+    /// A part of an atomic step failed its input check: the part's own error, named.
+    #[error("steps[{step}].{part}: {error}")]
+    Step {
+        step: u32,
+        part: cairn_model::step::StepPart,
+        error: Box<Error>,
+    },
 }
 
 /// etcd v3 request errors, in etcd's words: Go's clientv3 (and etcdctl) recognise a server
@@ -165,6 +172,11 @@ impl From<InputError> for Error {
             InputError::Coord(e) => e.into(),
             InputError::Kv(e) => e.into(),
             InputError::Auth(e) => Self::Rejected(e.into()),
+            InputError::Step { step, part, error } => Self::Step {
+                step,
+                part,
+                error: Box::new((*error).into()),
+            },
         }
     }
 }

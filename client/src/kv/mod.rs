@@ -1,13 +1,16 @@
 //! The key-value API: put/get/delete with optional compare-and-set, and prefix ranges with
-//! continuation. Keys and values are bytes; anything `Into<Vec<u8>>` (`&str`, `String`,
+//! continuation, and compare-and-swap transactions over several keys (`txn`). Keys and values are bytes; anything `Into<Vec<u8>>` (`&str`, `String`,
 //! `Vec<u8>`, `&[u8]`) is accepted.
 
+mod txn;
 mod types;
 
 use cairn_api::v1::kv_client::KvClient;
 use cairn_api::v1::{self as pb, DeleteRequest, GetRequest, PutRequest, RangeRequest};
 use tonic::Status;
 
+pub(crate) use txn::txn_result;
+pub use txn::{CompareOp, CompareTarget, Txn, TxnOp, TxnOpResult, TxnResult};
 pub use types::*;
 
 use crate::client::{Client, MAX_RESPONSE_BYTES, request};

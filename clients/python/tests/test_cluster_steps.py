@@ -3,8 +3,10 @@ variables and a checkpoint at one revision (and a later one checkpoints the stat
 transition set); a refused part (an unknown task dependency after a legal transition, an
 illegal transition in step 13 of 20, a stale variables version, a stale fence, an unknown
 checkpoint parent) raises that part's own typed error naming the step and part, and nothing
-of any step is written; a batch of 20 workflows' steps applies at one revision; a batch sent
-again under its idempotency header (and one resumed after an unknown outcome) is applied once.
+of any step is written; so does input the server refuses before proposing (an invalid workflow
+id in step 2 of 3's transition, an invalid task or dependency id, an invalid variable scope); a
+batch of 20 workflows' steps applies at one revision; a batch sent again under its idempotency
+header (and one resumed after an unknown outcome) is applied once.
 
 "Nothing written" compares everything a workflow has, read in full before and after: the
 record, its tasks, its variables and their history, its checkpoints and its history.
@@ -349,6 +351,83 @@ async def test_every_part_names_itself_when_refused(client: cairn.Client, name: 
     assert (exists.value.step, exists.value.step_part) == (0, "change")
     assert await state(client, wid) == before
     assert await client.vars(scope) == before.vars
+
+
+def started(wid: str) -> Step:
+    """A legal step of a workflow made by :func:`test_input_errors_name_their_step_and_part`:
+    start it, add a task, set its variable and checkpoint."""
+    return Step(
+        wid,
+        transition=WorkflowTransition(event="start", expected_version=1),
+        tasks=[TaskSpec("b", dependencies=["a"])],
+        vars=VarsUpdate(set={"n": 2}, expected_version=1),
+        checkpoint=StepCheckpoint(b"started"),
+    )
+
+
+async def test_input_errors_name_their_step_and_part(client: cairn.Client, name: str) -> None:
+    """Input the server refuses before proposing (the client checks no ids, so these reach it)
+    names the step and part as a refusal at apply does, with the field in the message."""
+    wids = [f"{name}-w{i}" for i in range(3)]
+    for wid in wids:
+        await client.step(
+            Step(wid, create=WorkflowCreate(), tasks=[TaskSpec("a")], vars=VarsUpdate(set={"n": 1}))
+        )
+    before = await states(client, wids)
+    start = WorkflowTransition(event="start", expected_version=1)
+    # (steps, kind, step, part, message prefix)
+    cases: list[tuple[list[Step], str, int, str, str]] = [
+        (
+            [started(wids[0]), started(wids[1]), Step(f"{name} w2", transition=start)],
+            "invalid_id",
+            2,
+            "change",
+            "steps[2].transition: id: invalid id",
+        ),
+        (
+            [
+                Step(wids[0], transition=start, tasks=[TaskSpec("b"), TaskSpec("bad task")]),
+                started(wids[1]),
+            ],
+            "invalid_id",
+            0,
+            "tasks",
+            "steps[0].tasks: task id: invalid id",
+        ),
+        (
+            [Step(wids[0], tasks=[TaskSpec("b", dependencies=["no such"])]), started(wids[1])],
+            "invalid_id",
+            0,
+            "tasks",
+            "steps[0].tasks: dependency: invalid id",
+        ),
+        (
+            [
+                started(wids[0]),
+                Step(
+                    wids[1],
+                    update=WorkflowUpdate(metadata_patch={"x": 1}),
+                    vars=VarsUpdate(set={"n": 2}, scope=VarScope.workflow(f"{name} w1")),
+                ),
+                started(wids[2]),
+            ],
+            "invalid_id",
+            1,
+            "vars",
+            "steps[1].vars: scope.workflow: invalid id",
+        ),
+    ]
+    for steps, kind, step, part, prefix in cases:
+        with pytest.raises(cairn.InvalidArgument) as info:
+            await client.apply_steps(steps)
+        e = info.value
+        assert (e.kind, e.step, e.step_part) == (kind, step, part), e.message
+        assert e.message.startswith(prefix), e.message
+        assert await states(client, wids) == before, f"{prefix}: a step was written"
+
+    # The batches are good but for their bad part: the first one fixed applies.
+    done = await client.apply_steps([started(w) for w in wids])
+    assert [r.workflow.status if r.workflow else None for r in done.results] == ["RUNNING"] * 3
 
 
 async def test_a_batch_sent_again_under_its_header_is_applied_once(

@@ -88,43 +88,13 @@ pub enum InputError {
     /// An auth command's empty user or role name (etcd's own errors).
     #[error(transparent)]
     Auth(crate::auth::AuthError),
-}
-
-impl InputError {
-    /// The same refusal with its field named inside `prefix` (`tasks` in step 3 becomes
-    /// `steps[3].tasks.tasks`), for commands that carry other commands.
-    pub fn within(self, prefix: &str) -> Self {
-        let inside = |field: String| format!("{prefix}.{field}");
-        match self {
-            InputError::Empty { field } => InputError::Empty {
-                field: inside(field),
-            },
-            InputError::TooLarge { field, size, limit } => InputError::TooLarge {
-                field: inside(field),
-                size,
-                limit,
-            },
-            InputError::TooMany {
-                field,
-                count,
-                limit,
-            } => InputError::TooMany {
-                field: inside(field),
-                count,
-                limit,
-            },
-            InputError::InvalidId { field, value } => InputError::InvalidId {
-                field: inside(field),
-                value,
-            },
-            InputError::Invalid { field, reason } => InputError::Invalid {
-                field: inside(field),
-                reason,
-            },
-            // The domains' own errors name what they refuse in their own words.
-            other => other,
-        }
-    }
+    /// A part of an atomic step (`crate::step`) failed its own check.
+    #[error("steps[{step}].{part}: {error}")]
+    Step {
+        step: u32,
+        part: crate::step::StepPart,
+        error: Box<InputError>,
+    },
 }
 
 impl Request {

@@ -7,7 +7,7 @@
 use cairn_api::v1::kv_server::Kv;
 use cairn_api::v1::{
     DeleteRequest, DeleteResponse, GetRequest, GetResponse, KeyValue, PutRequest, PutResponse,
-    RangeRequest, RangeResponse,
+    RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
 use cairn_model::txn::KeyRange;
 use cairn_model::{Command, KvRecord, Response};
@@ -53,7 +53,7 @@ impl KvService {
     }
 }
 
-fn key_value(key: Vec<u8>, r: KvRecord) -> KeyValue {
+pub(super) fn key_value(key: Vec<u8>, r: KvRecord) -> KeyValue {
     KeyValue {
         key,
         value: r.value,
@@ -166,5 +166,24 @@ impl Kv for KvService {
             next_key,
             revision,
         }))
+    }
+
+    async fn txn(
+        &self,
+        req: tonic::Request<TxnRequest>,
+    ) -> Result<tonic::Response<TxnResponse>, Status> {
+        let mut r = req.into_inner();
+        let fence = coord::fence(r.fence.take())?;
+        let command = Command::Txn(super::kv_txn::command(&mut r)?);
+        match self
+            .gateway
+            .propose_fenced(r.header, fence, command)
+            .await?
+        {
+            Response::Txn { revision, reply } => Ok(self
+                .gateway
+                .reply(super::kv_txn::response(reply, revision)?)),
+            other => Err(unexpected(other).into()),
+        }
     }
 }

@@ -89,6 +89,12 @@ impl From<Error> for Status {
             Error::Etcd(e) => etcd_input_error(&e),
             Error::Unsupported { .. } => Status::unimplemented(message),
             Error::Internal(_) => Status::internal(message),
+            Error::Step { step, part, error } => in_step(
+                Status::from(*error),
+                step,
+                part,
+                &format!("steps[{step}].{part}"),
+            ),
         }
     }
 }

@@ -1,4 +1,5 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -119,3 +120,90 @@ class RangeResponse(_message.Message):
     next_key: bytes
     revision: int
     def __init__(self, kvs: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., next_key: _Optional[bytes] = ..., revision: _Optional[int] = ...) -> None: ...
+
+class Compare(_message.Message):
+    __slots__ = ("key", "op", "mod_revision", "create_revision", "version", "value")
+    class Op(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        EQUAL: _ClassVar[Compare.Op]
+        NOT_EQUAL: _ClassVar[Compare.Op]
+        LESS: _ClassVar[Compare.Op]
+        GREATER: _ClassVar[Compare.Op]
+    EQUAL: Compare.Op
+    NOT_EQUAL: Compare.Op
+    LESS: Compare.Op
+    GREATER: Compare.Op
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    MOD_REVISION_FIELD_NUMBER: _ClassVar[int]
+    CREATE_REVISION_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    op: Compare.Op
+    mod_revision: int
+    create_revision: int
+    version: int
+    value: bytes
+    def __init__(self, key: _Optional[bytes] = ..., op: _Optional[_Union[Compare.Op, str]] = ..., mod_revision: _Optional[int] = ..., create_revision: _Optional[int] = ..., version: _Optional[int] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class TxnOp(_message.Message):
+    __slots__ = ("put", "delete", "get")
+    class Put(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: bytes
+        value: bytes
+        def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ...) -> None: ...
+    class Delete(_message.Message):
+        __slots__ = ("key",)
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        key: bytes
+        def __init__(self, key: _Optional[bytes] = ...) -> None: ...
+    class Get(_message.Message):
+        __slots__ = ("key",)
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        key: bytes
+        def __init__(self, key: _Optional[bytes] = ...) -> None: ...
+    PUT_FIELD_NUMBER: _ClassVar[int]
+    DELETE_FIELD_NUMBER: _ClassVar[int]
+    GET_FIELD_NUMBER: _ClassVar[int]
+    put: TxnOp.Put
+    delete: TxnOp.Delete
+    get: TxnOp.Get
+    def __init__(self, put: _Optional[_Union[TxnOp.Put, _Mapping]] = ..., delete: _Optional[_Union[TxnOp.Delete, _Mapping]] = ..., get: _Optional[_Union[TxnOp.Get, _Mapping]] = ...) -> None: ...
+
+class TxnRequest(_message.Message):
+    __slots__ = ("header", "compare", "success", "failure", "fence")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    COMPARE_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    FENCE_FIELD_NUMBER: _ClassVar[int]
+    header: RequestHeader
+    compare: _containers.RepeatedCompositeFieldContainer[Compare]
+    success: _containers.RepeatedCompositeFieldContainer[TxnOp]
+    failure: _containers.RepeatedCompositeFieldContainer[TxnOp]
+    fence: Fence
+    def __init__(self, header: _Optional[_Union[RequestHeader, _Mapping]] = ..., compare: _Optional[_Iterable[_Union[Compare, _Mapping]]] = ..., success: _Optional[_Iterable[_Union[TxnOp, _Mapping]]] = ..., failure: _Optional[_Iterable[_Union[TxnOp, _Mapping]]] = ..., fence: _Optional[_Union[Fence, _Mapping]] = ...) -> None: ...
+
+class TxnOpResult(_message.Message):
+    __slots__ = ("put", "deleted", "get")
+    PUT_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    GET_FIELD_NUMBER: _ClassVar[int]
+    put: bool
+    deleted: bool
+    get: GetResponse
+    def __init__(self, put: bool = ..., deleted: bool = ..., get: _Optional[_Union[GetResponse, _Mapping]] = ...) -> None: ...
+
+class TxnResponse(_message.Message):
+    __slots__ = ("succeeded", "results", "revision")
+    SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    succeeded: bool
+    results: _containers.RepeatedCompositeFieldContainer[TxnOpResult]
+    revision: int
+    def __init__(self, succeeded: bool = ..., results: _Optional[_Iterable[_Union[TxnOpResult, _Mapping]]] = ..., revision: _Optional[int] = ...) -> None: ...
