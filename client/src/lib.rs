@@ -39,6 +39,7 @@
 //! ```
 
 mod admin;
+mod cache;
 mod checkpoint;
 mod client;
 mod config;
@@ -55,6 +56,7 @@ mod watch;
 mod workflow;
 mod write_op;
 
+pub use cache::WorkflowCache;
 pub use cairn_api::v1::{Member, StatusResponse};
 pub use checkpoint::{
     CheckpointInfo, CheckpointKind, CheckpointPage, Codec, LoadOptions, RetentionPolicy,

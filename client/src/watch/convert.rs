@@ -8,6 +8,8 @@ use crate::coord::LockState;
 use crate::error::{Error, Result};
 use crate::kv::KeyValue;
 use crate::workflow::convert as wf;
+use crate::workflow::vars;
+use crate::workflow::{VarScope, Vars};
 
 fn bad_reply(what: &str) -> Error {
     Error::Rpc(Status::internal(format!("malformed watch reply: {what}")))
@@ -46,6 +48,10 @@ pub(crate) fn filter(f: &WatchFilter) -> pb::WatchFilter {
                 WatchSelector::Elections { prefix } => Target::Elections(pb::ElectionSelector {
                     prefix: prefix.clone(),
                 }),
+                WatchSelector::Vars { scope, namespace } => Target::Vars(pb::VarsSelector {
+                    scope: scope.as_ref().map(vars::scope_pb),
+                    namespace: namespace.clone().unwrap_or_default(),
+                }),
             };
             pb::WatchSelector {
                 target: Some(target),
@@ -71,6 +77,14 @@ fn checkpoint(c: pb::CheckpointInfo) -> CheckpointMeta {
         workflow_status: c.workflow_status,
         workflow_version: c.workflow_version,
     }
+}
+
+fn vars_change(v: pb::VarsChange) -> Result<(VarScope, String, Vars)> {
+    Ok((
+        vars::scope_from_pb(v.scope)?,
+        v.namespace,
+        vars::vars_from_pb(required(v.vars, "a variables change without variables")?)?,
+    ))
 }
 
 fn required<T>(v: Option<T>, what: &str) -> Result<T> {
@@ -118,6 +132,18 @@ pub(crate) fn event(e: pb::WatchEvent) -> Result<WatchEvent> {
             election: LockState::from(required(e.election, "change without an election")?),
         },
         C::ElectionDelete(e) => WatchChange::ElectionDeleted { name: e.name },
+        C::Vars(v) => {
+            let (scope, namespace, vars) = vars_change(v)?;
+            WatchChange::Vars {
+                scope,
+                namespace,
+                vars,
+            }
+        }
+        C::VarsDelete(v) => WatchChange::VarsDeleted {
+            scope: vars::scope_from_pb(v.scope)?,
+            namespace: v.namespace,
+        },
     };
     Ok(WatchEvent {
         revision: e.revision,
@@ -134,5 +160,13 @@ pub(crate) fn object(o: pb::WatchObject) -> Result<WatchObject> {
         O::Checkpoint(c) => WatchObject::Checkpoint(checkpoint(c)),
         O::Lock(l) => WatchObject::Lock(LockState::from(l)),
         O::Election(e) => WatchObject::Election(LockState::from(e)),
+        O::Vars(v) => {
+            let (scope, namespace, vars) = vars_change(v)?;
+            WatchObject::Vars {
+                scope,
+                namespace,
+                vars,
+            }
+        }
     })
 }

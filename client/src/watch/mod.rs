@@ -65,6 +65,7 @@ impl Client {
         let (tx, rx) = mpsc::channel(options.buffer.max(1));
         let endpoint = Arc::new(Mutex::new(None));
         let connections = Arc::new(AtomicU64::new(0));
+        let requests = stream::Requests::default();
         let driver = stream::Driver {
             client: self.clone(),
             filter: convert::filter(&filter),
@@ -73,13 +74,21 @@ impl Client {
             tx,
             endpoint: endpoint.clone(),
             connections: connections.clone(),
+            requests: requests.clone(),
         };
         WatchStream {
             rx,
             task: tokio::spawn(driver.run()),
             endpoint,
             connections,
+            requests,
         }
+    }
+
+    /// The objects `filter` selects, exactly as of the returned revision (read
+    /// linearizably): with [`Client::watch`] from that revision + 1, a complete view.
+    pub async fn watch_snapshot(&self, filter: &WatchFilter) -> Result<(u64, Vec<WatchObject>)> {
+        self.snapshot_pb(&convert::filter(filter)).await
     }
 }
 
@@ -91,6 +100,7 @@ pub struct WatchStream {
     task: JoinHandle<()>,
     endpoint: Arc<Mutex<Option<String>>>,
     connections: Arc<AtomicU64>,
+    requests: stream::Requests,
 }
 
 impl WatchStream {
@@ -105,6 +115,30 @@ impl WatchStream {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Asks the serving node for a [`WatchItem::Progress`] as soon as the watch has
+    /// delivered every change the node has applied (etcd's RequestProgress); no progress
+    /// item follows if that revision was delivered already. False when the watch is between
+    /// connections (ask again later).
+    pub fn request_progress(&self) -> bool {
+        let sender = self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let request = cairn_api::v1::WatchRequest {
+            request: Some(cairn_api::v1::watch_request::Request::Progress(
+                cairn_api::v1::WatchProgressRequest {},
+            )),
+        };
+        // A full queue holds a request already, which answers this one too.
+        sender.is_some_and(|tx| {
+            !matches!(
+                tx.try_send(request),
+                Err(mpsc::error::TrySendError::Closed(_))
+            )
+        })
     }
 
     /// How many times the watch was opened again after its first connection (node

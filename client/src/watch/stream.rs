@@ -17,7 +17,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Response, Status, Streaming};
 
 use super::convert;
-use super::types::{WatchItem, WatchOptions};
+use super::types::{WatchItem, WatchObject, WatchOptions};
 use crate::client::{Client, MAX_RESPONSE_BYTES, request, with_token};
 use crate::endpoints::Node;
 use crate::error::{Disposition, Error, Result, classify};
@@ -51,7 +51,13 @@ pub(crate) struct Driver {
     pub(crate) endpoint: Arc<Mutex<Option<String>>>,
     /// Connections on which the watch was created.
     pub(crate) connections: Arc<AtomicU64>,
+    /// The current connection's request stream, for progress requests (None between
+    /// connections).
+    pub(crate) requests: Requests,
 }
+
+/// Where [`crate::WatchStream::request_progress`] sends its request.
+pub(crate) type Requests = Arc<Mutex<Option<mpsc::Sender<pb::WatchRequest>>>>;
 
 impl Driver {
     pub(crate) async fn run(mut self) {
@@ -61,6 +67,7 @@ impl Driver {
             let (idx, node) = self.client.inner.endpoints.pick();
             let (ended, progressed) = self.session(&node).await;
             self.set_endpoint(None);
+            *self.requests.lock().unwrap_or_else(|p| p.into_inner()) = None;
             if progressed {
                 backoff = Backoff::new(cfg.backoff_base, cfg.backoff_max);
             }
@@ -117,7 +124,7 @@ impl Driver {
         let cfg = self.client.config();
         // The request stream must stay open while we watch: the server ends the watch when
         // it closes.
-        let (req_tx, req_rx) = mpsc::channel(1);
+        let (req_tx, req_rx) = mpsc::channel(4);
         let create = pb::WatchRequest {
             request: Some(watch_request::Request::Create(pb::WatchCreateRequest {
                 filter: Some(self.filter.clone()),
@@ -149,6 +156,7 @@ impl Driver {
             Ok(Ok(r)) => r.into_inner(),
         };
         self.set_endpoint(Some(node.addr().to_string()));
+        *self.requests.lock().unwrap_or_else(|p| p.into_inner()) = Some(req_tx.clone());
         // With progress notices on, silence for several intervals means the path is dead
         // (HTTP/2 keep-alive would notice too, but later).
         let idle = self
@@ -229,12 +237,32 @@ impl Driver {
     /// Reads a consistent snapshot of the watched objects and hands it over as a `Reset`.
     /// Ok(false): the consumer is gone.
     async fn catch_up(&mut self) -> Result<bool> {
+        let (revision, objects) = self.client.snapshot_pb(&self.filter).await?;
+        tracing::debug!(
+            revision,
+            objects = objects.len(),
+            "watch caught up from a snapshot"
+        );
+        self.last = Some(revision);
+        Ok(self
+            .tx
+            .send(Ok(WatchItem::Reset { revision, objects }))
+            .await
+            .is_ok())
+    }
+}
+
+impl Client {
+    /// The objects `filter` selects, exactly as of the returned revision (linearizable).
+    pub(crate) async fn snapshot_pb(
+        &self,
+        filter: &pb::WatchFilter,
+    ) -> Result<(u64, Vec<WatchObject>)> {
         let req = pb::WatchSnapshotRequest {
-            filter: Some(self.filter.clone()),
+            filter: Some(filter.clone()),
             serializable: false,
         };
         let (revision, objects) = self
-            .client
             .call("watch_snapshot", |ch, timeout| {
                 let req = request(req.clone(), timeout);
                 async move {
@@ -256,16 +284,6 @@ impl Driver {
             .into_iter()
             .map(convert::object)
             .collect::<Result<Vec<_>>>()?;
-        tracing::debug!(
-            revision,
-            objects = objects.len(),
-            "watch caught up from a snapshot"
-        );
-        self.last = Some(revision);
-        Ok(self
-            .tx
-            .send(Ok(WatchItem::Reset { revision, objects }))
-            .await
-            .is_ok())
+        Ok((revision, objects))
     }
 }

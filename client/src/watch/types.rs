@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::coord::LockState;
 use crate::kv::KeyValue;
-use crate::workflow::{HistoryEvent, Task, Workflow};
+use crate::workflow::{HistoryEvent, Task, VarScope, Vars, Workflow};
 
 /// One part of a [`WatchFilter`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,12 @@ pub enum WatchSelector {
     Locks { prefix: String },
     /// Elections whose name starts with `prefix` (empty: every election).
     Elections { prefix: String },
+    /// Versioned variables: of one scope, or of a namespace and all its workflows, or
+    /// (neither) of every scope.
+    Vars {
+        scope: Option<VarScope>,
+        namespace: Option<String>,
+    },
 }
 
 /// What a watch follows: a change is delivered if any selector matches it. The same
@@ -50,7 +56,7 @@ impl WatchFilter {
         Self::default()
     }
 
-    /// Every key, workflow, task, checkpoint, lock and election.
+    /// Every key, workflow, task, checkpoint, lock, election and variable set.
     pub fn everything() -> Self {
         Self::new()
             .kv_prefix("")
@@ -59,6 +65,7 @@ impl WatchFilter {
             .all_checkpoints()
             .locks_prefix("")
             .elections_prefix("")
+            .all_vars()
     }
 
     pub fn selectors(&self) -> &[WatchSelector] {
@@ -147,6 +154,30 @@ impl WatchFilter {
             prefix: prefix.into(),
         })
     }
+
+    /// The variables of one scope.
+    pub fn vars_of(self, scope: VarScope) -> Self {
+        self.with(WatchSelector::Vars {
+            scope: Some(scope),
+            namespace: None,
+        })
+    }
+
+    /// The variables of a namespace and of every workflow in it.
+    pub fn vars_in(self, namespace: impl Into<String>) -> Self {
+        self.with(WatchSelector::Vars {
+            scope: None,
+            namespace: Some(namespace.into()),
+        })
+    }
+
+    /// Every scope's variables.
+    pub fn all_vars(self) -> Self {
+        self.with(WatchSelector::Vars {
+            scope: None,
+            namespace: None,
+        })
+    }
 }
 
 /// Tuning of one watch.
@@ -233,6 +264,15 @@ pub enum WatchChange {
     Election { election: LockState },
     /// An election has no leader and no candidates.
     ElectionDeleted { name: String },
+    /// A new version of a scope's variables (the whole set); `namespace` is the scope's own
+    /// or its workflow's.
+    Vars {
+        scope: VarScope,
+        namespace: String,
+        vars: Vars,
+    },
+    /// A scope's variables were removed (with their workflow).
+    VarsDeleted { scope: VarScope, namespace: String },
 }
 
 /// A change and the revision of the write that made it.
@@ -252,6 +292,12 @@ pub enum WatchObject {
     Lock(LockState),
     /// An election: its leader as `holder`, its candidates as `waiters`.
     Election(LockState),
+    /// A scope's variables, with the namespace they belong to.
+    Vars {
+        scope: VarScope,
+        namespace: String,
+        vars: Vars,
+    },
 }
 
 /// What a [`crate::WatchStream`] yields.

@@ -13,7 +13,7 @@ mod namespace;
 mod options;
 mod steps;
 mod types;
-mod vars;
+pub(crate) mod vars;
 mod vars_types;
 
 use cairn_api::v1 as pb;

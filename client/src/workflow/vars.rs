@@ -13,13 +13,22 @@ use crate::write_op::WriteOp;
 
 const PAGE: u32 = 1000;
 
-fn scope_pb(s: &VarScope) -> pb::VarScope {
+pub(crate) fn scope_pb(s: &VarScope) -> pb::VarScope {
     use pb::var_scope::Scope;
     pb::VarScope {
         scope: Some(match s {
             VarScope::Workflow(w) => Scope::Workflow(w.clone()),
             VarScope::Namespace(n) => Scope::Namespace(n.clone()),
         }),
+    }
+}
+
+pub(crate) fn scope_from_pb(s: Option<pb::VarScope>) -> Result<VarScope> {
+    use pb::var_scope::Scope;
+    match s.and_then(|s| s.scope) {
+        Some(Scope::Workflow(w)) => Ok(VarScope::Workflow(w)),
+        Some(Scope::Namespace(n)) => Ok(VarScope::Namespace(n)),
+        None => Err(bad_reply("a variable scope is missing")),
     }
 }
 
@@ -51,7 +60,7 @@ fn json(field: &str, text: &str) -> Result<serde_json::Value> {
     json_opt(field, text)?.ok_or_else(|| bad_reply(format_args!("{field} is empty")))
 }
 
-fn vars_from_pb(v: pb::Vars) -> Result<Vars> {
+pub(crate) fn vars_from_pb(v: pb::Vars) -> Result<Vars> {
     Ok(Vars {
         values: v
             .values

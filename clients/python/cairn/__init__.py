@@ -29,6 +29,8 @@ Module map (public modules first; ``_``-modules are internal):
 ``cairn.fence``             :class:`Fence`: a lock token, election term or workflow owner's
                             epoch a write carries
 ``cairn.kv``                KV API (put/get/delete/range/scan) and its result types
+``cairn.txn``               transactions: compare-and-swap over several keys in one write
+                            (Txn, Compare, TxnOp, txn -> TxnResult)
 ``cairn.definitions``       workflow definitions: types and register/get/list
 ``cairn.workflows``         workflows API: create/upsert, get, list/iterate, count (one
                             namespace or all, with task progress), transition, update,
@@ -61,6 +63,9 @@ Module map (public modules first; ``_``-modules are internal):
                             ``watch_snapshot``
 ``cairn.watch_types``       watch selectors and filter, the items (WatchEvents, WatchReset,
                             WatchProgress) and changes (KvPut, WorkflowChanged, ...)
+``cairn.cache``             :class:`WorkflowCache`: a namespace's workflows and variables
+                            kept locally by a watch (``client.workflow_cache(ns)``; ``sync``,
+                            ``wait_for``)
 ``cairn.checkpoint_policy`` :class:`CheckpointPolicy`: checkpoint every N seconds, every P of
                             progress or on named events, whichever first (``maybe_save``)
 ``cairn.circuit_breaker``   :class:`CircuitBreaker`: fail fast (:class:`CircuitOpen`) while
@@ -88,6 +93,7 @@ are not re-exported here: ``from cairn.compat import StateManager``.
 
 from __future__ import annotations
 
+from cairn.cache import WorkflowCache, WorkflowCacheOpen
 from cairn.checkpoint_policy import CheckpointPolicy
 from cairn.checkpoint_types import (
     CheckpointInfo,
@@ -147,6 +153,17 @@ from cairn.steps import (
     WorkflowUpdate,
 )
 from cairn.tasks import Claimed, RetryPolicy, Task, TaskRef, TaskSpec, TaskStatus, UpsertedTasks
+from cairn.txn import (
+    Compare,
+    CompareOp,
+    Txn,
+    TxnDeleteResult,
+    TxnGetResult,
+    TxnOp,
+    TxnOpResult,
+    TxnPutResult,
+    TxnResult,
+)
 from cairn.vars import ABSENT, Absent, VarChange, Vars, VarScope, VarsWritten, VarVersion
 from cairn.watch import WatchSnapshot, WatchStream
 from cairn.watch_types import (
@@ -164,9 +181,13 @@ from cairn.watch_types import (
     LockChanged,
     LockDeleted,
     LockSelector,
+    ScopedVars,
     TaskChanged,
     TaskDeleted,
     TaskSelector,
+    VarsChanged,
+    VarsDeleted,
+    VarsSelector,
     WatchChange,
     WatchEvent,
     WatchEvents,
@@ -219,6 +240,8 @@ __all__ = [
     "ClientConfig",
     "ClientSettings",
     "Codec",
+    "Compare",
+    "CompareOp",
     "CreatedWorkflow",
     "Credentials",
     "DataLoss",
@@ -278,6 +301,7 @@ __all__ = [
     "RevisionMismatch",
     "RpcError",
     "SavedCheckpoint",
+    "ScopedVars",
     "SortBy",
     "StaleClaim",
     "StaleFence",
@@ -295,6 +319,13 @@ __all__ = [
     "Timeout",
     "TlsOptions",
     "Transition",
+    "Txn",
+    "TxnDeleteResult",
+    "TxnGetResult",
+    "TxnOp",
+    "TxnOpResult",
+    "TxnPutResult",
+    "TxnResult",
     "Unauthenticated",
     "Unavailable",
     "UpsertedTasks",
@@ -302,6 +333,9 @@ __all__ = [
     "VarScope",
     "VarVersion",
     "Vars",
+    "VarsChanged",
+    "VarsDeleted",
+    "VarsSelector",
     "VarsUpdate",
     "VarsWritten",
     "VersionConflict",
@@ -319,6 +353,8 @@ __all__ = [
     "WatchSnapshot",
     "WatchStream",
     "Workflow",
+    "WorkflowCache",
+    "WorkflowCacheOpen",
     "WorkflowChanged",
     "WorkflowCreate",
     "WorkflowDeleted",

@@ -18,6 +18,7 @@ KV_PUT = unary(_KV, "KV", "Put", kv.PutRequest, kv.PutResponse)
 KV_GET = unary(_KV, "KV", "Get", kv.GetRequest, kv.GetResponse)
 KV_DELETE = unary(_KV, "KV", "Delete", kv.DeleteRequest, kv.DeleteResponse)
 KV_RANGE = unary(_KV, "KV", "Range", kv.RangeRequest, kv.RangeResponse)
+KV_TXN = unary(_KV, "KV", "Txn", kv.TxnRequest, kv.TxnResponse)
 
 REGISTER_DEFINITION = unary(
     _WF,

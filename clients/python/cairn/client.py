@@ -1,9 +1,10 @@
 """:class:`Client`: the whole API on one handle, assembled from one mixin per area. A new area
-(checkpoints, leases, locks, elections, watch, variables, steps) is a module with its own ``...Api``
-mixin, added to the bases here."""
+(transactions, checkpoints, leases, locks, elections, watch, variables, steps) is a module with
+its own ``...Api`` mixin, added to the bases here."""
 
 from __future__ import annotations
 
+from cairn.cache import CacheApi
 from cairn.checkpoints import CheckpointsApi
 from cairn.definitions import DefinitionsApi
 from cairn.elections import ElectionsApi
@@ -13,6 +14,7 @@ from cairn.locks import LocksApi
 from cairn.namespaces import NamespacesApi
 from cairn.steps import StepsApi
 from cairn.tasks import TasksApi
+from cairn.txn import TxnApi
 from cairn.vars import VarsApi
 from cairn.watch import WatchApi
 from cairn.workflows import WorkflowsApi
@@ -22,6 +24,7 @@ __all__ = ["Client"]
 
 class Client(
     KvApi,
+    TxnApi,
     DefinitionsApi,
     WorkflowsApi,
     TasksApi,
@@ -32,6 +35,7 @@ class Client(
     ElectionsApi,
     LeasesApi,
     CheckpointsApi,
+    CacheApi,
     WatchApi,
 ):
     """An asyncio client for a Cairn cluster.

@@ -93,6 +93,17 @@ class VarScope:
             return pb.VarScope(workflow=self.name)
         return pb.VarScope(namespace=self.name)
 
+    @classmethod
+    def from_pb(cls, s: pb.VarScope) -> VarScope:
+        """A scope as the server sent it; a missing or empty one is a server fault
+        (RpcError)."""
+        which = s.WhichOneof("scope")
+        if which == "workflow" and s.workflow:
+            return cls.workflow(s.workflow)
+        if which == "namespace" and s.namespace:
+            return cls.namespace(s.namespace)
+        raise bad_reply("a variable scope is missing")
+
     def __str__(self) -> str:
         return f"{self.kind} {self.name}"
 

@@ -1,13 +1,14 @@
 """Watch: ordered, resumable streams of changes to replicated state (``cairn_client::watch``).
 
-:meth:`WatchApi.watch` follows the keys, workflows, tasks, checkpoints, locks and elections its
-selectors choose and yields :data:`~cairn.watch_types.WatchItem`\\ s. Every change carries the
-revision of the write that made it; revisions strictly increase, a revision's changes arrive
-in one item, and nothing is repeated or skipped, across reconnects too: the stream survives
-the death, restart or loss of leadership of the node it is connected to by resuming on another
-node from the last delivered revision + 1. If no node can resume from there any more (their
-bounded history has moved past it), the stream yields a :class:`~cairn.WatchReset` with the
-watched objects as of a revision R and continues with the changes after R::
+:meth:`WatchApi.watch` follows the keys, workflows, tasks, checkpoints, locks, elections and
+variable sets its selectors choose and yields :data:`~cairn.watch_types.WatchItem`\\ s. Every
+change carries the revision of the write that made it; revisions strictly increase, a
+revision's changes arrive in one item, and nothing is repeated or skipped, across reconnects
+too: the stream survives the death, restart or loss of leadership of the node it is connected
+to by resuming on another node from the last delivered revision + 1. If no node can resume
+from there any more (their bounded history has moved past it), the stream yields a
+:class:`~cairn.WatchReset` with the watched objects as of a revision R and continues with the
+changes after R::
 
     async with client.watch(cairn.WorkflowSelector(namespace="payments", statuses=["FAILED"])) as w:
         async for item in w:
@@ -18,6 +19,11 @@ watched objects as of a revision R and continues with the changes after R::
 
 The stream is pulled: it reads from the server only while you wait for the next item, so a
 consumer that falls far behind is cancelled by the server and simply resumes where it was.
+
+:meth:`WatchStream.request_progress` asks the serving node to report, now, how far the watch
+has delivered (etcd's RequestProgress): with a revision R from a linearizable read, once
+``last_revision >= R`` the consumer has seen every change up to R. :class:`~cairn.cache.
+WorkflowCache` is built on it.
 """
 
 from __future__ import annotations
@@ -195,6 +201,11 @@ class WatchStream:
         self._connections = 0
         self._closed = False
         self._call: grpc.aio.StreamStreamCall[pb.WatchRequest, pb.WatchResponse] | None = None
+        #: The call once its node said Created (the watch exists there): progress requests go
+        #: on it.
+        self._live_call: grpc.aio.StreamStreamCall[pb.WatchRequest, pb.WatchResponse] | None = None
+        #: The progress request being written, if any (one at a time on a stream).
+        self._progress_send: asyncio.Future[bool] | None = None
         self._gen: AsyncGenerator[WatchItem | object, None] = self._run()
         #: The driver step under way (see :meth:`_step`).
         self._pending: asyncio.Future[WatchItem | object] | None = None
@@ -225,6 +236,31 @@ class WatchStream:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    async def request_progress(self) -> bool:
+        """Asks the node serving the watch for a progress report now (etcd's
+        RequestProgress): it answers once it has delivered every matching change up to its
+        applied revision at the time of the request, which the iteration then yields as a
+        :class:`WatchProgress` (or nothing new, when the items already delivered reach that
+        far). Either way, :attr:`last_revision` then says how far the watch has come: with a
+        revision R from a linearizable read, ``last_revision >= R`` means every change up to R
+        was delivered (a follower that has not applied R yet answers lower: ask again).
+
+        The answer only arrives while the stream is being iterated. Returns whether the
+        request was sent, on the watch's current stream; False while the watch is not
+        connected (between nodes, or closed), when nothing is sent. Never breaks the stream:
+        a write that fails is the connection's failure, which the iteration handles."""
+        if self._closed:
+            return False
+        sending = self._progress_send
+        if sending is None or sending.done():
+            call = self._live_call
+            if call is None:
+                return False
+            # A task of its own: grpcio cancels the whole call when a write is cancelled, so a
+            # caller that stops waiting must not cancel the write.
+            sending = self._progress_send = asyncio.ensure_future(_send_progress(call))
+        return await asyncio.shield(sending)
 
     # ---- iteration ----
 
@@ -287,6 +323,7 @@ class WatchStream:
         gets the end of the iteration). Idempotent."""
         self._closed = True
         call, self._call = self._call, None
+        self._live_call = None
         if call is not None:
             call.cancel()
         pending = self._pending
@@ -331,6 +368,7 @@ class WatchStream:
                         return
                     kind = msg.WhichOneof("kind")
                     if kind == "created":
+                        self._live_call = call
                         self._connections += 1
                         self._resume.created(msg.created.revision)
                         if not self._live:
@@ -480,9 +518,25 @@ class WatchStream:
 
     def _drop_call(self) -> None:
         call, self._call = self._call, None
+        self._live_call = None
         self._endpoint = None
         if call is not None:
             call.cancel()
+
+
+_PROGRESS_REQUEST = pb.WatchRequest(progress=pb.WatchProgressRequest())
+
+
+async def _send_progress(
+    call: grpc.aio.StreamStreamCall[pb.WatchRequest, pb.WatchResponse],
+) -> bool:
+    """Writes one progress request on ``call``; False if the call has ended (its reader sees
+    why and moves the watch on)."""
+    try:
+        await call.write(_PROGRESS_REQUEST)
+    except (grpc.aio.AioRpcError, asyncio.InvalidStateError, asyncio.CancelledError):
+        return False
+    return True
 
 
 class _Silent(AttemptFailed):

@@ -1,9 +1,10 @@
 """What a watch follows (selectors, :class:`WatchFilter`) and what it yields (:data:`WatchItem`:
 :class:`WatchEvents`, :class:`WatchReset`, :class:`WatchProgress`), mirroring
 ``cairn_client::watch::types``. Changed objects are the API's own types (:class:`KeyValue`,
-:class:`Workflow`, :class:`Task`, :class:`HistoryEvent`); checkpoints, locks and elections come
-as :class:`CheckpointMeta`, :class:`~cairn.locks.LockState` (the locks API's type) and
-:class:`ElectionState`.
+:class:`Workflow`, :class:`Task`, :class:`HistoryEvent`, :class:`~cairn.vars.Vars`);
+checkpoints, locks and elections come as :class:`CheckpointMeta`,
+:class:`~cairn.locks.LockState` (the locks API's type) and :class:`ElectionState`, and a
+variable set in a snapshot as :class:`ScopedVars` (the set with its scope and namespace).
 
 Every change type is a frozen dataclass, so ``match`` reads naturally::
 
@@ -25,6 +26,7 @@ from cairn._proto.cairn.v1 import watch_pb2 as pb
 from cairn.kv import Bytes, KeyValue, to_bytes
 from cairn.locks import Holder, LockState
 from cairn.tasks import Task
+from cairn.vars import Vars, VarScope
 from cairn.workflow_types import HistoryEvent, Workflow
 
 __all__ = [
@@ -42,9 +44,13 @@ __all__ = [
     "LockChanged",
     "LockDeleted",
     "LockSelector",
+    "ScopedVars",
     "TaskChanged",
     "TaskDeleted",
     "TaskSelector",
+    "VarsChanged",
+    "VarsDeleted",
+    "VarsSelector",
     "WatchChange",
     "WatchEvent",
     "WatchEvents",
@@ -145,6 +151,28 @@ class ElectionSelector:
         return pb.WatchSelector(elections=pb.ElectionSelector(prefix=self.prefix))
 
 
+@dataclass(frozen=True)
+class VarsSelector:
+    """Versioned variables; each set field narrows: of one ``scope`` (a workflow's, which
+    needs read on the workflow, or a namespace's), of a ``namespace`` and every workflow in it
+    (read on the namespace), or of every scope (neither, which needs root)."""
+
+    scope: VarScope | None = None
+    namespace: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.scope is not None and not isinstance(self.scope, VarScope):
+            raise TypeError(f"scope is a VarScope, not {self.scope!r}")
+
+    def to_pb(self) -> pb.WatchSelector:
+        return pb.WatchSelector(
+            vars=pb.VarsSelector(
+                scope=self.scope.to_pb() if self.scope is not None else None,
+                namespace=self.namespace or "",
+            )
+        )
+
+
 WatchSelector = (
     KvSelector
     | WorkflowSelector
@@ -152,6 +180,7 @@ WatchSelector = (
     | CheckpointSelector
     | LockSelector
     | ElectionSelector
+    | VarsSelector
 )
 _SELECTOR_TYPES = (
     KvSelector,
@@ -160,6 +189,7 @@ _SELECTOR_TYPES = (
     CheckpointSelector,
     LockSelector,
     ElectionSelector,
+    VarsSelector,
 )
 
 
@@ -182,7 +212,8 @@ class WatchFilter:
 
     @classmethod
     def everything(cls) -> WatchFilter:
-        """Every key, workflow, task, checkpoint, lock and election (needs root)."""
+        """Every key, workflow, task, checkpoint, lock, election and variable set (needs
+        root)."""
         return cls(
             KvSelector(),
             WorkflowSelector(),
@@ -190,6 +221,7 @@ class WatchFilter:
             CheckpointSelector(),
             LockSelector(),
             ElectionSelector(),
+            VarsSelector(),
         )
 
     def with_(self, *selectors: WatchSelector) -> WatchFilter:
@@ -228,6 +260,18 @@ class WatchFilter:
 
     def elections_prefix(self, prefix: str) -> WatchFilter:
         return self.with_(ElectionSelector(prefix))
+
+    def vars_of(self, scope: VarScope) -> WatchFilter:
+        """The variables of one scope."""
+        return self.with_(VarsSelector(scope=scope))
+
+    def vars_in(self, namespace: str) -> WatchFilter:
+        """The variables of a namespace and of every workflow in it."""
+        return self.with_(VarsSelector(namespace=namespace))
+
+    def all_vars(self) -> WatchFilter:
+        """Every scope's variables (needs root)."""
+        return self.with_(VarsSelector())
 
     def to_pb(self) -> pb.WatchFilter:
         return pb.WatchFilter(selectors=[s.to_pb() for s in self.selectors])
@@ -273,6 +317,16 @@ class CheckpointMeta:
             workflow_status=c.workflow_status,
             workflow_version=c.workflow_version,
         )
+
+
+@dataclass(frozen=True)
+class ScopedVars:
+    """A scope's variables in a snapshot (a :class:`WatchReset` or ``watch_snapshot``), with
+    the namespace they belong to (the scope's own, or its workflow's)."""
+
+    scope: VarScope
+    namespace: str
+    vars: Vars
 
 
 @dataclass(frozen=True)
@@ -384,6 +438,24 @@ class ElectionDeleted:
     name: str
 
 
+@dataclass(frozen=True)
+class VarsChanged:
+    """A new version of a scope's variables: ``vars`` is the whole set. ``namespace`` is the
+    scope's own, or its workflow's."""
+
+    scope: VarScope
+    namespace: str
+    vars: Vars
+
+
+@dataclass(frozen=True)
+class VarsDeleted:
+    """A scope's variables were removed (with their workflow)."""
+
+    scope: VarScope
+    namespace: str
+
+
 WatchChange = (
     KvPut
     | KvDelete
@@ -397,10 +469,12 @@ WatchChange = (
     | LockDeleted
     | ElectionChanged
     | ElectionDeleted
+    | VarsChanged
+    | VarsDeleted
 )
 
 #: An object of a :class:`WatchReset`.
-WatchObject = KeyValue | Workflow | Task | CheckpointMeta | LockState | ElectionState
+WatchObject = KeyValue | Workflow | Task | CheckpointMeta | LockState | ElectionState | ScopedVars
 
 
 @dataclass(frozen=True)
@@ -498,6 +572,13 @@ def event_from_pb(e: pb.WatchEvent) -> WatchEvent:
         change = ElectionChanged(ElectionState.from_pb(e.election.election))
     elif which == "election_delete":
         change = ElectionDeleted(e.election_delete.name)
+    elif which == "vars":
+        v = _scoped_vars(e.vars)
+        change = VarsChanged(v.scope, v.namespace, v.vars)
+    elif which == "vars_delete":
+        if not e.vars_delete.HasField("scope"):
+            raise bad_reply("variables deleted without a scope")
+        change = VarsDeleted(VarScope.from_pb(e.vars_delete.scope), e.vars_delete.namespace)
     else:
         raise bad_reply("event without a change")
     return WatchEvent(e.revision, change)
@@ -518,4 +599,12 @@ def object_from_pb(o: pb.WatchObject) -> WatchObject:
         return LockState.from_pb(o.lock)
     if which == "election":
         return ElectionState.from_pb(o.election)
+    if which == "vars":
+        return _scoped_vars(o.vars)
     raise bad_reply("empty snapshot object")
+
+
+def _scoped_vars(v: pb.VarsChange) -> ScopedVars:
+    if not v.HasField("scope") or not v.HasField("vars"):
+        raise bad_reply("variables without their scope or set")
+    return ScopedVars(VarScope.from_pb(v.scope), v.namespace, Vars.from_pb(v.vars))

@@ -105,6 +105,7 @@ _METHODS: dict[str, tuple[type[Message], type[Message]]] = {
     "cairn.v1.KV/Put": (kv_pb2.PutRequest, kv_pb2.PutResponse),
     "cairn.v1.KV/Get": (kv_pb2.GetRequest, kv_pb2.GetResponse),
     "cairn.v1.KV/Delete": (kv_pb2.DeleteRequest, kv_pb2.DeleteResponse),
+    "cairn.v1.KV/Txn": (kv_pb2.TxnRequest, kv_pb2.TxnResponse),
     "cairn.v1.Workflows/CreateWorkflow": (
         workflow_pb2.CreateWorkflowRequest,
         workflow_pb2.CreateWorkflowResponse,
@@ -177,6 +178,7 @@ _METHODS: dict[str, tuple[type[Message], type[Message]]] = {
 
 PUT = "cairn.v1.KV/Put"
 GET = "cairn.v1.KV/Get"
+TXN = "cairn.v1.KV/Txn"
 CREATE_WORKFLOW = "cairn.v1.Workflows/CreateWorkflow"
 UPDATE_WORKFLOW = "cairn.v1.Workflows/UpdateWorkflow"
 UPSERT_TASKS = "cairn.v1.Workflows/UpsertTasks"

@@ -16,6 +16,26 @@ pub enum VarScope {
 }
 
 impl VarScope {
+    /// The workflow id or the namespace name.
+    pub fn name(&self) -> &str {
+        match self {
+            VarScope::Workflow(id) | VarScope::Namespace(id) => id,
+        }
+    }
+
+    /// The scope a storage [`key`](Self::key) names.
+    pub fn from_key(key: &[u8]) -> Option<Self> {
+        let (tag, rest) = key.split_first()?;
+        let name = std::str::from_utf8(rest.strip_suffix(&[0])?)
+            .ok()?
+            .to_string();
+        match tag {
+            b'w' => Some(VarScope::Workflow(name)),
+            b'n' => Some(VarScope::Namespace(name)),
+            _ => None,
+        }
+    }
+
     /// The storage key: a tag byte, then the id (ids hold no 0x00, so scopes never collide).
     pub fn key(&self) -> Vec<u8> {
         let (tag, id) = match self {

@@ -14,6 +14,7 @@ use cairn_model::workflow::{WorkflowError, WorkflowReply};
 use super::batch::{BatchCtx, TxResult, encode, get};
 use super::workflow_store as store;
 use crate::keyspace::Space;
+use crate::watch::Change;
 
 type Outcome = Result<WorkflowReply, WorkflowError>;
 
@@ -37,13 +38,18 @@ fn load(ctx: &BatchCtx<'_>, scope: &VarScope) -> TxResult<VarSet> {
     )
 }
 
-/// A workflow's variables need the workflow; a namespace's need nothing.
-fn check_owner(ctx: &BatchCtx<'_>, scope: &VarScope) -> TxResult<Result<(), WorkflowError>> {
+/// The namespace the scope's variables belong to (watch filters select by it): a
+/// workflow's, which must exist, or the namespace itself.
+fn owner_namespace(
+    ctx: &BatchCtx<'_>,
+    scope: &VarScope,
+) -> TxResult<Result<String, WorkflowError>> {
     Ok(match scope {
-        VarScope::Workflow(id) if store::workflow(ctx, id)?.is_none() => {
-            Err(WorkflowError::NotFound(id.clone()))
-        }
-        _ => Ok(()),
+        VarScope::Workflow(id) => match store::workflow(ctx, id)? {
+            Some(w) => Ok(w.namespace),
+            None => Err(WorkflowError::NotFound(id.clone())),
+        },
+        VarScope::Namespace(ns) => Ok(ns.clone()),
     })
 }
 
@@ -68,9 +74,10 @@ pub(super) fn update(
     now_ms: u64,
     u: &UpdateVars,
 ) -> TxResult<Outcome> {
-    if let Err(e) = check_owner(ctx, &u.scope)? {
-        return Ok(Err(e));
-    }
+    let namespace = match owner_namespace(ctx, &u.scope)? {
+        Ok(ns) => ns,
+        Err(e) => return Ok(Err(e)),
+    };
     let mut set = load(ctx, &u.scope)?;
     if let Err(e) = check_version(&set, &u.scope, u.expected_version) {
         return Ok(Err(e));
@@ -124,7 +131,16 @@ pub(super) fn update(
         set.keep_versions = keep;
     }
     commit(
-        ctx, revision, now_ms, &u.scope, set, values, changes, &u.actor, &u.reason, None,
+        ctx,
+        revision,
+        now_ms,
+        (&u.scope, namespace),
+        set,
+        values,
+        changes,
+        &u.actor,
+        &u.reason,
+        None,
     )
 }
 
@@ -135,9 +151,10 @@ pub(super) fn rollback(
     r: &RollbackVars,
 ) -> TxResult<Outcome> {
     let (scope, to_version) = (&r.scope, r.to_version);
-    if let Err(e) = check_owner(ctx, scope)? {
-        return Ok(Err(e));
-    }
+    let namespace = match owner_namespace(ctx, scope)? {
+        Ok(ns) => ns,
+        Err(e) => return Ok(Err(e)),
+    };
     let set = load(ctx, scope)?;
     if let Err(e) = check_version(&set, scope, r.expected_version) {
         return Ok(Err(e));
@@ -187,7 +204,7 @@ pub(super) fn rollback(
         ctx,
         revision,
         now_ms,
-        scope,
+        (scope, namespace),
         set,
         target,
         changes,
@@ -204,7 +221,7 @@ fn commit(
     ctx: &BatchCtx<'_>,
     revision: u64,
     now_ms: u64,
-    scope: &VarScope,
+    (scope, namespace): (&VarScope, String),
     mut set: VarSet,
     values: BTreeMap<String, String>,
     changes: BTreeMap<String, Option<String>>,
@@ -247,14 +264,21 @@ fn commit(
         forgotten += 1;
     }
     ctx.tx.tree(Space::Vars).insert(key, encode(&set)?)?;
-    Ok(Ok(WorkflowReply::Vars {
+    let reply = WorkflowReply::Vars {
         version: set.version,
         checksum: set.checksum,
-    }))
+    };
+    ctx.events.push(Change::VarsPut {
+        scope: scope.clone(),
+        namespace,
+        record: Box::new(set),
+    });
+    Ok(Ok(reply))
 }
 
-/// Removes a scope's variables and their kept history (a deleted workflow's).
-pub(super) fn remove(ctx: &BatchCtx<'_>, scope: &VarScope) -> TxResult<()> {
+/// Removes a scope's variables and their kept history (a deleted workflow's, in
+/// `namespace`).
+pub(super) fn remove(ctx: &BatchCtx<'_>, scope: &VarScope, namespace: &str) -> TxResult<()> {
     let key = scope.key();
     let Some(set) = get::<VarSet>(ctx, Space::Vars, &key)? else {
         return Ok(());
@@ -264,5 +288,9 @@ pub(super) fn remove(ctx: &BatchCtx<'_>, scope: &VarScope) -> TxResult<()> {
         history.remove(history_key(&key, v))?;
     }
     ctx.tx.tree(Space::Vars).remove(key)?;
+    ctx.events.push(Change::VarsDelete {
+        scope: scope.clone(),
+        namespace: namespace.to_string(),
+    });
     Ok(())
 }

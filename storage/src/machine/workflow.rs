@@ -363,7 +363,7 @@ fn delete(ctx: &mut BatchCtx<'_>, id: &str, force: bool) -> TxResult<Outcome> {
         }
     }
     let tasks = store::remove_workflow(ctx, &rec)?;
-    vars::remove(ctx, &VarScope::Workflow(rec.id.clone()))?;
+    vars::remove(ctx, &VarScope::Workflow(rec.id.clone()), &rec.namespace)?;
     Ok(Ok(WorkflowReply::Deleted {
         id: id.to_string(),
         tasks,
@@ -407,7 +407,7 @@ fn purge(ctx: &mut BatchCtx<'_>, ids: &[String], finished_before_ms: u64) -> TxR
             && rec.finished_ms.is_some_and(|f| f < finished_before_ms)
         {
             store::remove_workflow(ctx, &rec)?;
-            vars::remove(ctx, &VarScope::Workflow(rec.id.clone()))?;
+            vars::remove(ctx, &VarScope::Workflow(rec.id.clone()), &rec.namespace)?;
             purged.push(id.clone());
         }
     }

@@ -8,6 +8,7 @@
 use cairn_model::KvRecord;
 use cairn_model::checkpoint::CheckpointRecord;
 use cairn_model::coord::LockRecord;
+use cairn_model::workflow::vars::{VarScope, VarSet};
 use cairn_model::workflow::{HistoryEvent, TaskRecord, WorkflowRecord};
 
 /// One change of replicated state.
@@ -53,6 +54,15 @@ pub enum Change {
     ElectionPut { record: Box<LockRecord> },
     /// An election has no leader and no candidates.
     ElectionDelete { name: String },
+    /// A new version of a scope's variables (the whole set). `namespace` is the scope's own
+    /// or its workflow's, for filters.
+    VarsPut {
+        scope: VarScope,
+        namespace: String,
+        record: Box<VarSet>,
+    },
+    /// A scope's variables were removed (with their workflow).
+    VarsDelete { scope: VarScope, namespace: String },
 }
 
 impl Change {
@@ -126,6 +136,22 @@ impl Change {
                         .sum::<usize>()
             }
             Change::LockDelete { name } | Change::ElectionDelete { name } => name.len(),
+            Change::VarsPut {
+                scope,
+                namespace,
+                record,
+            } => {
+                scope.name().len()
+                    + namespace.len()
+                    + record.updated_by.len()
+                    + record
+                        .values
+                        .iter()
+                        .map(|(k, v)| k.len() + v.len() + 48)
+                        .sum::<usize>()
+                    + record.immutable.iter().map(|k| k.len() + 24).sum::<usize>()
+            }
+            Change::VarsDelete { scope, namespace } => scope.name().len() + namespace.len(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! the objects of a catch-up snapshot, so events and snapshots always describe one view.
 
 use cairn_model::checkpoint::CheckpointRecord;
+use cairn_model::workflow::vars::VarScope;
 use cairn_model::workflow::{TaskRecord, WorkflowRecord};
 
 use super::event::Change;
@@ -27,6 +28,12 @@ pub enum Selector {
     Locks { prefix: String },
     /// Elections whose name starts with `prefix` (empty: every election).
     Elections { prefix: String },
+    /// Variables: of one scope, or of a namespace and all its workflows, or (neither) every
+    /// scope's.
+    Vars {
+        scope: Option<VarScope>,
+        namespace: Option<String>,
+    },
 }
 
 impl Selector {
@@ -90,6 +97,13 @@ impl Selector {
             (Selector::Elections { prefix }, Change::ElectionDelete { name }) => {
                 name.starts_with(prefix.as_str())
             }
+            (
+                Selector::Vars { .. },
+                Change::VarsPut {
+                    scope, namespace, ..
+                }
+                | Change::VarsDelete { scope, namespace },
+            ) => self.selects_vars(scope, namespace),
             _ => false,
         }
     }
@@ -118,6 +132,20 @@ impl Selector {
         match self {
             Selector::Checkpoints { workflow_id } => {
                 workflow_id.as_ref().is_none_or(|w| *w == c.workflow_id)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the variables of `scope` (in `namespace`) belong to this selector's view.
+    pub fn selects_vars(&self, scope: &VarScope, namespace: &str) -> bool {
+        match self {
+            Selector::Vars {
+                scope: want,
+                namespace: ns,
+            } => {
+                want.as_ref().is_none_or(|w| w == scope)
+                    && ns.as_deref().is_none_or(|n| n == namespace)
             }
             _ => false,
         }
@@ -328,5 +356,38 @@ mod tests {
         assert!(f.matches(&kv("xy")));
         assert!(!f.matches(&kv("y")));
         assert!(!Filter::default().matches(&kv("x")));
+    }
+
+    #[test]
+    fn vars_by_scope_and_namespace() {
+        let put = |scope: VarScope, ns: &str| Change::VarsPut {
+            scope,
+            namespace: ns.into(),
+            record: Box::default(),
+        };
+        let wf_a = VarScope::Workflow("a".into());
+        let of_ns = Selector::Vars {
+            scope: None,
+            namespace: Some("ns".into()),
+        };
+        assert!(of_ns.matches(&put(wf_a.clone(), "ns")));
+        assert!(of_ns.matches(&put(VarScope::Namespace("ns".into()), "ns")));
+        assert!(!of_ns.matches(&put(wf_a.clone(), "other")));
+        let of_a = Selector::Vars {
+            scope: Some(wf_a.clone()),
+            namespace: None,
+        };
+        assert!(of_a.matches(&Change::VarsDelete {
+            scope: wf_a.clone(),
+            namespace: "x".into()
+        }));
+        assert!(!of_a.matches(&put(VarScope::Workflow("b".into()), "ns")));
+        assert!(!of_a.matches(&task("a", "t")));
+        let all = Selector::Vars {
+            scope: None,
+            namespace: None,
+        };
+        assert!(all.matches(&put(VarScope::Namespace("z".into()), "z")));
+        assert!(!all.matches(&kv("a")));
     }
 }

@@ -13,6 +13,7 @@ use cairn_model::KvRecord;
 use cairn_model::checkpoint::CheckpointRecord;
 use cairn_model::codec;
 use cairn_model::coord::LockRecord;
+use cairn_model::workflow::vars::{VarScope, VarSet};
 use cairn_model::workflow::{TaskRecord, WorkflowRecord};
 
 use super::filter::{Filter, Selector};
@@ -26,12 +27,21 @@ use crate::workflow_keys::{self as keys, tag};
 /// One object of a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Object {
-    Kv { key: Vec<u8>, record: KvRecord },
+    Kv {
+        key: Vec<u8>,
+        record: KvRecord,
+    },
     Workflow(Box<WorkflowRecord>),
     Task(Box<TaskRecord>),
     Checkpoint(Box<CheckpointRecord>),
     Lock(Box<LockRecord>),
     Election(Box<LockRecord>),
+    /// A scope's variables, with the namespace they belong to.
+    Vars {
+        scope: VarScope,
+        namespace: String,
+        record: Box<VarSet>,
+    },
 }
 
 /// Identity of an object, so overlapping selectors list it once.
@@ -43,6 +53,7 @@ enum ObjectKey {
     Checkpoint(String, String),
     Lock(String),
     Election(String),
+    Vars(VarScope),
 }
 
 /// Cheap to clone; `Send + Sync`.
@@ -178,6 +189,7 @@ impl WatchReader {
                     out.insert(ObjectKey::Lock(l.name.clone()), Object::Lock(Box::new(l)));
                 }
             }
+            Selector::Vars { scope, .. } => self.collect_vars(s, scope, out)?,
             Selector::Elections { prefix } => {
                 for item in self
                     .trees
@@ -191,6 +203,57 @@ impl WatchReader {
                     );
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Variable sets the selector picks: one scope's, or every scope's (by namespace: a
+    /// namespace's own and its workflows', whose namespace is read from the workflow).
+    fn collect_vars(
+        &self,
+        s: &Selector,
+        scope: &Option<VarScope>,
+        out: &mut BTreeMap<ObjectKey, Object>,
+    ) -> Result<(), StorageError> {
+        let vars = self.trees.get(Space::Vars);
+        let sets: Vec<(VarScope, VarSet)> = match scope {
+            Some(sc) => match vars.get(sc.key())? {
+                Some(v) => vec![(sc.clone(), codec::decode(&v)?)],
+                None => Vec::new(),
+            },
+            None => vars
+                .iter()
+                .map(|item| {
+                    let (k, v) = item?;
+                    let sc = VarScope::from_key(&k)
+                        .ok_or_else(|| StorageError::CorruptRecord("variables key".into()))?;
+                    Ok((sc, codec::decode(&v)?))
+                })
+                .collect::<Result<_, StorageError>>()?,
+        };
+        for (sc, record) in sets {
+            let ns = match &sc {
+                VarScope::Namespace(ns) => ns.clone(),
+                VarScope::Workflow(id) => match self.trees.get(Space::Workflows).get(id)? {
+                    Some(w) => codec::decode::<WorkflowRecord>(&w)?.namespace,
+                    None => {
+                        return Err(StorageError::CorruptRecord(format!(
+                            "variables of missing workflow {id}"
+                        )));
+                    }
+                },
+            };
+            if !s.selects_vars(&sc, &ns) {
+                continue;
+            }
+            out.insert(
+                ObjectKey::Vars(sc.clone()),
+                Object::Vars {
+                    scope: sc,
+                    namespace: ns,
+                    record: Box::new(record),
+                },
+            );
         }
         Ok(())
     }

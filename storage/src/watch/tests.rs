@@ -10,6 +10,7 @@ use cairn_model::checkpoint::{CheckpointCommand, CheckpointKind, Codec, SaveChec
 use cairn_model::command::Command;
 use cairn_model::workflow::command::{CreateWorkflow, TaskSpec, TransitionWorkflow, UpsertTasks};
 use cairn_model::workflow::record::HistoryKind;
+use cairn_model::workflow::vars::{UpdateVars, VarScope};
 use cairn_model::workflow::{Target, TaskStatus, WorkflowCommand};
 
 use super::{Change, Filter, HistoryRead, Object, RevisionEvents, Selector};
@@ -185,6 +186,7 @@ fn mixed(start: u64, n: u64) -> Vec<cairn_raft::types::Entry> {
     (start..start + n)
         .map(|i| {
             let c = match i % 8 {
+                0 if i % 3 == 0 => vars(VarScope::Namespace("ns".into()), i),
                 0 => delete(&format!("k{}", i % 5), None),
                 1 => create(&format!("w{i}")),
                 2 => transition(&format!("w{}", i - 1), "start"),
@@ -194,11 +196,25 @@ fn mixed(start: u64, n: u64) -> Vec<cairn_raft::types::Entry> {
                     force: true,
                 }),
                 5 => checkpoint(&format!("w{}", i - 4)),
+                6 => vars(VarScope::Workflow(format!("w{}", i - 5)), i),
                 _ => put(&format!("k{}", i % 5), &format!("{i}"), None),
             };
             normal(i, req(c, i, None))
         })
         .collect()
+}
+
+fn vars(scope: VarScope, i: u64) -> Command {
+    Command::Workflow(WorkflowCommand::UpdateVars(Box::new(UpdateVars {
+        scope,
+        expected_version: None,
+        set: [("i".to_string(), i.to_string())].into(),
+        delete: vec![],
+        immutable: vec![],
+        keep_versions: None,
+        actor: String::new(),
+        reason: String::new(),
+    })))
 }
 
 /// A view rebuilt from a snapshot and then events.
@@ -208,6 +224,7 @@ struct View {
     workflows: BTreeMap<String, (String, u64)>,
     tasks: BTreeMap<(String, String), u64>,
     checkpoints: std::collections::BTreeSet<(String, String)>,
+    vars: BTreeMap<VarScope, (String, u64)>,
 }
 
 impl View {
@@ -228,6 +245,13 @@ impl View {
                 }
                 Object::Checkpoint(c) => {
                     v.checkpoints.insert((c.workflow_id.clone(), c.id.clone()));
+                }
+                Object::Vars {
+                    scope,
+                    namespace,
+                    record,
+                } => {
+                    v.vars.insert(scope, (namespace, record.version));
                 }
                 Object::Lock(_) | Object::Election(_) => {}
             }
@@ -269,6 +293,17 @@ impl View {
             Change::CheckpointDelete { workflow_id, id } => {
                 self.checkpoints.remove(&(workflow_id.clone(), id.clone()));
             }
+            Change::VarsPut {
+                scope,
+                namespace,
+                record,
+            } => {
+                self.vars
+                    .insert(scope.clone(), (namespace.clone(), record.version));
+            }
+            Change::VarsDelete { scope, .. } => {
+                self.vars.remove(scope);
+            }
             Change::LockPut { .. }
             | Change::LockDelete { .. }
             | Change::ElectionPut { .. }
@@ -289,6 +324,10 @@ async fn snapshot_then_events_rebuild_the_state_exactly() {
         },
         Selector::Tasks { workflow_id: None },
         Selector::Checkpoints { workflow_id: None },
+        Selector::Vars {
+            scope: None,
+            namespace: None,
+        },
     ]);
     sm.apply_batch(&mixed(1, 60)).unwrap();
     let (at, objects) = sm.watch_reader().snapshot(&filter).unwrap();
@@ -307,6 +346,15 @@ async fn snapshot_then_events_rebuild_the_state_exactly() {
     assert_eq!(view, View::from_snapshot(objects));
     assert!(!view.kv.is_empty() && !view.workflows.is_empty() && !view.tasks.is_empty());
     assert!(!view.checkpoints.is_empty());
+    // Workflow variables come and go with their workflows; the namespace's stay.
+    assert!(view.vars.keys().any(|s| matches!(s, VarScope::Workflow(_))));
+    assert!(view.vars.contains_key(&VarScope::Namespace("ns".into())));
+    let ns_vars = Filter::new(vec![Selector::Vars {
+        scope: None,
+        namespace: Some("ns".into()),
+    }]);
+    let (_, objects) = sm.watch_reader().snapshot(&ns_vars).unwrap();
+    assert_eq!(View::from_snapshot(objects).vars, view.vars);
 
     // Narrow selectors pick the same objects a filter on events would.
     let running = Filter::new(vec![Selector::Workflows {

@@ -5,6 +5,7 @@
 
 use cairn_model::auth::Need;
 use cairn_model::txn::KeyRange;
+use cairn_model::workflow::vars::VarScope;
 use cairn_storage::watch::{Filter, Selector};
 use tonic::Status;
 
@@ -54,5 +55,26 @@ fn selector_need(s: &Selector) -> Need {
         Selector::Locks { prefix } | Selector::Elections { prefix } => {
             Need::Read(KeyRange::prefix(prefix.as_bytes().to_vec()))
         }
+        // A workflow's variables are its readers'; a namespace's (and its workflows') the
+        // namespace's; every scope's, root's.
+        Selector::Vars {
+            scope: Some(VarScope::Workflow(id)),
+            ..
+        } => workflow(id),
+        Selector::Vars {
+            scope: Some(VarScope::Namespace(ns)),
+            ..
+        }
+        | Selector::Vars {
+            scope: None,
+            namespace: Some(ns),
+        } => Need::Namespace {
+            name: ns.clone(),
+            write: false,
+        },
+        Selector::Vars {
+            scope: None,
+            namespace: None,
+        } => Need::Root,
     }
 }

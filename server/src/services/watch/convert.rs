@@ -9,6 +9,7 @@ use cairn_storage::watch::{Change, Filter, Object, Selector};
 use tonic::Status;
 
 use crate::services::workflow::convert as wf;
+use crate::services::workflow::vars;
 use crate::status;
 
 /// Bounds on a filter, so matching stays cheap per change.
@@ -28,8 +29,8 @@ pub fn filter(f: Option<pb::WatchFilter>, max_key_bytes: usize) -> Result<Filter
     let selectors = f.map(|f| f.selectors).unwrap_or_default();
     if selectors.is_empty() {
         return Err(status::invalid(
-            "filter: at least one selector (kv, workflows, tasks, checkpoints, locks or \
-             elections) is required",
+            "filter: at least one selector (kv, workflows, tasks, checkpoints, locks, \
+             elections or vars) is required",
         ));
     }
     if selectors.len() > MAX_SELECTORS {
@@ -83,6 +84,10 @@ pub fn filter(f: Option<pb::WatchFilter>, max_key_bytes: usize) -> Result<Filter
             },
             Some(watch_selector::Target::Elections(e)) => Selector::Elections {
                 prefix: name("elections.prefix", e.prefix)?.unwrap_or_default(),
+            },
+            Some(watch_selector::Target::Vars(v)) => Selector::Vars {
+                scope: v.scope.map(|s| vars::scope(Some(s))).transpose()?,
+                namespace: name("vars.namespace", v.namespace)?,
             },
         });
     }
@@ -144,6 +149,18 @@ fn lock(r: &LockRecord) -> pb::Lock {
     }
 }
 
+fn vars_change(
+    scope: &cairn_model::workflow::vars::VarScope,
+    namespace: &str,
+    set: cairn_model::workflow::vars::VarSet,
+) -> pb::VarsChange {
+    pb::VarsChange {
+        scope: Some(vars::scope_pb(scope)),
+        namespace: namespace.to_string(),
+        vars: Some(vars::vars_pb(set)),
+    }
+}
+
 /// One change as sent to a watcher.
 pub fn event(revision: u64, c: &Change) -> pb::WatchEvent {
     use watch_event::Change as C;
@@ -197,6 +214,15 @@ pub fn event(revision: u64, c: &Change) -> pb::WatchEvent {
         Change::ElectionDelete { name } => {
             C::ElectionDelete(pb::ElectionDeleteChange { name: name.clone() })
         }
+        Change::VarsPut {
+            scope,
+            namespace,
+            record,
+        } => C::Vars(vars_change(scope, namespace, (**record).clone())),
+        Change::VarsDelete { scope, namespace } => C::VarsDelete(pb::VarsDeleteChange {
+            scope: Some(vars::scope_pb(scope)),
+            namespace: namespace.clone(),
+        }),
     };
     pb::WatchEvent {
         revision,
@@ -214,6 +240,11 @@ pub fn object(o: Object) -> pb::WatchObject {
         Object::Checkpoint(c) => O::Checkpoint(checkpoint(&c)),
         Object::Lock(l) => O::Lock(lock(&l)),
         Object::Election(e) => O::Election(lock(&e)),
+        Object::Vars {
+            scope,
+            namespace,
+            record,
+        } => O::Vars(vars_change(&scope, &namespace, *record)),
     };
     pb::WatchObject {
         object: Some(object),

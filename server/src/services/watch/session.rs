@@ -69,6 +69,7 @@ pub async fn run(
     let mut watches = Watches {
         tasks: HashMap::new(),
         next_id: 1,
+        progress: watch::channel(0).0,
     };
     loop {
         let req = tokio::select! {
@@ -99,7 +100,14 @@ pub async fn run(
                 }
                 Ok(())
             }
-            None => Err(status::invalid("watch request names no create or cancel")),
+            Some(watch_request::Request::Progress(_)) => {
+                // Every watch answers once it has delivered all the hub holds now.
+                watches.progress.send_modify(|n| *n += 1);
+                Ok(())
+            }
+            None => Err(status::invalid(
+                "watch request names no create, cancel or progress",
+            )),
         };
         if let Err(e) = result {
             // The client's request is wrong: say why, and end the stream.
@@ -138,10 +146,12 @@ fn watch_id(
     Ok(id)
 }
 
-/// The watches of one stream, by id, and where the search for a free id starts.
+/// The watches of one stream, by id, where the search for a free id starts, and the count
+/// of progress requests the stream received (each watch follows it).
 struct Watches {
     tasks: HashMap<u64, JoinHandle<()>>,
     next_id: u64,
+    progress: watch::Sender<u64>,
 }
 
 fn create(
@@ -170,11 +180,15 @@ fn create(
     };
     let progress = (c.progress_notify_ms > 0)
         .then(|| Duration::from_millis(c.progress_notify_ms.into()).max(MIN_PROGRESS));
+    let mut requested = watches.progress.subscribe();
+    // Requests made before this watch existed are not its to answer.
+    requested.borrow_and_update();
     let task = WatchTask {
         id,
         filter,
         next,
         progress,
+        requested,
         hub: hub.clone(),
         out: out.clone(),
         max_lag: settings.max_lag,
@@ -205,6 +219,8 @@ struct WatchTask {
     /// The next revision to deliver.
     next: u64,
     progress: Option<Duration>,
+    /// Progress requests of the stream (see `WatchProgressRequest`).
+    requested: watch::Receiver<u64>,
     hub: Arc<EventHub>,
     out: Outbound,
     max_lag: usize,
@@ -230,6 +246,23 @@ impl WatchTask {
             let tick = self.progress.map(|p| last_sent + p);
             tokio::select! {
                 r = changed.changed() => if r.is_err() { return End::Done },
+                r = self.requested.changed() => {
+                    if r.is_err() {
+                        return End::Done;
+                    }
+                    // Deliver everything the hub holds now, then say how far that is.
+                    changed.borrow_and_update();
+                    if let Err(end) = self.drain(&mut last_sent).await {
+                        return end;
+                    }
+                    let p = watch_response::Kind::Progress(pb::WatchProgress {
+                        revision: self.next - 1,
+                    });
+                    if !self.send(p).await {
+                        return End::Done;
+                    }
+                    last_sent = Instant::now();
+                }
                 _ = sleep_until(tick) => {
                     let p = watch_response::Kind::Progress(pb::WatchProgress {
                         revision: self.next - 1,

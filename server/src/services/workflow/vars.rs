@@ -30,6 +30,16 @@ pub(crate) fn scope(s: Option<pb::VarScope>) -> Result<VarScope, Status> {
     }
 }
 
+pub(crate) fn scope_pb(s: &VarScope) -> pb::VarScope {
+    use pb::var_scope::Scope;
+    pb::VarScope {
+        scope: Some(match s {
+            VarScope::Workflow(w) => Scope::Workflow(w.clone()),
+            VarScope::Namespace(n) => Scope::Namespace(n.clone()),
+        }),
+    }
+}
+
 /// An `UpdateVars` request's command (its header and fence are the caller's to take).
 pub(crate) fn update(r: pb::UpdateVarsRequest) -> Result<UpdateVars, Status> {
     Ok(UpdateVars {
@@ -44,7 +54,7 @@ pub(crate) fn update(r: pb::UpdateVarsRequest) -> Result<UpdateVars, Status> {
     })
 }
 
-fn vars_pb(v: VarSet) -> pb::Vars {
+pub(crate) fn vars_pb(v: VarSet) -> pb::Vars {
     pb::Vars {
         version: v.version,
         values: v.values.into_iter().collect(),

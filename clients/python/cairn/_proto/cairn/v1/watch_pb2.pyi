@@ -49,21 +49,31 @@ class ElectionSelector(_message.Message):
     prefix: str
     def __init__(self, prefix: _Optional[str] = ...) -> None: ...
 
+class VarsSelector(_message.Message):
+    __slots__ = ("scope", "namespace")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    scope: _workflow_pb2.VarScope
+    namespace: str
+    def __init__(self, scope: _Optional[_Union[_workflow_pb2.VarScope, _Mapping]] = ..., namespace: _Optional[str] = ...) -> None: ...
+
 class WatchSelector(_message.Message):
-    __slots__ = ("kv", "workflows", "tasks", "checkpoints", "locks", "elections")
+    __slots__ = ("kv", "workflows", "tasks", "checkpoints", "locks", "elections", "vars")
     KV_FIELD_NUMBER: _ClassVar[int]
     WORKFLOWS_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
     LOCKS_FIELD_NUMBER: _ClassVar[int]
     ELECTIONS_FIELD_NUMBER: _ClassVar[int]
+    VARS_FIELD_NUMBER: _ClassVar[int]
     kv: KvSelector
     workflows: WorkflowSelector
     tasks: TaskSelector
     checkpoints: CheckpointSelector
     locks: LockSelector
     elections: ElectionSelector
-    def __init__(self, kv: _Optional[_Union[KvSelector, _Mapping]] = ..., workflows: _Optional[_Union[WorkflowSelector, _Mapping]] = ..., tasks: _Optional[_Union[TaskSelector, _Mapping]] = ..., checkpoints: _Optional[_Union[CheckpointSelector, _Mapping]] = ..., locks: _Optional[_Union[LockSelector, _Mapping]] = ..., elections: _Optional[_Union[ElectionSelector, _Mapping]] = ...) -> None: ...
+    vars: VarsSelector
+    def __init__(self, kv: _Optional[_Union[KvSelector, _Mapping]] = ..., workflows: _Optional[_Union[WorkflowSelector, _Mapping]] = ..., tasks: _Optional[_Union[TaskSelector, _Mapping]] = ..., checkpoints: _Optional[_Union[CheckpointSelector, _Mapping]] = ..., locks: _Optional[_Union[LockSelector, _Mapping]] = ..., elections: _Optional[_Union[ElectionSelector, _Mapping]] = ..., vars: _Optional[_Union[VarsSelector, _Mapping]] = ...) -> None: ...
 
 class WatchFilter(_message.Message):
     __slots__ = ("selectors",)
@@ -89,13 +99,19 @@ class WatchCancelRequest(_message.Message):
     watch_id: int
     def __init__(self, watch_id: _Optional[int] = ...) -> None: ...
 
+class WatchProgressRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class WatchRequest(_message.Message):
-    __slots__ = ("create", "cancel")
+    __slots__ = ("create", "cancel", "progress")
     CREATE_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
     create: WatchCreateRequest
     cancel: WatchCancelRequest
-    def __init__(self, create: _Optional[_Union[WatchCreateRequest, _Mapping]] = ..., cancel: _Optional[_Union[WatchCancelRequest, _Mapping]] = ...) -> None: ...
+    progress: WatchProgressRequest
+    def __init__(self, create: _Optional[_Union[WatchCreateRequest, _Mapping]] = ..., cancel: _Optional[_Union[WatchCancelRequest, _Mapping]] = ..., progress: _Optional[_Union[WatchProgressRequest, _Mapping]] = ...) -> None: ...
 
 class KvPutChange(_message.Message):
     __slots__ = ("kv", "prev_kv")
@@ -211,8 +227,26 @@ class ElectionDeleteChange(_message.Message):
     name: str
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
+class VarsChange(_message.Message):
+    __slots__ = ("scope", "namespace", "vars")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    VARS_FIELD_NUMBER: _ClassVar[int]
+    scope: _workflow_pb2.VarScope
+    namespace: str
+    vars: _workflow_pb2.Vars
+    def __init__(self, scope: _Optional[_Union[_workflow_pb2.VarScope, _Mapping]] = ..., namespace: _Optional[str] = ..., vars: _Optional[_Union[_workflow_pb2.Vars, _Mapping]] = ...) -> None: ...
+
+class VarsDeleteChange(_message.Message):
+    __slots__ = ("scope", "namespace")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    scope: _workflow_pb2.VarScope
+    namespace: str
+    def __init__(self, scope: _Optional[_Union[_workflow_pb2.VarScope, _Mapping]] = ..., namespace: _Optional[str] = ...) -> None: ...
+
 class WatchEvent(_message.Message):
-    __slots__ = ("revision", "kv_put", "kv_delete", "workflow", "workflow_delete", "task", "task_delete", "checkpoint", "checkpoint_delete", "lock", "lock_delete", "election", "election_delete")
+    __slots__ = ("revision", "kv_put", "kv_delete", "workflow", "workflow_delete", "task", "task_delete", "checkpoint", "checkpoint_delete", "lock", "lock_delete", "election", "election_delete", "vars", "vars_delete")
     REVISION_FIELD_NUMBER: _ClassVar[int]
     KV_PUT_FIELD_NUMBER: _ClassVar[int]
     KV_DELETE_FIELD_NUMBER: _ClassVar[int]
@@ -226,6 +260,8 @@ class WatchEvent(_message.Message):
     LOCK_DELETE_FIELD_NUMBER: _ClassVar[int]
     ELECTION_FIELD_NUMBER: _ClassVar[int]
     ELECTION_DELETE_FIELD_NUMBER: _ClassVar[int]
+    VARS_FIELD_NUMBER: _ClassVar[int]
+    VARS_DELETE_FIELD_NUMBER: _ClassVar[int]
     revision: int
     kv_put: KvPutChange
     kv_delete: KvDeleteChange
@@ -239,7 +275,9 @@ class WatchEvent(_message.Message):
     lock_delete: LockDeleteChange
     election: ElectionChange
     election_delete: ElectionDeleteChange
-    def __init__(self, revision: _Optional[int] = ..., kv_put: _Optional[_Union[KvPutChange, _Mapping]] = ..., kv_delete: _Optional[_Union[KvDeleteChange, _Mapping]] = ..., workflow: _Optional[_Union[WorkflowChange, _Mapping]] = ..., workflow_delete: _Optional[_Union[WorkflowDeleteChange, _Mapping]] = ..., task: _Optional[_Union[TaskChange, _Mapping]] = ..., task_delete: _Optional[_Union[TaskDeleteChange, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointChange, _Mapping]] = ..., checkpoint_delete: _Optional[_Union[CheckpointDeleteChange, _Mapping]] = ..., lock: _Optional[_Union[LockChange, _Mapping]] = ..., lock_delete: _Optional[_Union[LockDeleteChange, _Mapping]] = ..., election: _Optional[_Union[ElectionChange, _Mapping]] = ..., election_delete: _Optional[_Union[ElectionDeleteChange, _Mapping]] = ...) -> None: ...
+    vars: VarsChange
+    vars_delete: VarsDeleteChange
+    def __init__(self, revision: _Optional[int] = ..., kv_put: _Optional[_Union[KvPutChange, _Mapping]] = ..., kv_delete: _Optional[_Union[KvDeleteChange, _Mapping]] = ..., workflow: _Optional[_Union[WorkflowChange, _Mapping]] = ..., workflow_delete: _Optional[_Union[WorkflowDeleteChange, _Mapping]] = ..., task: _Optional[_Union[TaskChange, _Mapping]] = ..., task_delete: _Optional[_Union[TaskDeleteChange, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointChange, _Mapping]] = ..., checkpoint_delete: _Optional[_Union[CheckpointDeleteChange, _Mapping]] = ..., lock: _Optional[_Union[LockChange, _Mapping]] = ..., lock_delete: _Optional[_Union[LockDeleteChange, _Mapping]] = ..., election: _Optional[_Union[ElectionChange, _Mapping]] = ..., election_delete: _Optional[_Union[ElectionDeleteChange, _Mapping]] = ..., vars: _Optional[_Union[VarsChange, _Mapping]] = ..., vars_delete: _Optional[_Union[VarsDeleteChange, _Mapping]] = ...) -> None: ...
 
 class WatchCreated(_message.Message):
     __slots__ = ("revision",)
@@ -302,20 +340,22 @@ class WatchSnapshotRequest(_message.Message):
     def __init__(self, filter: _Optional[_Union[WatchFilter, _Mapping]] = ..., serializable: bool = ...) -> None: ...
 
 class WatchObject(_message.Message):
-    __slots__ = ("kv", "workflow", "task", "checkpoint", "lock", "election")
+    __slots__ = ("kv", "workflow", "task", "checkpoint", "lock", "election", "vars")
     KV_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     LOCK_FIELD_NUMBER: _ClassVar[int]
     ELECTION_FIELD_NUMBER: _ClassVar[int]
+    VARS_FIELD_NUMBER: _ClassVar[int]
     kv: _kv_pb2.KeyValue
     workflow: _workflow_pb2.Workflow
     task: _workflow_pb2.Task
     checkpoint: CheckpointInfo
     lock: _coord_pb2.Lock
     election: _coord_pb2.Lock
-    def __init__(self, kv: _Optional[_Union[_kv_pb2.KeyValue, _Mapping]] = ..., workflow: _Optional[_Union[_workflow_pb2.Workflow, _Mapping]] = ..., task: _Optional[_Union[_workflow_pb2.Task, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointInfo, _Mapping]] = ..., lock: _Optional[_Union[_coord_pb2.Lock, _Mapping]] = ..., election: _Optional[_Union[_coord_pb2.Lock, _Mapping]] = ...) -> None: ...
+    vars: VarsChange
+    def __init__(self, kv: _Optional[_Union[_kv_pb2.KeyValue, _Mapping]] = ..., workflow: _Optional[_Union[_workflow_pb2.Workflow, _Mapping]] = ..., task: _Optional[_Union[_workflow_pb2.Task, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointInfo, _Mapping]] = ..., lock: _Optional[_Union[_coord_pb2.Lock, _Mapping]] = ..., election: _Optional[_Union[_coord_pb2.Lock, _Mapping]] = ..., vars: _Optional[_Union[VarsChange, _Mapping]] = ...) -> None: ...
 
 class WatchSnapshotResponse(_message.Message):
     __slots__ = ("revision", "objects", "done")
