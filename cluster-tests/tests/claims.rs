@@ -18,11 +18,12 @@ use std::time::Duration;
 
 use cairn_client::{
     Client, CreateWorkflow, Error, Fence, ListOptions, RunResult, Target, Task, TaskFilter,
-    TaskSpec, TaskStatus,
+    TaskSpec, TaskStatus, VarScope, VarUpdate,
 };
 use cairn_cluster_tests::ops::{CairnProc, ctl};
 use cairn_cluster_tests::wait_until;
 use cairn_cluster_tests::{Cluster, now_ms};
+use serde_json::json;
 
 const NAMESPACE: &str = "work";
 const WORKFLOWS: usize = 100;
@@ -287,9 +288,23 @@ async fn orphaned_workflows_are_adopted_and_the_old_owner_is_fenced_out() {
         );
         let after = c.workflow(id, false).await.unwrap().unwrap().workflow;
         assert_eq!(before, after);
-        // orch-b's own fenced write works.
+        let scope = VarScope::Workflow(id.clone());
+        let late_vars = c
+            .fenced(&Fence::owner(id, epoch_a[id]))
+            .update_vars(&scope, VarUpdate::new().set("owner", json!("orch-a")))
+            .await;
+        assert!(
+            matches!(late_vars, Err(Error::StaleFence { .. })),
+            "{late_vars:?}"
+        );
+        assert!(c.vars(&scope, None).await.unwrap().is_none());
+        // orch-b's own fenced writes work.
         c.fenced(&Fence::owner(id, a.epoch))
             .transition(id, Target::event("finish"), None, "orch-b", "")
+            .await
+            .unwrap();
+        c.fenced(&Fence::owner(id, a.epoch))
+            .update_vars(&scope, VarUpdate::new().set("owner", json!("orch-b")))
             .await
             .unwrap();
     }

@@ -115,6 +115,17 @@ impl Fenced<'_> {
             .await
     }
 
+    /// A versioned update of `scope`'s variables, only while the fence holds.
+    pub async fn update_vars(
+        &self,
+        scope: &crate::VarScope,
+        update: crate::VarUpdate,
+    ) -> Result<crate::VarsWritten> {
+        self.client
+            .update_vars_fenced(scope, update, self.f())
+            .await
+    }
+
     /// A checkpoint saved only while the fence holds (a chunked upload is checked when it
     /// commits; a stale fence stores nothing).
     pub async fn save_checkpoint(

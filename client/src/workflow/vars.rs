@@ -110,8 +110,18 @@ impl Client {
     /// [`Error::Immutable`], [`Error::NotFound`] (a workflow
     /// scope's workflow). A retry with the same idempotency key applies it once.
     pub async fn update_vars(&self, scope: &VarScope, update: VarUpdate) -> Result<VarsWritten> {
+        self.update_vars_fenced(scope, update, None).await
+    }
+
+    pub(crate) async fn update_vars_fenced(
+        &self,
+        scope: &VarScope,
+        update: VarUpdate,
+        fence: Option<pb::Fence>,
+    ) -> Result<VarsWritten> {
         let msg = pb::UpdateVarsRequest {
             header: Some(self.next_header()),
+            fence,
             ..vars_request(Some(scope), update)?
         };
         match self.send_write(WriteOp::UpdateVars(msg)).await? {

@@ -102,8 +102,8 @@ class WorkflowCache:
         return self._workflows.get(id)
 
     def workflows(self) -> list[Workflow]:
-        """Every workflow of the namespace as of :attr:`revision`, in creation order."""
-        return sorted(self._workflows.values(), key=lambda w: (w.create_revision, w.id))
+        """Every workflow of the namespace as of :attr:`revision`, by id."""
+        return sorted(self._workflows.values(), key=lambda w: w.id)
 
     def vars(self, scope: VarScope) -> Vars | None:
         """The variables of ``scope`` (the namespace's, or one of its workflows') as of

@@ -22,8 +22,8 @@ consumer that falls far behind is cancelled by the server and simply resumes whe
 
 :meth:`WatchStream.request_progress` asks the serving node to report, now, how far the watch
 has delivered (etcd's RequestProgress): with a revision R from a linearizable read, once
-``last_revision >= R`` the consumer has seen every change up to R. :class:`~cairn.cache.
-WorkflowCache` is built on it.
+``last_revision >= R`` the consumer has seen every change up to R. The local cache
+(:class:`~cairn.WorkflowCache`) is built on it.
 """
 
 from __future__ import annotations

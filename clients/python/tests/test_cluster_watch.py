@@ -169,6 +169,75 @@ async def test_locks_elections_and_checkpoints_are_watched(client: cairn.Client,
     assert not [c for c in changes if isinstance(c, (cairn.WorkflowChanged, cairn.TaskChanged))]
 
 
+async def test_variables_are_watched_by_scope_and_namespace(
+    client: cairn.Client, name: str
+) -> None:
+    ns, wid = f"{name}-ns", f"{name}-wf"
+    await client.create_workflow(wid, namespace=ns)
+    base = await client.put(f"{name}/start", "0")
+    in_ns = client.watch(cairn.WatchFilter().vars_in(ns), start_revision=base + 1)
+    of_wf = client.watch(
+        cairn.VarsSelector(scope=cairn.VarScope.workflow(wid)), start_revision=base + 1
+    )
+    async with in_ns as w, of_wf as wf:
+        on_ns = await client.update_vars(cairn.VarScope.namespace(ns), set={"x": 1})
+        on_wf = await client.update_vars(cairn.VarScope.workflow(wid), set={"y": 2})
+        await client.update_vars(cairn.VarScope.namespace(f"{ns}-other"), set={"z": 3})
+        deleted = await client.delete_workflow(wid, force=True)
+        got = event_list(await collect_until(w, deleted.revision))
+        got_wf = event_list(await collect_until(wf, deleted.revision))
+
+    assert [(e.revision, type(e.change)) for e in got] == [
+        (on_ns.revision, cairn.VarsChanged),
+        (on_wf.revision, cairn.VarsChanged),
+        (deleted.revision, cairn.VarsDeleted),
+    ]
+    assert got_wf == got[1:], "one scope's watch: only the workflow's variables"
+    first, second, gone = (e.change for e in got)
+    assert isinstance(first, cairn.VarsChanged) and isinstance(second, cairn.VarsChanged)
+    assert (first.scope, first.namespace) == (cairn.VarScope.namespace(ns), ns)
+    assert (first.vars.version, first.vars.values) == (on_ns.version, {"x": 1})
+    assert first.vars.checksum == on_ns.checksum
+    assert (second.scope, second.namespace) == (cairn.VarScope.workflow(wid), ns)
+    assert second.vars.values == {"y": 2} and second.vars.mod_revision == on_wf.revision
+    assert gone == cairn.VarsDeleted(cairn.VarScope.workflow(wid), ns)
+
+    # A snapshot of the same filter has the namespace's variables (the workflow's are gone).
+    snap = await client.watch_snapshot(cairn.WatchFilter().vars_in(ns))
+    assert snap.revision >= deleted.revision
+    assert [(o.scope, o.namespace) for o in snap.objects if isinstance(o, cairn.ScopedVars)] == [
+        (cairn.VarScope.namespace(ns), ns)
+    ]
+    assert len(snap.objects) == 1
+
+
+async def test_requested_progress_reaches_a_linearizable_read(
+    client: cairn.Client, name: str
+) -> None:
+    # No timer: every progress item answers a request.
+    async with client.watch(cairn.KvSelector(f"{name}/watched/"), progress_notify=None) as w:
+        start = w.last_revision
+        assert start is not None
+        # Writes the watch does not select move the cluster on; r is a linearizable read's.
+        for i in range(5):
+            await client.put(f"{name}/elsewhere/{i}", "x")
+        r = (await client.range(f"{name}/elsewhere/")).revision
+        assert r > start
+        progress: list[cairn.WatchItem] = []
+
+        async def until_there() -> None:
+            while (w.last_revision or 0) < r:
+                assert await w.request_progress()
+                try:
+                    progress.append(await asyncio.wait_for(w.__anext__(), 0.2))
+                except asyncio.TimeoutError:
+                    pass  # a lagging node answered lower: ask again
+
+        await asyncio.wait_for(until_there(), DELIVERY_DEADLINE)
+        assert progress and all(isinstance(p, cairn.WatchProgress) for p in progress)
+        assert progress[-1].revision >= r and w.last_revision == progress[-1].revision
+
+
 async def test_watch_from_now_starts_after_the_current_revision(
     client: cairn.Client, name: str
 ) -> None:

@@ -1,14 +1,13 @@
 """The watch's resume bookkeeping and its reconnect logic, against in-process fake nodes that
 serve scripted Watch streams and snapshots (no cluster): resume from the last delivered
 revision + 1 on another endpoint, duplicates a node re-sends dropped, Compacted turned into a
-reset from a snapshot, a silent stream taken for dead, permanent errors raised, and closing
-cancels the server's stream."""
+reset from a snapshot, a silent stream taken for dead, permanent errors raised, closing
+cancels the server's stream, and progress requests go on the current stream; variable
+selectors and changes decode with their scope."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -21,143 +20,23 @@ from cairn._proto.cairn.v1 import watch_pb2 as pb
 from cairn.watch import Resume
 from cairn.watch_types import event_from_pb, object_from_pb
 
-# ---- message helpers ----
-
-
-def put_event(revision: int, key: str) -> pb.WatchEvent:
-    kv = kv_pb2.KeyValue(
-        key=key.encode(), value=b"v", create_revision=revision, mod_revision=revision, version=1
-    )
-    return pb.WatchEvent(revision=revision, kv_put=pb.KvPutChange(kv=kv))
-
-
-def events(revision: int, *evs: pb.WatchEvent) -> pb.WatchResponse:
-    return pb.WatchResponse(watch_id=1, events=pb.WatchEvents(events=evs, revision=revision))
-
-
-def created(revision: int) -> pb.WatchResponse:
-    return pb.WatchResponse(watch_id=1, created=pb.WatchCreated(revision=revision))
-
-
-def progress(revision: int) -> pb.WatchResponse:
-    return pb.WatchResponse(watch_id=1, progress=pb.WatchProgress(revision=revision))
-
-
-def compacted(at: int, current: int) -> pb.WatchResponse:
-    return pb.WatchResponse(
-        watch_id=1, compacted=pb.WatchCompacted(compact_revision=at, current_revision=current)
-    )
-
-
-def canceled(revision: int) -> pb.WatchResponse:
-    return pb.WatchResponse(
-        watch_id=1, canceled=pb.WatchCanceled(reason="slow consumer", revision=revision)
-    )
-
-
-# ---- a fake node serving Watch and Snapshot ----
-
-#: What a fake stream does after its scripted messages.
-HANG = "hang"
-EOF = "eof"
-
-
-@dataclass
-class Session:
-    """One Watch stream as a fake node saw it."""
-
-    create: pb.WatchCreateRequest
-    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-#: A watch script: the create request -> messages to send (a float: pause that many seconds),
-#: then HANG, EOF or a (code, details) status to abort with.
-WatchScript = Callable[[pb.WatchCreateRequest], tuple[list[Any], Any]]
-
-
-@dataclass
-class FakeWatchNode:
-    watch: WatchScript
-    snapshot: list[pb.WatchSnapshotResponse] = field(default_factory=list)
-    sessions: list[Session] = field(default_factory=list)
-    snapshots: int = 0
-    server: grpc.aio.Server | None = None
-    port: int = 0
-
-    @property
-    def addr(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    async def start(self) -> FakeWatchNode:
-        self.server = grpc.aio.server()
-        handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
-            "Watch": grpc.stream_stream_rpc_method_handler(
-                self._watch,
-                request_deserializer=pb.WatchRequest.FromString,
-                response_serializer=pb.WatchResponse.SerializeToString,
-            ),
-            "Snapshot": grpc.unary_stream_rpc_method_handler(
-                self._snapshot,
-                request_deserializer=pb.WatchSnapshotRequest.FromString,
-                response_serializer=pb.WatchSnapshotResponse.SerializeToString,
-            ),
-        }
-        self.server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler("cairn.v1.Watch", handlers),)
-        )
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
-        await self.server.start()
-        return self
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            await self.server.stop(None)
-
-    async def _watch(self, _requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        req = await context.read()
-        assert isinstance(req, pb.WatchRequest) and req.HasField("create")
-        session = Session(req.create)
-        self.sessions.append(session)
-        messages, then = self.watch(req.create)
-        try:
-            for msg in messages:
-                if isinstance(msg, float):
-                    await asyncio.sleep(msg)  # a pause in the script
-                else:
-                    await context.write(msg)
-            if then == HANG:
-                await asyncio.Event().wait()
-            elif then == EOF:
-                return
-            else:
-                code, details = then
-                await context.abort(code, details)
-        except asyncio.CancelledError:
-            session.cancelled.set()
-            raise
-
-    async def _snapshot(
-        self, _req: pb.WatchSnapshotRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> Any:
-        self.snapshots += 1
-        for chunk in self.snapshot:
-            await context.write(chunk)
-
-
-async def wait_for(what: str, probe: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not probe():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-async def next_item(w: cairn.WatchStream, timeout: float = 5.0) -> cairn.WatchItem:
-    return await asyncio.wait_for(w.__anext__(), timeout)
-
-
-def revisions(items: list[cairn.WatchItem]) -> list[int]:
-    return [e.revision for i in items if isinstance(i, cairn.WatchEvents) for e in i.events]
+from .watch_fakes import (
+    EOF,
+    HANG,
+    FakeWatchNode,
+    Start,
+    WatchScript,
+    canceled,
+    client,
+    compacted,
+    created,
+    events,
+    next_item,
+    progress,
+    put_event,
+    revisions,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -172,15 +51,6 @@ async def nodes() -> Any:
     yield start
     for n in started:
         await n.stop()
-
-
-Start = Callable[..., Awaitable[FakeWatchNode]]
-
-
-def client(*nodes: FakeWatchNode, **kw: Any) -> cairn.Client:
-    kw.setdefault("backoff_base", 0.01)
-    kw.setdefault("backoff_max", 0.05)
-    return cairn.Client([n.addr for n in nodes], **kw)
 
 
 # ---- the bookkeeping alone ----
@@ -264,9 +134,70 @@ def test_filters_combine_selectors_and_refuse_nothing() -> None:
     assert len(f.selectors) == 3
     assert f.selectors[0] == cairn.KvSelector(b"jobs/")
     assert f.to_pb().selectors[1].workflows.statuses == ["FAILED"]
-    assert len(cairn.WatchFilter.everything().selectors) == 6
+    assert len(cairn.WatchFilter.everything().selectors) == 7
+    assert cairn.VarsSelector() in cairn.WatchFilter.everything().selectors
     with pytest.raises(TypeError):
         cairn.WatchFilter("jobs/")  # type: ignore[arg-type]
+
+
+def test_vars_selectors_name_a_scope_a_namespace_or_everything() -> None:
+    f = (
+        cairn.WatchFilter()
+        .vars_of(cairn.VarScope.workflow("w1"))
+        .vars_in("payments")
+        .vars_of(cairn.VarScope.namespace("ops"))
+        .all_vars()
+    )
+    assert f.selectors == (
+        cairn.VarsSelector(scope=cairn.VarScope.workflow("w1")),
+        cairn.VarsSelector(namespace="payments"),
+        cairn.VarsSelector(scope=cairn.VarScope.namespace("ops")),
+        cairn.VarsSelector(),
+    )
+    sel = [s.vars for s in f.to_pb().selectors]
+    assert [s.WhichOneof("target") for s in f.to_pb().selectors] == ["vars"] * 4
+    assert sel[0].scope.workflow == "w1" and sel[0].namespace == ""
+    assert not sel[1].HasField("scope") and sel[1].namespace == "payments"
+    assert sel[2].scope.namespace == "ops" and sel[2].namespace == ""
+    assert not sel[3].HasField("scope") and sel[3].namespace == ""
+    with pytest.raises(TypeError):
+        cairn.VarsSelector(scope="w1")  # type: ignore[arg-type]
+
+
+def test_vars_changes_and_objects_decode_with_their_scope() -> None:
+    v = workflow_pb2.Vars(
+        version=3, values={"n": "1", "s": '"x"'}, immutable=["n"], mod_revision=9, checksum=7
+    )
+    scope = workflow_pb2.VarScope(workflow="w1")
+    e = event_from_pb(
+        pb.WatchEvent(revision=9, vars=pb.VarsChange(scope=scope, namespace="ns", vars=v))
+    )
+    assert isinstance(e.change, cairn.VarsChanged)
+    assert e.change.scope == cairn.VarScope.workflow("w1") and e.change.namespace == "ns"
+    assert e.change.vars.values == {"n": 1, "s": "x"} and e.change.vars.version == 3
+    assert e.change.vars.immutable == frozenset({"n"})
+    d = event_from_pb(
+        pb.WatchEvent(
+            revision=10,
+            vars_delete=pb.VarsDeleteChange(
+                scope=workflow_pb2.VarScope(namespace="ns"), namespace="ns"
+            ),
+        )
+    )
+    assert d.change == cairn.VarsDeleted(cairn.VarScope.namespace("ns"), "ns")
+    o = object_from_pb(pb.WatchObject(vars=pb.VarsChange(scope=scope, namespace="ns", vars=v)))
+    assert isinstance(o, cairn.ScopedVars) and o.scope == cairn.VarScope.workflow("w1")
+    assert o.namespace == "ns" and o.vars.checksum == 7
+    # A change without its scope or set, or with an empty scope, is a server fault.
+    for bad in (
+        pb.VarsChange(namespace="ns", vars=v),
+        pb.VarsChange(scope=scope, namespace="ns"),
+        pb.VarsChange(scope=workflow_pb2.VarScope(workflow=""), namespace="ns", vars=v),
+    ):
+        with pytest.raises(cairn.RpcError):
+            event_from_pb(pb.WatchEvent(revision=1, vars=bad))
+    with pytest.raises(cairn.RpcError):
+        event_from_pb(pb.WatchEvent(revision=1, vars_delete=pb.VarsDeleteChange(namespace="n")))
 
 
 async def test_a_watch_needs_a_selector() -> None:
@@ -458,3 +389,59 @@ async def test_a_caller_that_stops_waiting_loses_nothing(nodes: Start) -> None:
         items = [await next_item(w), await next_item(w)]
     assert revisions(items) == [2, 3]
     assert len(a.sessions) == 1, "no reconnect: the stream survived the timeout"
+
+
+# ---- progress on request ----
+
+
+async def test_progress_requests_go_on_the_current_stream(nodes: Start) -> None:
+    # The first node answers progress requests, then breaks; the second answers them too.
+    a = await nodes(
+        lambda _c: ([created(10), events(11, put_event(11, "a"))], HANG),
+        on_progress=lambda s: [progress(15)],
+    )
+    b = await nodes(
+        lambda c: ([created(c.start_revision - 1)], HANG),
+        on_progress=lambda s: [progress(20 + s.progress_requests)],
+    )
+    async with client(a, b) as c:
+        w = c.watch(cairn.KvSelector(""), progress_notify=None)
+        assert not await w.request_progress(), "not connected yet: nothing to send it on"
+        async with w:
+            assert w.endpoint == a.addr
+            assert revisions([await next_item(w)]) == [11]
+            assert await w.request_progress()
+            assert await next_item(w) == cairn.WatchProgress(15)
+            assert w.last_revision == 15
+            assert a.sessions[0].progress_requests == 1
+            # An answer that reports nothing new yields nothing (15 was reported already).
+            assert await w.request_progress()
+            await wait_for("the second request", lambda: a.sessions[0].progress_requests == 2)
+
+            # The node goes away; the watch resumes on the other one, where requests now go.
+            await a.stop()
+            item = asyncio.ensure_future(next_item(w))
+            # Live there (its Created seen), so the next request has a stream to go on.
+            await wait_for("the watch on the second node", lambda: w.reconnects == 1)
+            assert w.endpoint == b.addr
+            assert b.sessions[0].create.start_revision == 16
+            assert await w.request_progress()
+            assert await item == cairn.WatchProgress(21)
+            assert w.last_revision == 21
+        assert not await w.request_progress(), "closed: nothing is sent"
+    assert [s.progress_requests for s in b.sessions] == [1]
+
+
+async def test_a_caller_that_stops_waiting_for_its_request_breaks_nothing(nodes: Start) -> None:
+    a = await nodes(lambda _c: ([created(3)], HANG), on_progress=lambda s: [progress(4)])
+    async with client(a) as c, c.watch(cairn.KvSelector(""), progress_notify=None) as w:
+        # Cancelled at once: the write goes on in its own task, the stream survives.
+        t = asyncio.ensure_future(w.request_progress())
+        await asyncio.sleep(0)
+        t.cancel()
+        assert await next_item(w) == cairn.WatchProgress(4)
+        # Concurrent requests share one write at a time.
+        sent = await asyncio.gather(*(w.request_progress() for _ in range(5)))
+        assert all(sent)
+        await wait_for("the requests", lambda: a.sessions[0].progress_requests >= 2)
+    assert len(a.sessions) == 1, "no reconnect"

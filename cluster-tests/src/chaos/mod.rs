@@ -14,6 +14,7 @@ pub mod rng;
 pub mod roster;
 mod sampler;
 mod settle;
+pub mod steps;
 pub mod vars;
 pub mod workload;
 
@@ -79,6 +80,8 @@ pub fn run_blocking(cfg: Config) -> anyhow::Result<Report> {
 /// then builds snapshots and purges the log all along, so a node killed, paused or cut off
 /// for a few seconds, and every replacement, catches up through a snapshot install while
 /// faults go on, instead of replaying a log that is never purged.
+/// Writers of the atomic-steps workload (also their client ids in the history).
+const STEP_WRITERS: std::ops::Range<u64> = 60..62;
 const NODE_ARGS: [&str; 4] = ["--snapshot-logs", "2000", "--keep-logs", "500"];
 
 /// Runs one chaos run in `net` (call from inside its hub, see [`Net::block_on`]).
@@ -113,6 +116,9 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
         .transition("PONG", "PING");
     setup.register_definition(&def).await?;
     checkpoints::create_workflows(&setup, "pingpong").await?;
+    for id in STEP_WRITERS {
+        steps::create(&setup, id).await?;
+    }
     rec.wrote("start");
     let from = setup.put("chaos/start", "start").await?;
     rec.acked("chaos/start", "start", from);
@@ -196,6 +202,17 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
         )));
     }
 
+    let step_log = Arc::new(steps::StepLog::default());
+    for id in STEP_WRITERS {
+        tasks.push(tokio::spawn(steps::writer(
+            id,
+            RosterClient::new(roster.clone())?,
+            rec.clone(),
+            step_log.clone(),
+            stop.clone(),
+        )));
+    }
+
     let started = Instant::now();
     let schedule = std::fs::File::create(dir.join("schedule.jsonl"))?;
     let mut nem = nemesis::Nemesis::new(
@@ -250,6 +267,7 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
     checkpoints::compare_replicas(&cluster, &voters, &stored, &mut anomalies).await;
     let claimed_tasks = claims::read_back(&reader, &claim_log, &mut anomalies).await;
     let var_versions = vars::check(&reader, &vars_log, &mut anomalies).await;
+    let steps = steps::check(&reader, STEP_WRITERS, &step_log, &mut anomalies).await;
 
     // Checking.
     let check_started = Instant::now();
@@ -349,6 +367,7 @@ pub async fn run(net: Arc<Net>, cfg: Config) -> anyhow::Result<Report> {
             .count() as u64,
         claim_tasks_checked: claimed_tasks.len() as u64,
         var_versions,
+        steps,
         members: voters,
         status_samples: samples.len() as u64,
         checker_time,

@@ -34,6 +34,8 @@ pub struct Report {
     pub claim_tasks_checked: u64,
     /// Versions of the variables workload's counter, checked gap-free with n == version.
     pub var_versions: u64,
+    /// Atomic steps read back and checked whole (transition, variables, checkpoint, task).
+    pub steps: u64,
     /// The voters at the end (replacements change them).
     pub members: Vec<u64>,
     pub status_samples: u64,
@@ -79,6 +81,7 @@ impl Report {
             "claims": {"runs": self.claim_runs, "finished": self.claim_finished,
                        "abandoned": self.claim_abandoned, "tasks_checked": self.claim_tasks_checked},
             "var_versions": self.var_versions,
+            "steps": self.steps,
             "members": self.members,
             "status_samples": self.status_samples,
             "checker_ms": self.checker_time.as_millis() as u64,
@@ -127,8 +130,8 @@ impl Report {
             self.claim_runs, self.claim_finished, self.claim_abandoned, self.claim_tasks_checked
         );
         s += &format!(
-            "variables: {} versions checked (gap-free, n == version)\n",
-            self.var_versions
+            "variables: {} versions checked (gap-free, n == version); {} atomic steps checked whole\n",
+            self.var_versions, self.steps
         );
         s += &format!(
             "recovery after heal: max {:?}, mean {:?}\n",

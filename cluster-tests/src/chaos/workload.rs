@@ -30,6 +30,9 @@ pub const PREFIX: &str = "chaos/";
 
 /// Errors that mean the operation did not take effect.
 pub(super) fn definite(e: &Error) -> bool {
+    if let Error::Step { error, .. } = e {
+        return definite(error);
+    }
     matches!(
         e,
         Error::RevisionMismatch { .. }
