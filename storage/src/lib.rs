@@ -32,6 +32,8 @@ mod state_machine;
 mod store;
 #[cfg(test)]
 mod test_util;
+#[cfg(test)]
+mod wal_tail_tests;
 pub mod watch;
 mod workflow_index;
 mod workflow_keys;

@@ -13,6 +13,10 @@ use cairn_raft::types::{LogId, Vote};
 use openraft::alias::PayloadOf;
 use openraft::storage::IOFlushed;
 use serde::Serialize;
+
+/// The largest field of a WAL record: no entry can be larger and still replicate, as peer
+/// messages are bounded by the same limit.
+const MAX_RECORD_FIELD: usize = cairn_raft::channels::MAX_PEER_MESSAGE;
 use serde::de::DeserializeOwned;
 
 pub(crate) type Payload = PayloadOf<TypeConfig>;
@@ -32,6 +36,16 @@ impl<T: fmt::Debug> fmt::Debug for Cd<T> {
 impl<T: Serialize> codeq::Encode for Cd<T> {
     fn encode<W: io::Write>(&self, mut w: W) -> Result<usize, io::Error> {
         let bytes = codec::encode(&self.0)?;
+        // What decode refuses is never written: the log must stay readable.
+        if bytes.len() > MAX_RECORD_FIELD {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "WAL record field of {} bytes (limit {MAX_RECORD_FIELD})",
+                    bytes.len()
+                ),
+            ));
+        }
         let len = u32::try_from(bytes.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "WAL record over 4 GiB"))?;
         w.write_all(&len.to_be_bytes())?;
@@ -45,6 +59,15 @@ impl<T: DeserializeOwned> codeq::Decode for Cd<T> {
         let mut len = [0u8; 4];
         r.read_exact(&mut len)?;
         let len = u32::from_be_bytes(len) as usize;
+        // No entry is this large (a peer message is at most `MAX_PEER_MESSAGE`): a length
+        // past it is damage, not a torn write, so it must fail the open rather than read as
+        // an end-of-file, which the WAL would truncate, dropping an acknowledged entry.
+        if len > MAX_RECORD_FIELD {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("WAL record field of {len} bytes (limit {MAX_RECORD_FIELD}): damaged"),
+            ));
+        }
         // Read through `take` instead of pre-allocating `len`: a corrupt length must not
         // trigger a huge allocation.
         let mut bytes = Vec::new();

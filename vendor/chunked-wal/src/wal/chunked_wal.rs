@@ -136,6 +136,19 @@ where W: WalTypes
                 Some(chunk_id) == tail_chunk_id,
             )?;
 
+            // Cairn: a closed chunk with no record at all (cut to zero bytes) has no last
+            // segment; report it instead of panicking in `last_segment`.
+            if records.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{:?} holds no record (a closed chunk cut short); \
+                         Can not open, fix this error and re-open",
+                        chunk_id
+                    ),
+                ));
+            }
+
             on_chunk_persisted(
                 ChunkPersisted {
                     starting_offset: chunk.global_start(),

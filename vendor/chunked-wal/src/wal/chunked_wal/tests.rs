@@ -554,6 +554,34 @@ fn test_reopen_rejects_damaged_non_tail_chunk_without_truncating()
     Ok(())
 }
 
+/// Cairn: a closed chunk cut to zero bytes is reported, not a panic.
+#[test]
+fn test_open_empty_closed_chunk_is_an_error() -> Result<(), io::Error> {
+    let (_td, mut config) = temp_config();
+    config.chunk_max_records = Some(3);
+
+    let chunk_id = {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let (mut wal, mut sm) = open_wal(&config, calls)?;
+        for s in ["a", "b", "c", "d"] {
+            append_action(&mut wal, &mut sm, s)?;
+        }
+        sync_flush(&mut wal)?;
+        let chunk_id = *wal.closed.first_key_value().unwrap().0;
+        let f = Chunk::<WALRecord<TestWal>>::open_chunk_file(&config, chunk_id)?;
+        f.set_len(0)?;
+        chunk_id
+    };
+
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let err = open_wal(&config, calls).expect_err("an empty closed chunk must fail");
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    assert!(err.to_string().contains("holds no record"), "{err}");
+    let f = Chunk::<WALRecord<TestWal>>::open_chunk_file(&config, chunk_id)?;
+    assert_eq!(f.metadata()?.len(), 0, "left as found");
+    Ok(())
+}
+
 #[test]
 fn test_on_chunk_persisted_called_on_recovery() -> Result<(), io::Error> {
     let (_td, mut config) = temp_config();
