@@ -84,6 +84,46 @@ async fn a_wiped_member_refuses_to_rejoin_under_its_old_id_and_nothing_is_lost()
     }
 }
 
+/// Peer traffic names the sender's data directory (its incarnation): a vote from node 3 that
+/// names another directory than the one the cluster recorded for it is refused, as a node
+/// that lost its log (and the votes it gave) must not vote or be voted for under its id; the
+/// same vote naming the recorded directory is answered. A pre-vote, so the probe changes no
+/// term.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn votes_naming_another_data_directory_are_refused() {
+    use cairn_raft::types::{TypeConfig, Vote};
+    use openraft::raft::VoteRequest;
+
+    let cluster = Cluster::start(3).await.unwrap();
+    cluster.leader(Duration::from_secs(20)).await.unwrap();
+    let target = 1;
+    let ours = wait_until(
+        Duration::from_secs(20),
+        "node 3's incarnation recorded",
+        || recorded(&cluster, 3, target),
+    )
+    .await
+    .unwrap();
+    let term = cluster.status(target).await.unwrap().term;
+    let pre_vote = |incarnation: u64| {
+        let pool = ChannelPool::new(Duration::from_secs(2), None).with_incarnation(incarnation);
+        let addr = cluster.node(target).peer_addr.clone();
+        async move {
+            let channel = pool.get(target, &addr).unwrap();
+            let rpc = VoteRequest::<TypeConfig>::new(Vote::new(term + 1, 3), None);
+            let data = cairn_model::codec::encode(&rpc).unwrap();
+            let request = pool.request(cairn_raft::peer_proto::Payload { data: data.into() });
+            cairn_raft::network::peer_client(channel)
+                .pre_vote(request)
+                .await
+        }
+    };
+    let refused = pre_vote(ours ^ 0x5a).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+    assert!(refused.message().contains("lost its log"), "{refused:?}");
+    pre_vote(ours).await.unwrap();
+}
+
 /// Peer traffic names its cluster: a node of another cluster (a copied directory, a wrong
 /// member list) is refused on every peer call, and this cluster's own traffic is not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

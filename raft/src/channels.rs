@@ -35,6 +35,11 @@ pub type ClusterIdSource = Arc<dyn Fn() -> u64 + Send + Sync>;
 /// server instead of voting or appending here.
 pub const CLUSTER_ID_HEADER: &str = "cairn-cluster-id";
 
+/// The sender's data-directory incarnation (hex): a peer whose state records another
+/// incarnation for the sender refuses its votes and appends (a member that lost its
+/// directory has forgotten the votes it gave, so it must not vote again under its id).
+pub const INCARNATION_HEADER: &str = "cairn-incarnation";
+
 #[derive(Clone)]
 pub struct ChannelPool {
     state: Arc<Mutex<Pool>>,
@@ -44,6 +49,8 @@ pub struct ChannelPool {
     /// The header value, made once the id is known (it never changes after): no formatting
     /// per request on the replication path.
     stamp: Arc<std::sync::OnceLock<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>>,
+    /// [`INCARNATION_HEADER`]'s value (None: not set, e.g. in tests).
+    incarnation: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
 }
 
 #[derive(Default)]
@@ -75,7 +82,15 @@ impl ChannelPool {
             tls,
             cluster_id: Arc::new(|| 0),
             stamp: Arc::default(),
+            incarnation: None,
         }
+    }
+
+    /// Stamps every request with this node's data-directory incarnation.
+    pub fn with_incarnation(mut self, incarnation: u64) -> Self {
+        self.incarnation =
+            tonic::metadata::MetadataValue::try_from(format!("{incarnation:016x}")).ok();
+        self
     }
 
     /// Stamps every request made through [`ChannelPool::request`] with this cluster id.
@@ -98,6 +113,9 @@ impl ChannelPool {
         };
         if let Some(v) = stamp {
             request.metadata_mut().insert(CLUSTER_ID_HEADER, v);
+        }
+        if let Some(v) = &self.incarnation {
+            request.metadata_mut().insert(INCARNATION_HEADER, v.clone());
         }
         request
     }

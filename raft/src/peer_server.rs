@@ -24,7 +24,7 @@ use openraft::vote::RaftLeaderId;
 use serde::Serialize;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::channels::{CLUSTER_ID_HEADER, ClusterIdSource, MAX_PEER_MESSAGE};
+use crate::channels::{CLUSTER_ID_HEADER, ClusterIdSource, INCARNATION_HEADER, MAX_PEER_MESSAGE};
 use crate::error::ForwardError;
 use crate::peer_identity::{Caller, PeerAuth};
 use crate::peer_proto::raft_peer_server::{RaftPeer, RaftPeerServer};
@@ -204,6 +204,32 @@ fn same_cluster(
     Ok(())
 }
 
+/// A caller that names an incarnation of node `from` other than the recorded one has lost the
+/// state that incarnation had (its log, its votes): refused. One that names none (an older
+/// build), or a node with nothing recorded yet (new, or not yet recorded), is let through.
+fn current_incarnation(
+    from: NodeId,
+    theirs: Option<&tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    recorded: Option<u64>,
+) -> Result<(), Status> {
+    let (Some(theirs), Some(recorded)) = (theirs, recorded) else {
+        return Ok(());
+    };
+    let theirs = theirs
+        .to_str()
+        .ok()
+        .and_then(|s| u64::from_str_radix(s, 16).ok())
+        .ok_or_else(|| Status::invalid_argument(format!("malformed {INCARNATION_HEADER}")))?;
+    if theirs != recorded {
+        return Err(Status::permission_denied(format!(
+            "node {from} runs on data directory {theirs:016x}; this cluster recorded \
+             {recorded:016x} for it, so it lost its log and the votes it gave: replace it \
+             under a new id"
+        )));
+    }
+    Ok(())
+}
+
 /// What a node knows that decides whether it takes a snapshot.
 #[derive(Debug, Clone, Copy)]
 struct Ours {
@@ -274,21 +300,30 @@ where
 {
     async fn vote(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
         let caller = self.caller(&req)?;
+        let incarnation = req.metadata().get(INCARNATION_HEADER).cloned();
         let rpc: VoteRequest<TypeConfig> = arg(req)?;
+        let from = voter(&rpc.vote);
+        current_incarnation(from, incarnation.as_ref(), (self.recorded)(from))?;
         caller.check_claim(voter(&rpc.vote), "vote request")?;
         reply(&self.proposer.raft().vote(rpc).await)
     }
 
     async fn pre_vote(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
         let caller = self.caller(&req)?;
+        let incarnation = req.metadata().get(INCARNATION_HEADER).cloned();
         let rpc: VoteRequest<TypeConfig> = arg(req)?;
+        let from = voter(&rpc.vote);
+        current_incarnation(from, incarnation.as_ref(), (self.recorded)(from))?;
         caller.check_claim(voter(&rpc.vote), "pre-vote request")?;
         reply(&self.proposer.raft().pre_vote(rpc).await)
     }
 
     async fn append_entries(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
         let caller = self.caller(&req)?;
+        let incarnation = req.metadata().get(INCARNATION_HEADER).cloned();
         let rpc: AppendEntriesRequest<TypeConfig> = arg(req)?;
+        let from = voter(&rpc.vote);
+        current_incarnation(from, incarnation.as_ref(), (self.recorded)(from))?;
         caller.check_claim(voter(&rpc.vote), "append")?;
         reply(&self.proposer.raft().append_entries(rpc).await)
     }
@@ -302,6 +337,8 @@ where
         // A frame that fails to decode, or claims another sender, ends the input; openraft on
         // the leader then restarts replication from the last acknowledged entry.
         let caller = self.caller(&req)?;
+        let incarnation = req.metadata().get(INCARNATION_HEADER).cloned();
+        let recorded = self.recorded.clone();
         let input = req
             .into_inner()
             .map(move |r| {
@@ -309,8 +346,10 @@ where
                 let rpc = decode::<AppendEntriesRequest<TypeConfig>>(&payload.data)
                     .inspect_err(|e| tracing::warn!("bad append frame: {e}"))
                     .ok()?;
+                let from = voter(&rpc.vote);
                 caller
-                    .check_claim(voter(&rpc.vote), "append")
+                    .check_claim(from, "append")
+                    .and_then(|()| current_incarnation(from, incarnation.as_ref(), recorded(from)))
                     .inspect_err(|e| tracing::warn!("{}", e.message()))
                     .ok()?;
                 Some(rpc)
@@ -435,6 +474,30 @@ mod tests {
         leader: Some(1),
         max_bytes: 1000,
     };
+
+    #[test]
+    fn votes_and_appends_of_a_node_that_lost_its_directory_are_refused() {
+        let v = |s: &str| tonic::metadata::MetadataValue::try_from(s).unwrap();
+        let recorded = Some(0xa1);
+        assert!(current_incarnation(2, Some(&v("00000000000000a1")), recorded).is_ok());
+        assert_eq!(
+            current_incarnation(2, Some(&v("00000000000000b2")), recorded).map_err(|s| s.code()),
+            Err(Code::PermissionDenied),
+            "a wiped node, started again under its id"
+        );
+        assert!(
+            current_incarnation(2, None, recorded).is_ok(),
+            "an older build names none"
+        );
+        assert!(
+            current_incarnation(2, Some(&v("00000000000000b2")), None).is_ok(),
+            "nothing recorded yet: a new member"
+        );
+        assert_eq!(
+            current_incarnation(2, Some(&v("zz")), recorded).map_err(|s| s.code()),
+            Err(Code::InvalidArgument)
+        );
+    }
 
     #[test]
     fn callers_of_another_cluster_are_refused() {

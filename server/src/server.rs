@@ -197,7 +197,8 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
         Arc::new(move || c.get())
     };
     let pool = ChannelPool::new(PEER_CONNECT_TIMEOUT, tls.peer_dialer.clone())
-        .with_cluster_id(cluster_id_source.clone());
+        .with_cluster_id(cluster_id_source.clone())
+        .with_incarnation(incarnation);
     let network = PeerNetworkFactory::new(cfg.id, pool.clone());
     let raft = openraft::Raft::new(cfg.id, Arc::new(raft_config(&cfg)?), network, log_store, sm)
         .await

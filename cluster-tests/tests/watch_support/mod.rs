@@ -34,7 +34,10 @@ impl View {
                 WatchObject::Task(t) => {
                     v.tasks.insert((t.workflow_id, t.id), t.version);
                 }
-                WatchObject::Checkpoint(_) | WatchObject::Lock(_) | WatchObject::Election(_) => {}
+                WatchObject::Checkpoint(_)
+                | WatchObject::Lock(_)
+                | WatchObject::Election(_)
+                | WatchObject::Vars { .. } => {}
             }
         }
         v
@@ -66,7 +69,9 @@ impl View {
             | WatchChange::Lock { .. }
             | WatchChange::LockDeleted { .. }
             | WatchChange::Election { .. }
-            | WatchChange::ElectionDeleted { .. } => {}
+            | WatchChange::ElectionDeleted { .. }
+            | WatchChange::Vars { .. }
+            | WatchChange::VarsDeleted { .. } => {}
         }
     }
 
