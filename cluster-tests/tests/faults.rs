@@ -145,3 +145,51 @@ async fn a_leader_that_cannot_sync_or_apply_stops_and_acknowledged_writes_surviv
         }
     }
 }
+
+/// A slow disk (`wal-fsync-delay`, in the vendored WAL's flush thread): with the other
+/// follower down, the quorum is the leader and the slow follower, so no write may be
+/// acknowledged before that follower's 300 ms fdatasync; writes still complete, none lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_disk_in_the_quorum_delays_acknowledgements_and_loses_nothing() {
+    let mut cluster = Cluster::start(3).await.unwrap();
+    let c = Client::connect(cluster.endpoints()).unwrap();
+    let leader = cluster.leader(Duration::from_secs(10)).await.unwrap();
+    let slow = leader % 3 + 1;
+    let down = slow % 3 + 1;
+    assert_ne!(down, leader);
+    restart_with_failpoints(&mut cluster, slow, "wal-fsync-delay=sleep(300)").await;
+    let applied = cluster.status(leader).await.unwrap().applied;
+    cluster
+        .wait_applied(slow, applied, Duration::from_secs(30))
+        .await
+        .unwrap();
+    cluster.kill(down);
+    let mut fastest = Duration::MAX;
+    for i in 0..5 {
+        let started = std::time::Instant::now();
+        c.put(format!("slow/{i}"), "v").await.unwrap();
+        fastest = fastest.min(started.elapsed());
+    }
+    assert!(
+        fastest >= Duration::from_millis(250),
+        "a put was acknowledged in {fastest:?}, before the quorum's delayed fdatasync"
+    );
+    cluster.spawn(down, &[]).unwrap();
+    cluster.node_mut(slow).env.clear();
+    cluster.kill(slow);
+    cluster.spawn(slow, &[]).unwrap();
+    cluster.leader(Duration::from_secs(20)).await.unwrap();
+    for id in [slow, down] {
+        let one = Client::connect([cluster.node(id).client_addr.clone()]).unwrap();
+        let n = wait_until(Duration::from_secs(30), "every write on every node", || {
+            let one = one.clone();
+            async move {
+                let page = one.range("slow/", b"", 100).await.ok()?;
+                (page.kvs.len() == 5).then_some(page.kvs.len())
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(n, 5);
+    }
+}

@@ -34,7 +34,8 @@ pub enum Scenario {
     /// SIGSTOP the leader or a follower past an election timeout; SIGCONT.
     Pause,
     /// Restart a node with a storage failpoint that fails after a while (fsync, append,
-    /// apply): it must stop, never go on; then restart it clean.
+    /// apply): it must stop, never go on; or with a slow disk (every fdatasync delayed
+    /// 50-450 ms); then restart it clean.
     Failpoint,
     /// Restart a node under libfaketime with a clock running fast or slow, make it leader
     /// (it stamps lease times), then restart it with a true clock.
@@ -279,6 +280,7 @@ impl<'a> Nemesis<'a> {
             "apply",
             "vote-save",
             "snapshot-install",
+            "wal-fsync-delay",
         ]);
         let victim = if self.rng.below(2) == 0 {
             leader
@@ -292,7 +294,11 @@ impl<'a> Nemesis<'a> {
             "vote-save" | "snapshot-install" => self.rng.below(2),
             _ => 20 + self.rng.below(80),
         };
-        let spec = format!("{point}={after}*off->return");
+        let spec = match point {
+            // A slow disk, not a failing one: every fdatasync waits, so does every ack.
+            "wal-fsync-delay" => format!("{point}=sleep({})", 50 + self.rng.below(400)),
+            _ => format!("{point}={after}*off->return"),
+        };
         self.respawn(victim, vec![("FAILPOINTS".into(), spec.clone())])?;
         self.record(
             format!("failpoint-{point}"),

@@ -381,6 +381,10 @@ where W: WalTypes
             return Ok(());
         }
 
+        // Cairn: a slow disk for fault injection (a sleep before the fdatasync; acks wait).
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("wal-fsync-delay");
+
         // Append-only WAL flushes only need file data durability. Metadata
         // changes such as recovery truncation are synchronized at the call
         // site that performs the metadata update.
