@@ -161,6 +161,13 @@ impl Kv for Mock {
         })
     }
 
+    async fn txn(
+        &self,
+        _: Request<cairn_api::v1::TxnRequest>,
+    ) -> Result<Response<cairn_api::v1::TxnResponse>, Status> {
+        Err(Status::unimplemented("the mock cluster serves no transactions"))
+    }
+
     async fn range(&self, req: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
         self.gate().await?;
         let r = req.into_inner();
