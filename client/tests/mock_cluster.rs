@@ -165,7 +165,9 @@ impl Kv for Mock {
         &self,
         _: Request<cairn_api::v1::TxnRequest>,
     ) -> Result<Response<cairn_api::v1::TxnResponse>, Status> {
-        Err(Status::unimplemented("the mock cluster serves no transactions"))
+        Err(Status::unimplemented(
+            "the mock cluster serves no transactions",
+        ))
     }
 
     async fn range(&self, req: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
