@@ -17,11 +17,11 @@ use crate::checkpoint::SavedCheckpoint;
 use crate::client::{Client, request};
 use crate::coord::CoordOutcome;
 use crate::error::{Error, Result};
-use crate::kv::DeleteResult;
+use crate::kv::{DeleteResult, KeyValue, TxnOpResult, TxnResult};
 use crate::workflow::convert;
 use crate::workflow::{
-    Adoption, Claimed, CreatedWorkflow, DeletedWorkflow, RegisteredDefinition, TaskRef,
-    UpsertedTasks, VarsWritten, WorkflowRef,
+    Adoption, Claimed, CreatedWorkflow, DeletedWorkflow, RegisteredDefinition, StepResult,
+    StepsApplied, TaskRef, UpsertedTasks, VarsWritten, WorkflowRef,
 };
 use crate::write_op::{PendingWrite, SequenceHold, WriteOp};
 
@@ -31,6 +31,56 @@ fn vars_written(r: cairn_api::v1::UpdateVarsResponse) -> VarsWritten {
         checksum: r.checksum,
         revision: r.revision,
     }
+}
+
+fn txn_result(r: cairn_api::v1::TxnResponse) -> Result<TxnResult> {
+    use cairn_api::v1::txn_op_result::Result as R;
+    let results = r
+        .results
+        .into_iter()
+        .map(|o| match o.result {
+            Some(R::Put(_)) => Ok(TxnOpResult::Put),
+            Some(R::Deleted(d)) => Ok(TxnOpResult::Deleted(d)),
+            Some(R::Get(g)) => Ok(TxnOpResult::Get(g.kv.map(KeyValue::from))),
+            None => Err(mismatched_reply()),
+        })
+        .collect::<Result<_>>()?;
+    Ok(TxnResult {
+        succeeded: r.succeeded,
+        results,
+        revision: r.revision,
+    })
+}
+
+fn steps_applied(r: cairn_api::v1::ApplyStepsResponse) -> Result<StepsApplied> {
+    let results = r
+        .results
+        .into_iter()
+        .map(|s| {
+            Ok(StepResult {
+                workflow: s
+                    .workflow
+                    .map(|w| convert::workflow_ref(Some(w)))
+                    .transpose()?,
+                created: s.created,
+                tasks: s
+                    .tasks
+                    .into_iter()
+                    .map(|t| convert::task_ref(Some(t)))
+                    .collect::<Result<_>>()?,
+                vars: s.vars.map(|v| VarsWritten {
+                    version: v.version,
+                    checksum: v.checksum,
+                    revision: v.revision,
+                }),
+                checkpoint: s.checkpoint.map(crate::checkpoint::convert::saved),
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(StepsApplied {
+        revision: r.revision,
+        results,
+    })
 }
 
 /// What a resumed write returns: the same as the original call would have.
@@ -59,8 +109,8 @@ pub enum WriteOutcome {
     Adopted(Adoption),
     /// A variables update or rollback.
     Vars(VarsWritten),
-    Steps(crate::StepsApplied),
-    Txn(crate::TxnResult),
+    Steps(StepsApplied),
+    Txn(TxnResult),
 }
 
 /// Turns "retries exhausted" into [`Error::OutcomeUnknown`]: an attempt may have been applied
@@ -272,7 +322,7 @@ impl Client {
                         Self::kv(ch).txn(req).await
                     })
                     .await?;
-                Ok(WriteOutcome::Txn(crate::kv::txn_result(r)?))
+                Ok(WriteOutcome::Txn(txn_result(r)?))
             }
             WriteOp::ApplySteps(m) => {
                 let r = self
@@ -283,7 +333,7 @@ impl Client {
                         |ch, req| async move { Self::steps(ch).apply(req).await },
                     )
                     .await?;
-                Ok(WriteOutcome::Steps(crate::workflow::steps_applied(r)?))
+                Ok(WriteOutcome::Steps(steps_applied(r)?))
             }
             WriteOp::RollbackVars(m) => {
                 let r = self

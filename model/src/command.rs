@@ -179,6 +179,17 @@ pub enum CommandError {
     },
 }
 
+impl CommandError {
+    /// The refusal of `part` of step `step`.
+    pub fn in_step(self, step: usize, part: StepPart) -> Self {
+        CommandError::Step {
+            step: u32::try_from(step).unwrap_or(u32::MAX),
+            part,
+            error: Box::new(self),
+        }
+    }
+}
+
 impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.command {

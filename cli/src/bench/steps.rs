@@ -14,10 +14,11 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
+use super::args::BenchArgs;
 use super::args::StepMode;
 use super::latency::histogram;
+use super::measure::{closed_loop, report_with};
 use super::workloads::{FLIP, Op, Outcome, prepare_flip_workflows, workflow_id};
-use super::{BenchArgs, closed_loop, report_with};
 
 struct StepWork {
     client: Client,

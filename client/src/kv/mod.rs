@@ -9,8 +9,7 @@ use cairn_api::v1::kv_client::KvClient;
 use cairn_api::v1::{self as pb, DeleteRequest, GetRequest, PutRequest, RangeRequest};
 use tonic::Status;
 
-pub(crate) use txn::txn_result;
-pub use txn::{CompareOp, CompareTarget, Txn, TxnOp, TxnOpResult, TxnResult};
+pub use txn::{CompareOp, CompareTarget, Txn, TxnOp};
 pub use types::*;
 
 use crate::client::{Client, MAX_RESPONSE_BYTES, request};

@@ -4,7 +4,7 @@
 
 use cairn_api::v1 as pb;
 
-use super::KeyValue;
+use super::TxnResult;
 use crate::client::Client;
 use crate::coord::Fence;
 use crate::error::{Error, Result};
@@ -157,44 +157,6 @@ impl Txn {
         self.fence = Some(fence.clone());
         self
     }
-}
-
-/// What one operation of the branch that ran did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TxnOpResult {
-    Put,
-    /// Whether the key existed.
-    Deleted(bool),
-    Get(Option<KeyValue>),
-}
-
-/// What [`Client::txn`] returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TxnResult {
-    /// Every compare held, so the `and_then` operations ran.
-    pub succeeded: bool,
-    /// One per operation of the branch that ran.
-    pub results: Vec<TxnOpResult>,
-    pub revision: u64,
-}
-
-pub(crate) fn txn_result(r: pb::TxnResponse) -> Result<TxnResult> {
-    use pb::txn_op_result::Result as R;
-    let results = r
-        .results
-        .into_iter()
-        .map(|o| match o.result {
-            Some(R::Put(_)) => Ok(TxnOpResult::Put),
-            Some(R::Deleted(d)) => Ok(TxnOpResult::Deleted(d)),
-            Some(R::Get(g)) => Ok(TxnOpResult::Get(g.kv.map(KeyValue::from))),
-            None => Err(mismatched_reply()),
-        })
-        .collect::<Result<_>>()?;
-    Ok(TxnResult {
-        succeeded: r.succeeded,
-        results,
-        revision: r.revision,
-    })
 }
 
 impl Client {

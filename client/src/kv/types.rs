@@ -50,3 +50,22 @@ pub struct RangePage {
     /// Last revision applied on the node that served the page.
     pub revision: u64,
 }
+
+/// What one operation of the branch that ran did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxnOpResult {
+    Put,
+    /// Whether the key existed.
+    Deleted(bool),
+    Get(Option<KeyValue>),
+}
+
+/// What [`Client::txn`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnResult {
+    /// Every compare held, so the `and_then` operations ran.
+    pub succeeded: bool,
+    /// One per operation of the branch that ran.
+    pub results: Vec<TxnOpResult>,
+    pub revision: u64,
+}

@@ -23,8 +23,7 @@ use tonic::transport::Channel;
 
 pub use namespace::{NamespaceLimits, NamespaceQuota, NamespaceUsage};
 pub use options::*;
-pub(crate) use steps::steps_applied;
-pub use steps::{MAX_STEP_CHECKPOINT_BYTES, MAX_STEPS, Step, StepResult, StepsApplied};
+pub use steps::{MAX_STEP_CHECKPOINT_BYTES, MAX_STEPS, Step};
 pub use types::*;
 pub use vars_types::{VarChange, VarScope, VarUpdate, VarVersion, Vars, VarsWritten};
 

@@ -7,14 +7,14 @@ use cairn_api::v1 as pb;
 use cairn_api::v1::steps_client::StepsClient;
 use tonic::transport::Channel;
 
-use super::convert::{task_ref, task_spec_to_pb, workflow_ref};
+use super::convert::task_spec_to_pb;
 use super::vars::vars_request;
 use super::{
-    CreateWorkflow, Target, TaskRef, TaskSpec, UpdateWorkflow, VarScope, VarUpdate, VarsWritten,
-    WorkflowRef, create_request, transition_request, update_request,
+    CreateWorkflow, StepResult, StepsApplied, Target, TaskSpec, UpdateWorkflow, VarScope,
+    VarUpdate, create_request, transition_request, update_request,
 };
-use crate::checkpoint::convert::{fields, saved};
-use crate::checkpoint::{SaveOptions, SavedCheckpoint};
+use crate::checkpoint::SaveOptions;
+use crate::checkpoint::convert::fields;
 use crate::client::{Client, MAX_RESPONSE_BYTES};
 use crate::coord::Fence;
 use crate::error::{Error, Result};
@@ -211,54 +211,6 @@ impl Step {
             fence: self.fence.as_ref().map(Fence::to_pb),
         })
     }
-}
-
-/// What one step did; a part the step did not have is `None` (or empty).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepResult {
-    /// The workflow after its change.
-    pub workflow: Option<WorkflowRef>,
-    /// The change created the workflow (false: an upsert changed an existing one).
-    pub created: bool,
-    pub tasks: Vec<TaskRef>,
-    pub vars: Option<VarsWritten>,
-    pub checkpoint: Option<SavedCheckpoint>,
-}
-
-/// What [`Client::apply_steps`] returns: every part of every step has `revision`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepsApplied {
-    pub revision: u64,
-    /// One per step, in order.
-    pub results: Vec<StepResult>,
-}
-
-pub(crate) fn steps_applied(r: pb::ApplyStepsResponse) -> Result<StepsApplied> {
-    let results = r
-        .results
-        .into_iter()
-        .map(|s| {
-            Ok(StepResult {
-                workflow: s.workflow.map(|w| workflow_ref(Some(w))).transpose()?,
-                created: s.created,
-                tasks: s
-                    .tasks
-                    .into_iter()
-                    .map(|t| task_ref(Some(t)))
-                    .collect::<Result<_>>()?,
-                vars: s.vars.map(|v| VarsWritten {
-                    version: v.version,
-                    checksum: v.checksum,
-                    revision: v.revision,
-                }),
-                checkpoint: s.checkpoint.map(saved),
-            })
-        })
-        .collect::<Result<_>>()?;
-    Ok(StepsApplied {
-        revision: r.revision,
-        results,
-    })
 }
 
 impl Client {

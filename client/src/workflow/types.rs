@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::vars_types::VarsWritten;
+use crate::checkpoint::SavedCheckpoint;
+
 pub use cairn_model::workflow::record::HistoryKind;
 pub use cairn_model::workflow::task::RetryPolicy;
 pub use cairn_model::workflow::{Definition, TaskStatus, Transition, WorkflowRef};
@@ -254,4 +257,24 @@ pub struct Adoption {
     pub epoch: u64,
     /// Who owned it before ("" when nobody did).
     pub previous_owner: String,
+}
+
+/// What one step did; a part the step did not have is `None` (or empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepResult {
+    /// The workflow after its change.
+    pub workflow: Option<WorkflowRef>,
+    /// The change created the workflow (false: an upsert changed an existing one).
+    pub created: bool,
+    pub tasks: Vec<TaskRef>,
+    pub vars: Option<VarsWritten>,
+    pub checkpoint: Option<SavedCheckpoint>,
+}
+
+/// What [`Client::apply_steps`] returns: every part of every step has `revision`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepsApplied {
+    pub revision: u64,
+    /// One per step, in order.
+    pub results: Vec<StepResult>,
 }

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::CheckpointError;
 use crate::command::{Command, Request, Session};
 use crate::coord::{CoordError, Fence};
+use crate::step::{MAX_STEPS, Step, StepPart};
 use crate::txn::KvError;
 use crate::workflow::WorkflowError;
 use crate::workflow::limits::{LimitError, RecordLimits};
@@ -135,7 +136,7 @@ impl Command {
             Command::SetRecordLimits(_) => Err(internal("set_record_limits")),
             Command::SetQuota { .. } => Err(internal("set_quota")),
             Command::Alarm(_) => Ok(()),
-            Command::Steps(steps) => crate::step::check_steps(steps, limits),
+            Command::Steps(steps) => check_steps(steps, limits),
         }
     }
 
@@ -167,6 +168,41 @@ impl Command {
             Command::Steps(_) => "steps".into(),
         }
     }
+}
+
+/// The input check of a batch: 1..=[`MAX_STEPS`] steps, each part meeting its own command's
+/// check. A refusal names the step and the part ([`InputError::Step`]).
+fn check_steps(steps: &[Step], limits: &InputLimits) -> Result<(), InputError> {
+    if steps.is_empty() {
+        return Err(InputError::Empty {
+            field: "steps".into(),
+        });
+    }
+    count("steps", steps.len(), MAX_STEPS)?;
+    let mut saved = std::collections::BTreeSet::new();
+    for (i, step) in steps.iter().enumerate() {
+        let in_step = |part, e| InputError::Step {
+            step: u32::try_from(i).unwrap_or(u32::MAX),
+            part,
+            error: Box::new(e),
+        };
+        step.check_input(limits)
+            .map_err(|(part, e)| in_step(part, e))?;
+        // A checkpoint's id is `ckpt-<revision>`: two of one workflow in one entry would be
+        // the same checkpoint.
+        if let Some(c) = &step.checkpoint
+            && !saved.insert(c.workflow_id.as_str())
+        {
+            return Err(in_step(
+                StepPart::Checkpoint,
+                invalid(
+                    "workflow_id",
+                    "names a workflow another step of the batch saves a checkpoint of",
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_session(s: &Session) -> Result<(), InputError> {

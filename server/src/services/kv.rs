@@ -6,16 +6,17 @@
 
 use cairn_api::v1::kv_server::Kv;
 use cairn_api::v1::{
-    DeleteRequest, DeleteResponse, GetRequest, GetResponse, KeyValue, PutRequest, PutResponse,
-    RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+    DeleteRequest, DeleteResponse, GetRequest, GetResponse, PutRequest, PutResponse, RangeRequest,
+    RangeResponse, TxnRequest, TxnResponse,
 };
 use cairn_model::txn::KeyRange;
-use cairn_model::{Command, KvRecord, Response};
+use cairn_model::{Command, Response};
 use cairn_storage::KvReader;
 use tonic::Status;
 
 use super::coord;
 use super::gateway::{Gateway, unexpected};
+use super::kv_convert::key_value;
 use crate::auth::caller;
 use crate::config::Limits;
 use crate::status;
@@ -50,16 +51,6 @@ impl KvService {
             ));
         }
         Ok(())
-    }
-}
-
-pub(super) fn key_value(key: Vec<u8>, r: KvRecord) -> KeyValue {
-    KeyValue {
-        key,
-        value: r.value,
-        create_revision: r.create_revision,
-        mod_revision: r.mod_revision,
-        version: r.version,
     }
 }
 
@@ -174,7 +165,7 @@ impl Kv for KvService {
     ) -> Result<tonic::Response<TxnResponse>, Status> {
         let mut r = req.into_inner();
         let fence = coord::fence(r.fence.take())?;
-        let command = Command::Txn(super::kv_txn::command(&mut r)?);
+        let command = Command::Txn(super::kv_convert::command(&mut r)?);
         match self
             .gateway
             .propose_fenced(r.header, fence, command)
@@ -182,7 +173,7 @@ impl Kv for KvService {
         {
             Response::Txn { revision, reply } => Ok(self
                 .gateway
-                .reply(super::kv_txn::response(reply, revision)?)),
+                .reply(super::kv_convert::response(reply, revision)?)),
             other => Err(unexpected(other).into()),
         }
     }

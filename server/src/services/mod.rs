@@ -7,7 +7,7 @@ mod fields;
 pub mod gateway;
 pub mod keep_alive;
 pub mod kv;
-mod kv_txn;
+mod kv_convert;
 pub mod step;
 pub mod watch;
 pub mod workflow;

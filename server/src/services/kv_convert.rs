@@ -1,17 +1,29 @@
-//! `KV.Txn`: Cairn's own compare-and-swap transaction over several keys, mapped onto the same
-//! replicated `TxnCommand` as etcd's Txn (single keys only: compares, puts, deletes, gets).
-//! Input limits (key sizes, operation counts) are the command's own check, run by the
-//! gateway; permissions are its needs (read what is compared or read, write what is written).
+//! The KV service's conversions: stored records to `KeyValue`, and `KV.Txn` (Cairn's own
+//! compare-and-swap transaction over several keys) to and from the same replicated
+//! `TxnCommand` as etcd's Txn (single keys only: compares, puts, deletes, gets). Input limits
+//! (key sizes, operation counts) are the command's own check, run by the gateway; permissions
+//! are its needs (read what is compared or read, write what is written).
 
 use cairn_api::v1 as pb;
+use cairn_api::v1::KeyValue;
+use cairn_model::KvRecord;
 use cairn_model::txn::{
     Compare, CompareOp, CompareTarget, KeyRange, OpReply, PutOp, RangeSpec, TxnCommand, TxnOp,
     TxnReply,
 };
 use tonic::Status;
 
-use super::kv::key_value;
 use crate::status;
+
+pub(super) fn key_value(key: Vec<u8>, r: KvRecord) -> KeyValue {
+    KeyValue {
+        key,
+        value: r.value,
+        create_revision: r.create_revision,
+        mod_revision: r.mod_revision,
+        version: r.version,
+    }
+}
 
 pub fn command(r: &mut pb::TxnRequest) -> Result<TxnCommand, Status> {
     let compare = std::mem::take(&mut r.compare)
