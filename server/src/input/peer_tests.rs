@@ -65,6 +65,12 @@ async fn node(check: bool) -> Node {
         .current_leader(1, "the only node leads")
         .await
         .unwrap();
+    // The new leader's own first entry (index 1) applies in the background: wait for it, so
+    // a test's "nothing applied since" baseline does not move under it.
+    raft.wait(Some(Duration::from_secs(10)))
+        .applied_index_at_least(Some(1), "the leader's first entry applied")
+        .await
+        .unwrap();
     let proposer = Proposer::new(raft.clone(), 1, pool, Duration::from_secs(5));
     let verify: SnapshotVerifier = Arc::new(|_| Err("no snapshots in this test".into()));
     let mut peer = PeerService::new(proposer, snapshot_dir, verify);
