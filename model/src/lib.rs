@@ -22,6 +22,8 @@ pub mod checkpoint;
 pub mod codec;
 pub mod command;
 pub mod coord;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub mod input;
 pub mod kv;
 pub mod step;

@@ -14,6 +14,8 @@
 pub mod channels;
 pub mod error;
 pub mod forward_batch;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub mod network;
 pub mod peer_identity;
 pub mod peer_proto;

@@ -31,6 +31,8 @@ mod conn_limit;
 mod coord_config;
 mod error;
 mod etcd;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 mod health;
 mod http;
 pub mod input;

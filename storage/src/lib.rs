@@ -10,6 +10,8 @@ mod claim_queue;
 mod config;
 mod coord_reader;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 mod key_set;
 mod keyspace;
 mod kv_range;
@@ -30,7 +32,9 @@ mod snapshot_dir;
 mod snapshot_tests;
 mod state_machine;
 mod store;
-#[cfg(test)]
+// Also the fuzz targets' helpers.
+#[cfg(any(test, feature = "fuzzing"))]
+#[cfg_attr(not(test), allow(dead_code))]
 mod test_util;
 #[cfg(test)]
 mod wal_tail_tests;

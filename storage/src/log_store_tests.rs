@@ -120,7 +120,7 @@ async fn replication_reads_stop_at_a_byte_budget() {
 #[tokio::test]
 async fn truncate_and_purge_keep_the_log_contiguous() {
     let (_d, mut log, _sm) = crate::test_util::temp_store().await;
-    crate::recovery_tests::append_durably(&mut log, (0..10).map(blank).collect()).await;
+    crate::test_util::append_durably(&mut log, (0..10).map(blank).collect()).await;
     log.truncate_after(Some(log_id::<TypeConfig>(1, 1, 6)))
         .await
         .unwrap();

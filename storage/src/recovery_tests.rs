@@ -4,27 +4,15 @@
 use std::fs;
 use std::time::Duration;
 
-use cairn_raft::TypeConfig;
 use cairn_raft::types::Entry;
 use openraft::StorageHelper;
-use openraft::storage::{IOFlushed, RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine};
-use openraft::type_config::TypeConfigExt;
+use openraft::storage::{RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine};
 use tempfile::TempDir;
 
 use crate::error::StorageError;
 use crate::keyspace::{Space, meta_key};
-use crate::test_util::{Dump, membership, normal, open_in, put, req};
+use crate::test_util::{Dump, append_durably, membership, normal, open_in, put, req};
 use crate::{LogStore, StateMachineStore, StorageConfig};
-
-pub(crate) async fn append_durably(log: &mut LogStore, entries: Vec<Entry>) {
-    let (tx, rx) = TypeConfig::oneshot();
-    log.append(entries, IOFlushed::signal(tx)).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(10), rx)
-        .await
-        .expect("flush callback within deadline")
-        .unwrap()
-        .unwrap();
-}
 
 fn workload() -> Vec<Entry> {
     // openraft logs start at index 0 (the initial membership).

@@ -28,8 +28,8 @@ use crate::keyspace::Space;
 use crate::seal::{KeyRing, OpenReader, STREAM_MAGIC, SealError, SealWriter};
 
 const MAGIC: &[u8; 8] = b"CAIRNSNP";
-const TRAILER_MAGIC: &[u8; 8] = b"CAIRNEND";
-const TRAILER_LEN: u64 = 12;
+pub(crate) const TRAILER_MAGIC: &[u8; 8] = b"CAIRNEND";
+pub(crate) const TRAILER_LEN: u64 = 12;
 pub(crate) const FORMAT_VERSION: u32 = 1;
 const TAG_RECORD: u8 = 1;
 const TAG_END: u8 = 0;

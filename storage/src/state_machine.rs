@@ -398,12 +398,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 }
 
 impl StateMachineStore {
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn key_sets(&self) -> std::sync::MutexGuard<'_, KeySets> {
         self.keys.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn trees(&self) -> &Trees {
         &self.trees
     }

@@ -1,12 +1,19 @@
-//! Test helpers: building entries and requests, opening stores in temp dirs, dumping state.
+//! Test helpers: building entries and requests, opening stores in temp dirs, appending
+//! durably, dumping state. The fuzz targets (`fuzz.rs`) use them too.
+
+// A helper that cannot do its part fails the test (or the fuzz input) that called it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use cairn_model::command::{Command, Request, Session};
 use cairn_raft::TypeConfig;
 use cairn_raft::types::Entry;
 use openraft::EntryPayload;
+use openraft::storage::{IOFlushed, RaftLogStorage};
 use openraft::testing::{blank_ent, log_id, membership_ent};
+use openraft::type_config::TypeConfigExt;
 use tempfile::TempDir;
 
 use crate::keyspace::{Space, meta_key};
@@ -64,6 +71,17 @@ pub(crate) async fn temp_store() -> (TempDir, LogStore, StateMachineStore) {
     let dir = TempDir::new().expect("temp dir");
     let (log, sm) = open_in(&dir, StorageConfig::default()).await;
     (dir, log, sm)
+}
+
+/// Appends `entries` and waits for the WAL's fsync of them.
+pub(crate) async fn append_durably(log: &mut LogStore, entries: Vec<Entry>) {
+    let (tx, rx) = TypeConfig::oneshot();
+    log.append(entries, IOFlushed::signal(tx)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), rx)
+        .await
+        .expect("flush callback within deadline")
+        .unwrap()
+        .unwrap();
 }
 
 /// Every replicated record (all trees, minus the local install marker).

@@ -14,8 +14,7 @@ use openraft::storage::RaftLogStorage;
 use tempfile::TempDir;
 
 use crate::error::StorageError;
-use crate::recovery_tests::append_durably;
-use crate::test_util::{membership, normal, put, req};
+use crate::test_util::{append_durably, membership, normal, put, req};
 use crate::{LogStore, StorageConfig};
 
 /// The WAL's chunk files in order (`r-<offset>.wal`: names sort by offset).

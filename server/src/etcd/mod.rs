@@ -10,7 +10,7 @@ mod cluster;
 mod election;
 pub mod header;
 mod kv;
-mod kv_convert;
+pub(crate) mod kv_convert;
 mod lease;
 mod lock;
 mod maintenance;
