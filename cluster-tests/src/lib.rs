@@ -8,6 +8,7 @@ pub mod linearizability;
 pub mod net;
 pub mod ops;
 pub mod ports;
+pub mod powerloss;
 mod wait;
 
 pub use cluster::{Cluster, ClusterOptions, NodeProc};

@@ -62,7 +62,7 @@ pub fn can_run() -> bool {
     runnable(unavailable(), ci)
 }
 
-fn runnable(missing: Option<String>, ci: bool) -> bool {
+pub(crate) fn runnable(missing: Option<String>, ci: bool) -> bool {
     let Some(why) = missing else {
         return true;
     };
