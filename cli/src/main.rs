@@ -125,7 +125,16 @@ async fn run(cli: Cli) -> std::process::ExitCode {
                 cairn_server::Shutdown::install(),
             ) {
                 (Ok(cfg), Ok(mut stop)) => {
-                    cairn_server::serve(cfg, async move { stop.wait().await }).await
+                    let served = cairn_server::serve(cfg, async move { stop.wait().await }).await;
+                    if let Err(e) = served {
+                        // Exit at once: dropping the runtime and the stores would wait for
+                        // storage threads that a failing disk (say, a full one) can hold
+                        // forever. Everything acknowledged is durable in the log already, so
+                        // this is a crash like any other, recovered at the next start.
+                        eprintln!("cairn: {e:#}");
+                        std::process::exit(1);
+                    }
+                    Ok(())
                 }
                 (Err(e), _) => Err(e),
                 (_, Err(e)) => Err(e.into()),

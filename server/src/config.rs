@@ -18,6 +18,9 @@ use crate::watch_config::{WatchArgs, WatchConfig, WatchFile};
 
 /// See `ServeArgs::quota_backend_bytes`.
 const DEFAULT_QUOTA_BACKEND_BYTES: u64 = 8 << 30;
+/// See `ServeArgs::min_free_disk_bytes`: room for the writes in flight when the alarm rises
+/// (it is measured once a second) and for a snapshot of a small state.
+const DEFAULT_MIN_FREE_DISK_BYTES: u64 = 64 << 20;
 
 /// See `ServeArgs::wal_batch_wait_us`.
 const DEFAULT_WAL_BATCH_WAIT_US: u64 = 0;
@@ -77,6 +80,11 @@ pub struct ServeArgs {
     /// leader's value: give every node the same.
     #[arg(long, env = "CAIRN_QUOTA_BACKEND_BYTES")]
     pub quota_backend_bytes: Option<u64>,
+    /// Free space below which this member raises the NOSPACE alarm, measured on the file
+    /// system holding its data directory (default 64 MiB, 0 = never): the cluster stops
+    /// growing before that disk fills, whatever the quota says.
+    #[arg(long, env = "CAIRN_MIN_FREE_DISK_BYTES")]
+    pub min_free_disk_bytes: Option<u64>,
     /// Most connections one client address may hold open on the client port (and on the peer
     /// port); more are closed as they arrive (default 512).
     #[arg(long, env = "CAIRN_MAX_CONNECTIONS_PER_ADDRESS")]
@@ -149,6 +157,7 @@ struct FileConfig {
     wal_batch_wait_us: Option<u64>,
     auth_token_ttl: Option<u64>,
     quota_backend_bytes: Option<u64>,
+    min_free_disk_bytes: Option<u64>,
     max_connections_per_address: Option<usize>,
     encryption_key_file: Option<PathBuf>,
     max_value_bytes: Option<usize>,
@@ -197,6 +206,9 @@ pub struct NodeConfig {
     pub max_connections_per_address: usize,
     /// The quota this node proposes when it leads (0: none).
     pub quota_backend_bytes: u64,
+    /// Free space on the data directory's file system below which this member raises
+    /// NOSPACE (0: never).
+    pub min_free_disk_bytes: u64,
     /// Encryption-at-rest keys, from `--encryption-key-file`.
     pub encryption: Option<Arc<KeyRing>>,
     pub limits: Limits,
@@ -416,6 +428,10 @@ impl NodeConfig {
                 .quota_backend_bytes
                 .or(file.quota_backend_bytes)
                 .unwrap_or(DEFAULT_QUOTA_BACKEND_BYTES),
+            min_free_disk_bytes: args
+                .min_free_disk_bytes
+                .or(file.min_free_disk_bytes)
+                .unwrap_or(DEFAULT_MIN_FREE_DISK_BYTES),
             max_connections_per_address: match args
                 .max_connections_per_address
                 .or(file.max_connections_per_address)

@@ -237,7 +237,8 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     let workflow_message_limit = 4 * cfg.limits.records.max_metadata_bytes + 1024 * 1024;
     let gateway = Gateway::new(proposer.clone())
         .with_limits(crate::input::limits(&cfg))
-        .with_workflows(workflow_reader.clone());
+        .with_workflows(workflow_reader.clone())
+        .with_alarms(limits_reader.clone());
     let coord = Coord::new(
         gateway.clone(),
         coord_reader.clone(),
@@ -401,6 +402,7 @@ pub async fn serve(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> anyho
     );
     let quota_task = crate::quota::spawn(
         cfg.data_dir.clone(),
+        cfg.min_free_disk_bytes,
         limits_reader,
         proposer.clone(),
         stop_rx.clone(),

@@ -1,7 +1,7 @@
 //! `chaos`: long chaos runs against a real cluster in private network namespaces.
 //!
 //! ```text
-//! chaos [--seed S] [--duration 30m] [--scenarios partition,kill,pause,failpoint,clock,replace]
+//! chaos [--seed S] [--duration 30m] [--scenarios partition,kill,pause,failpoint,clock,replace,membership]
 //!       [--nodes 3|5] [--checker-budget 300s] [--keep]
 //! ```
 //! Prints a report and one JSON line; exits 1 when a checker found an anomaly (the seed,
@@ -68,7 +68,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!(
                 "{e}\nusage: chaos [--seed S] [--duration 30m] [--scenarios \
-                 partition,kill,pause,failpoint,clock,replace] [--nodes 3|5] [--checker-budget 300s] \
+                 partition,kill,pause,failpoint,clock,replace,membership] [--nodes 3|5] [--checker-budget 300s] \
                  [--keep]"
             );
             return ExitCode::from(2);

@@ -37,8 +37,9 @@ pub enum Scenario {
     /// apply): it must stop, never go on; or with a slow disk (every fdatasync delayed
     /// 50-450 ms); then restart it clean.
     Failpoint,
-    /// Restart a node under libfaketime with a clock running fast or slow, make it leader
-    /// (it stamps lease times), then restart it with a true clock.
+    /// Restart a node under libfaketime with a clock running fast or slow, or stepped 20-60 s
+    /// ahead or behind, make it leader (it stamps lease times), then restart it with a true
+    /// clock (a second step, the other way).
     Clock,
     /// SIGKILL the leader or a follower and delete its data dir: it is gone for good. A node
     /// that lost its log and vote must not rejoin under its old id (it could vote twice in
@@ -46,16 +47,22 @@ pub enum Scenario {
     /// would, start a new id with an empty data dir that joins as a learner, wait until it
     /// has caught up, and swap it for the dead voter with ReplaceMember.
     Replace,
+    /// Membership changes of a healthy cluster, at random: hand the leadership to a random
+    /// follower, or rotate a member out while it runs: a new node joins as a learner, catches
+    /// up and takes the place of a random voter (the leader too) through ReplaceMember; the
+    /// old one is then stopped and its data dir deleted.
+    Membership,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Partition,
         Scenario::Kill,
         Scenario::Pause,
         Scenario::Failpoint,
         Scenario::Clock,
         Scenario::Replace,
+        Scenario::Membership,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +73,7 @@ impl Scenario {
             Scenario::Failpoint => "failpoint",
             Scenario::Clock => "clock",
             Scenario::Replace => "replace",
+            Scenario::Membership => "membership",
         }
     }
 
@@ -105,6 +113,13 @@ enum Undo {
         old: u64,
         new: u64,
     },
+    /// Bring in node `new` for the running voter `old`, then stop `old` for good.
+    Rotate {
+        old: u64,
+        new: u64,
+    },
+    /// Nothing to undo (a leader transfer).
+    Nothing,
 }
 
 pub struct Nemesis<'a> {
@@ -192,6 +207,7 @@ impl<'a> Nemesis<'a> {
             Scenario::Failpoint => self.failpoint(leader)?,
             Scenario::Clock => self.clock(leader).await?,
             Scenario::Replace => self.replace(leader)?,
+            Scenario::Membership => self.membership(leader).await?,
         };
         tokio::time::sleep(hold).await;
         self.undo(undo).await?;
@@ -312,10 +328,21 @@ impl<'a> Nemesis<'a> {
             anyhow::bail!("libfaketime is not installed (scripts/install-deps)");
         };
         let victim = self.follower(leader);
-        let rate = *self.rng.pick(&["x4", "x3", "x0.3"]);
+        // A rate, or a step (an NTP step while the node was down): an offset that holds from
+        // its start, and goes away at its clean restart. Steps stay within a minute: the
+        // machine clock never runs back (it is the running maximum of the leaders' stamps),
+        // so after a forward step is undone, lease time stands still until true time
+        // catches up (README, "Clocks").
+        let (kind, faketime) = match self.rng.below(5) {
+            0 => ("clock-fast", "+0 x4".to_string()),
+            1 => ("clock-fast", "+0 x3".to_string()),
+            2 => ("clock-slow", "+0 x0.3".to_string()),
+            3 => ("clock-step-ahead", format!("+{}", 20 + self.rng.below(41))),
+            _ => ("clock-step-back", format!("-{}", 20 + self.rng.below(41))),
+        };
         let env = vec![
             ("LD_PRELOAD".into(), lib),
-            ("FAKETIME".into(), format!("+0 {rate}")),
+            ("FAKETIME".into(), faketime.clone()),
             // Only the wall clock: lease times are stamped from it. (With the monotonic clock
             // faked too, a node froze once it led, in libfaketime 0.9.10.)
             ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
@@ -330,8 +357,8 @@ impl<'a> Nemesis<'a> {
             .await;
         let moved = transfer_to(self.cluster, victim).await;
         self.record(
-            format!("clock-{}", if rate == "x0.3" { "slow" } else { "fast" }),
-            json!({"node": victim, "rate": rate, "leads": moved}),
+            kind.to_string(),
+            json!({"node": victim, "faketime": faketime, "leads": moved}),
         );
         Ok(Undo::RestartClean(victim, "clock"))
     }
@@ -351,6 +378,29 @@ impl<'a> Nemesis<'a> {
         let new = self.cluster.add_node()?;
         self.record(kind.into(), json!({"old": old, "new": new}));
         Ok(Undo::Replace { old, new })
+    }
+
+    /// A leader transfer to a random follower, or a running voter (any, the leader too)
+    /// rotated out for a new node when the fault is undone.
+    async fn membership(&mut self, leader: u64) -> anyhow::Result<Undo> {
+        let voters = self.roster.voters();
+        if self.rng.below(2) == 0 {
+            let others: Vec<u64> = voters.iter().copied().filter(|v| *v != leader).collect();
+            let to = *self.rng.pick(&others);
+            let moved = transfer_to(self.cluster, to).await;
+            self.record(
+                "transfer-leader".into(),
+                json!({"from": leader, "to": to, "moved": moved}),
+            );
+            return Ok(Undo::Nothing);
+        }
+        let old = *self.rng.pick(&voters);
+        let new = self.cluster.add_node()?;
+        self.record(
+            "rotate-member".into(),
+            json!({"old": old, "new": new, "leader": old == leader}),
+        );
+        Ok(Undo::Rotate { old, new })
     }
 
     /// Starts `new` as a learner joining through the live voters, waits until it has caught
@@ -401,6 +451,17 @@ impl<'a> Nemesis<'a> {
                 .bring_in(old, new)
                 .await
                 .with_context(|| format!("replacing node {old} by node {new}"))?,
+            Undo::Rotate { old, new } => {
+                self.bring_in(old, new)
+                    .await
+                    .with_context(|| format!("rotating node {old} out for node {new}"))?;
+                // Out of the membership: stopped and its data deleted, as an operator would.
+                self.kill(old);
+                let dir = self.cluster.node(old).data_dir.clone();
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("delete {}", dir.display()))?;
+            }
+            Undo::Nothing => {}
         }
         self.rec.note("healed", json!(null));
         Ok(())

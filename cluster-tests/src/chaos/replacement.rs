@@ -2,7 +2,8 @@
 //! learner (`cairn serve --join`), catches up, and takes the dead voter's place through the
 //! admin ReplaceMember call (`cairn ctl member replace OLD NEW`), which the leader refuses
 //! while the learner lags or another change is in flight; so it is retried until the
-//! membership says it is done.
+//! membership says it is done. The voter replaced may be dead (a replacement) or running (a
+//! rotation, which stops it once it is out).
 
 use std::time::Duration;
 
@@ -45,10 +46,21 @@ pub async fn swap(cluster: &Cluster, old: u64, new: u64) -> anyhow::Result<()> {
 /// One try: Ok(true) when the swap is done (by this call or an earlier one whose answer was
 /// lost), Ok(false) when it is still in flight.
 async fn attempt(cluster: &Cluster, old: u64, new: u64) -> Result<bool, String> {
-    let leader = cluster
-        .leader(Duration::from_secs(5))
-        .await
-        .map_err(|e| format!("{e:#}"))?;
+    // A voter rotated out while it runs never hears of the leader after it (it is no longer
+    // sent anything), so once the swap commits, only the others agree on one.
+    let others: Vec<u64> = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.id != old && n.is_running())
+        .map(|n| n.id)
+        .collect();
+    let leader = match cluster.leader(Duration::from_secs(5)).await {
+        Ok(l) => l,
+        Err(_) => cluster
+            .leader_among(&others, Duration::from_secs(5))
+            .await
+            .map_err(|e| format!("{e:#}"))?,
+    };
     let status = cluster.status(leader).await.map_err(|e| format!("{e:#}"))?;
     if swapped(&status.members, old, new) {
         return Ok(!status.membership_changing);

@@ -62,7 +62,9 @@ pub fn can_run() -> bool {
     runnable(unavailable(), ci)
 }
 
-pub(crate) fn runnable(missing: Option<String>, ci: bool) -> bool {
+/// Whether a test whose prerequisite may be `missing` can run: true when nothing is missing;
+/// otherwise a failure under CI (`ci`), and elsewhere `skipped: <why>` and false.
+pub fn runnable(missing: Option<String>, ci: bool) -> bool {
     let Some(why) = missing else {
         return true;
     };

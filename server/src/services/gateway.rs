@@ -5,10 +5,11 @@
 
 use cairn_api::meta;
 use cairn_api::v1::RequestHeader;
+use cairn_model::alarm::AlarmKind;
 use cairn_model::coord::Fence;
 use cairn_model::{Command, CommandError, InputLimits, Request, Response, Session};
 use cairn_raft::Proposer;
-use cairn_storage::{StateMachineStore, WorkflowReader};
+use cairn_storage::{KvReader, StateMachineStore, WorkflowReader};
 use tonic::metadata::MetadataValue;
 
 use crate::error::Error;
@@ -19,6 +20,9 @@ pub struct Gateway {
     limits: InputLimits,
     /// Which namespace a workflow is in, for authorizing writes to it (auth on).
     workflows: Option<WorkflowReader>,
+    /// The alarms as applied here: while NOSPACE stands, a write that can grow the state is
+    /// refused before it costs a log entry on a disk that is filling.
+    alarms: Option<KvReader>,
 }
 
 impl Gateway {
@@ -28,7 +32,23 @@ impl Gateway {
             proposer,
             limits: crate::input::default_limits(),
             workflows: None,
+            alarms: None,
         }
+    }
+
+    /// Refuses writes that can grow the state while `reader` shows a NOSPACE alarm (as etcd's
+    /// quota check does before proposing); apply refuses them anyway on every replica.
+    pub fn with_alarms(mut self, reader: KvReader) -> Self {
+        self.alarms = Some(reader);
+        self
+    }
+
+    fn no_space(&self, command: &Command) -> bool {
+        command.grows()
+            && self.alarms.as_ref().is_some_and(|r| {
+                r.alarms()
+                    .is_ok_and(|a| a.iter().any(|a| a.kind == AlarmKind::NoSpace))
+            })
     }
 
     /// Authorizes writes to workflows by the namespace `reader` says they are in (without
@@ -81,6 +101,9 @@ impl Gateway {
         };
         // Bad input never costs a log entry (nor a trip to the leader, which checks again).
         req.check_input(&self.limits)?;
+        if self.no_space(&req.command) {
+            return Err(CommandError::NoSpace.into());
+        }
         match self.proposer.write(req).await? {
             Response::Rejected(e) => Err(e.into()),
             other => Ok(other),
