@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cairn_api::v1::admin_client::AdminClient;
-use cairn_api::v1::{StatusRequest, StatusResponse};
+use cairn_api::v1::{StatusRequest, StatusResponse, TransferLeaderRequest};
 
 use cairn_client::{ClientConfig, TlsOptions};
 use cairn_testdata::pki::Pki;
@@ -417,6 +417,23 @@ impl Cluster {
             Some(())
         })
         .await
+    }
+
+    /// Asks whoever leads to hand over to `to` until `to` leads (20 s at most); whether it
+    /// does.
+    pub async fn transfer_leader(&self, to: u64) -> bool {
+        wait_until(Duration::from_secs(20), "leadership moved", || async {
+            let from = self.leader(Duration::from_secs(5)).await.ok()?;
+            if from == to {
+                return Some(());
+            }
+            let addr = format!("http://{}", self.node(from).client_addr);
+            let mut admin = AdminClient::connect(addr).await.ok()?;
+            let _ = admin.transfer_leader(TransferLeaderRequest { to }).await;
+            (self.leader(Duration::from_secs(2)).await.ok()? == to).then_some(())
+        })
+        .await
+        .is_ok()
     }
 
     /// Waits until the running nodes among `ids` agree on a leader that is one of them and

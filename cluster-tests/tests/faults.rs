@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use cairn_client::Client;
-use cairn_cluster_tests::{Cluster, wait_until};
+use cairn_cluster_tests::{Cluster, ClusterOptions, wait_until};
 
 /// Arms `failpoints` on node `id` and restarts it.
 async fn restart_with_failpoints(cluster: &mut Cluster, id: u64, failpoints: &str) {
@@ -192,4 +192,72 @@ async fn a_slow_disk_in_the_quorum_delays_acknowledgements_and_loses_nothing() {
         .unwrap();
         assert_eq!(n, 5);
     }
+}
+
+/// A leader applies an entry once a quorum of the *others* made it durable, which may be
+/// before its own slow fdatasync; killed then, it comes back with its state machine ahead of
+/// its log. It must start, rebuild, and rejoin (a chaos run found one that could not start:
+/// openraft's engine asserted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_killed_before_its_own_fdatasync_restarts_and_rejoins() {
+    // A snapshot behind the entries applied ahead of the log is what made the start fail.
+    let opts = ClusterOptions {
+        extra_args: vec!["--snapshot-logs".into(), "20".into()],
+        ..ClusterOptions::default()
+    };
+    let mut cluster = Cluster::start_with(3, opts).await.unwrap();
+    let c = Client::connect(cluster.endpoints()).unwrap();
+    for i in 0..30 {
+        c.put(format!("before/{i}"), "v").await.unwrap();
+    }
+    let leader = cluster.leader(Duration::from_secs(10)).await.unwrap();
+    restart_with_failpoints(&mut cluster, leader, "wal-fsync-delay=sleep(600)").await;
+    let applied = cluster
+        .status(cluster.leader(Duration::from_secs(20)).await.unwrap())
+        .await
+        .unwrap()
+        .applied;
+    cluster
+        .wait_applied(leader, applied, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(
+        cluster.transfer_leader(leader).await,
+        "leadership did not move back to node {leader}"
+    );
+    // Puts commit on the two fast followers; the slow leader applies them while its own
+    // fdatasync sleeps. Kill it once it has applied past what its log can hold.
+    let before = cluster.status(leader).await.unwrap().applied;
+    for i in 0..10 {
+        c.put(format!("ahead/{i}"), "v").await.unwrap();
+    }
+    let ahead = cluster.status(leader).await.unwrap().applied;
+    assert!(ahead >= before + 10, "the leader applied {before}..{ahead}");
+    cluster.kill(leader);
+    cluster.node_mut(leader).env.clear();
+    cluster.spawn(leader, &[]).unwrap();
+    cluster.leader(Duration::from_secs(20)).await.unwrap();
+    let one = Client::connect([cluster.node(leader).client_addr.clone()]).unwrap();
+    let n = wait_until(
+        Duration::from_secs(30),
+        "the old leader to catch up",
+        || {
+            let one = one.clone();
+            async move {
+                let page = one.range("ahead/", b"", 100).await.ok()?;
+                (page.kvs.len() == 10).then_some(page.kvs.len())
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.log_of(leader)));
+    assert_eq!(n, 10);
+    assert_eq!(cluster.exited(), None, "a node exited");
+    // The case under test happened: the restart found its state machine ahead of its log.
+    assert!(
+        cluster
+            .log_of(leader)
+            .contains("applied entries this node's log does not hold"),
+        "the leader's log write landed before the kill; nothing was tested"
+    );
 }

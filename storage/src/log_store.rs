@@ -87,6 +87,15 @@ impl LogStore {
         Ok(wal.log_state().purged().map(|l| l.0.index()))
     }
 
+    /// Index of the last entry in the log, if it holds any.
+    pub(crate) fn last_index(&self) -> Result<Option<u64>, StorageError> {
+        let wal = self
+            .wal
+            .read()
+            .map_err(|_| StorageError::Internal("raft log lock poisoned".into()))?;
+        Ok(wal.log_state().last().map(|l| l.0.index()))
+    }
+
     /// Number of WAL flush batches that ended with an fdatasync (for tests and metrics).
     pub fn synced_flush_batches(&self) -> io::Result<u64> {
         Ok(self.wal.read()?.stat().flush_metrics.sync_batch_count)

@@ -134,6 +134,42 @@ async fn sled_from_another_boot_is_rebuilt_from_snapshot_and_log() {
     assert_eq!(recorded.trim(), now);
 }
 
+/// A leader applies what a quorum of others made durable, maybe before its own log write
+/// lands; killed then, sled (kept by the page cache) is ahead of its log. A chaos run found a
+/// node that then could not start (openraft's engine asserted: it purges the log up to the
+/// applied entry, past the snapshot). Without `drop_sled_ahead_of_log` this test sees sled
+/// at 59 where the node's own files hold 39.
+#[tokio::test]
+async fn sled_ahead_of_the_log_is_rebuilt_from_snapshot_and_log() {
+    let dir = TempDir::new().unwrap();
+    let entries = workload();
+    {
+        let (mut log, mut sm) = open_in(&dir, StorageConfig::default()).await;
+        append_durably(&mut log, entries[..40].to_vec()).await;
+        log.save_committed(Some(entries[39].log_id)).await.unwrap();
+        sm.apply_batch(&entries[..20]).unwrap();
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        // Entries 40..=59 applied but never written to this node's log.
+        sm.apply_batch(&entries[20..]).unwrap();
+        assert_eq!(sm.reader().applied_index(), 59);
+    }
+    wait_for_sled_lock(&dir.path().join("sm"));
+
+    let (mut log, mut sm) = open_in(&dir, StorageConfig::default()).await;
+    assert_eq!(sm.reader().applied_index(), 19, "rebuilt from the snapshot");
+    start(&mut log, &mut sm).await;
+    assert_eq!(sm.reader().applied_index(), 39, "re-applied from the log");
+    // The rest comes from the leader again, to the same state as before.
+    sm.apply_batch(&entries[40..]).unwrap();
+    let (_d, _l, whole) = crate::test_util::temp_store().await;
+    whole.apply_batch(&entries).unwrap();
+    assert_eq!(sm.dump(), whole.dump());
+}
+
 #[tokio::test]
 async fn restart_with_intact_sled_keeps_state() {
     let (dir, expected) = prepared().await;

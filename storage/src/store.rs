@@ -75,9 +75,56 @@ fn open_blocking(
     record_boot(dir)?;
     repair_from_snapshot(&trees, &snapshots)?;
     let log = LogStore::open(&dir.join("log"), config)?;
+    let trees = drop_sled_ahead_of_log(dir, config, trees, &log, &snapshots)?;
     check_no_gap(&trees, &log)?;
     let sm = StateMachineStore::new(trees, snapshots, config)?;
     Ok((log, sm))
+}
+
+/// Rebuilds sled from the snapshot when it has applied entries that neither the log nor the
+/// snapshot holds. A leader applies an entry once a quorum of *other* members made it
+/// durable, which may be before its own log write lands; killed then, it comes back with
+/// sled (whose writes the page cache kept) ahead of its log. openraft cannot start from that
+/// (it would purge the log up to the applied entry, past the snapshot, and asserts), and
+/// the state is also not re-creatable from this node's own files. The leader sends those
+/// committed entries again.
+fn drop_sled_ahead_of_log(
+    dir: &Path,
+    config: &StorageConfig,
+    trees: Trees,
+    log: &LogStore,
+    snapshots: &SnapshotDir,
+) -> Result<Trees, StorageError> {
+    let applied = read_applied(&trees)?.0.map_or(0, |l| l.index());
+    let snapshot = snapshots
+        .current()?
+        .and_then(|c| c.meta.last_log_id)
+        .map_or(0, |l| l.index);
+    let durable = [log.last_index()?, log.purged_index()?, Some(snapshot)]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0);
+    if applied <= durable {
+        return Ok(trees);
+    }
+    tracing::warn!(
+        applied,
+        durable,
+        "the state machine (sled) applied entries this node's log does not hold (its own \
+         log write had not landed when it stopped); rebuilding it from snapshot + log"
+    );
+    drop(trees);
+    // Renamed before it is removed: a sled thread may hold its lock a moment longer, and the
+    // new one at `sm` must not wait for it.
+    let sled = dir.join("sm");
+    let aside = broken_path(dir)?;
+    fs::rename(&sled, &aside)?;
+    fsync_dir(dir)?;
+    fs::remove_dir_all(&aside)?;
+    let trees = open_sled_at(&sled, config)?;
+    repair_from_snapshot(&trees, snapshots)?;
+    Ok(trees)
 }
 
 /// After repair, sled has applied at least up to the newest valid snapshot. If the log was

@@ -10,8 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use cairn_api::v1::TransferLeaderRequest;
-use cairn_api::v1::admin_client::AdminClient;
 use cairn_client::{Client, ClientConfig};
 use serde_json::json;
 
@@ -355,7 +353,7 @@ impl<'a> Nemesis<'a> {
             .cluster
             .wait_applied(victim, applied, Duration::from_secs(20))
             .await;
-        let moved = transfer_to(self.cluster, victim).await;
+        let moved = self.cluster.transfer_leader(victim).await;
         self.record(
             kind.to_string(),
             json!({"node": victim, "faketime": faketime, "leads": moved}),
@@ -387,7 +385,7 @@ impl<'a> Nemesis<'a> {
         if self.rng.below(2) == 0 {
             let others: Vec<u64> = voters.iter().copied().filter(|v| *v != leader).collect();
             let to = *self.rng.pick(&others);
-            let moved = transfer_to(self.cluster, to).await;
+            let moved = self.cluster.transfer_leader(to).await;
             self.record(
                 "transfer-leader".into(),
                 json!({"from": leader, "to": to, "moved": moved}),
@@ -512,20 +510,4 @@ fn probe_client(roster: &Roster) -> anyhow::Result<Client> {
         ..ClientConfig::default()
     };
     Ok(Client::with_config(roster.endpoints(), config)?)
-}
-
-/// Asks whoever leads to hand over to `to` until `to` leads (20 s at most).
-async fn transfer_to(cluster: &Cluster, to: u64) -> bool {
-    wait_until(Duration::from_secs(20), "leadership moved", || async {
-        let from = cluster.leader(Duration::from_secs(5)).await.ok()?;
-        if from == to {
-            return Some(());
-        }
-        let addr = format!("http://{}", cluster.node(from).client_addr);
-        let mut admin = AdminClient::connect(addr).await.ok()?;
-        let _ = admin.transfer_leader(TransferLeaderRequest { to }).await;
-        (cluster.leader(Duration::from_secs(2)).await.ok()? == to).then_some(())
-    })
-    .await
-    .is_ok()
 }
