@@ -30,7 +30,9 @@ use openraft::storage::{RaftLogReader, RaftLogStorage, RaftSnapshotBuilder, Raft
 use tempfile::TempDir;
 
 use crate::snapshot::{self, SnapshotReader};
-use crate::test_util::{append_durably, delete, membership, normal, put, req, temp_store};
+use crate::test_util::{
+    append_durably, create_workflow, delete, membership, normal, put, req, temp_store,
+};
 use crate::{StateMachineStore, StorageConfig};
 
 /// Most requests one [`apply`] input runs: enough for interplay, few enough to stay fast.
@@ -201,24 +203,9 @@ fn apply_seed_entries() -> Vec<Entry> {
 /// Encoded requests over keys, workflows and transactions: the seed of [`apply`].
 pub fn apply_seed() -> Vec<u8> {
     use cairn_model::command::Command;
-    use cairn_model::workflow::command::{CreateWorkflow, TransitionWorkflow};
+    use cairn_model::workflow::command::TransitionWorkflow;
     use cairn_model::workflow::{Target, WorkflowCommand};
-    let create = |id: &str| {
-        Command::Workflow(WorkflowCommand::Create(Box::new(CreateWorkflow {
-            id: Some(id.into()),
-            namespace: "a".into(),
-            definition: "default".into(),
-            definition_version: None,
-            metadata: "{}".into(),
-            labels: Default::default(),
-            owner_id: String::new(),
-            routing_strategy: String::new(),
-            max_concurrent: 0,
-            total_tasks: 0,
-            upsert: false,
-            actor: String::new(),
-        })))
-    };
+    let create = |id: &str| create_workflow(id, "a");
     let start = |id: &str| {
         Command::Workflow(WorkflowCommand::Transition(TransitionWorkflow {
             id: id.into(),

@@ -80,20 +80,20 @@ impl LogStore {
 
     /// Index of the last purged entry, if any was purged.
     pub(crate) fn purged_index(&self) -> Result<Option<u64>, StorageError> {
-        let wal = self
-            .wal
-            .read()
-            .map_err(|_| StorageError::Internal("raft log lock poisoned".into()))?;
-        Ok(wal.log_state().purged().map(|l| l.0.index()))
+        self.read_wal(|w| w.log_state().purged().map(|l| l.0.index()))
     }
 
     /// Index of the last entry in the log, if it holds any.
     pub(crate) fn last_index(&self) -> Result<Option<u64>, StorageError> {
+        self.read_wal(|w| w.log_state().last().map(|l| l.0.index()))
+    }
+
+    fn read_wal<T>(&self, read: impl FnOnce(&Wal) -> T) -> Result<T, StorageError> {
         let wal = self
             .wal
             .read()
             .map_err(|_| StorageError::Internal("raft log lock poisoned".into()))?;
-        Ok(wal.log_state().last().map(|l| l.0.index()))
+        Ok(read(&wal))
     }
 
     /// Number of WAL flush batches that ended with an fdatasync (for tests and metrics).

@@ -34,6 +34,26 @@ pub(crate) fn delete(key: &str, expected: Option<u64>) -> Command {
     }
 }
 
+/// Creates workflow `id` (default definition) in `namespace`.
+pub(crate) fn create_workflow(id: &str, namespace: &str) -> Command {
+    use cairn_model::workflow::WorkflowCommand;
+    use cairn_model::workflow::command::CreateWorkflow;
+    Command::Workflow(WorkflowCommand::Create(Box::new(CreateWorkflow {
+        id: Some(id.into()),
+        namespace: namespace.into(),
+        definition: "default".into(),
+        definition_version: None,
+        metadata: "{}".into(),
+        labels: Default::default(),
+        owner_id: String::new(),
+        routing_strategy: String::new(),
+        max_concurrent: 0,
+        total_tasks: 0,
+        upsert: false,
+        actor: String::new(),
+    })))
+}
+
 pub(crate) fn req(command: Command, time_ms: u64, session: Option<(&str, u64)>) -> Request {
     Request {
         session: session.map(|(c, s)| Session {
