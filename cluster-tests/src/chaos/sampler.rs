@@ -48,6 +48,7 @@ pub async fn run(
                     epoch: before,
                     term: s.term,
                     leader: s.state == "leader",
+                    leader_id: s.leader_id.unwrap_or(0),
                     committed: s.committed,
                     applied: s.applied,
                 });
