@@ -210,7 +210,9 @@ pub async fn read_back(
         }
         Some(out)
     };
-    let settled = wait_until(WORKER_TTL * 10, "every claimed run to end", || async {
+    // Lease time may stand still for up to a clock step after one is undone.
+    let deadline = WORKER_TTL * 10 + super::nemesis::MAX_CLOCK_STEP;
+    let settled = wait_until(deadline, "every claimed run to end", || async {
         read()
             .await
             .filter(|ts| ts.iter().all(|t| t.status != "RUNNING"))

@@ -86,6 +86,11 @@ impl Scenario {
     }
 }
 
+/// The largest clock step the clock scenario makes. After a forward step is undone, lease
+/// time stands still until true time catches up (README, "Clocks"), so checks that wait for
+/// leases to end allow this much more.
+pub const MAX_CLOCK_STEP: Duration = Duration::from_secs(60);
+
 /// libfaketime from the Debian package, if installed: its pthread-safe variant, since a
 /// node is a multi-threaded process.
 pub fn faketime_lib() -> Option<String> {
@@ -335,8 +340,8 @@ impl<'a> Nemesis<'a> {
             0 => ("clock-fast", "+0 x4".to_string()),
             1 => ("clock-fast", "+0 x3".to_string()),
             2 => ("clock-slow", "+0 x0.3".to_string()),
-            3 => ("clock-step-ahead", format!("+{}", 20 + self.rng.below(41))),
-            _ => ("clock-step-back", format!("-{}", 20 + self.rng.below(41))),
+            3 => ("clock-step-ahead", format!("+{}", self.step_secs())),
+            _ => ("clock-step-back", format!("-{}", self.step_secs())),
         };
         let env = vec![
             ("LD_PRELOAD".into(), lib),
@@ -359,6 +364,12 @@ impl<'a> Nemesis<'a> {
             json!({"node": victim, "faketime": faketime, "leads": moved}),
         );
         Ok(Undo::RestartClean(victim, "clock"))
+    }
+
+    /// A clock step of 20 s up to [`MAX_CLOCK_STEP`].
+    fn step_secs(&mut self) -> u64 {
+        let max = MAX_CLOCK_STEP.as_secs();
+        20 + self.rng.below(max - 19)
     }
 
     /// Kills the leader or a follower and deletes its data dir; its replacement is a new
