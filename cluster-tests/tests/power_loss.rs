@@ -103,9 +103,8 @@ async fn power_cut(ignore_sync: Option<&str>) -> Option<Outcome> {
             match client.get(key.clone()).await {
                 Ok(v) => break v.is_some(),
                 // Reads may meet an election right after the restart; retry for a while.
-                Err(e) if tries < 50 => {
+                Err(_) if tries < 50 => {
                     tries += 1;
-                    let _ = e;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => panic!("read {key}: {e}"),

@@ -73,16 +73,16 @@ fn open_blocking(
     drop_sled_from_another_boot(dir)?;
     let trees = open_sled(dir, config)?;
     record_boot(dir)?;
-    repair_from_snapshot(&trees, &snapshots)?;
     let log = LogStore::open(&dir.join("log"), config)?;
     let trees = drop_sled_ahead_of_log(dir, config, trees, &log, &snapshots)?;
+    repair_from_snapshot(&trees, &snapshots)?;
     check_no_gap(&trees, &log)?;
     let sm = StateMachineStore::new(trees, snapshots, config)?;
     Ok((log, sm))
 }
 
-/// Rebuilds sled from the snapshot when it has applied entries that neither the log nor the
-/// snapshot holds. A leader applies an entry once a quorum of *other* members made it
+/// Starts sled empty (the snapshot and the log rebuild it) when it has applied entries that
+/// neither the log nor the snapshot holds. A leader applies an entry once a quorum of *other* members made it
 /// durable, which may be before its own log write lands; killed then, it comes back with
 /// sled (whose writes the page cache kept) ahead of its log. openraft cannot start from that
 /// (it would purge the log up to the applied entry, past the snapshot, and asserts), and
@@ -122,9 +122,7 @@ fn drop_sled_ahead_of_log(
     fs::rename(&sled, &aside)?;
     fsync_dir(dir)?;
     fs::remove_dir_all(&aside)?;
-    let trees = open_sled_at(&sled, config)?;
-    repair_from_snapshot(&trees, snapshots)?;
-    Ok(trees)
+    open_sled_at(&sled, config)
 }
 
 /// After repair, sled has applied at least up to the newest valid snapshot. If the log was

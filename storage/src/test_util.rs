@@ -8,6 +8,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use cairn_model::command::{Command, Request, Session};
+use cairn_model::workflow::WorkflowCommand;
+use cairn_model::workflow::command::CreateWorkflow;
 use cairn_raft::TypeConfig;
 use cairn_raft::types::Entry;
 use openraft::EntryPayload;
@@ -34,11 +36,10 @@ pub(crate) fn delete(key: &str, expected: Option<u64>) -> Command {
     }
 }
 
-/// Creates workflow `id` (default definition) in `namespace`.
-pub(crate) fn create_workflow(id: &str, namespace: &str) -> Command {
-    use cairn_model::workflow::WorkflowCommand;
-    use cairn_model::workflow::command::CreateWorkflow;
-    Command::Workflow(WorkflowCommand::Create(Box::new(CreateWorkflow {
+/// Workflow `id` (default definition, no metadata) in `namespace`; tests change fields with
+/// struct update syntax.
+pub(crate) fn new_workflow(id: &str, namespace: &str) -> CreateWorkflow {
+    CreateWorkflow {
         id: Some(id.into()),
         namespace: namespace.into(),
         definition: "default".into(),
@@ -51,7 +52,14 @@ pub(crate) fn create_workflow(id: &str, namespace: &str) -> Command {
         total_tasks: 0,
         upsert: false,
         actor: String::new(),
-    })))
+    }
+}
+
+/// The command creating [`new_workflow`].
+pub(crate) fn create_workflow(id: &str, namespace: &str) -> Command {
+    Command::Workflow(WorkflowCommand::Create(Box::new(new_workflow(
+        id, namespace,
+    ))))
 }
 
 pub(crate) fn req(command: Command, time_ms: u64, session: Option<(&str, u64)>) -> Request {

@@ -5,7 +5,7 @@ use cairn_model::auth::{AuthCommand, AuthError, AuthStamp, PermKind, Permission,
 use cairn_model::command::{Command, CommandError, Request, Response};
 use cairn_model::txn::KeyRange;
 
-use crate::test_util::{normal, put, req, temp_store};
+use crate::test_util::{new_workflow, normal, put, req, temp_store};
 
 fn auth(cmd: AuthCommand) -> Command {
     Command::Auth(cmd)
@@ -159,18 +159,8 @@ async fn a_write_to_a_workflow_is_checked_at_apply_against_the_namespace_it_is_i
     let on = sm.auth_reader().enabled_at().unwrap().unwrap();
     let create = |id: &str, namespace: &str| {
         Command::Workflow(WorkflowCommand::Create(Box::new(CreateWorkflow {
-            id: Some(id.into()),
-            namespace: namespace.into(),
-            definition: "default".into(),
-            definition_version: None,
-            metadata: "{}".into(),
-            labels: Default::default(),
-            owner_id: String::new(),
-            routing_strategy: String::new(),
-            max_concurrent: 0,
-            total_tasks: 0,
             upsert: true,
-            actor: String::new(),
+            ..new_workflow(id, namespace)
         })))
     };
     let start = |id: &str| {

@@ -12,7 +12,7 @@ use cairn_model::workflow::record::HistoryKind;
 use cairn_model::workflow::{Target, WorkflowCommand, WorkflowError};
 
 use crate::keyspace::Space;
-use crate::test_util::{normal, req, temp_store};
+use crate::test_util::{new_workflow, normal, req, temp_store};
 use crate::workflow_keys as keys;
 use crate::{CheckpointReadError, StateMachineStore};
 
@@ -59,18 +59,8 @@ impl Harness {
         for id in ["wf", "other"] {
             h.command(Command::Workflow(WorkflowCommand::Create(Box::new(
                 CreateWorkflow {
-                    id: Some(id.into()),
-                    namespace: "ns".into(),
-                    definition: "default".into(),
-                    definition_version: None,
                     metadata: r#"{"step":0}"#.into(),
-                    labels: Default::default(),
-                    owner_id: String::new(),
-                    routing_strategy: String::new(),
-                    max_concurrent: 0,
-                    total_tasks: 0,
-                    upsert: false,
-                    actor: String::new(),
+                    ..new_workflow(id, "ns")
                 },
             ))));
         }

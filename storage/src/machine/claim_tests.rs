@@ -18,7 +18,7 @@ use cairn_model::workflow::{
 
 use super::claim::WORKER_LOST;
 use crate::StateMachineStore;
-use crate::test_util::{Dump, normal, req, temp_store};
+use crate::test_util::{Dump, new_workflow, normal, req, temp_store};
 
 struct Harness {
     sm: StateMachineStore,
@@ -82,18 +82,9 @@ impl Harness {
 
     fn create(&mut self, id: &str, ns: &str, max_concurrent: u32) {
         self.wf(WorkflowCommand::Create(Box::new(CreateWorkflow {
-            id: Some(id.into()),
-            namespace: ns.into(),
-            definition: "default".into(),
-            definition_version: None,
-            metadata: "{}".into(),
-            labels: Default::default(),
-            owner_id: String::new(),
-            routing_strategy: String::new(),
             max_concurrent,
-            total_tasks: 0,
-            upsert: false,
             actor: "t".into(),
+            ..new_workflow(id, ns)
         })))
         .unwrap();
     }

@@ -6,7 +6,6 @@ use cairn_model::checkpoint::{
     CheckpointCommand, CheckpointError, CheckpointKind, CheckpointReply, Codec, SaveCheckpoint,
 };
 use cairn_model::command::{Command, CommandError, Response};
-use cairn_model::workflow::command::CreateWorkflow;
 use cairn_model::workflow::quota::{
     NamespaceFull, NamespaceLimits, NamespaceQuota, NamespaceUsage, QuotaResource,
 };
@@ -14,7 +13,7 @@ use cairn_model::workflow::{WorkflowCommand, WorkflowError, WorkflowReply};
 
 use crate::StateMachineStore;
 use crate::keyspace::{Space, meta_key};
-use crate::test_util::{normal, req, temp_store};
+use crate::test_util::{new_workflow, normal, req, temp_store};
 
 struct Harness {
     sm: StateMachineStore,
@@ -59,20 +58,9 @@ impl Harness {
     }
 
     fn create(&mut self, id: &str, namespace: &str) -> Result<WorkflowReply, WorkflowError> {
-        self.workflow(WorkflowCommand::Create(Box::new(CreateWorkflow {
-            id: Some(id.into()),
-            namespace: namespace.into(),
-            definition: "default".into(),
-            definition_version: None,
-            metadata: "{}".into(),
-            labels: Default::default(),
-            owner_id: String::new(),
-            routing_strategy: String::new(),
-            max_concurrent: 0,
-            total_tasks: 0,
-            upsert: false,
-            actor: String::new(),
-        })))
+        self.workflow(WorkflowCommand::Create(Box::new(new_workflow(
+            id, namespace,
+        ))))
     }
 
     fn delete(&mut self, id: &str) {

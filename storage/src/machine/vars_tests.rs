@@ -10,7 +10,7 @@ use cairn_model::workflow::vars::{RollbackVars, UpdateVars, VarScope, checksum};
 use cairn_model::workflow::{WorkflowCommand, WorkflowError, WorkflowReply};
 
 use crate::StateMachineStore;
-use crate::test_util::{Dump, normal, req, temp_store};
+use crate::test_util::{Dump, new_workflow, normal, req, temp_store};
 
 struct Harness {
     sm: StateMachineStore,
@@ -220,18 +220,8 @@ async fn workflow_variables_need_the_workflow_and_go_with_it() {
         "{missing:?}"
     );
     h.apply(WorkflowCommand::Create(Box::new(CreateWorkflow {
-        id: Some("wf-1".into()),
-        namespace: "ns".into(),
-        definition: "default".into(),
-        definition_version: None,
-        metadata: "{}".into(),
-        labels: Default::default(),
-        owner_id: String::new(),
-        routing_strategy: String::new(),
-        max_concurrent: 0,
-        total_tasks: 0,
-        upsert: false,
         actor: "t".into(),
+        ..new_workflow("wf-1", "ns")
     })))
     .unwrap();
     h.update(&wf, |u| u.set = map(&[("a", "1")])).unwrap();
